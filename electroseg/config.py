@@ -1,0 +1,72 @@
+"""Hydra composition for the command layer (the only place besides `training` that uses Hydra)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from omegaconf import DictConfig, OmegaConf
+
+from electroseg.config_files import builtin_config_dir
+from electroseg.io import atomic_output
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.yaml"
+
+
+def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path | None = None) -> DictConfig:
+    """Compose ``configs/<command>.yaml`` with ``overrides``; ``config_dir`` is searched first."""
+    from hydra import compose
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    search_path = create_config_search_path(str(builtin_config_dir()))
+    if config_dir is not None:
+        # Hydra's public initialize_* API appends extra folders after the primary one; a user's
+        # folder must win over the built-in configs, so it goes first in the search path.
+        search_path.prepend(provider="user", path=f"file://{Path(config_dir).resolve()}")
+    Hydra.create_main_hydra2(task_name="electroseg", config_search_path=search_path)
+    try:
+        return compose(config_name=command, overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def config_groups(*, config_dir: Path | None = None) -> dict[str, list[str]]:
+    """Config group → available options, from the built-in configs and ``config_dir``."""
+    groups: dict[str, set[str]] = {}
+    for root in [builtin_config_dir(), *([Path(config_dir)] if config_dir else [])]:
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+            groups.setdefault(sub.name, set()).update(f.stem for f in sub.glob("*.yaml"))
+    return {k: sorted(v) for k, v in sorted(groups.items())}
+
+
+def command_help(command: str, module: ModuleType, *, config_dir: Path | None = None) -> str:
+    """The ``--help`` text of a command: purpose, usage, options with defaults, config groups."""
+    cfg = compose_command(command, [], config_dir=config_dir)
+    lines = [f"electroseg {command}: {module.HELP}", "",
+             f"usage: electroseg {command} [--config-dir DIR] [key=value ...]", "",
+             "options (defaults; ??? = required):"]
+    lines += ["  " + line for line in OmegaConf.to_yaml(cfg).splitlines()]
+    extra = getattr(module, "help_extra", None)
+    if extra is not None:
+        lines += ["", extra(cfg)]
+    lines += ["", "config groups (group=option):"]
+    lines += [f"  {name}: {', '.join(options)}" for name, options in config_groups(config_dir=config_dir).items()]
+    return "\n".join(lines)
+
+
+def save_composed(cfg: DictConfig) -> Path | None:
+    """Write the composed config to ``<cfg.out>/config.yaml`` when the run has an output folder."""
+    out = cfg.get("out") if isinstance(cfg, DictConfig) else None
+    if not out or not Path(out).is_dir():
+        return None
+    path = Path(out) / CONFIG_NAME
+    with atomic_output(path) as tmp:
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=False))
+    return path

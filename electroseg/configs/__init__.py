@@ -1,0 +1,2 @@
+# Makes configs/ importable as the package ``electroseg.configs`` so that the YAML files ship in
+# the wheel (see [tool.setuptools] in pyproject.toml).

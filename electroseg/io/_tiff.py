@@ -1,0 +1,142 @@
+"""TIFF reading: ImageJ hyperstacks, OME-TIFF and plain multipage TIFF, with voxel size."""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+_UNIT_TO_UM = {
+    "um": 1.0, "µm": 1.0, "\u00b5m": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+    "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3,
+    "cm": 1e4, "m": 1e6, "\\u00B5m": 1.0,
+}
+
+
+def unit_scale(unit: str | None, name: str) -> float | None:
+    """Micrometres per ``unit``; None for a missing or unknown unit (pixel, inch, ...)."""
+    if not unit:
+        return None
+    return _UNIT_TO_UM.get(unit.strip().lower().replace("\\u00b5", "µ"))
+
+
+def _tidy(value: float) -> float:
+    """Undo the rounding of TIFF rational resolutions: keep 10 significant digits."""
+    return float(f"{value:.10g}")
+
+
+def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tuple | None, tuple[str, ...]]:
+    """Return (array, voxel_size or None, channel names) of a TIFF file."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape, dtype = series.axes, tuple(series.shape), np.dtype(series.dtype)
+            _check_size(path, shape, dtype, max_bytes)
+            voxel_size = _voxel_size(tif, axes)
+            channels = _channel_names(tif, axes, shape)
+            if lazy:
+                data = _lazy_tiff(path)
+            else:
+                data = series.asarray()
+    except (tifffile.TiffFileError, struct.error, ValueError, IndexError, KeyError, EOFError) as err:
+        raise InputError(f"{path}: not a readable TIFF image ({err})") from err
+    if data is None:
+        data = tifffile.imread(path)
+    return _to_czyx(data, axes, path), voxel_size, channels
+
+
+def _check_size(path: Path, shape: tuple, dtype: np.dtype, max_bytes: int | None) -> None:
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if max_bytes is not None and nbytes > max_bytes:
+        raise InputError(
+            f"{path}: the header declares a {shape} {dtype} array ({nbytes / 1e9:.1f} GB), more than "
+            f"the {max_bytes / 1e9:.1f} GB memory limit; read it lazily (chunked mode) or raise max_bytes"
+        )
+
+
+def _lazy_tiff(path: Path) -> Any:
+    """A memory map of an uncompressed TIFF, else None (the caller reads it whole)."""
+    import tifffile
+
+    try:
+        return tifffile.memmap(path, mode="r")
+    except ValueError:
+        logger.info("%s: not memory-mappable (compressed or tiled); reading it whole", path)
+        return None
+
+
+def _to_czyx(data: Any, axes: str, path: Path) -> Any:
+    """Drop singleton T/S axes and order the rest as (C, Z, Y, X)."""
+    axes = axes.replace("Q", "Z").replace("I", "Z")
+    keep = [i for i, a in enumerate(axes) if not (a in "TS" and data.shape[i] == 1)]
+    if len(keep) != len(axes):
+        data = data.reshape(tuple(data.shape[i] for i in keep))
+        axes = "".join(axes[i] for i in keep)
+    if "S" in axes:
+        raise InputError(f"{path}: expected a greyscale image, got colour samples (axes {axes})")
+    order = [axes.index(a) for a in "CZYX" if a in axes]
+    if len(order) != len(axes):
+        raise InputError(f"{path}: unsupported TIFF axes {axes!r}; expected some of C, Z, Y, X")
+    return data if order == sorted(order) else np.transpose(np.asarray(data), order)
+
+
+def _voxel_size(tif: Any, axes: str) -> tuple[float, ...] | None:
+    spatial = [a for a in axes if a in "ZYX"]
+    if tif.is_ome and tif.ome_metadata:
+        return _ome_voxel_size(tif.ome_metadata, spatial)
+    if tif.is_imagej and tif.imagej_metadata is not None:
+        return _imagej_voxel_size(tif, spatial)
+    return None
+
+
+def _imagej_voxel_size(tif: Any, spatial: list[str]) -> tuple[float, ...] | None:
+    meta = tif.imagej_metadata
+    scale = unit_scale(meta.get("unit"), tif.filename)
+    page = tif.pages[0]
+    xres, yres = page.tags.get("XResolution"), page.tags.get("YResolution")
+    if scale is None or xres is None or yres is None:
+        return None
+    x = scale * xres.value[1] / xres.value[0]
+    y = scale * yres.value[1] / yres.value[0]
+    sizes = {"X": _tidy(x), "Y": _tidy(y), "Z": _tidy(scale * float(meta.get("spacing", 1.0)))}
+    return tuple(sizes[a] for a in spatial)
+
+
+def _ome_voxel_size(xml: str, spatial: list[str]) -> tuple[float, ...] | None:
+    sizes = {}
+    for axis in spatial:
+        value = re.search(rf'PhysicalSize{axis}="([^"]+)"', xml)
+        unit = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
+        scale = unit_scale(unit.group(1) if unit else "µm", "")
+        if value is None or scale is None:
+            if axis == "Z" and "X" in sizes:
+                return None
+            continue
+        sizes[axis] = _tidy(scale * float(value.group(1)))
+    if set(sizes) != set(spatial):
+        return None
+    return tuple(sizes[a] for a in spatial)
+
+
+def _channel_names(tif: Any, axes: str, shape: tuple) -> tuple[str, ...]:
+    if "C" not in axes:
+        return ()
+    n = shape[axes.index("C")]
+    labels = (tif.imagej_metadata or {}).get("Labels") if tif.is_imagej else None
+    if isinstance(labels, list) and len(labels) >= n:
+        return tuple(str(v) for v in labels[:n])
+    if tif.is_ome and tif.ome_metadata:
+        names = re.findall(r'<Channel[^>]*Name="([^"]+)"', tif.ome_metadata)
+        if len(names) >= n:
+            return tuple(names[:n])
+    return tuple(f"c{i}" for i in range(n))

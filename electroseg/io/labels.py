@@ -1,0 +1,99 @@
+"""Reading and validating label volumes (phase indices, uint8)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from electroseg import DEFAULT_PHASES
+from electroseg.errors import InputError
+from electroseg.io.readers import read_volume
+from electroseg.io.volume import Volume
+
+
+def read_labels(
+    path: str | os.PathLike,
+    *,
+    phases: Sequence[str] = DEFAULT_PHASES,
+    label_values: Sequence[int] | None = None,
+    ignore_value: int = 255,
+    voxel_size: Any = None,
+) -> Volume:
+    """Read a label volume and return phase indices as uint8.
+
+    Parameters
+    ----------
+    path : path
+        Any format `read_volume` reads.
+    phases : sequence of str
+        Phase names; phase ``i`` is label ``i`` in the result.
+    label_values : sequence of int, optional
+        The stored value of each phase, in the order of ``phases`` (e.g. ``[0, 85, 170]``).
+        Default: ``0 .. len(phases) - 1``.
+    ignore_value : int
+        Stored value of unlabelled voxels; kept as ``ignore_value`` (255 by default) in the result.
+
+    Raises
+    ------
+    InputError
+        Non-integer labels, or values outside ``label_values`` and ``ignore_value`` (the message
+        lists them and how to map them).
+    """
+    volume = read_volume(path, voxel_size=voxel_size, allow_channels=False)
+    labels = to_phase_indices(volume.numpy(), phases=phases, label_values=label_values,
+                              ignore_value=ignore_value, name=volume.name)
+    return Volume(labels, volume.voxel_size, (), volume.source)
+
+
+def to_phase_indices(
+    array: np.ndarray,
+    *,
+    phases: Sequence[str] = DEFAULT_PHASES,
+    label_values: Sequence[int] | None = None,
+    ignore_value: int = 255,
+    name: str = "labels",
+) -> np.ndarray:
+    """Map stored label values to phase indices 0..K-1 (uint8), keeping ``ignore_value`` as 255.
+
+    Examples
+    --------
+    >>> to_phase_indices(np.array([[0, 85], [170, 255]]), label_values=[0, 85, 170]).tolist()
+    [[0, 1], [2, 255]]
+    """
+    array = _integer_labels(array, name)
+    values = list(range(len(phases))) if label_values is None else [int(v) for v in label_values]
+    if len(values) != len(phases):
+        raise InputError(f"{name}: label_values has {len(values)} entries but phases {list(phases)} has {len(phases)}")
+    present = np.unique(array) if array.dtype.itemsize > 1 else np.flatnonzero(np.bincount(array.ravel(), minlength=256))
+    unexpected = sorted(set(present.tolist()) - set(values) - {int(ignore_value)})
+    if unexpected:
+        raise InputError(
+            f"{name}: label values {unexpected[:20]} are not among the phases {list(phases)} "
+            f"(expected values {values}, ignore {ignore_value}); map them with label_values=[...] "
+            "listing the stored value of each phase in order"
+        )
+    if values == list(range(len(phases))) and array.dtype == np.uint8 and int(ignore_value) == 255:
+        return array
+    lut_keys = np.array(values + [int(ignore_value)])
+    lut_vals = np.array(list(range(len(phases))) + [255], dtype=np.uint8)
+    order = np.argsort(lut_keys)
+    return lut_vals[order][np.searchsorted(lut_keys[order], array)].astype(np.uint8)
+
+
+def _integer_labels(array: np.ndarray, name: str) -> np.ndarray:
+    if array.dtype.kind == "b":
+        return array.astype(np.uint8)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
+            raise InputError(f"{name}: expected integer labels, got non-integer {array.dtype} values")
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            raise InputError(f"{name}: label values must lie in 0..65535, got {array.min()}..{array.max()}")
+        return array.astype(np.uint16 if array.max() > 255 else np.uint8)
+    if array.dtype.kind not in "iu":
+        raise InputError(f"{name}: expected integer labels, got dtype {array.dtype}")
+    if array.dtype.kind == "i" and array.size and array.min() < 0:
+        raise InputError(f"{name}: label values must be non-negative, got minimum {array.min()}")
+    return array

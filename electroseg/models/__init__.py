@@ -1,0 +1,35 @@
+"""Segmentation networks (torch/MONAI only): planned 3D U-Net and multi-channel 2D/2.5D U-Net.
+
+This package never opens files and never imports Lightning or Hydra. The checkpoint contract
+shared with :mod:`electroseg.inference` is documented in :mod:`electroseg.models.spec`.
+"""
+
+from electroseg.models.networks import MultiChannel2D, UNet3D, count_parameters
+from electroseg.models.normalization import normalize_intensity, stack_context
+from electroseg.models.planning import UNetPlan, plan_unet
+from electroseg.models.spec import (
+    FORMAT_VERSION,
+    MODEL_REGISTRY,
+    LoadedModel,
+    ModelSpec,
+    build_model,
+    model_from_checkpoint,
+    spec_from_checkpoint,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_REGISTRY",
+    "LoadedModel",
+    "ModelSpec",
+    "MultiChannel2D",
+    "UNet3D",
+    "UNetPlan",
+    "build_model",
+    "count_parameters",
+    "model_from_checkpoint",
+    "normalize_intensity",
+    "plan_unet",
+    "spec_from_checkpoint",
+    "stack_context",
+]

@@ -1,0 +1,234 @@
+"""Model specification and the checkpoint contract shared by training and inference.
+
+Checkpoint contract
+-------------------
+A checkpoint written by :mod:`electroseg.training` is a Lightning checkpoint (a dict saved
+with ``torch.save``) that loads with ``torch.load(path, map_location="cpu", weights_only=True)``
+and contains:
+
+- ``checkpoint["electroseg"]``: ``ModelSpec.to_dict()`` -- plain JSON-able types only;
+- ``checkpoint["state_dict"]``: the network weights under keys prefixed ``"net."`` (the
+  LightningModule holds the network as ``self.net``); other keys may exist and are ignored.
+
+To rebuild the network use :func:`model_from_checkpoint` (or :func:`spec_from_checkpoint`
+then :func:`build_model` and ``load_state_dict``). Networks are constructed only from the
+allow-list :data:`MODEL_REGISTRY`, never from class paths stored in a checkpoint.
+
+How a network is applied (both training and inference follow this):
+
+1. Each input channel (detector, in ``spec.channels`` order) of the whole volume is mapped
+   to [0, 1] with :func:`electroseg.models.normalize_intensity` and ``spec.normalization``,
+   after the ``spec.preprocess`` steps (plain dicts; [] means none).
+2. ``unet3d``: input (N, C, Z, Y, X), C = ``len(spec.channels)``.
+   ``multichannel2d``: one Z slice at a time, input (N, C * (2k + 1), Y, X) built by
+   :func:`electroseg.models.stack_context` with k = ``spec.context_slices`` (edge slices
+   repeated at the volume ends). 2-D images are treated as a volume of one slice.
+3. Output logits (N, len(spec.phases), ...); ``argmax`` over channels gives phase index i =
+   ``spec.phases[i]``. Patch sizes must be multiples of ``model.divisor`` per axis.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from electroseg.errors import InputError
+from electroseg.models.networks import MultiChannel2D, UNet3D
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_REGISTRY",
+    "ModelSpec",
+    "build_model",
+    "spec_from_checkpoint",
+    "model_from_checkpoint",
+    "LoadedModel",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL_REGISTRY: dict[str, type[nn.Module]] = {"unet3d": UNet3D, "multichannel2d": MultiChannel2D}
+_KWARG_NAMES = {"in_channels", "out_channels", "channels", "strides", "kernel_sizes"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild and apply a trained network (plain data only).
+
+    Attributes
+    ----------
+    name : str
+        Key of :data:`MODEL_REGISTRY`: ``"unet3d"`` or ``"multichannel2d"``.
+    kwargs : dict
+        Resolved constructor arguments (JSON-able): in_channels, out_channels, channels,
+        strides, kernel_sizes.
+    phases : tuple of str
+        Output classes in order.
+    channels : tuple of str
+        Detector names in input order.
+    voxel_size : tuple of float or None
+        Voxel size (µm) of the training data, (z, y, x) or (y, x).
+    patch_size : tuple of int
+        Training patch size (spatial axes of the network input).
+    context_slices : int
+        k for 2.5D models (in_channels = len(channels) * (2k + 1)); 0 otherwise.
+    normalization : dict
+        Argument of :func:`normalize_intensity`, e.g.
+        ``{"method": "percentile", "lower": 0.5, "upper": 99.5}``.
+    preprocess : tuple of dict
+        Preprocessing steps applied before normalisation, or ().
+    format_version : int
+    """
+
+    name: str
+    kwargs: Mapping[str, Any]
+    phases: tuple[str, ...]
+    channels: tuple[str, ...]
+    voxel_size: tuple[float, ...] | None
+    patch_size: tuple[int, ...]
+    context_slices: int = 0
+    normalization: Mapping[str, Any] = field(
+        default_factory=lambda: {"method": "percentile", "lower": 0.5, "upper": 99.5}
+    )
+    preprocess: tuple[Mapping[str, Any], ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        # Canonical plain types so that a spec equals its to_dict/from_dict round trip.
+        object.__setattr__(self, "kwargs", _plain(dict(self.kwargs)))
+        object.__setattr__(self, "normalization", _plain(dict(self.normalization)))
+        object.__setattr__(self, "preprocess", tuple(_plain(dict(p)) for p in self.preprocess))
+        object.__setattr__(self, "phases", tuple(self.phases))
+        object.__setattr__(self, "channels", tuple(self.channels))
+        object.__setattr__(self, "patch_size", tuple(int(p) for p in self.patch_size))
+        if self.voxel_size is not None:
+            object.__setattr__(self, "voxel_size", tuple(float(v) for v in self.voxel_size))
+        _validate_spec(self)
+
+    def to_dict(self) -> dict:
+        """Plain dict of lists, numbers and strings (safe for ``weights_only`` loading)."""
+        out = asdict(self)
+        out["kwargs"] = _plain(dict(self.kwargs))
+        out["normalization"] = _plain(dict(self.normalization))
+        out["preprocess"] = [_plain(dict(p)) for p in self.preprocess]
+        for key in ("phases", "channels", "patch_size"):
+            out[key] = list(out[key])
+        out["voxel_size"] = None if self.voxel_size is None else [float(v) for v in self.voxel_size]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "model spec") -> "ModelSpec":
+        """Rebuild from :meth:`to_dict` output; raises InputError naming ``source`` if invalid."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"{source}: expected a model spec mapping, got {type(data).__name__}")
+        required = {"name", "kwargs", "phases", "channels", "voxel_size", "patch_size"}
+        missing = sorted(required - set(data))
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if missing or unknown:
+            raise InputError(f"{source}: model spec missing keys {missing}, unknown keys {unknown}")
+        version = int(data.get("format_version", FORMAT_VERSION))
+        if version > FORMAT_VERSION:
+            raise InputError(
+                f"{source}: checkpoint format_version {version} is newer than this electroseg "
+                f"understands ({FORMAT_VERSION}); upgrade electroseg"
+            )
+        vs = data["voxel_size"]
+        try:
+            return cls(
+                name=str(data["name"]),
+                kwargs=dict(data["kwargs"]),
+                phases=tuple(str(p) for p in data["phases"]),
+                channels=tuple(str(c) for c in data["channels"]),
+                voxel_size=None if vs is None else tuple(float(v) for v in vs),
+                patch_size=tuple(int(p) for p in data["patch_size"]),
+                context_slices=int(data.get("context_slices", 0)),
+                normalization=dict(data.get("normalization") or {"method": "none"}),
+                preprocess=tuple(dict(p) for p in data.get("preprocess") or ()),
+                format_version=version,
+            )
+        except InputError as err:
+            raise InputError(f"{source}: {err}") from None
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{source}: malformed model spec ({err})") from None
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return obj.item()
+    return obj
+
+
+def _validate_spec(spec: ModelSpec) -> None:
+    if spec.name not in MODEL_REGISTRY:
+        raise InputError(f"unknown model name {spec.name!r}; expected one of {sorted(MODEL_REGISTRY)}")
+    unknown = sorted(set(spec.kwargs) - _KWARG_NAMES)
+    if unknown:
+        raise InputError(f"model {spec.name!r}: unknown constructor arguments {unknown}")
+    if spec.context_slices < 0 or (spec.name == "unet3d" and spec.context_slices != 0):
+        raise InputError(
+            f"model {spec.name!r}: context_slices must be >= 0 (0 for unet3d), got {spec.context_slices}"
+        )
+    expected_in = len(spec.channels) * (2 * spec.context_slices + 1)
+    if int(spec.kwargs.get("in_channels", -1)) != expected_in:
+        raise InputError(
+            f"model {spec.name!r}: in_channels={spec.kwargs.get('in_channels')} does not match "
+            f"{len(spec.channels)} detector channel(s) x {2 * spec.context_slices + 1} slice(s) = {expected_in}"
+        )
+    if int(spec.kwargs.get("out_channels", -1)) != len(spec.phases):
+        raise InputError(
+            f"model {spec.name!r}: out_channels={spec.kwargs.get('out_channels')} does not match "
+            f"{len(spec.phases)} phases {list(spec.phases)}"
+        )
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """Construct the (untrained) network described by ``spec`` from the allow-list registry."""
+    cls = MODEL_REGISTRY[spec.name]
+    return cls(**dict(spec.kwargs))
+
+
+def spec_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> ModelSpec:
+    """Read and validate the ModelSpec stored under ``checkpoint["electroseg"]``."""
+    if not isinstance(checkpoint, Mapping) or "electroseg" not in checkpoint:
+        raise InputError(
+            f"{source}: not an electroseg checkpoint (expected a dict with an 'electroseg' entry "
+            f"written by `electroseg train`)"
+        )
+    return ModelSpec.from_dict(checkpoint["electroseg"], source=source)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network rebuilt from a checkpoint, with its spec."""
+
+    spec: ModelSpec
+    model: nn.Module
+
+
+def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> LoadedModel:
+    """Rebuild the trained network of a loaded checkpoint dict (weights under ``net.``).
+
+    ``checkpoint`` is what ``torch.load(path, weights_only=True)`` returned; ``source`` (the
+    file name) is quoted in errors. The model comes back in eval mode.
+    """
+    spec = spec_from_checkpoint(checkpoint, source=source)
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, Mapping):
+        raise InputError(f"{source}: checkpoint has no 'state_dict' with network weights")
+    weights = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+    model = build_model(spec)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise InputError(f"{source}: weights do not fit model {spec.name!r} ({first})") from None
+    return LoadedModel(spec=spec, model=model.eval())

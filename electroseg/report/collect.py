@@ -1,0 +1,118 @@
+"""Gather a `Report` from a run folder: one section per kind of product found there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from electroseg.report.content import (Report, Section, Table, figures_under, flatten,
+                                       format_value, label_of, products, read_json, side_by_side)
+from electroseg.report.provenance import package_versions
+
+_DIFFERENCE_COLUMNS = ("metric", "a", "b", "difference", "variability", "exceeds_variability")
+
+
+def summary_section(root: Path) -> Section | None:
+    """Key statements written by the pipeline to ``summary.json`` (``{"lines": [...]}``)."""
+    path = root / "summary.json"
+    if not path.is_file():
+        return None
+    summary = read_json(path)
+    lines = tuple(str(line) for line in summary.get("lines", []))
+    table = side_by_side({"value": summary.get("values", {})}, "Key figures")
+    return Section("Summary", paragraphs=lines, tables=(table,) if table.rows else ())
+
+
+def metrics_section(root: Path) -> Section | None:
+    """Every metrics.json side by side, one column per segmentation folder."""
+    paths = products(root, "metrics.json")
+    if not paths:
+        return None
+    named = {label_of(p, root): read_json(p) for p in paths}
+    table = side_by_side(named, "Metrics of each segmentation (metrics.json)")
+    return Section("Metrics", tables=(table,), figures=figures_under(root, [p.parent for p in paths]))
+
+
+def _difference_table(comparison: dict, caption: str) -> Table:
+    rows = tuple(tuple(format_value(d.get(c)) for c in _DIFFERENCE_COLUMNS)
+                 for d in comparison.get("differences", []))
+    return Table(caption=caption, columns=_DIFFERENCE_COLUMNS, rows=rows)
+
+
+def comparison_sections(root: Path) -> list[Section]:
+    """One section per comparison.json: agreement scores and downstream metric differences."""
+    sections = []
+    for path in products(root, "comparison.json"):
+        comparison = read_json(path)
+        names = comparison.get("names", ["a", "b"])
+        agreements = comparison.get("agreement", {})
+        tables = [side_by_side(agreements, "Voxel agreement (IoU, Dice, boundary F1; "
+                                           "confusion matrices in the figures)")]
+        tables.append(_difference_table(
+            comparison, f"Downstream differences ({names[-1]} − {names[0]}); 'exceeds' = larger "
+                        "than the within-sample variability from sub-blocks"))
+        sections.append(Section(f"Comparison: {' vs '.join(names)} ({label_of(path, root)})",
+                                tables=tuple(t for t in tables if t.rows),
+                                figures=figures_under(root, [path.parent])))
+    return sections
+
+
+def cycling_section(root: Path) -> Section | None:
+    """The pristine-versus-cycled study (``cycling.json``) with its PBA-versus-depth figure."""
+    paths = products(root, "cycling.json")
+    if not paths:
+        return None
+    cycling = read_json(paths[0])
+    lines = tuple(str(line) for line in cycling.get("lines", []))
+    table = side_by_side({"value": {k: v for k, v in cycling.items() if k != "lines"}},
+                         "Pristine versus cycled")
+    return Section("Cycling study", paragraphs=lines, tables=(table,),
+                   figures=figures_under(root, [paths[0].parent]))
+
+
+def config_section(root: Path) -> Section | None:
+    """The composed configuration the run used (``config.yaml`` at the run root)."""
+    path = root / "config.yaml"
+    if not path.is_file():
+        return None
+    return Section("Configuration", preformatted=path.read_text())
+
+
+def provenance_section(root: Path) -> Section:
+    """Package versions (recorded by the run, else read now) and input sha256 hashes."""
+    recorded = read_json(root / "provenance.json") if (root / "provenance.json").is_file() else {}
+    versions = recorded.get("versions") or package_versions()
+    inputs = recorded.get("inputs", {})
+    tables = [Table("Package versions", ("package", "version"),
+                    tuple((k, str(v)) for k, v in versions.items()))]
+    if inputs:
+        tables.append(Table("Input files", ("input", "path", "sha256"),
+                            tuple((k, str(v.get("path")), str(v.get("sha256")))
+                                  for k, v in inputs.items())))
+    note = () if recorded else ("No provenance.json in the run folder: versions are those "
+                                "installed when this report was built.",)
+    return Section("Provenance", paragraphs=note, tables=tuple(tables))
+
+
+def collect_report(root: str | Path, *, title: str | None = None) -> Report:
+    """Build the `Report` of a run folder from its products.
+
+    Parameters
+    ----------
+    root : path
+        The run's output folder (the ``out`` of ``electroseg run`` or ``electroseg compare``).
+    title : str, optional
+        Defaults to ``"electroseg report: <folder name>"``.
+    """
+    root = Path(root)
+    sections = [summary_section(root), cycling_section(root), metrics_section(root),
+                *comparison_sections(root)]
+    used = {p for s in sections if s is not None for p in s.figures}
+    others = tuple(p for p in sorted(root.rglob("*.png")) if p not in used)
+    if others:
+        sections.append(Section("Other figures", figures=others))
+    sections += [config_section(root), provenance_section(root)]
+    return Report(title=title or f"electroseg report: {root.resolve().name}", root=root,
+                  sections=tuple(s for s in sections if s is not None))
+
+
+__all__ = ["collect_report", "flatten"]

@@ -1,0 +1,99 @@
+"""The report builder: every section present, figures embedded as valid PNG, Markdown beside it."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from electroseg.errors import InputError
+from electroseg.report import build_report, collect_report, sha256_file
+from electroseg.report.content import flatten, format_value
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _figure(path):
+    fig = Figure(figsize=(1, 1))
+    fig.subplots().plot([0, 1], [0, 1])
+    fig.savefig(path, format="png")
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    for name, am in (("classical", 0.40), ("learned", 0.42)):
+        folder = tmp_path / "analysis" / name
+        folder.mkdir(parents=True)
+        metrics = {"volume_fraction": {"pore": 0.3, "cbd": 0.7 - am, "am": am},
+                   "pba": {"pooled": 0.5, "per_depth": [0.5] * 10}}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    cmp_dir = tmp_path / "compare"
+    cmp_dir.mkdir()
+    comparison = {"names": ["classical", "learned"],
+                  "agreement": {"learned_vs_classical": {"mean_iou": 0.8125}},
+                  "differences": [{"metric": "pba.pooled", "a": 0.5, "b": 0.45,
+                                   "difference": -0.05, "variability": 0.01,
+                                   "exceeds_variability": True}]}
+    (cmp_dir / "comparison.json").write_text(json.dumps(comparison))
+    _figure(cmp_dir / "confusion.png")
+    (tmp_path / "config.yaml").write_text("data: tiny\nseed: 0\n")
+    (tmp_path / "summary.json").write_text(json.dumps({"lines": ["PBA drop 0.05"],
+                                                       "values": {"pba_drop": 0.05}}))
+    (tmp_path / "provenance.json").write_text(json.dumps(
+        {"versions": {"numpy": "9.9"}, "inputs": {"image": {"path": "x.tif", "sha256": "ab12"}}}))
+    return tmp_path
+
+
+def test_report_has_every_section(run_dir):
+    titles = [s.title for s in collect_report(run_dir).sections]
+    assert titles == ["Summary", "Metrics", "Comparison: classical vs learned (compare)",
+                      "Configuration", "Provenance"]
+
+
+def test_html_embeds_decodable_png_and_values(run_dir):
+    files = build_report(run_dir)
+    text = files.html.read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(images) == 1
+    assert base64.b64decode(images[0]).startswith(PNG_SIGNATURE)
+    for expected in ("0.8125", "PBA drop 0.05", "ab12", "9.9", "seed: 0", "0.42", "yes"):
+        assert expected in text
+    assert "<img" in text and 'src="confusion.png"' not in text  # self-contained
+
+
+def test_markdown_links_figures_relative(run_dir):
+    md = build_report(run_dir).markdown.read_text()
+    assert "![confusion](compare/confusion.png)" in md
+    assert "| volume_fraction.am | 0.4 | 0.42 |" in md
+    assert "## Provenance" in md
+
+
+def test_empty_or_missing_folder_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="no metrics.json"):
+        build_report(tmp_path)
+    with pytest.raises(InputError, match="expected an existing run folder"):
+        build_report(tmp_path / "missing")
+
+
+def test_flatten_and_format():
+    assert flatten({"a": {"b": 1.0, "c": [1, 2]}, "d": list(range(9))}) == {"a.b": 1.0, "a.c": [1, 2]}
+    assert format_value(float("nan")) == "—"
+    assert format_value(0.123456) == "0.1235"
+
+
+def test_sha256_known_value(tmp_path):
+    path = tmp_path / "abc.bin"
+    path.write_bytes(b"abc")
+    # FIPS 180-2 test vector for "abc"
+    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_report_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, electroseg.report; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

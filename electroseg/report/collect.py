@@ -8,7 +8,8 @@ from electroseg.report.content import (Report, Section, Table, figures_under, fl
                                        format_value, label_of, products, read_json, side_by_side)
 from electroseg.report.provenance import package_versions
 
-_DIFFERENCE_COLUMNS = ("metric", "a", "b", "difference", "variability", "exceeds_variability")
+_DIFFERENCE_COLUMNS = ("pair", "metric", "a", "b", "difference", "variability",
+                       "exceeds_variability", "note")
 
 
 def summary_section(root: Path) -> Section | None:
@@ -48,8 +49,8 @@ def comparison_sections(root: Path) -> list[Section]:
         tables = [side_by_side(agreements, "Voxel agreement (IoU, Dice, boundary F1; "
                                            "confusion matrices in the figures)")]
         tables.append(_difference_table(
-            comparison, f"Downstream differences ({names[-1]} − {names[0]}); 'exceeds' = larger "
-                        "than the within-sample variability from sub-blocks"))
+            comparison, "Downstream differences (pair 'x − y' = x minus y); 'exceeds' = larger "
+                        "than the within-sample variability from in-plane sub-blocks"))
         sections.append(Section(f"Comparison: {' vs '.join(names)} ({label_of(path, root)})",
                                 tables=tuple(t for t in tables if t.rows),
                                 figures=figures_under(root, [path.parent])))

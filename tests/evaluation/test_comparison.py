@@ -1,0 +1,92 @@
+"""compare_segmentations and `electroseg compare` on a tiny case worked out by hand.
+
+2-D, depth_axis=0 (rows are depth planes), X split into two identical sub-blocks of 4 columns:
+  a row = [am, am, cbd, pore] * 2      b row = [am, am, pore, pore] * 2
+In-plane (X) pairs per row: a has 3 AM-surface pairs of which 2 touch CBD -> PBA 2/3; b has 3
+and none touches CBD -> PBA 0. Each half of a has PBA 1, each half of b 0: the sub-block spread is
+0, so any non-zero difference exceeds it.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from electroseg.cli import main
+from electroseg.evaluation import compare_segmentations
+
+A = np.array([[2, 2, 1, 0] * 2] * 2, dtype=np.uint8)
+B = np.array([[2, 2, 0, 0] * 2] * 2, dtype=np.uint8)
+
+
+def _by_metric(differences, pair="b − a"):
+    return {d["metric"]: d for d in differences if d["pair"] == pair}
+
+
+def _check_hand_values(result: dict) -> None:
+    found = result["agreement"]["b vs a"]
+    assert found["confusion"]["matrix"] == [[4, 0, 0], [4, 0, 0], [0, 0, 8]]
+    assert found["iou"] == pytest.approx({"pore": 0.5, "cbd": 0.0, "am": 1.0})
+    assert found["mean_iou"] == pytest.approx(0.5)
+    diff = _by_metric(result["differences"])
+    assert diff["pba.pooled"]["a"] == pytest.approx(2 / 3)
+    assert diff["pba.pooled"]["b"] == 0.0
+    assert diff["pba.pooled"]["difference"] == pytest.approx(-2 / 3)
+    assert diff["pba.pooled"]["variability"] == 0.0
+    assert diff["pba.pooled"]["exceeds_variability"] is True
+    assert diff["volume_fraction.cbd"]["difference"] == pytest.approx(-0.25)
+    assert diff["volume_fraction.pore"]["difference"] == pytest.approx(0.25)
+    assert diff["volume_fraction.am"]["exceeds_variability"] is False
+    assert diff["pba.largest_depth_difference"]["difference"] == pytest.approx(-2 / 3)
+    # two 2x2 AM particles in both: identical size distributions
+    assert diff["particles.wasserstein_log10_volume"]["difference"] == 0.0
+    assert result["pba_per_depth"]["a"] == pytest.approx([2 / 3, 2 / 3])
+
+
+def test_compare_segmentations_hand_values():
+    result = compare_segmentations(A, B, voxel_size=(1.0, 1.0), depth_axis=0, blocks_per_axis=2)
+    _check_hand_values(result.to_dict())
+    table = result.as_table()
+    assert set(table["pair"]) == {"b − a"}
+
+
+def test_dense_reference_adds_agreement_and_differences():
+    result = compare_segmentations(A, B, reference=A, voxel_size=(1.0, 1.0), depth_axis=0,
+                                   blocks_per_axis=2, names=("classical", "learned"))
+    assert result.agreement["classical vs reference"].mean_iou == 1.0
+    assert result.agreement["learned vs reference"].mean_iou == pytest.approx(0.5)
+    pairs = {d.pair for d in result.differences}
+    assert pairs == {"learned − classical", "classical − reference", "learned − reference"}
+    same = [d for d in result.differences if d.pair == "classical − reference"]
+    assert all(d.difference == 0 for d in same)
+
+
+def test_sparse_reference_gives_agreement_only():
+    sparse = np.full_like(A, 255)
+    sparse[0] = A[0]
+    result = compare_segmentations(A, B, reference=sparse, voxel_size=(1.0, 1.0), depth_axis=0)
+    assert result.agreement["b vs reference"].n_voxels == 8
+    assert {d.pair for d in result.differences} == {"b − a"}
+
+
+def test_compare_command_writes_json_figures_report(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", A)
+    tifffile.imwrite(tmp_path / "b.tif", B)
+    out = tmp_path / "cmp"
+    status = main(["compare", f"a={tmp_path / 'a.tif'}", f"b={tmp_path / 'b.tif'}",
+                   f"out={out}", "voxel_size=[1.0,1.0]", "depth_axis=0", "blocks_per_axis=2"])
+    assert status == 0
+    _check_hand_values(json.loads((out / "comparison.json").read_text()))
+    for name in ("slices.png", "confusion_b_vs_a.png", "pba_depth.png", "size_distribution.png",
+                 "report.html", "report.md"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_compare_command_mismatched_shapes_is_one_line_error(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "a.tif", A)
+    tifffile.imwrite(tmp_path / "b.tif", B[:, :4].copy())
+    status = main(["compare", f"a={tmp_path / 'a.tif'}", f"b={tmp_path / 'b.tif'}",
+                   f"out={tmp_path / 'o'}", "voxel_size=[1.0,1.0]", "depth_axis=0"])
+    assert status == 2
+    assert "same shape" in capsys.readouterr().err

@@ -1,0 +1,130 @@
+"""Gradient analysis at phase boundaries: removal of partial-volume rings.
+
+Where a bright particle (AM) meets a dark pore, the blurred intensity passes through the
+middle (CBD) grey range, so three-level thresholding draws a thin false CBD ring around every
+AM-pore boundary. Tang et al. (sec. 2.3) weight "grey-scale thresholds and analysis of
+gradient values": a thin middle-class band that touches both a darker and a brighter class
+and lies on a steep intensity ramp is a transition, not a phase, and is reassigned to the
+darker or brighter neighbour, whichever its intensity is closer to.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GradientOptions:
+    """Options of `reassign_transition_bands`.
+
+    Attributes
+    ----------
+    band_width : int
+        Half-width (pixels) of the search window: a band voxel must have a darker- and a
+        brighter-class voxel within ``band_width`` pixels in-plane, and the band must be thinner
+        than ``2 * band_width + 1`` pixels.
+    min_gradient : float
+        Minimum in-plane gradient magnitude, as a fraction of the contrast between the darker
+        and brighter class means per pixel. A blurred step of Gaussian width s has a peak slope of
+        about ``0.4 / s`` of its contrast, whereas the inside of a real middle-phase film is flat.
+    """
+
+    band_width: int = 2
+    min_gradient: float = 0.1
+
+    def __post_init__(self) -> None:
+        if int(self.band_width) < 1:
+            raise InputError(f"gradient.band_width: expected an integer >= 1, got {self.band_width!r}")
+        if not 0 <= float(self.min_gradient):
+            raise InputError(f"gradient.min_gradient: expected a value >= 0, got {self.min_gradient!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _window(ndim: int, width: int) -> tuple[int, ...]:
+    """In-plane square window; size 1 along Z (FIB-SEM slices are imaged one at a time)."""
+    return (1,) * (ndim - 2) + (2 * width + 1,) * 2
+
+
+def _thin_band_candidates(classes: np.ndarray, c: int, width: int) -> np.ndarray:
+    """Voxels of class ``c`` in a thin region with darker and brighter classes nearby."""
+    size = _window(classes.ndim, width)
+    middle = classes == c
+    near_dark = ndi.maximum_filter((classes < c).view(np.uint8), size=size).view(bool)
+    near_bright = ndi.maximum_filter((classes > c).view(np.uint8), size=size).view(bool)
+    opened = ndi.maximum_filter(ndi.minimum_filter(middle.view(np.uint8), size=size), size=size)
+    return middle & near_dark & near_bright & ~opened.view(bool)
+
+
+def _gradient_at(image: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
+    """In-plane central-difference gradient magnitude (per pixel) at the given voxels."""
+    magnitude = np.zeros(index[0].size, np.float32)
+    for axis in (image.ndim - 2, image.ndim - 1):
+        upper = list(index)
+        lower = list(index)
+        upper[axis] = np.minimum(index[axis] + 1, image.shape[axis] - 1)
+        lower[axis] = np.maximum(index[axis] - 1, 0)
+        difference = (image[tuple(upper)] - image[tuple(lower)]) / 2.0
+        magnitude += difference * difference
+    return np.sqrt(magnitude)
+
+
+def reassign_transition_bands(
+    classes: np.ndarray,
+    image: np.ndarray,
+    *,
+    class_means: np.ndarray,
+    options: GradientOptions = GradientOptions(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reassign partial-volume bands of middle intensity classes to their neighbours.
+
+    Parameters
+    ----------
+    classes : ndarray of uint8, shape (Y, X) or (Z, Y, X)
+        Intensity class per voxel (0 = darkest), from `apply_thresholds`.
+    image : ndarray, same shape
+        Greyscale image the classes came from.
+    class_means : ndarray, shape (K,)
+        Mean intensity of each class.
+    options : GradientOptions
+
+    Returns
+    -------
+    classes : ndarray of uint8
+        Copy with band voxels moved to class ``c - 1`` or ``c + 1``.
+    band : ndarray of bool
+        Voxels that were reassigned.
+
+    Notes
+    -----
+    For each middle class ``c`` a voxel is reassigned when (i) a class ``< c`` and a class
+    ``> c`` lie within ``band_width`` pixels in its slice, (ii) its class-``c`` region is thinner
+    than ``2 band_width + 1`` pixels (it vanishes under a morphological opening), and (iii) its
+    gradient magnitude is at least ``min_gradient * (mean[c+1] - mean[c-1])`` per pixel. It goes
+    to ``c - 1`` if its intensity is below ``(mean[c-1] + mean[c+1]) / 2``, else to ``c + 1``.
+    """
+    result = classes.copy()
+    band = np.zeros(classes.shape, bool)
+    for c in range(1, len(class_means) - 1):
+        candidates = _thin_band_candidates(classes, c, int(options.band_width))
+        index = np.nonzero(candidates)
+        if index[0].size == 0:
+            continue
+        contrast = float(class_means[c + 1] - class_means[c - 1])
+        steep = _gradient_at(image, index) >= options.min_gradient * abs(contrast)
+        index = tuple(axis[steep] for axis in index)
+        midpoint = 0.5 * (class_means[c - 1] + class_means[c + 1])
+        result[index] = np.where(image[index] < midpoint, c - 1, c + 1).astype(np.uint8)
+        band[index] = True
+        logger.info("gradient analysis: %d voxels of class %d reassigned", index[0].size, c)
+    return result, band

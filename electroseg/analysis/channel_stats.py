@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cc3d
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
@@ -22,15 +21,14 @@ from electroseg.analysis._validate import (
     check_depth_axis,
     check_labels,
     check_voxel_size,
-    phase_index,
 )
+from electroseg.analysis.particles import label_particles
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ChannelStats", "particle_channel_stats", "plot_channel_vs_size"]
 
-_CC3D_CONNECTIVITY = {3: {1: 6, 2: 18, 3: 26}, 2: {1: 4, 2: 8}}
 _STAT_FIELDS = ("mean", "std", "median", "p10", "p90")
 
 
@@ -134,7 +132,8 @@ def particle_channel_stats(labels: np.ndarray | None, image: np.ndarray, *,
     phase : str
         Phase whose connected components are the particles (default AM).
     connectivity : int
-        1 = face neighbours (default), 2 = also edges, 3 = also corners (3-D only).
+        1 = face neighbours (default), 2 = also edges, 3 = also corners (3-D only); the cc3d
+        counts 4/8 and 6/18/26 are accepted too (as in `particle_table`).
     particles : ndarray of int, same shape, optional
         Precomputed particle ids (0 = background), e.g. after a watershed split; used instead
         of labelling ``phase``. Ids need not be consecutive.
@@ -197,11 +196,8 @@ def _particle_ids(labels, image, particles, *, phases, phase, connectivity,
         _check_same_shape(image, labels.shape, "image")
     if particles is not None:
         return _check_particles(particles, image.shape)
-    if connectivity not in _CC3D_CONNECTIVITY[labels.ndim]:
-        raise InputError(f"connectivity: expected one of {sorted(_CC3D_CONNECTIVITY[labels.ndim])} "
-                         f"for a {labels.ndim}-D array (1 = face neighbours), got {connectivity!r}")
-    mask = labels == phase_index(phases, phase)
-    return cc3d.connected_components(mask, connectivity=_CC3D_CONNECTIVITY[labels.ndim][connectivity])
+    return label_particles(labels, phase=phase, phases=phases, connectivity=connectivity,
+                           ignore_value=ignore_value)
 
 
 def _check_same_shape(array: np.ndarray, shape: tuple[int, ...], name: str) -> None:

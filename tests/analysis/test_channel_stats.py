@@ -133,7 +133,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(InputError, match="voxel_size"):
         particle_channel_stats(labels, image, voxel_size=(1, 1))
     with pytest.raises(InputError, match="connectivity"):
-        particle_channel_stats(labels, image, voxel_size=VOXEL, connectivity=6)
+        particle_channel_stats(labels, image, voxel_size=VOXEL, connectivity=5)
     with pytest.raises(InputError, match="phase"):
         particle_channel_stats(labels, image, voxel_size=VOXEL, phase="nmc")
     with pytest.raises(InputError, match="particles.*integer"):

@@ -1,0 +1,409 @@
+"""Block-wise analysis of label volumes larger than memory, on Dask (local or remote cluster).
+
+Every metric here is a sum of counts, so blocks are counted independently and the counts added:
+phase voxels per depth plane, face pairs by phase (inside each block, plus the pairs straddling
+each block boundary, counted from the two boundary planes), and particles (connected components
+labelled per block with cc3d, then merged with a union-find over the labels facing each other
+across block boundaries). The totals equal the in-memory counts exactly; the results are the
+same dataclasses the in-memory functions return.
+
+Dask and distributed are imported inside the functions: importing this module stays cheap and
+needs neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cc3d
+import numpy as np
+
+from electroseg import DEFAULT_PHASES
+from electroseg.analysis._validate import (
+    check_depth_axis,
+    check_phases,
+    check_voxel_size,
+    phase_index,
+)
+from electroseg.analysis.contacts import FacePairCounts, PBAProfile, face_pair_counts, pba_from_pairs
+from electroseg.analysis.fractions import VolumeFractionProfile, VolumeFractions
+from electroseg.analysis.particles import (
+    DEFAULT_EDGES_UM3,
+    ParticleTable,
+    SizeHistogram,
+    connectivity_rank,
+    size_histogram,
+)
+from electroseg.analysis.surfaces import InterfaceAreas, interface_areas_from_pairs
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BlockwiseAnalysis", "analyze_blockwise", "as_dask_array", "compute", "dask_client"]
+
+
+@dataclass(frozen=True, eq=False)
+class BlockwiseAnalysis:
+    """Metrics of a label volume computed block by block (same values as in memory).
+
+    Attributes
+    ----------
+    shape : tuple of int
+    voxel_size : tuple of float
+        µm, array order.
+    depth_axis : int
+    phases : tuple of str
+    blocks : int
+        Number of blocks the volume was cut into.
+    pair_counts : FacePairCounts
+        Equal to ``face_pair_counts(labels, depth_axis=depth_axis)`` of the whole volume.
+    volume_fraction : VolumeFractions
+    fraction_profile : VolumeFractionProfile
+    pba : PBAProfile
+        Face method.
+    surface : InterfaceAreas
+        Face counting.
+    particles : ParticleTable
+        Face-connected particles of ``am``; rows ordered by the first block that holds them.
+    histogram : SizeHistogram
+    """
+
+    shape: tuple[int, ...]
+    voxel_size: tuple[float, ...]
+    depth_axis: int
+    phases: tuple[str, ...]
+    blocks: int
+    pair_counts: FacePairCounts
+    volume_fraction: VolumeFractions
+    fraction_profile: VolumeFractionProfile
+    pba: PBAProfile
+    surface: InterfaceAreas
+    particles: ParticleTable
+    histogram: SizeHistogram
+
+    def to_dict(self) -> dict:
+        """The metrics.json entries this analysis computes (DESIGN.md schema)."""
+        particles = self.particles.to_dict()
+        particles["histogram"] = self.histogram.to_dict()
+        return {"phases": list(self.phases), "voxel_size_um": list(self.voxel_size),
+                "depth_axis": self.depth_axis, "shape": list(self.shape),
+                "volume_fraction": dict(self.volume_fraction.fractions),
+                "pba": self.pba.to_dict(), "particles": particles,
+                "surface": self.surface.to_dict()}
+
+    def as_table(self):
+        """pandas DataFrame per depth plane: fractions, contacts C(k), surface S(k), PBA."""
+        table = self.fraction_profile.as_table()
+        pba = self.pba.as_table()
+        for column in ("contacts", "surface", "pba"):
+            table[column] = pba[column].to_numpy()
+        return table
+
+
+@contextlib.contextmanager
+def dask_client(*, scheduler_address: str | None = None, n_workers: int = 2,
+                threads_per_worker: int = 1, memory_limit: str | int = "4GB",
+                processes: bool = True) -> Iterator[Any]:
+    """A ``distributed.Client`` for the block-wise functions, closed on exit.
+
+    Parameters
+    ----------
+    scheduler_address : str, optional
+        Connect to this running scheduler (e.g. ``"tcp://head:8786"``); the cluster options
+        below are then ignored.
+    n_workers, threads_per_worker, memory_limit, processes
+        Options of the ``distributed.LocalCluster`` started otherwise; ``memory_limit`` is per
+        worker (the nanny pauses and restarts a worker that exceeds it).
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler_address is not None:
+        with Client(scheduler_address) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=int(n_workers), threads_per_worker=int(threads_per_worker),
+                      memory_limit=memory_limit, processes=bool(processes),
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        logger.info("dask: local cluster of %d workers x %d threads, %s each", n_workers,
+                    threads_per_worker, memory_limit)
+        yield client
+
+
+def compute(*collections: Any, client: Any = None, scheduler_address: str | None = None):
+    """``dask.compute`` on ``client``, on a scheduler at ``scheduler_address``, or else on the
+    current default scheduler (a default distributed client if one exists, else threads)."""
+    import dask
+
+    if client is None and scheduler_address is not None:
+        with dask_client(scheduler_address=scheduler_address) as remote:
+            return dask.compute(*collections, scheduler=remote)
+    if client is not None:
+        return dask.compute(*collections, scheduler=client)
+    return dask.compute(*collections)
+
+
+def as_dask_array(labels: Any, *, chunks: Sequence[int] | None = None,
+                  voxel_size: Sequence[float] | None = None) -> tuple[Any, Any, str]:
+    """``(dask array, voxel_size, name)`` for a Zarr path, zarr/dask/NumPy array or Volume.
+
+    The voxel size given wins over the one in file metadata. Zarr inputs keep their storage
+    chunks unless ``chunks`` is given.
+    """
+    import dask.array as da
+
+    name, data, found = "labels", labels, None
+    if isinstance(labels, (str, os.PathLike)):
+        from electroseg.io import read_volume
+
+        labels = read_volume(labels, lazy=True)
+        name = str(labels.source or name)
+    if hasattr(labels, "voxel_size") and hasattr(labels, "data"):
+        data, found, name = labels.data, labels.voxel_size, str(labels.source or name)
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        raise TypeError(f"{name}: expected a Zarr path or an array of phase indices, "
+                        f"got {type(data).__name__}")
+    if isinstance(data, da.Array):
+        array = data if chunks is None else data.rechunk(tuple(chunks))
+    else:
+        stored = getattr(data, "chunks", None)
+        default = stored if isinstance(stored, tuple) and len(stored) == len(data.shape) else "auto"
+        array = da.from_array(data, chunks=tuple(chunks) if chunks is not None else default)
+    if found is None and hasattr(data, "attrs") and "voxel_size_um" in data.attrs:
+        found = tuple(data.attrs["voxel_size_um"])
+    if array.ndim not in (2, 3) or not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"{name}: expected a 2-D or 3-D integer label array (uint8 phase "
+                         f"indices), got shape {array.shape} and dtype {array.dtype}")
+    return array, (voxel_size if voxel_size is not None else found), name
+
+
+def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
+                      depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
+                      ignore_value: int = 255, am: str = "am", cbd: str = "cbd",
+                      connectivity: int = 1, chunks: Sequence[int] | None = None,
+                      edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
+                      client: Any = None,
+                      scheduler_address: str | None = None) -> BlockwiseAnalysis:
+    """Volume fractions, PBA, interface areas and particles of a label volume, block by block.
+
+    Parameters
+    ----------
+    labels : path, zarr array, dask array, ndarray or Volume, shape (Z, Y, X) or (Y, X)
+        uint8 phase indices; a ``.zarr`` path (or OME-Zarr) is read lazily.
+    voxel_size : sequence of float, optional
+        µm, array order; defaults to the file's metadata; required one way or the other.
+    depth_axis, phases, ignore_value, am, cbd
+        As in :func:`electroseg.analysis.pba_profile`.
+    connectivity : int
+        Particle connectivity; only 1 (faces: 6 in 3-D, 4 in 2-D) is supported block-wise.
+    chunks : sequence of int, optional
+        Block shape; default the storage chunks.
+    edges, n_regions
+        Particle size histogram, as in :func:`electroseg.analysis.particles.size_histogram`.
+    client : distributed.Client, optional
+        Run on this client; else on ``scheduler_address``; else on dask's default scheduler.
+    scheduler_address : str, optional
+
+    Returns
+    -------
+    BlockwiseAnalysis
+
+    Notes
+    -----
+    A pair of adjacent voxels belongs to the block holding its lower voxel: block ``b`` counts
+    its inner pairs with :func:`face_pair_counts`; the pairs across its upper face along axis
+    ``a`` are counted from its last plane and the next block's first plane, per depth plane.
+    Particles: per-block cc3d labels; labels ``(u, v)`` facing each other across a boundary are
+    edges of a graph whose connected components are the particles (summing voxels, coordinate
+    sums and bounding boxes). Memory per task: one block, its uint32 labels and its faces.
+    """
+    array, voxel_size, name = as_dask_array(labels, chunks=chunks, voxel_size=voxel_size)
+    names = check_phases(phases, ignore_value=ignore_value)
+    sizes = check_voxel_size(voxel_size, array.ndim, what="block-wise analysis (particle volumes, "
+                             "interface areas)", source=name)
+    axis = check_depth_axis(depth_axis, array.ndim)
+    phase_index(names, cbd, argument="cbd")
+    i_am = phase_index(names, am, argument="am")
+    if connectivity_rank(connectivity, array.ndim) != 1:
+        raise InputError(f"connectivity: block-wise particles support face connectivity (1) "
+                         f"only, got {connectivity!r}; use the in-memory particle_table")
+    summaries, boundaries = _build_graph(array, axis, names, int(ignore_value), i_am, name)
+    logger.info("%s: analysing %s in %d blocks of %s", name, array.shape, len(summaries),
+                array.chunksize)
+    summaries, boundaries = compute(summaries, boundaries, client=client,
+                                    scheduler_address=scheduler_address)
+    counts = _assemble_counts(array, summaries, boundaries, axis, names)
+    table = _merge_particles(array.shape, array.numblocks, summaries, boundaries, am, sizes, axis)
+    profile = VolumeFractionProfile.from_counts(counts.voxels, phases=names, depth_axis=axis,
+                                                ignored=counts.ignored)
+    return BlockwiseAnalysis(tuple(array.shape), sizes, axis, names, len(summaries), counts,
+                             profile.overall(), profile, pba_from_pairs(counts, am=am, cbd=cbd),
+                             interface_areas_from_pairs(counts, voxel_size=sizes), table,
+                             size_histogram(table, edges=edges, n_regions=n_regions))
+
+
+def _block_starts(array: Any) -> list[np.ndarray]:
+    return [np.concatenate([[0], np.cumsum(c)]).astype(np.int64) for c in array.chunks]
+
+
+def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: int, i_am: int,
+                 name: str) -> tuple[list, list]:
+    """Delayed per-block summaries (in block order) and per-boundary counts."""
+    import dask
+
+    starts = _block_starts(array)
+    blocks = array.to_delayed()
+    summary_task = dask.delayed(_block_summary, nout=2, pure=True)
+    summaries, faces, boundaries = [], {}, []
+    for index in np.ndindex(*array.numblocks):
+        start = tuple(int(starts[a][i]) for a, i in enumerate(index))
+        summary, faces[index] = summary_task(blocks[index], start=start, depth_axis=axis,
+                                             phases=phases, ignore_value=ignore_value,
+                                             am_index=i_am, name=name)
+        summaries.append(summary)
+    for index in np.ndindex(*array.numblocks):
+        for a in range(array.ndim):
+            upper = tuple(i + (d == a) for d, i in enumerate(index))
+            if upper[a] < array.numblocks[a]:
+                boundaries.append((index, a, dask.delayed(_boundary, pure=True)(
+                    faces[index], faces[upper], axis=a, depth_axis=axis, n=len(phases))))
+    keys = [(index, a) for index, a, _ in boundaries]
+    return summaries, list(zip(keys, [task for _, _, task in boundaries]))
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What one block returns: its counts and its particles (global voxel coordinates)."""
+
+    start: tuple[int, ...]       # voxel index of the block's first voxel
+    pairs: np.ndarray            # (n_depth_block, ndim, n, n)
+    voxels: np.ndarray           # (n_depth_block, n)
+    ignored: np.ndarray          # (n_depth_block,)
+    particle_voxels: np.ndarray  # (m,) int64
+    coordinate_sum: np.ndarray   # (m, ndim) float64: centroid * voxels
+    box_low: np.ndarray          # (m, ndim) int64, inclusive
+    box_high: np.ndarray         # (m, ndim) int64, inclusive
+
+
+def _block_summary(block: np.ndarray, *, start: tuple[int, ...], depth_axis: int,
+                   phases: tuple[str, ...], ignore_value: int, am_index: int,
+                   name: str) -> tuple[_Summary, list]:
+    block = np.asarray(block)
+    try:
+        counts = face_pair_counts(block, depth_axis=depth_axis, phases=phases,
+                                  ignore_value=ignore_value)
+    except InputError as err:
+        where = ", ".join(f"{s}:{s + n}" for s, n in zip(start, block.shape))
+        raise InputError(f"{name}[{where}]: {err}") from None
+    particles, n = cc3d.connected_components(block == am_index, connectivity=2 * block.ndim,
+                                             return_N=True)
+    ndim, origin = block.ndim, np.asarray(start, dtype=np.int64)
+    stats = cc3d.statistics(particles, no_slice_conversion=True) if n else None
+    voxels = (np.asarray(stats["voxel_counts"], np.int64)[1:n + 1] if n
+              else np.zeros(0, np.int64))
+    centroid = (np.asarray(stats["centroids"], np.float64)[1:n + 1].reshape(-1, ndim) if n
+                else np.zeros((0, ndim)))
+    boxes = (np.asarray(stats["bounding_boxes"], np.int64)[1:n + 1].reshape(-1, 2 * ndim) if n
+             else np.zeros((0, 2 * ndim), np.int64))
+    faces = []
+    for a in range(ndim):
+        faces.append((np.take(block, 0, axis=a), np.take(block, -1, axis=a),
+                      np.take(particles, 0, axis=a).astype(np.uint32),
+                      np.take(particles, -1, axis=a).astype(np.uint32)))
+    summary = _Summary(tuple(int(s) for s in start), counts.pairs, counts.voxels, counts.ignored, voxels,
+                       (centroid + origin) * voxels[:, None], boxes[:, 0::2] + origin,
+                       boxes[:, 1::2] + origin)
+    return summary, faces
+
+
+def _boundary(lower: list, upper: list, *, axis: int, depth_axis: int,
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair counts across one block boundary and the particle labels facing each other.
+
+    Returns ``(counts, edges)``: counts shape (rows, n, n) with rows = 1 when ``axis`` is the
+    depth axis (all pairs lie in the lower block's last depth plane), else one row per depth
+    plane of the boundary; edges (m, 2) uint32 of (lower label, upper label).
+    """
+    k = n + 1
+    low = np.minimum(lower[axis][1], n).astype(np.int64)
+    high = np.minimum(upper[axis][0], n).astype(np.int64)
+    code = low * k + high
+    if axis == depth_axis:
+        rows = np.bincount(code.ravel(), minlength=k * k).reshape(1, k, k)
+    else:
+        plane_axis = depth_axis - (depth_axis > axis)
+        code = np.moveaxis(code, plane_axis, 0).reshape(code.shape[plane_axis], -1)
+        code = code + (np.arange(code.shape[0]) * k * k)[:, None]
+        rows = np.bincount(code.ravel(), minlength=code.shape[0] * k * k).reshape(-1, k, k)
+    a, b = lower[axis][3], upper[axis][2]
+    touching = (a > 0) & (b > 0)
+    joined = np.unique((a[touching].astype(np.uint64) << np.uint64(32)) | b[touching])
+    edges = np.stack([joined >> np.uint64(32), joined & np.uint64(0xFFFFFFFF)], axis=1)
+    return rows[:, :n, :n], edges.astype(np.uint32)
+
+
+def _assemble_counts(array: Any, summaries: list, boundaries: list, axis: int,
+                     phases: tuple[str, ...]) -> FacePairCounts:
+    """Whole-volume :class:`FacePairCounts` from block and boundary counts."""
+    n, n_depth = len(phases), array.shape[axis]
+    depth_starts = _block_starts(array)[axis]
+    pairs = np.zeros((n_depth, array.ndim, n, n), dtype=np.int64)
+    voxels = np.zeros((n_depth, n), dtype=np.int64)
+    ignored = np.zeros(n_depth, dtype=np.int64)
+    for summary in summaries:
+        d0 = summary.start[axis]
+        d1 = d0 + summary.voxels.shape[0]
+        pairs[d0:d1] += summary.pairs
+        voxels[d0:d1] += summary.voxels
+        ignored[d0:d1] += summary.ignored
+    for (index, a), (rows, _) in boundaries:
+        d0 = int(depth_starts[index[axis]])
+        if a == axis:
+            pairs[int(depth_starts[index[axis] + 1]) - 1, a] += rows[0]
+        else:
+            pairs[d0:d0 + rows.shape[0], a] += rows
+    return FacePairCounts(phases, axis, pairs, voxels, ignored)
+
+
+def _merge_particles(shape: tuple[int, ...], numblocks: tuple[int, ...], summaries: list,
+                     boundaries: list, phase: str, sizes: tuple[float, ...],
+                     axis: int) -> ParticleTable:
+    """Union of per-block particles joined across boundaries, as one :class:`ParticleTable`."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    counts = [s.particle_voxels.size for s in summaries]
+    offsets = dict(zip(np.ndindex(*numblocks), np.cumsum([0] + counts[:-1])))
+    total = int(sum(counts))
+    edges = [np.zeros((0, 2), np.int64)]
+    for (index, a), (_, pairs) in boundaries:
+        upper = tuple(i + (d == a) for d, i in enumerate(index))
+        edges.append(np.stack([pairs[:, 0].astype(np.int64) - 1 + offsets[index],
+                               pairs[:, 1].astype(np.int64) - 1 + offsets[upper]], axis=1))
+    edges = np.concatenate(edges)
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(total, total))
+    m, component = connected_components(graph, directed=False) if total else (0, np.zeros(0, int))
+    ndim = len(shape)
+    voxels = np.bincount(component, weights=np.concatenate([s.particle_voxels for s in summaries]),
+                         minlength=m).astype(np.int64)
+    coords = np.concatenate([s.coordinate_sum for s in summaries]).reshape(-1, ndim)
+    centroid = np.stack([np.bincount(component, weights=coords[:, d], minlength=m)
+                         for d in range(ndim)], axis=1) / np.maximum(voxels, 1)[:, None]
+    low = np.full((m, ndim), np.iinfo(np.int64).max)
+    high = np.full((m, ndim), -1, dtype=np.int64)
+    np.minimum.at(low, component, np.concatenate([s.box_low for s in summaries]).reshape(-1, ndim))
+    np.maximum.at(high, component, np.concatenate([s.box_high for s in summaries])
+                  .reshape(-1, ndim))
+    touches = (low == 0).any(axis=1) | (high >= np.asarray(shape) - 1).any(axis=1)
+    size = voxels * float(np.prod(sizes))
+    diameter = np.cbrt(6.0 * size / np.pi) if ndim == 3 else 2.0 * np.sqrt(size / np.pi)
+    if m == 0:
+        logger.warning("labels: no %r particles; particle statistics are null", phase)
+    return ParticleTable(phase, tuple(int(s) for s in shape), sizes, axis, 1, "none",
+                         np.arange(1, m + 1, dtype=np.int64), voxels, size, diameter,
+                         centroid, touches)
+

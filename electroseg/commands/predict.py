@@ -1,0 +1,34 @@
+"""``electroseg predict``: batch inference with a trained checkpoint (see configs/predict.yaml)."""
+
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig, OmegaConf
+
+HELP = "batch inference with a trained checkpoint"
+
+logger = logging.getLogger(__name__)
+
+
+def _plain(value):
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def run(cfg: DictConfig) -> int:
+    """Call :func:`electroseg.inference.predict_batch`; exit status 1 when any input failed."""
+    from electroseg.inference import predict_batch
+
+    result = predict_batch(
+        cfg.checkpoint, _plain(cfg.inputs), cfg.out,
+        analyze=bool(cfg.analyze), save_probabilities=_plain(cfg.save_probabilities),
+        tta=bool(cfg.tta), overwrite=bool(cfg.overwrite), chunked=cfg.chunked,
+        voxel_size=_plain(cfg.voxel_size), depth_axis=int(cfg.depth_axis),
+        overlap=float(cfg.overlap), batch_size=cfg.batch_size, device=cfg.device,
+        precision=str(cfg.precision), max_memory_bytes=cfg.max_memory_bytes,
+        progress=bool(cfg.progress),
+    )
+    for failed in (r for r in result.results if r.status == "failed"):
+        logger.error("%s: %s", failed.name, failed.error)
+    logger.info("summary: %s", result.summary_path)
+    return 1 if result.failed else 0

@@ -1,0 +1,285 @@
+"""Batch prediction over many inputs with resumable outputs: what ``electroseg predict`` runs.
+
+Per input ``<out_dir>/<name>/`` receives ``labels.tif`` (or ``labels.zarr`` in chunked mode),
+optionally ``probabilities.zarr`` and the analysis outputs, and last ``prediction.json``: the
+completion marker. Every file is written atomically, so an input with a marker is complete and
+is skipped when the batch is run again (unless ``overwrite``); an input without one is redone.
+``<out_dir>/summary.csv`` (one row per input) is rewritten after every input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from electroseg.errors import InputError
+from electroseg.inference.checkpoint import load_checkpoint
+from electroseg.inference.sources import InputItem, resolve_inputs
+from electroseg.io import atomic_output, write_json
+
+logger = logging.getLogger(__name__)
+
+MARKER = "prediction.json"
+CHUNKED_CHOICES = ("auto", "true", "false")
+#: Errors that fail one input and let the batch go on; anything else is a bug and stops it.
+RECOVERABLE = (InputError, ValueError, OSError, MemoryError)
+
+
+@dataclass(frozen=True)
+class InputResult:
+    """Outcome of one input: status ``ok``, ``skipped`` (complete from an earlier run) or ``failed``."""
+
+    name: str
+    status: str
+    seconds: float
+    input: str
+    volume_fraction: dict[str, float | None] = field(default_factory=dict)
+    pba_pooled: float | None = None
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3),
+                "input": self.input, "volume_fraction": dict(self.volume_fraction),
+                "pba_pooled": self.pba_pooled, "error": self.error}
+
+    def row(self, phases: Sequence[str]) -> dict:
+        """Flat summary row: name, status, seconds, fraction_<phase>..., pba_pooled, error, input."""
+        row = {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3)}
+        row.update({f"fraction_{p}": self.volume_fraction.get(p) for p in phases})
+        row.update({"pba_pooled": self.pba_pooled, "error": self.error, "input": self.input})
+        return row
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """All inputs of a batch, in input order, and where the summary went."""
+
+    results: tuple[InputResult, ...]
+    phases: tuple[str, ...]
+    summary_path: Path
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status == "failed" for r in self.results)
+
+    def to_dict(self) -> dict:
+        return {"phases": list(self.phases), "summary_path": str(self.summary_path),
+                "results": [r.to_dict() for r in self.results]}
+
+    def as_table(self):
+        """pandas DataFrame, one row per input (the columns of summary.csv)."""
+        import pandas as pd
+
+        columns = list(InputResult("", "", 0.0, "").row(self.phases))
+        return pd.DataFrame([r.row(self.phases) for r in self.results], columns=columns)
+
+
+@dataclass(frozen=True)
+class _Options:
+    analyze: bool
+    probabilities: str | None
+    chunked: str
+    voxel_size: tuple[float, ...] | None
+    depth_axis: int
+    max_memory_bytes: int
+    predict: dict
+
+
+def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
+    """Volume fractions and pooled PBA (None without am and cbd phases) of a label array."""
+    from electroseg.analysis import pba_profile, volume_fractions
+
+    fractions = volume_fractions(labels, phases=phases).fractions
+    if not {"am", "cbd"} <= set(phases):
+        return fractions, None
+    axis = depth_axis if labels.ndim == 3 else max(depth_axis - 1, 0)
+    return fractions, pba_profile(labels, depth_axis=axis, phases=phases).pooled
+
+
+def _use_chunked(volume, options: _Options) -> bool:
+    if options.chunked != "auto":
+        return options.chunked == "true"
+    nbytes = int(np.prod(volume.shape)) * max(volume.dtype.itemsize, 4)
+    return nbytes > options.max_memory_bytes
+
+
+def _write_probabilities(path: Path, probabilities: np.ndarray, voxel_size, phases) -> None:
+    import zarr
+
+    with atomic_output(path) as tmp:
+        out = zarr.open_array(str(tmp), mode="w", shape=probabilities.shape, dtype=probabilities.dtype,
+                              chunks=(1, *probabilities.shape[1:2], *probabilities.shape[2:]))
+        out[...] = probabilities
+        out.attrs.update({"phases": list(phases), "voxel_size_um": None if voxel_size is None else list(voxel_size)})
+
+
+def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> tuple[np.ndarray, Any]:
+    """Run one input, write its label (and probability) files; return labels and voxel size."""
+    from electroseg.inference.chunked import predict_chunked
+    from electroseg.inference.predict import predict_volume
+    from electroseg.io import write_tiff
+
+    volume = item.read(lazy=True, voxel_size=options.voxel_size)
+    phases = loaded.spec.phases
+    if _use_chunked(volume, options) and len(volume.spatial_shape) == 3:
+        prob_path = folder / "probabilities.zarr" if options.probabilities else None
+        result = predict_chunked(loaded, volume, folder / "labels.zarr", probabilities_path=prob_path,
+                                 probabilities=options.probabilities or "float16", **options.predict)
+        import zarr
+
+        return zarr.open_array(str(result.labels_path), mode="r")[...], volume.voxel_size
+    prediction = predict_volume(loaded, volume, probabilities=options.probabilities, **options.predict)
+    write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size)
+    if prediction.probabilities is not None:
+        _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
+    return prediction.labels, volume.voxel_size
+
+
+def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> None:
+    from electroseg.analysis import analyze_labels, write_analysis
+
+    if voxel_size is None:
+        raise InputError(f"{name}: analyze=true needs the voxel size, but the input has none; "
+                         "give voxel_size=[z,y,x] in micrometres")
+    axis = depth_axis if labels.ndim == 3 else max(depth_axis - 1, 0)
+    result = analyze_labels(labels, voxel_size=tuple(voxel_size), depth_axis=axis, phases=phases)
+    write_analysis(result, folder)
+
+
+def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwrite: bool) -> InputResult:
+    folder = out_dir / item.name
+    marker = folder / MARKER
+    if marker.is_file() and not overwrite:
+        record = json.loads(marker.read_text())
+        logger.info("%s: complete from an earlier run, skipped (overwrite=true redoes it)", item.name)
+        return InputResult(item.name, "skipped", 0.0, item.describe(), record.get("volume_fraction", {}),
+                           record.get("pba_pooled"))
+    start = time.perf_counter()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        labels, voxel_size = _predict_item(loaded, item, folder, options)
+        if options.analyze:
+            _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
+        fractions, pba = _summary_values(labels, loaded.spec.phases, options.depth_axis)
+    except RECOVERABLE as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        logger.error("%s: failed: %s", item.name, message)
+        return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)
+    result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba)
+    write_json(marker, result.to_dict())
+    logger.info("%s: done in %.1f s", item.name, result.seconds)
+    return result
+
+
+def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
+    import pandas as pd
+
+    path = out_dir / "summary.csv"
+    table = BatchResult(tuple(results), tuple(phases), path).as_table()
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path
+
+
+def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, max_memory_bytes,
+             predict) -> _Options:
+    chunked = str(chunked).lower()
+    if chunked not in CHUNKED_CHOICES:
+        raise InputError(f"chunked: expected one of {CHUNKED_CHOICES}, got {chunked!r}")
+    if save_probabilities not in (False, None, True, "float16", "uint8"):
+        raise InputError(f"save_probabilities: expected true, false, float16 or uint8, got {save_probabilities!r}")
+    probabilities = "float16" if save_probabilities is True else (save_probabilities or None)
+    if max_memory_bytes is None:
+        from electroseg.io.readers import default_max_bytes
+
+        max_memory_bytes = default_max_bytes() // 8  # input + float32 copy + outputs fit easily
+    voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
+    return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
+                    int(max_memory_bytes), predict)
+
+
+def predict_batch(
+    checkpoint: str | os.PathLike | Any,
+    inputs: Any,
+    out_dir: str | os.PathLike,
+    *,
+    analyze: bool = False,
+    save_probabilities: bool | str = False,
+    tta: bool = False,
+    overwrite: bool = False,
+    chunked: str | bool = "auto",
+    voxel_size: Sequence[float] | None = None,
+    depth_axis: int = 1,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    device: Any = None,
+    precision: str = "auto",
+    max_memory_bytes: int | None = None,
+    progress: bool = False,
+) -> BatchResult:
+    """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
+
+    Parameters
+    ----------
+    checkpoint : path or LoadedModel
+        The checkpoint alone defines network, phases, channels and normalisation.
+    inputs : path, glob, mapping or list of them
+        See :mod:`electroseg.inference.sources`: one file per input, ``{detector: path}``
+        mappings, or folders of ``image_<detector>.tif``.
+    out_dir : path
+        Receives ``<name>/`` per input and ``summary.csv``.
+    analyze : bool
+        Also run :func:`electroseg.analysis.analyze_labels` and write its outputs into ``<name>/``.
+    save_probabilities : bool or {"float16", "uint8"}
+        Write ``<name>/probabilities.zarr`` (K, Z, Y, X); true means float16.
+    tta : bool
+        Average over in-plane flips.
+    overwrite : bool
+        Redo inputs whose outputs are complete (default: skip them).
+    chunked : {"auto", "true", "false"}
+        Stream labels to ``labels.zarr`` instead of ``labels.tif``; ``auto`` streams inputs whose
+        float32 size exceeds ``max_memory_bytes`` (default an eighth of the available memory).
+    voxel_size : sequence of float, optional
+        µm per voxel, overrides file metadata.
+    depth_axis : int
+        Separator-to-collector axis of volumes for PBA (2-D images: the axis before it).
+    overlap, batch_size, device, precision
+        As :func:`electroseg.inference.predict_volume`.
+    progress : bool
+        tqdm bars over inputs and windows (stderr).
+
+    Returns
+    -------
+    BatchResult
+        ``failed`` counts failed inputs; the command exits non-zero when it is not 0.
+    """
+    loaded = checkpoint if hasattr(checkpoint, "spec") else load_checkpoint(checkpoint)
+    predict = {"overlap": overlap, "batch_size": batch_size, "tta": tta, "device": device,
+               "precision": precision, "progress": progress}
+    options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
+                       voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
+                       predict=predict)
+    items = resolve_inputs(inputs, channels=loaded.spec.channels)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[InputResult] = []
+    iterator = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(items, desc="inputs", unit="input")
+    for item in iterator:
+        results.append(_run_item(loaded, item, out_dir, options, bool(overwrite)))
+        summary = _write_summary(out_dir, results, loaded.spec.phases)
+    logger.info("%d input(s): %d ok, %d skipped, %d failed; summary %s", len(results),
+                sum(r.status == "ok" for r in results), sum(r.status == "skipped" for r in results),
+                sum(r.status == "failed" for r in results), summary)
+    return BatchResult(tuple(results), tuple(loaded.spec.phases), summary)

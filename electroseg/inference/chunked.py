@@ -1,0 +1,154 @@
+"""Larger-than-memory prediction: lazy input read slab by slab, labels streamed to Zarr."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from electroseg.errors import InputError
+from electroseg.inference.engine import Sink
+from electroseg.inference.inputs import make_source, resolve_setup
+from electroseg.inference.predict import ChunkedPrediction, _check_probabilities, _plan, _run
+from electroseg.io import Volume, atomic_output, read_volume
+
+logger = logging.getLogger(__name__)
+
+
+class ZarrSink(Sink):
+    """Buffers final rows into Z slabs of ``slab_size`` and writes each slab once, chunk-aligned."""
+
+    def __init__(self, labels_path: Path, shape: tuple[int, int, int], *, slab_size: int,
+                 voxel_size: Sequence[float] | None, probabilities_path: Path | None = None,
+                 probabilities_dtype: str | None = None) -> None:
+        import zarr
+
+        self.shape, self.slab = shape, int(min(slab_size, shape[0]))
+        self.chunks = (self.slab, min(shape[1], 1024), min(shape[2], 1024))
+        self.labels = zarr.open_array(str(labels_path), mode="w", shape=shape, dtype=np.uint8,
+                                      chunks=self.chunks)
+        self.attrs = {} if voxel_size is None else {"voxel_size_um": [float(v) for v in voxel_size]}
+        self.labels.attrs.update(self.attrs)
+        self.probabilities_path = probabilities_path
+        self.probabilities_dtype = probabilities_dtype if probabilities_path is not None else None
+        self.probabilities = None
+        self.start, self.filled = 0, 0
+        self.buffer = np.zeros((self.slab, *shape[1:]), np.uint8)
+        self.pbuffer: np.ndarray | None = None
+
+    def write(self, z0, labels, probabilities) -> None:
+        done = 0
+        while done < labels.shape[0]:
+            take = min(labels.shape[0] - done, self.slab - self.filled)
+            self.buffer[self.filled:self.filled + take] = labels[done:done + take]
+            if probabilities is not None:
+                if self.pbuffer is None:
+                    self.pbuffer = np.zeros((probabilities.shape[0], *self.buffer.shape), probabilities.dtype)
+                self.pbuffer[:, self.filled:self.filled + take] = probabilities[:, done:done + take]
+            self.filled += take
+            done += take
+            if self.filled == self.slab or self.start + self.filled == self.shape[0]:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows (a whole slab except at the end of the volume)."""
+        if not self.filled:
+            return
+        end = self.start + self.filled
+        self.labels[self.start:end] = self.buffer[:self.filled]
+        if self.pbuffer is not None:
+            if self.probabilities is None:
+                self.probabilities = self._open_probabilities(self.pbuffer.shape[0], self.pbuffer.dtype)
+            self.probabilities[:, self.start:end] = self.pbuffer[:, :self.filled]
+        self.start, self.filled = end, 0
+
+    def _open_probabilities(self, n_classes: int, dtype):
+        import zarr
+
+        out = zarr.open_array(str(self.probabilities_path), mode="w", shape=(n_classes, *self.shape),
+                              dtype=dtype, chunks=(1, *self.chunks))
+        out.attrs.update(self.attrs)
+        return out
+
+
+def _lazy_volume(volume: Any, voxel_size: Any) -> Volume:
+    if isinstance(volume, Volume):
+        return volume if voxel_size is None else volume.with_voxel_size(voxel_size)
+    if isinstance(volume, (str, os.PathLike)):
+        return read_volume(volume, voxel_size=voxel_size, lazy=True)
+    return Volume(data=volume, voxel_size=None if voxel_size is None else tuple(voxel_size))
+
+
+def predict_chunked(
+    model: Any,
+    volume: Any,
+    out_path: str | os.PathLike,
+    *,
+    slab_size: int = 64,
+    probabilities_path: str | os.PathLike | None = None,
+    probabilities: str = "float16",
+    voxel_size: Sequence[float] | None = None,
+    spec: Any = None,
+    patch_size: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    tta: bool = False,
+    device: Any = None,
+    precision: str = "auto",
+    progress: bool = False,
+) -> ChunkedPrediction:
+    """Segment a volume that need not fit in memory; labels go to a Zarr array at ``out_path``.
+
+    Parameters
+    ----------
+    model : LoadedModel or torch.nn.Module
+        As :func:`predict_volume`.
+    volume : path, Volume or array-like
+        A path is opened with ``read_volume(path, lazy=True)`` (TIFF memory map, Zarr, HDF5, .npy).
+        (Z, Y, X), or (C, Z, Y, X) channels first for several detectors.
+    out_path : path
+        Zarr array folder for the uint8 labels (chunks of ``slab_size`` slices), written
+        atomically; ``attrs["voxel_size_um"]`` holds the voxel size when known.
+    slab_size : int
+        Z slices buffered before each write (Zarr chunk depth).
+    probabilities_path : path, optional
+        Zarr array folder for (K, Z, Y, X) probabilities in ``probabilities`` dtype.
+    other parameters
+        As :func:`predict_volume`.
+
+    Returns
+    -------
+    ChunkedPrediction
+
+    Notes
+    -----
+    Runs the same engine as :func:`predict_volume` (window rows streamed along Z, each reading
+    the input slab its windows need), so the labels are identical to the in-memory path's.
+    Normalisation bounds come from the same strided sample, read one slice at a time. Memory:
+    about (K + C + 1) x 4 bytes x patch_z x Y x X plus one slab of output.
+    """
+    _check_probabilities(probabilities)
+    if int(slab_size) < 1:
+        raise InputError(f"slab_size: expected a positive integer, got {slab_size}")
+    setup = resolve_setup(model, spec=spec, patch_size=patch_size)
+    plan = _plan(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
+    lazy = _lazy_volume(volume, voxel_size)
+    source, two_d = make_source(lazy, setup)
+    if two_d:
+        raise InputError(f"{lazy.name}: chunked prediction is for (Z, Y, X) volumes; use predict_volume for 2-D images")
+    out_path = Path(out_path)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_output(out_path))
+        tmp_p = None if probabilities_path is None else stack.enter_context(atomic_output(probabilities_path))
+        sink = ZarrSink(tmp, source.shape[1:], slab_size=slab_size, voxel_size=lazy.voxel_size,
+                        probabilities_path=tmp_p, probabilities_dtype=probabilities)
+        _run(setup, plan, source, sink, progress=progress, what=out_path.name)
+        sink.flush()
+    logger.info("wrote %s %s", out_path, source.shape[1:])
+    return ChunkedPrediction(out_path, None if probabilities_path is None else Path(probabilities_path),
+                             tuple(source.shape[1:]), setup.phases)

@@ -1,0 +1,235 @@
+"""Streaming sliding-window engine shared by the in-memory and the chunked (larger-than-memory) path.
+
+Both paths run the *same* loop: windows are laid on a grid over the whole volume and processed
+row by row along Z (3-D) or in groups of whole slices aligned to the volume start (2-D / 2.5D).
+Blended logits of a Z range are final as soon as no later window row reaches it, so they are
+turned into labels and handed to a sink (a NumPy array or a Zarr store) and the accumulator
+rolls on. Memory is one window row deep: (K, patch_z, Y, X) float32, whatever the volume depth.
+Because the grid, the batches and the order of accumulation do not depend on where the output
+goes, the in-memory and the chunked path give bit-identical labels; the slab of input read for
+each row is exactly the halo the blended result needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from electroseg.inference.normalize import ChannelBounds
+from electroseg.inference.windows import importance_map, window_starts
+
+logger = logging.getLogger(__name__)
+
+_FLIPS = ((), (-1,), (-2,), (-2, -1))  # in-plane (Y, X) flips for test-time augmentation
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How windows are cut and run: patch size (spatial), overlap in [0, 1), windows per batch."""
+
+    patch_size: tuple[int, ...]
+    overlap: float
+    batch_size: int
+    tta: bool
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+
+
+class Source:
+    """Normalised float32 Z slabs of a (C, Z, Y, X) view of a possibly lazy array.
+
+    ``channel_index`` selects (and orders) channels of a channels-first array; ``None`` means
+    the array has no channel axis. Z indices outside the volume repeat the edge slice.
+    """
+
+    def __init__(self, data, *, channel_index: Sequence[int] | None,
+                 bounds: Sequence[ChannelBounds]) -> None:
+        self.data = data
+        self.channel_index = None if channel_index is None else list(channel_index)
+        self.bounds = list(bounds)
+        spatial = data.shape[1:] if channel_index is not None else data.shape
+        self.shape = (len(self.bounds), *(int(n) for n in spatial))
+
+    def channel(self, c: int):
+        """Channel ``c`` as a (Z, Y, X) view (lazy if the data is lazy)."""
+        return self.data if self.channel_index is None else _ChannelView(self.data, self.channel_index[c])
+
+    def read(self, z0: int, z1: int) -> np.ndarray:
+        """Normalised slab (C, z1 - z0, Y, X), float32; edges replicated outside [0, Z)."""
+        n_z = self.shape[1]
+        a, b = min(max(z0, 0), n_z - 1), max(min(z1, n_z), 1)
+        out = np.empty((self.shape[0], b - a, *self.shape[2:]), np.float32)
+        for c, bounds in enumerate(self.bounds):
+            raw = self.data[a:b] if self.channel_index is None else self.data[self.channel_index[c], a:b]
+            out[c] = bounds.apply(np.asarray(raw))
+        if (a, b) != (z0, z1):
+            out = np.pad(out, ((0, 0), (a - z0, z1 - b), (0, 0), (0, 0)), mode="edge")
+        return out
+
+
+class _ChannelView:
+    """``data[c]`` of a channels-first array without loading it."""
+
+    def __init__(self, data, c: int) -> None:
+        self.data, self.c = data, c
+        self.shape = tuple(int(n) for n in data.shape[1:])
+
+    def __getitem__(self, key):
+        return self.data[(self.c, key) if not isinstance(key, tuple) else (self.c, *key)]
+
+
+class Sink:
+    """Receives final labels (n, Y, X) uint8 and probabilities (K, n, Y, X) in Z order."""
+
+    probabilities_dtype: str | None = None
+
+    def emit(self, z0: int, logits: torch.Tensor) -> None:
+        """Take blended logits (K, n, Y, X) of rows ``z0 ..``: argmax (first maximum wins) and,
+        when ``probabilities_dtype`` is set, softmax as float16 or uint8 ``round(255 p)``."""
+        labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
+        probabilities = None
+        if self.probabilities_dtype is not None:
+            p = torch.softmax(logits, 0)
+            if self.probabilities_dtype == "uint8":
+                probabilities = torch.round(p * 255).to(torch.uint8).cpu().numpy()
+            else:
+                probabilities = p.to(torch.float16).cpu().numpy()
+        self.write(z0, labels, probabilities)
+
+    def write(self, z0: int, labels: np.ndarray, probabilities: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+
+class ArraySink(Sink):
+    """Collects the prediction in memory."""
+
+    def __init__(self, shape: tuple[int, int, int], *, probabilities_dtype: str | None) -> None:
+        self.labels = np.zeros(shape, np.uint8)
+        self.probabilities: np.ndarray | None = None
+        self.probabilities_dtype = probabilities_dtype
+
+    def write(self, z0, labels, probabilities) -> None:
+        self.labels[z0:z0 + labels.shape[0]] = labels
+        if probabilities is not None:
+            if self.probabilities is None:
+                shape = (probabilities.shape[0], *self.labels.shape)
+                self.probabilities = np.zeros(shape, probabilities.dtype)
+            self.probabilities[:, z0:z0 + labels.shape[0]] = probabilities
+
+
+def prepare_network(network: nn.Module, device: torch.device, spatial_dims: int) -> nn.Module:
+    """Network in eval mode on ``device`` in channels-last layout (faster convolutions on CPU)."""
+    network = network.eval().to(device)
+    if spatial_dims == 3:
+        return network.to(memory_format=torch.channels_last_3d)
+    return network.to(memory_format=torch.channels_last)
+
+
+def _forward(network: nn.Module, batch: torch.Tensor, plan: WindowPlan) -> torch.Tensor:
+    """Float32 logits of ``batch``; averaged over in-plane flips when ``plan.tta``."""
+    layout = torch.channels_last_3d if batch.ndim == 5 else torch.channels_last
+    flips = _FLIPS if plan.tta else _FLIPS[:1]
+    total = None
+    with torch.autocast(plan.device.type, dtype=plan.autocast_dtype or torch.bfloat16,
+                        enabled=plan.autocast_dtype is not None):
+        for dims in flips:
+            inp = batch.flip(dims) if dims else batch
+            out = network(inp.contiguous(memory_format=layout)).float()
+            out = out.flip(dims) if dims else out
+            total = out if total is None else total + out
+    return total / len(flips) if len(flips) > 1 else total
+
+
+def _padded_tensor(slab: np.ndarray, padded_yx: tuple[int, int], device) -> torch.Tensor:
+    pad_y, pad_x = padded_yx[0] - slab.shape[-2], padded_yx[1] - slab.shape[-1]
+    if pad_y or pad_x:
+        slab = np.pad(slab, ((0, 0), (0, 0), (0, pad_y), (0, pad_x)), mode="edge")
+    return torch.from_numpy(slab).to(device)
+
+
+def _yx_grid(shape_yx, patch_yx, overlap) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    padded = tuple(max(n, p) for n, p in zip(shape_yx, patch_yx))
+    ys, xs = (window_starts(n, p, overlap) for n, p in zip(padded, patch_yx))
+    return padded, [(y, x) for y in ys for x in xs]
+
+
+def run_3d(network: nn.Module, source: Source, sink: Sink, plan: WindowPlan,
+           *, on_windows: Callable[[int], None] | None = None) -> None:
+    """Patch-wise 3-D prediction of ``source`` into ``sink`` with Gaussian-blended windows."""
+    _, n_z, n_y, n_x = source.shape
+    pz, py, px = plan.patch_size
+    (yp, xp), grid = _yx_grid((n_y, n_x), (py, px), plan.overlap)
+    z_starts = window_starts(max(n_z, pz), pz, plan.overlap)
+    weight = importance_map((pz, py, px), device=plan.device)
+    acc, wsum = None, torch.zeros((pz, yp, xp), device=plan.device)
+    for i, z0 in enumerate(z_starts):
+        slab = _padded_tensor(source.read(z0, z0 + pz), (yp, xp), plan.device)
+        for start in range(0, len(grid), plan.batch_size):
+            chunk = grid[start:start + plan.batch_size]
+            batch = torch.stack([slab[:, :, y:y + py, x:x + px] for y, x in chunk])
+            out = _forward(network, batch, plan)
+            if acc is None:
+                acc = torch.zeros((out.shape[1], pz, yp, xp), device=plan.device)
+            for b, (y, x) in enumerate(chunk):
+                acc[:, :, y:y + py, x:x + px].addcmul_(out[b], weight)
+                wsum[:, y:y + py, x:x + px] += weight
+            if on_windows:
+                on_windows(len(chunk))
+        z_next = z_starts[i + 1] if i + 1 < len(z_starts) else max(n_z, pz)
+        done, real = z_next - z0, min(z_next, n_z) - z0
+        if real > 0:
+            sink.emit(z0, acc[:, :real, :n_y, :n_x] / wsum[:real, :n_y, :n_x])
+        acc[:, :pz - done] = acc[:, done:].clone()
+        acc[:, pz - done:] = 0
+        wsum[:pz - done] = wsum[done:].clone()
+        wsum[pz - done:] = 0
+
+
+def run_2d(network: nn.Module, source: Source, sink: Sink, plan: WindowPlan, *,
+           context_slices: int, on_windows: Callable[[int], None] | None = None) -> None:
+    """Slice-wise 2-D / 2.5D prediction: slice z gets channels ``c * (2k + 1) + (j + k)``.
+
+    Input of slice z is detector c at slice ``clip(z + j, 0, Z - 1)``, j in -k..k, the order of
+    :func:`electroseg.models.stack_context`. Windows of several slices share a batch; slice
+    groups start at multiples of the group size so batches never depend on the sink.
+    """
+    k = context_slices
+    _, n_z, n_y, n_x = source.shape
+    (yp, xp), grid = _yx_grid((n_y, n_x), plan.patch_size, plan.overlap)
+    py, px = plan.patch_size
+    weight = importance_map((py, px), device=plan.device)
+    wsum = torch.zeros((yp, xp), device=plan.device)
+    for y, x in grid:
+        wsum[y:y + py, x:x + px] += weight
+    group = max(1, plan.batch_size // len(grid))
+    for g0 in range(0, n_z, group):
+        n = min(n_z, g0 + group) - g0
+        slab = _padded_tensor(source.read(g0 - k, g0 + n + k), (yp, xp), plan.device)
+        stacked = torch.stack([slab[:, z:z + 2 * k + 1].reshape(-1, yp, xp) for z in range(n)])
+        items = [(z, y, x) for z in range(n) for y, x in grid]
+        acc = None
+        for start in range(0, len(items), plan.batch_size):
+            chunk = items[start:start + plan.batch_size]
+            out = _forward(network, torch.stack([stacked[z, :, y:y + py, x:x + px]
+                                                 for z, y, x in chunk]), plan)
+            if acc is None:
+                acc = torch.zeros((out.shape[1], n, yp, xp), device=plan.device)
+            for b, (z, y, x) in enumerate(chunk):
+                acc[:, z, y:y + py, x:x + px].addcmul_(out[b], weight)
+            if on_windows:
+                on_windows(len(chunk))
+        sink.emit(g0, acc[:, :, :n_y, :n_x] / wsum[:n_y, :n_x])
+
+
+def count_windows(shape: tuple[int, int, int], plan: WindowPlan) -> int:
+    """Number of windows :func:`run_3d` / :func:`run_2d` will run for a (Z, Y, X) shape."""
+    patch_yx = plan.patch_size[-2:]
+    _, grid = _yx_grid(shape[1:], patch_yx, plan.overlap)
+    if len(plan.patch_size) == 2:
+        return shape[0] * len(grid)
+    return len(window_starts(max(shape[0], plan.patch_size[0]), plan.patch_size[0], plan.overlap)) * len(grid)

@@ -1,0 +1,111 @@
+"""Turn a user's image or Volume into the normalised channel source a checkpoint expects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from electroseg.errors import InputError
+from electroseg.inference.engine import Source
+from electroseg.inference.normalize import ChannelBounds, intensity_bounds
+from electroseg.io import Volume
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("unet3d", "multichannel2d")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the prediction loop needs from a checkpoint (or from explicit arguments)."""
+
+    network: nn.Module
+    kind: str
+    patch_size: tuple[int, ...]
+    context_slices: int
+    channels: tuple[str, ...]
+    phases: tuple[str, ...]
+    normalization: Mapping[str, Any]
+
+
+def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | None = None) -> Setup:
+    """Network and spec from a ``LoadedModel`` or an ``nn.Module`` plus ``spec``/``patch_size``.
+
+    A bare module without a spec gets no normalisation (the image must already be in [0, 1]),
+    one channel, phases named by index once known, ``unet3d`` for a 3-entry patch size and
+    slice-wise 2-D for a 2-entry one.
+    """
+    network = getattr(model, "network", model)
+    spec = spec if spec is not None else getattr(model, "spec", None)
+    if not isinstance(network, nn.Module):
+        raise InputError(f"model: expected a LoadedModel or a torch nn.Module, got {type(model).__name__}")
+    if spec is None:
+        if patch_size is None:
+            raise InputError("patch_size: required when the model comes without a spec")
+        patch = tuple(int(p) for p in patch_size)
+        kind = "unet3d" if len(patch) == 3 else "multichannel2d"
+        return Setup(network, kind, patch, 0, (), (), {"method": "none"})
+    patch = tuple(int(p) for p in (patch_size or spec.patch_size))
+    setup = Setup(network, spec.name, patch, int(spec.context_slices), tuple(spec.channels),
+                  tuple(spec.phases), dict(spec.normalization))
+    if setup.kind not in KINDS:
+        raise InputError(f"model: expected a kind in {KINDS}, got {setup.kind!r}")
+    if len(patch) != (3 if setup.kind == "unet3d" else 2) or min(patch) < 1:
+        raise InputError(f"patch_size: model {setup.kind!r} needs "
+                         f"{3 if setup.kind == 'unet3d' else 2} positive sizes, got {patch}")
+    if getattr(spec, "preprocess", ()):
+        raise InputError(f"checkpoint: preprocess steps {list(spec.preprocess)} are not applied by "
+                         "predict; preprocess the inputs with the same steps and retrain without them")
+    return setup
+
+
+def _channel_index(names: tuple[str, ...], count: int, expected: tuple[str, ...], where: str,
+                   shape: tuple[int, ...]) -> list[int]:
+    want = max(1, len(expected))
+    if count != want:
+        got = f"channels {list(names)}" if len(names) > 1 else f"shape {shape}, read as {count} channel(s)"
+        raise InputError(f"{where}: the model expects {want} channel(s) {list(expected) or ''} "
+                         f"(channels first), got {got}")
+    if len(names) > 1 and len(expected) > 1:
+        if set(names) != set(expected):
+            raise InputError(f"{where}: the model expects channels {list(expected)}, got {list(names)}")
+        return [names.index(c) for c in expected]
+    return list(range(count))
+
+
+def make_source(image: Any, setup: Setup) -> tuple[Source, bool]:
+    """Channels-first normalised :class:`Source` of ``image`` and whether it was a 2-D image.
+
+    ``image`` is a Volume (maybe lazy, channels named) or an array: (Z, Y, X) / (Y, X) for one
+    channel, (C, Z, Y, X) / (C, Y, X) channels-first for several.
+    """
+    volume = image if isinstance(image, Volume) else Volume(data=image)
+    where, data, names = volume.name, volume.data, tuple(volume.channels)
+    if not hasattr(data, "shape") or not hasattr(data, "__getitem__"):
+        raise InputError(f"{where}: expected an array, got {type(data).__name__}")
+    if isinstance(data, torch.Tensor):
+        data = data.detach().cpu().numpy()
+    expected = max(1, len(setup.channels))
+    has_c = len(names) > 1 or expected > 1 or len(data.shape) == 4
+    index = _channel_index(names, int(data.shape[0]) if has_c else 1, setup.channels, where,
+                           tuple(int(n) for n in data.shape))
+    spatial = tuple(data.shape[1:] if has_c else data.shape)
+    if len(spatial) not in (2, 3):
+        raise InputError(f"{where}: expected a (Z, Y, X) volume or a (Y, X) image"
+                         f"{' with a leading channel axis' if has_c else ''}, got shape {tuple(data.shape)}")
+    two_d = len(spatial) == 2
+    if two_d and setup.kind == "unet3d":
+        raise InputError(f"{where}: the unet3d model needs a (Z, Y, X) volume, got a 2-D image {spatial}")
+    if two_d:
+        data = np.asarray(data)[:, None] if has_c else np.asarray(data)[None]
+    source = Source(data, channel_index=index if has_c else None,
+                    bounds=[ChannelBounds(None, None)] * len(index))
+    source.bounds = [intensity_bounds(source.channel(c), setup.normalization) for c in range(len(index))]
+    logger.debug("%s: normalisation bounds %s", where, [b.to_dict() for b in source.bounds])
+    return source, two_d

@@ -1,0 +1,112 @@
+"""Per-channel intensity normalisation of possibly lazy volumes, read one Z slab at a time.
+
+Training maps each detector channel of the whole volume to [0, 1] with
+:func:`electroseg.models.normalize_intensity`. Inference must use the same bounds without
+loading a volume that may not fit in memory: :func:`intensity_bounds` draws exactly the samples
+that ``normalize_intensity`` draws (every ``step``-th voxel of the flattened channel, ``step =
+size // 4_000_000``) slice by slice, so the in-memory and the chunked path get identical bounds
+and identical labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: Must equal the sample cap of ``electroseg.models.normalization`` (a test checks agreement).
+MAX_SAMPLES = 4_000_000
+METHODS = ("percentile", "minmax", "none")
+
+
+@dataclass(frozen=True)
+class ChannelBounds:
+    """Intensity window of one channel: ``(x - lo) / (hi - lo)`` clipped to [0, 1].
+
+    ``lo = hi = None`` means cast only (method ``none``); ``hi <= lo`` maps everything to 0.
+    """
+
+    lo: float | None
+    hi: float | None
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        """Normalised float32 copy of ``array`` (same formula as ``normalize_intensity``)."""
+        data = np.asarray(array, dtype=np.float32)
+        if self.lo is None or self.hi is None:
+            return data.copy()
+        if self.hi <= self.lo:
+            return np.zeros_like(data)
+        out = (data - np.float32(self.lo)) / np.float32(self.hi - self.lo)
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    def to_dict(self) -> dict:
+        return {"lo": self.lo, "hi": self.hi}
+
+
+def _check_normalization(normalization: Mapping[str, Any]) -> tuple[str, float, float]:
+    method = normalization.get("method", "percentile")
+    unknown = set(normalization) - {"method", "lower", "upper"}
+    if method not in METHODS or unknown:
+        raise InputError(f"checkpoint normalization: expected method in {METHODS} with optional "
+                         f"lower/upper, got {dict(normalization)}")
+    lower, upper = float(normalization.get("lower", 0.5)), float(normalization.get("upper", 99.5))
+    if method == "percentile" and not 0 <= lower < upper <= 100:
+        raise InputError(f"checkpoint normalization: expected 0 <= lower < upper <= 100, "
+                         f"got {lower}, {upper}")
+    return method, lower, upper
+
+
+def strided_sample(channel: Any) -> np.ndarray:
+    """Every ``step``-th voxel of the flattened (Z, Y, X) ``channel``, read one slice at a time.
+
+    ``step = max(1, size // MAX_SAMPLES)``. Returns the finite samples as float64. Works on
+    NumPy arrays and lazy arrays (zarr, h5py, memory maps) that support ``channel[z]``.
+    """
+    shape = tuple(int(n) for n in channel.shape)
+    size = int(np.prod(shape))
+    step = max(1, size // MAX_SAMPLES)
+    plane = int(np.prod(shape[1:]))
+    parts = []
+    for z in range(shape[0]):
+        first = (-z * plane) % step  # first flat index >= z * plane that is a multiple of step
+        if first < plane:
+            values = np.asarray(channel[z]).reshape(-1)[first::step]
+            parts.append(values.astype(np.float64))
+    sample = np.concatenate(parts) if parts else np.zeros(0)
+    return sample[np.isfinite(sample)]
+
+
+def intensity_bounds(channel: Any, normalization: Mapping[str, Any]) -> ChannelBounds:
+    """Bounds of one (Z, Y, X) channel for ``normalization`` (a checkpoint's dict).
+
+    Parameters
+    ----------
+    channel : array-like, shape (Z, Y, X)
+        One detector channel; NumPy or lazy.
+    normalization : mapping
+        ``{"method": "percentile", "lower": 0.5, "upper": 99.5}``, ``{"method": "minmax"}`` or
+        ``{"method": "none"}``.
+
+    Returns
+    -------
+    ChannelBounds
+        Percentiles (or min and max) of :func:`strided_sample`.
+    """
+    method, lower, upper = _check_normalization(normalization)
+    if method == "none":
+        return ChannelBounds(None, None)
+    sample = strided_sample(channel)
+    if sample.size == 0:
+        return ChannelBounds(0.0, 0.0)
+    if method == "percentile":
+        lo, hi = np.percentile(sample, [lower, upper])
+    else:
+        lo, hi = sample.min(), sample.max()
+    return ChannelBounds(float(lo), float(hi))

@@ -1,0 +1,150 @@
+"""Block-wise analysis on Dask equals the in-memory analysis exactly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dask
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from electroseg.analysis import face_pair_counts, pba_profile, volume_fraction_profile
+from electroseg.analysis.blockwise import analyze_blockwise, dask_client
+from electroseg.analysis.particles import particle_table
+from electroseg.analysis.surfaces import interface_areas
+from electroseg.errors import InputError
+from electroseg.io import write_zarr
+
+VOXEL = (0.05, 0.03, 0.02)
+
+
+@pytest.fixture(autouse=True)
+def _synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def _random_labels(shape, seed=0, ignore=0.05):
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(np.arange(3, dtype=np.uint8), size=shape, p=[0.3, 0.2, 0.5])
+    labels[rng.random(shape) < ignore] = 255
+    return labels
+
+
+def _assert_same_as_in_memory(labels, result, *, voxel_size, depth_axis):
+    counts = face_pair_counts(labels, depth_axis=depth_axis)
+    np.testing.assert_array_equal(result.pair_counts.pairs, counts.pairs)
+    np.testing.assert_array_equal(result.pair_counts.voxels, counts.voxels)
+    np.testing.assert_array_equal(result.pair_counts.ignored, counts.ignored)
+    profile = volume_fraction_profile(labels, depth_axis=depth_axis)
+    np.testing.assert_array_equal(result.fraction_profile.counts, profile.counts)
+    pba = pba_profile(labels, depth_axis=depth_axis)
+    np.testing.assert_array_equal(result.pba.contacts, pba.contacts)
+    np.testing.assert_array_equal(result.pba.surface, pba.surface)
+    assert result.pba.pooled == pba.pooled
+    assert result.surface.faces == interface_areas(labels, voxel_size=voxel_size).faces
+    table = particle_table(labels, voxel_size=voxel_size, depth_axis=depth_axis)
+    order = np.lexsort(np.c_[table.centroid_voxel, table.voxels].T)
+    mine = np.lexsort(np.c_[result.particles.centroid_voxel, result.particles.voxels].T)
+    np.testing.assert_array_equal(result.particles.voxels[mine], table.voxels[order])
+    np.testing.assert_allclose(result.particles.centroid_voxel[mine], table.centroid_voxel[order])
+    np.testing.assert_array_equal(result.particles.touches_border[mine],
+                                  table.touches_border[order])
+
+
+def test_pairs_across_a_block_boundary_are_counted_once():
+    # One row, blocks of two columns: the AM|CBD and AM|pore pairs straddle the boundaries.
+    labels = np.array([[0, 2, 1, 2, 2, 0]], dtype=np.uint8)
+    result = analyze_blockwise(labels, voxel_size=(1.0, 1.0), depth_axis=0, chunks=(1, 2))
+    assert result.blocks == 3
+    # in-plane pairs 0|2, 2|1, 1|2, 2|2, 2|0: S = 4 (all but 2|2), C = 2 (2|1 and 1|2)
+    assert result.pba.surface.tolist() == [4]
+    assert result.pba.contacts.tolist() == [2]
+    # AM particles: {1} and {3, 4}; the second one spans the boundary between blocks 2 and 3
+    assert sorted(result.particles.voxels.tolist()) == [1, 2]
+
+
+@pytest.mark.parametrize("depth_axis", [0, 1, 2])
+@pytest.mark.parametrize("chunks", [(7, 6, 9), (20, 5, 17), (3, 23, 4)])
+def test_equals_in_memory_3d(depth_axis, chunks):
+    labels = _random_labels((20, 23, 17), seed=depth_axis)
+    result = analyze_blockwise(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
+    _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=depth_axis)
+
+
+def test_equals_in_memory_2d():
+    labels = _random_labels((31, 29), seed=3)
+    result = analyze_blockwise(labels, voxel_size=(0.03, 0.02), depth_axis=0, chunks=(8, 5))
+    _assert_same_as_in_memory(labels, result, voxel_size=(0.03, 0.02), depth_axis=0)
+
+
+def test_one_particle_winding_through_every_block():
+    # A serpentine of AM: rows alternately joined at the right and left ends, one particle.
+    labels = np.zeros((1, 9, 12), dtype=np.uint8)
+    labels[0, ::2, :] = 2
+    for row in range(1, 9, 2):
+        labels[0, row, -1 if row % 4 == 1 else 0] = 2
+    result = analyze_blockwise(labels, voxel_size=(1, 1, 1), chunks=(1, 2, 3))
+    assert result.blocks == 5 * 4
+    assert result.particles.count == 1
+    assert result.particles.voxels.tolist() == [int((labels == 2).sum())]
+    assert result.particles.touches_border.tolist() == [True]
+
+
+def test_zarr_input_reads_voxel_size_and_matches(tmp_path):
+    labels = _random_labels((12, 16, 10), seed=5)
+    path = write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, chunks=(4, 8, 5))
+    with dask_client(n_workers=2, processes=False, memory_limit="1GB") as client:
+        result = analyze_blockwise(path, depth_axis=1, client=client)
+    assert result.voxel_size == VOXEL
+    assert result.blocks == 3 * 2 * 2
+    _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=1)
+    assert result.to_dict()["volume_fraction"] == pytest.approx(
+        {p: f for p, f in volume_fraction_profile(labels).overall().fractions.items()})
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), shape=st.tuples(*[st.integers(1, 7)] * 3),
+       chunks=st.tuples(*[st.integers(1, 4)] * 3), depth_axis=st.integers(0, 2))
+def test_any_chunking_gives_the_in_memory_counts(seed, shape, chunks, depth_axis):
+    labels = _random_labels(shape, seed=seed, ignore=0.1)
+    result = analyze_blockwise(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
+    _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=depth_axis)
+
+
+def test_bad_label_value_names_the_block():
+    labels = np.zeros((4, 4, 4), dtype=np.uint8)
+    labels[3, 3, 3] = 7
+    with pytest.raises(InputError, match=r"labels\[2:4, 2:4, 2:4\].*\[7\]"):
+        analyze_blockwise(labels, voxel_size=VOXEL, chunks=(2, 2, 2))
+
+
+def test_missing_voxel_size_and_unsupported_connectivity_are_input_errors():
+    labels = np.zeros((2, 2, 2), dtype=np.uint8)
+    with pytest.raises(InputError, match="voxel size"):
+        analyze_blockwise(labels)
+    with pytest.raises(InputError, match="connectivity.*face connectivity.*got 3"):
+        analyze_blockwise(labels, voxel_size=VOXEL, connectivity=3)
+    with pytest.raises(InputError, match="expected a 2-D or 3-D integer"):
+        analyze_blockwise(labels.astype(np.float32), voxel_size=VOXEL)
+
+
+def test_module_import_does_not_import_dask():
+    code = ("import sys, electroseg.analysis.blockwise; "
+            "print(any(m == 'dask' or m.startswith(('dask.', 'distributed', 'torch')) "
+            "for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_two_worker_process_cluster(tmp_path):
+    labels = _random_labels((24, 32, 20), seed=11)
+    path = write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, chunks=(8, 16, 10))
+    with dask_client(n_workers=2, threads_per_worker=1, memory_limit="1GB") as client:
+        result = analyze_blockwise(path, depth_axis=1, client=client)
+        assert len(client.scheduler_info()["workers"]) == 2
+    _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=1)

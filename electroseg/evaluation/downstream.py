@@ -17,6 +17,7 @@ from scipy.stats import wasserstein_distance
 
 from electroseg import DEFAULT_PHASES
 from electroseg.analysis import pba_profile, volume_fractions
+from electroseg.analysis.uncertainty import METRICS, subblock_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -50,25 +51,6 @@ class DownstreamValues:
     block_particle_log10_volume: list
 
 
-def in_plane_blocks(shape: Sequence[int], *, depth_axis: int,
-                    blocks_per_axis: int) -> list[tuple[slice, ...]]:
-    """Slices tiling the in-plane axes into ``blocks_per_axis`` parts each, depth kept whole.
-
-    Examples
-    --------
-    >>> len(in_plane_blocks((6, 10, 6), depth_axis=1, blocks_per_axis=2))
-    4
-    """
-    per_axis = []
-    for axis, n in enumerate(shape):
-        if axis == depth_axis:
-            per_axis.append([slice(None)])
-            continue
-        edges = np.linspace(0, n, min(blocks_per_axis, n) + 1).round().astype(int)
-        per_axis.append([slice(a, b) for a, b in zip(edges[:-1], edges[1:])])
-    return [tuple(combo) for combo in itertools.product(*per_axis)]
-
-
 def _nan(value: float | None) -> float:
     return np.nan if value is None else float(value)
 
@@ -84,15 +66,19 @@ def _particles(labels: np.ndarray, voxel_size, depth_axis: int, phases,
     return np.log10(table.size[keep]), table.centroid_voxel[keep].reshape(-1, labels.ndim)
 
 
-def _block_of(centroid: np.ndarray, blocks: list[tuple[slice, ...]], shape) -> np.ndarray:
+def _block_of(centroid: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Index of the block holding each centroid (-1 for none), blocks given by start/stop."""
     index = np.full(len(centroid), -1)
-    for b, block in enumerate(blocks):
-        inside = np.ones(len(centroid), bool)
-        for axis, s in enumerate(block):
-            lo, hi, _ = s.indices(shape[axis])
-            inside &= (centroid[:, axis] >= lo) & (centroid[:, axis] < hi)
+    for b, (lo, hi) in enumerate(zip(start, stop)):
+        inside = np.all((centroid >= lo) & (centroid < hi), axis=1)
         index[inside & (index < 0)] = b
     return index
+
+
+def _pba_by_depth(block, *, depth_axis, phases, ignore_value, **_) -> dict:
+    """Block metric for `subblock_metrics`: PBA of every depth plane as its own column."""
+    profile = pba_profile(block, depth_axis=depth_axis, phases=phases, ignore_value=ignore_value)
+    return {f"pba_depth_{k}": v for k, v in enumerate(profile.per_depth)}
 
 
 def downstream_values(labels: np.ndarray, *, voxel_size: Sequence[float], depth_axis: int = 1,
@@ -109,23 +95,34 @@ def downstream_values(labels: np.ndarray, *, voxel_size: Sequence[float], depth_
     phases : sequence of str
     ignore_value : int
     blocks_per_axis : int
-        Sub-blocks per in-plane axis (3 → 9 blocks for a volume, 3 for a 2D image).
+        Sub-blocks per in-plane axis (3 → 9 blocks for a volume, 3 for a 2D image), tiled by
+        `electroseg.analysis.uncertainty.subblock_metrics` (depth kept whole).
     """
     opts = {"depth_axis": depth_axis, "phases": phases, "ignore_value": ignore_value}
-    blocks = in_plane_blocks(labels.shape, depth_axis=depth_axis, blocks_per_axis=blocks_per_axis)
-    whole = pba_profile(labels, **opts)
-    block_pba = [pba_profile(labels[b], **opts) for b in blocks]
-    block_vf = [volume_fractions(labels[b], phases=phases, ignore_value=ignore_value) for b in blocks]
-    log_volume, centroid = _particles(labels, voxel_size, depth_axis, phases, ignore_value)
-    owner = _block_of(centroid, blocks, labels.shape)
+    n_blocks = min([blocks_per_axis] + [n for a, n in enumerate(labels.shape) if a != depth_axis % labels.ndim])
+    has_pba = {"am", "cbd"} <= set(phases)
+    metrics = {"volume_fraction": METRICS["volume_fraction"]}
+    if has_pba:
+        metrics.update(pba=METRICS["pba"], pba_by_depth=_pba_by_depth)
+    blocks = subblock_metrics(labels, voxel_size=voxel_size, n_blocks=n_blocks, metrics=metrics,
+                              **opts)
+    whole = pba_profile(labels, **opts) if has_pba else None
+    n_depth = labels.shape[depth_axis]
+    if "am" in phases:
+        log_volume, centroid = _particles(labels, voxel_size, depth_axis, phases, ignore_value)
+    else:
+        log_volume, centroid = np.zeros(0), np.zeros((0, labels.ndim))
+    owner = _block_of(centroid, blocks.start, blocks.stop)
     return DownstreamValues(
         fractions=dict(volume_fractions(labels, phases=phases, ignore_value=ignore_value).fractions),
-        pba_pooled=whole.pooled, pba_per_depth=list(whole.per_depth),
+        pba_pooled=whole.pooled if has_pba else None,
+        pba_per_depth=list(whole.per_depth) if has_pba else [None] * n_depth,
         particle_log10_volume=log_volume,
-        block_fractions={p: np.array([_nan(v.fractions[p]) for v in block_vf]) for p in phases},
-        block_pba_pooled=np.array([_nan(p.pooled) for p in block_pba]),
-        block_pba_per_depth=np.array([[_nan(v) for v in p.per_depth] for p in block_pba]),
-        block_particle_log10_volume=[log_volume[owner == b] for b in range(len(blocks))],
+        block_fractions={p: blocks.column(f"volume_fraction_{p}") for p in phases},
+        block_pba_pooled=blocks.column("pba_pooled") if has_pba else np.full(blocks.n_blocks, np.nan),
+        block_pba_per_depth=np.stack([blocks.column(f"pba_depth_{k}") for k in range(n_depth)],
+                                     axis=1) if has_pba else np.full((blocks.n_blocks, n_depth), np.nan),
+        block_particle_log10_volume=[log_volume[owner == b] for b in range(blocks.n_blocks)],
     )
 
 

@@ -90,3 +90,15 @@ def test_compare_command_mismatched_shapes_is_one_line_error(tmp_path, capsys):
                    f"out={tmp_path / 'o'}", "voxel_size=[1.0,1.0]", "depth_axis=0"])
     assert status == 2
     assert "same shape" in capsys.readouterr().err
+
+
+def test_two_phase_dataset_without_am_cbd_still_compares():
+    # a 2-phase set (e.g. NREL scribbles: solid vs pore) has no PBA and no particles phase "am"
+    a = np.array([[0, 1, 1, 0]] * 3, np.uint8)
+    b = np.array([[0, 1, 0, 0]] * 3, np.uint8)
+    result = compare_segmentations(a, b, voxel_size=(1.0, 1.0), depth_axis=0,
+                                   phases=("pore", "solid"))
+    diff = {d.metric: d for d in result.differences}
+    assert diff["volume_fraction.solid"].difference == pytest.approx(-0.25)
+    assert diff["pba.pooled"].difference is None
+    assert result.agreement["b vs a"].iou["solid"] == pytest.approx(0.5)

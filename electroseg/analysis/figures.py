@@ -1,0 +1,135 @@
+"""Figures of an analysis: PBA vs depth, particle size distribution, fraction profiles.
+
+Several named samples (e.g. ``{"pristine": a, "cycled": b}``) overlay in each figure. Matplotlib
+runs on the non-interactive Agg backend and every PNG is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["plot_pba_vs_depth", "plot_psd", "plot_volume_fraction_profile", "write_figures"]
+
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def write_figures(results: Mapping, out_dir: str | Path) -> list[Path]:
+    """Write pba_vs_depth.png, psd.png and volume_fraction_profile.png into ``out_dir``.
+
+    Parameters
+    ----------
+    results : mapping of str to AnalysisResult
+        Named samples overlaid in each figure.
+    out_dir : path
+
+    Returns
+    -------
+    list of Path
+        The figures written (pba_vs_depth.png is skipped when no sample has a PBA, psd.png
+        when no sample has particles).
+    """
+    out_dir = Path(out_dir)
+    written = []
+    if any(r.pba is not None for r in results.values()):
+        written.append(plot_pba_vs_depth(results, out_dir / "pba_vs_depth.png"))
+    if any("am" in r.particles for r in results.values()):
+        written.append(plot_psd(results, out_dir / "psd.png"))
+    written.append(plot_volume_fraction_profile(results, out_dir / "volume_fraction_profile.png"))
+    return written
+
+
+def _depth_um(result) -> np.ndarray:
+    n = result.shape[result.depth_axis]
+    return np.arange(n) * result.voxel_size[result.depth_axis]
+
+
+def plot_pba_vs_depth(results: Mapping, path: str | Path) -> Path:
+    """PBA per depth plane (solid) and pooled value (dashed) for each sample."""
+    fig, ax = _figure()
+    for i, (name, result) in enumerate(results.items()):
+        if result.pba is None:
+            continue
+        values = np.array([np.nan if v is None else v for v in result.pba.per_depth], float)
+        line, = ax.plot(_depth_um(result), values, lw=1.2, label=f"{name}")
+        if result.pba.pooled is not None:
+            ax.axhline(result.pba.pooled, color=line.get_color(), ls="--", lw=1,
+                       label=f"{name} pooled = {result.pba.pooled:.3f}")
+    ax.set(xlabel="depth from separator (µm)", ylabel="PBA (AM surface touching CBD)",
+           ylim=(0, 1), title=f"PBA by neighbour counting ({_method(results)})")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _method(results: Mapping) -> str:
+    methods = {r.pba.method for r in results.values() if r.pba is not None}
+    return "/".join(sorted(methods))
+
+
+def plot_psd(results: Mapping, path: str | Path, *, phase: str = "am") -> Path:
+    """Number- and volume-weighted particle size distributions, samples overlaid."""
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    unit = "µm³"
+    for name, result in results.items():
+        if phase not in result.histograms:
+            continue
+        hist = result.histograms[phase]
+        unit = "µm³" if hist.size_name == "volume_um3" else "µm²"
+        for ax, values in zip(axes, (hist.number_fraction, hist.volume_fraction)):
+            ax.stairs(np.nan_to_num(values), hist.edges, label=f"{name} "
+                      f"(n = {result.particles[phase].count})", lw=1.5)
+    for ax, title in zip(axes, ("number fraction", "volume fraction")):
+        ax.set(xscale="log", xlabel=f"particle size ({unit})", ylabel=title,
+               title=f"{phase} particles: {title}")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_volume_fraction_profile(results: Mapping, path: str | Path) -> Path:
+    """Fraction of every phase per depth plane; one colour per phase, one line style per
+    sample."""
+    fig, ax = _figure()
+    colours = {}
+    for i, (name, result) in enumerate(results.items()):
+        style = _LINESTYLES[i % len(_LINESTYLES)]
+        for j, phase in enumerate(result.phases):
+            colour = colours.setdefault(phase, f"C{len(colours)}")
+            ax.plot(_depth_um(result), result.profile.fractions[:, j], color=colour, ls=style,
+                    lw=1.2, label=f"{phase} ({name})" if len(results) > 1 else phase)
+    ax.set(xlabel="depth from separator (µm)", ylabel="volume fraction", ylim=(0, 1),
+           title="volume fraction profile")
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure():
+    return _pyplot().subplots(figsize=(6.5, 4), constrained_layout=True)
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from electroseg.io import atomic_output
+
+    path = Path(path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
+    logger.info("wrote %s", path)
+    return path

@@ -1,0 +1,314 @@
+"""One call for every metric of a label volume, and the files that report them.
+
+``analyze_labels`` computes volume fractions, PBA, particles, interface areas (and, when their
+modules are present, electronic connectivity, per-particle channel statistics and sub-block
+uncertainty) sharing one pass of face-pair counting; ``write_analysis`` writes metrics.json in
+the DESIGN.md schema, CSV tables and figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from electroseg import DEFAULT_PHASES
+from electroseg.analysis._validate import (
+    check_depth_axis,
+    check_labels,
+    check_voxel_size,
+    phase_index,
+)
+from electroseg.analysis.contacts import PBAProfile, face_pair_counts, pba_from_pairs, pba_profile
+from electroseg.analysis.fractions import VolumeFractionProfile, VolumeFractions
+from electroseg.analysis.particles import (
+    DEFAULT_EDGES_UM3,
+    ParticleTable,
+    SizeHistogram,
+    connectivity_rank,
+    label_particles,
+    particle_table,
+    size_histogram,
+    split_touching,
+)
+from electroseg.analysis.surfaces import InterfaceAreas, interface_areas, interface_areas_from_pairs
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AnalysisResult", "analyze_labels", "write_analysis"]
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisResult:
+    """Every metric of one label volume.
+
+    Attributes
+    ----------
+    phases : tuple of str
+    voxel_size : tuple of float
+        µm, array order.
+    depth_axis : int
+    shape : tuple of int
+    fractions : VolumeFractions
+    profile : VolumeFractionProfile
+        Fractions per depth plane.
+    pba : PBAProfile or None
+        None when the phases have no "am" or no "cbd".
+    particles : dict of str to ParticleTable
+        Per measured phase (always "am" when present in ``phases``).
+    histograms : dict of str to SizeHistogram
+    surface : InterfaceAreas
+    connectivity, channel_stats, uncertainty : object or None
+        Results of the optional analysis modules, None when not computed.
+    """
+
+    phases: tuple[str, ...]
+    voxel_size: tuple[float, ...]
+    depth_axis: int
+    shape: tuple[int, ...]
+    fractions: VolumeFractions
+    profile: VolumeFractionProfile
+    pba: PBAProfile | None
+    particles: dict
+    histograms: dict
+    surface: InterfaceAreas
+    connectivity: Any = None
+    channel_stats: Any = None
+    uncertainty: Any = None
+    absent: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """metrics.json content, exactly the DESIGN.md schema (null for undefined values)."""
+        return {"phases": list(self.phases), "voxel_size_um": list(self.voxel_size),
+                "depth_axis": self.depth_axis, "shape": list(self.shape),
+                "volume_fraction": dict(self.fractions.fractions),
+                "pba": self.pba.to_dict() if self.pba is not None else None,
+                "particles": self._particles_dict("am"),
+                "surface": self._surface_dict(),
+                "uncertainty": (self.uncertainty.to_dict()
+                                if self.uncertainty is not None else None)}
+
+    def _particles_dict(self, phase: str) -> dict | None:
+        if phase not in self.particles:
+            return None
+        summary = self.particles[phase].to_dict()
+        summary["histogram"] = self.histograms[phase].to_dict()
+        return summary
+
+    def _surface_dict(self) -> dict:
+        surface = self.surface.to_dict()
+        for key in list(surface):
+            if key != "unit" and set(key.split("-")) & set(self.absent):
+                surface[key] = None
+        return surface
+
+
+def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
+                   depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
+                   ignore_value: int = 255, image: np.ndarray | None = None,
+                   connectivity: int = 1, split: str = "none", pba_method: str = "face",
+                   surface_method: str = "faces",
+                   histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
+                   particle_phases: Sequence[str] = ("am",), uncertainty: bool = True,
+                   n_blocks: int | Sequence[int] | None = None, seed: int = 0,
+                   source: str = "labels") -> AnalysisResult:
+    """Compute every metric of DESIGN.md on one label volume.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (Z, Y, X) or (Y, X), uint8
+        Phase indices; ``ignore_value`` excluded everywhere.
+    voxel_size : sequence of float
+        µm, array order; required (physical metrics are never computed from a guess).
+    depth_axis : int
+    phases : sequence of str
+    ignore_value : int
+    image : ndarray, optional
+        Channel aligned with ``labels`` for per-particle statistics (``channel_stats`` module).
+    connectivity : int
+        Particle connectivity: 1 = faces (default), ndim = full.
+    split : {"none", "watershed"}
+        Watershed split of touching particles.
+    pba_method : {"face", "voxel"}
+    surface_method : {"faces", "marching_cubes"}
+    histogram_edges : sequence of float
+        Particle size bin edges (µm³, µm² in 2-D).
+    n_regions : int
+        Depth slabs for the per-region size distributions.
+    particle_phases : sequence of str
+        Phases whose particles are measured ("am" always when it is a phase; add "pore").
+    uncertainty : bool
+        Sub-block uncertainty (``uncertainty`` module) with ``n_blocks`` in-plane blocks.
+    seed : int
+        Bootstrap seed.
+    source : str
+        Name of the input, used in error messages.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Notes
+    -----
+    Definitions as in :func:`volume_fractions`, :func:`pba_profile`, :func:`particle_table`,
+    :func:`interface_areas`. Face pairs are counted once and shared by the fractions, the
+    face-method PBA and the face-counting interface areas.
+    """
+    labels = check_labels(labels, phases=phases, ignore_value=ignore_value, name=source)
+    sizes = check_voxel_size(voxel_size, labels.ndim, what="analysis", source=source)
+    axis = check_depth_axis(depth_axis, labels.ndim)
+    phases = tuple(phases)
+    counts = face_pair_counts(labels, depth_axis=axis, phases=phases, ignore_value=ignore_value)
+    profile = VolumeFractionProfile.from_counts(counts.voxels, phases=phases, depth_axis=axis,
+                                                ignored=counts.ignored)
+    fractions = profile.overall()
+    absent = tuple(p for p in phases if fractions.counts[p] == 0)
+    for phase in absent:
+        logger.warning("%s: phase %r is absent; its metrics are null", source, phase)
+    pba = _pba(labels, counts, axis, phases, pba_method, ignore_value, absent)
+    surface = (interface_areas_from_pairs(counts, voxel_size=sizes) if surface_method == "faces"
+               else interface_areas(labels, voxel_size=sizes, phases=phases,
+                                    method=surface_method, ignore_value=ignore_value))
+    options = dict(voxel_size=sizes, depth_axis=axis, phases=phases, ignore_value=ignore_value,
+                   connectivity=connectivity, split=split)
+    particles, histograms, am_ids = {}, {}, None
+    for phase in _particle_phases(phases, particle_phases):
+        ids = _particle_ids(labels, phase, **options)
+        particles[phase] = particle_table(labels, phase=phase, particle_labels=ids, **options)
+        histograms[phase] = size_histogram(particles[phase], edges=histogram_edges,
+                                           n_regions=n_regions)
+        am_ids = ids if phase == "am" else am_ids
+    extras = _optional_modules(labels, image, am_ids, options, uncertainty, n_blocks, seed)
+    return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
+                          particles, histograms, surface, absent=absent, **extras)
+
+
+def _pba(labels, counts, axis, phases, method, ignore_value, absent) -> PBAProfile | None:
+    if "am" not in phases or "cbd" not in phases:
+        logger.warning("phases %s have no 'am' and 'cbd'; PBA is not computed", list(phases))
+        return None
+    if "am" in absent or "cbd" in absent:
+        return PBAProfile.from_counts(np.zeros(labels.shape[axis], np.int64),
+                                      np.zeros(labels.shape[axis], np.int64),
+                                      method=method, depth_axis=axis)
+    if method == "face":
+        return pba_from_pairs(counts)
+    return pba_profile(labels, depth_axis=axis, phases=phases, method=method,
+                       ignore_value=ignore_value)
+
+
+def _particle_phases(phases: tuple[str, ...], requested: Sequence[str]) -> list[str]:
+    if isinstance(requested, str):
+        requested = [requested]
+    wanted = (["am"] if "am" in phases else []) + [p for p in requested if p != "am"]
+    for phase in wanted:
+        phase_index(phases, phase, argument="particle_phases")
+    return wanted
+
+
+def _particle_ids(labels, phase, *, voxel_size, phases, ignore_value, connectivity, split,
+                  depth_axis) -> np.ndarray:
+    if split == "watershed":
+        mask = labels == phase_index(phases, phase)
+        return split_touching(mask, voxel_size=voxel_size, connectivity=connectivity)
+    if split != "none":
+        raise InputError(f"split: expected 'none' or 'watershed', got {split!r}")
+    return label_particles(labels, phase=phase, phases=phases, connectivity=connectivity,
+                           ignore_value=ignore_value)
+
+
+def _optional_modules(labels, image, am_ids, options, uncertainty, n_blocks, seed) -> dict:
+    """Results of the colleague modules (connectivity, channel statistics, uncertainty)."""
+    from electroseg.analysis.channel_stats import particle_channel_stats
+    from electroseg.analysis.connectivity import electronic_connectivity
+
+    common = dict(depth_axis=options["depth_axis"], phases=options["phases"],
+                  ignore_value=options["ignore_value"])
+    extras: dict = {"connectivity": None, "channel_stats": None, "uncertainty": None}
+    if "am" in options["phases"] and "cbd" in options["phases"]:
+        extras["connectivity"] = electronic_connectivity(labels, **common)
+    if image is not None:
+        if am_ids is None:
+            raise InputError(f"image: per-particle statistics need an 'am' phase, got phases "
+                             f"{list(options['phases'])}")
+        rank = connectivity_rank(options["connectivity"], labels.ndim)
+        extras["channel_stats"] = particle_channel_stats(
+            labels, image, voxel_size=options["voxel_size"], particles=am_ids,
+            connectivity=rank, **common)
+    if uncertainty:
+        from electroseg.analysis.uncertainty import subblock_metrics, summarize_uncertainty
+
+        blocks = subblock_metrics(labels, voxel_size=options["voxel_size"], n_blocks=n_blocks,
+                                  **common)
+        extras["uncertainty"] = summarize_uncertainty(blocks, seed=seed)
+    return extras
+
+
+def write_analysis(result: AnalysisResult | Mapping[str, AnalysisResult], out_dir: str | Path,
+                   *, figures: bool = True) -> list[Path]:
+    """Write metrics.json, CSV tables and figures for one result or several named samples.
+
+    Parameters
+    ----------
+    result : AnalysisResult or mapping of str to AnalysisResult
+        One sample (files go straight into ``out_dir``) or named samples (``out_dir/<name>/``
+        per sample; figures in ``out_dir`` overlay every sample).
+    out_dir : path
+        Created if missing. Every file is written atomically.
+    figures : bool
+        Also write pba_vs_depth.png, psd.png and volume_fraction_profile.png.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from electroseg.analysis.figures import write_figures
+
+    out_dir = Path(out_dir)
+    samples = dict(result) if isinstance(result, Mapping) else {None: result}
+    if not samples or not all(isinstance(r, AnalysisResult) for r in samples.values()):
+        raise InputError(f"result: expected an AnalysisResult or a mapping of names to them, "
+                         f"got {type(result).__name__}")
+    written: list[Path] = []
+    for name, sample in samples.items():
+        folder = out_dir if name is None else out_dir / str(name)
+        written += _write_sample(sample, folder)
+    if figures:
+        named = {("sample" if n is None else str(n)): r for n, r in samples.items()}
+        written += write_figures(named, out_dir)
+    return written
+
+
+def _write_sample(result: AnalysisResult, folder: Path) -> list[Path]:
+    from electroseg.io import write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [write_json(folder / "metrics.json", result.to_dict())]
+    if result.pba is not None:
+        written.append(_write_csv(result.pba.as_table(), folder / "pba_depth.csv"))
+    written.append(_write_csv(result.profile.as_table(), folder / "volume_fraction_profile.csv"))
+    written.append(_write_csv(result.surface.as_table(), folder / "surface.csv"))
+    for phase, table in result.particles.items():
+        stem = "particles" if phase == "am" else f"particles_{phase}"
+        written.append(_write_csv(table.as_table(), folder / f"{stem}.csv"))
+        written.append(_write_csv(result.histograms[phase].as_table(),
+                                  folder / f"{stem}_histogram.csv"))
+    if result.connectivity is not None:
+        written.append(write_json(folder / "connectivity.json", result.connectivity.to_dict()))
+    if result.channel_stats is not None:
+        written.append(_write_csv(result.channel_stats.as_table(), folder / "channel_stats.csv"))
+    return written
+
+
+def _write_csv(table, path: Path) -> Path:
+    from electroseg.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path

@@ -1,0 +1,16 @@
+"""electroseg.analysis is a leaf: importing it must not load the deep-learning stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "lightning", "pytorch_lightning", "hydra", "omegaconf", "monai")
+
+
+def test_import_does_not_load_heavy_frameworks():
+    code = ("import sys, electroseg.analysis, electroseg.analysis.summary; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

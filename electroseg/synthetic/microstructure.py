@@ -86,7 +86,7 @@ def generate_microstructure(
     crack_cbd_fill: float = 0.3,
     coating_thickness_um: float = 0.55,
     patch_length_um: float = 0.4,
-    neck_radius_um: float = 0.3,
+    neck_radius_um: float = 0.25,
     seed: int = 0,
 ) -> Microstructure:
     """Generate a pristine electrode: cracked lognormal AM particles, CBD coating and necks.
@@ -109,7 +109,8 @@ def generate_microstructure(
         Share of particles with a planar crack, crack width, share of cracks filled with CBD.
     coating_thickness_um, patch_length_um : float
         CBD preference decays with distance to AM on ``coating_thickness_um``; patches of
-        the coating have correlation length ``patch_length_um``. Thinner coating = higher PBA.
+        the coating have correlation length ``patch_length_um``. Together with the necks they
+        set the PBA (presets are tuned to the published ~0.55).
     neck_radius_um : float
         Pores inside the morphological closing of AM with this radius (necks between
         neighbouring particles) are filled with CBD first.

@@ -1,0 +1,119 @@
+"""FIB-SEM and CT simulators: exact grey levels with artefacts off, each artefact's effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.registration import phase_cross_correlation
+
+from electroseg.errors import InputError
+from electroseg.synthetic import random_drift_shifts, simulate_ct, simulate_fibsem
+
+VOXEL = (0.1, 0.05, 0.05)
+OFF = dict(texture=0, shine_through=0, curtaining=0, edge_contrast=0, blur_sigma_um=0, shading=0,
+           flicker=0, photons=0, read_noise=0)
+
+
+def _discs(shape=(12, 64, 64)) -> np.ndarray:
+    """Labels constant along Z: AM discs in CBD-coated rings on pore."""
+    y, x = np.mgrid[: shape[1], : shape[2]]
+    plane = np.zeros(shape[1:], np.uint8)
+    for cy, cx, r in [(20, 20, 10), (44, 40, 14), (15, 50, 7)]:
+        d = np.hypot(y - cy, x - cx)
+        plane[(d <= r + 3) & (plane == 0)] = 1
+        plane[d <= r] = 2
+    return np.broadcast_to(plane, shape).copy()
+
+
+def test_all_artefacts_off_gives_exact_phase_levels():
+    labels = _discs()
+    out = simulate_fibsem(labels, voxel_size=VOXEL, levels=(0.1, 0.5, 0.9), **OFF)
+    expected = np.round(np.array([0.1, 0.5, 0.9], np.float32) * 255).astype(np.uint8)[labels]
+    assert out.image.dtype == np.uint8 and np.array_equal(out.image, expected)
+    assert np.array_equal(out.shifts, np.zeros((labels.shape[0], 2)))
+
+
+def test_same_seed_same_image_other_seed_differs():
+    labels = _discs()
+    a = simulate_fibsem(labels, voxel_size=VOXEL, seed=3).image
+    b = simulate_fibsem(labels, voxel_size=VOXEL, seed=3).image
+    c = simulate_fibsem(labels, voxel_size=VOXEL, seed=4).image
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_drift_shifts_are_recovered_by_registration():
+    labels = _discs((8, 64, 64))
+    shifts = random_drift_shifts(8, step_px=1.5, seed=2)
+    assert np.array_equal(shifts[0], [0.0, 0.0])
+    out = simulate_fibsem(labels, voxel_size=VOXEL, shifts=shifts, **OFF)
+    assert np.array_equal(out.shifts, shifts)
+    ref = out.image[0].astype(float)
+    for k in range(1, 8):
+        # phase_cross_correlation returns the shift registering moving onto reference = -drift.
+        found, _, _ = phase_cross_correlation(ref, out.image[k].astype(float), upsample_factor=20)
+        assert np.allclose(-found, shifts[k], atol=0.5), (k, found, shifts[k])
+
+
+def test_shine_through_fades_with_depth_of_the_pore():
+    # One column: pore at z = 0..5, AM wall at z = 6..7.
+    labels = np.zeros((8, 4, 4), np.uint8)
+    labels[6:] = 2
+    out = simulate_fibsem(labels, voxel_size=VOXEL, levels=(0.0, 0.5, 1.0),
+                          **{**OFF, "shine_through": 1.0, "shine_through_um": 0.2}).image
+    column = out[:, 0, 0].astype(float)
+    expected = 255 * np.exp(-(6 - np.arange(6)) * 0.1 / 0.2)
+    assert np.allclose(column[:6], np.round(expected), atol=1)
+    assert np.all(np.diff(column[:6]) > 0) and column[6] == 255
+
+
+def test_curtaining_makes_vertical_stripes():
+    labels = np.full((6, 64, 64), 2, np.uint8)
+    plain = simulate_fibsem(labels, voxel_size=VOXEL, **OFF).image.astype(float)
+    striped = simulate_fibsem(labels, voxel_size=VOXEL, **{**OFF, "curtaining": 0.2}).image
+    striped = striped.astype(float)
+    assert plain.std() == 0
+    assert striped.std(axis=2).mean() > 5  # varies along X
+    assert striped.std(axis=1).max() < 1e-9  # constant along Y
+
+
+@pytest.mark.parametrize("artefact", ["texture", "shading", "flicker", "photons", "read_noise",
+                                      "edge_contrast", "blur_sigma_um"])
+def test_each_artefact_switch_changes_the_image(artefact):
+    labels = _discs()
+    value = {"texture": 0.1, "shading": 0.2, "flicker": 0.1, "photons": 50.0, "read_noise": 0.05,
+             "edge_contrast": 0.5, "blur_sigma_um": 0.1}[artefact]
+    off = simulate_fibsem(labels, voxel_size=VOXEL, **OFF).image
+    on = simulate_fibsem(labels, voxel_size=VOXEL, **{**OFF, artefact: value}).image
+    assert np.mean(on != off) > 0.05
+
+
+def test_flicker_changes_slice_brightness_only():
+    labels = _discs()
+    out = simulate_fibsem(labels, voxel_size=VOXEL, **{**OFF, "flicker": 0.1}).image.astype(float)
+    means = out.mean(axis=(1, 2))
+    assert means.std() > 1.0
+    ratio = out / out[0].clip(1)
+    assert np.allclose(ratio[:, labels[0] == 2], ratio[:, 20:21, 20], atol=0.02)
+
+
+def test_bad_inputs_raise_input_error():
+    labels = _discs((4, 16, 16))
+    with pytest.raises(InputError, match="levels"):
+        simulate_fibsem(labels, voxel_size=VOXEL, levels=(0.1, 0.5))
+    with pytest.raises(InputError, match="shifts"):
+        simulate_fibsem(labels, voxel_size=VOXEL, shifts=np.zeros((3, 2)))
+    with pytest.raises(InputError, match="labels"):
+        simulate_fibsem(labels[0], voxel_size=VOXEL)
+    with pytest.raises(InputError, match="voxel_size"):
+        simulate_fibsem(labels, voxel_size=(0.1, 0.05))
+
+
+def test_ct_without_artefacts_is_exact_and_has_no_drift():
+    labels = (_discs((6, 32, 32)) == 2).astype(np.uint8)
+    out = simulate_ct(labels, voxel_size=(0.1,) * 3, levels=(0.25, 0.75), blur_sigma_um=0,
+                      cupping=0, rings=0, noise_sigma=0)
+    assert np.array_equal(out.image, np.where(labels == 1, 191, 64))
+    assert not out.shifts.any()
+    noisy = simulate_ct(labels, voxel_size=(0.1,) * 3, levels=(0.25, 0.75), seed=1).image
+    assert noisy[labels == 1].mean() > noisy[labels == 0].mean() + 50
+    assert np.mean(noisy != out.image) > 0.5

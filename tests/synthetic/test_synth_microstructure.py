@@ -1,0 +1,110 @@
+"""Microstructure generator: determinism, fractions, particle bookkeeping, CBD detachment."""
+
+from __future__ import annotations
+
+import cc3d
+import numpy as np
+import pytest
+
+from electroseg.analysis import pba_profile, volume_fractions
+from electroseg.errors import InputError
+from electroseg.synthetic import detach_cbd, generate_microstructure, merge_phases
+
+SMALL = dict(voxel_size=(0.1, 0.05, 0.05), median_diameter_um=1.2, neck_radius_um=0.1)
+SHAPE = (16, 64, 64)
+
+
+@pytest.fixture(scope="module")
+def pristine():
+    return generate_microstructure(SHAPE, seed=5, **SMALL)
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(pristine):
+    again = generate_microstructure(SHAPE, seed=5, **SMALL)
+    other = generate_microstructure(SHAPE, seed=6, **SMALL)
+    assert again.labels.tobytes() == pristine.labels.tobytes()
+    assert np.array_equal(again.particle_ids, pristine.particle_ids)
+    assert not np.array_equal(other.labels, pristine.labels)
+
+
+def test_labels_are_uint8_phases_and_fractions_hit_targets(pristine):
+    assert pristine.labels.dtype == np.uint8 and pristine.labels.shape == SHAPE
+    assert set(np.unique(pristine.labels)) == {0, 1, 2}
+    fractions = volume_fractions(pristine.labels, phases=("pore", "cbd", "am")).fractions
+    # CBD is chosen top-k so it is exact to one voxel; AM overshoots by at most one particle.
+    assert fractions["cbd"] == pytest.approx(0.10, abs=1.0 / pristine.labels.size)
+    assert 0.65 <= fractions["am"] <= 0.70
+    assert pristine.to_dict()["target_fraction"] == pytest.approx(
+        {"pore": 0.25, "cbd": 0.10, "am": 0.65})
+
+
+def test_particle_ids_cover_exactly_the_am(pristine):
+    assert np.array_equal(pristine.particle_ids > 0, pristine.labels == 2)
+    owners = np.unique(pristine.particle_ids[pristine.particle_ids > 0])
+    assert owners.max() <= pristine.particle_count
+    assert len(owners) >= 0.9 * pristine.particle_count  # few are fully hidden by earlier ones
+
+
+def test_anisotropic_voxels_keep_particle_shape_in_micrometres():
+    # One sphere-like particle: same µm size on a 2:1 grid gives half the slices.
+    options = dict(am_fraction=0.05, cbd_fraction=0.0, median_diameter_um=1.0, diameter_sigma=0.0,
+                   aspect_sigma=0.0, crack_fraction=0.0, neck_radius_um=0.0)
+    iso = generate_microstructure((40, 40, 40), voxel_size=(0.05, 0.05, 0.05), seed=1, **options)
+    aniso = generate_microstructure((20, 40, 40), voxel_size=(0.1, 0.05, 0.05), seed=1, **options)
+    iso_um3 = np.count_nonzero(iso.labels == 2) * 0.05**3
+    aniso_um3 = np.count_nonzero(aniso.labels == 2) * 0.1 * 0.05**2
+    assert aniso_um3 == pytest.approx(iso_um3, rel=0.1)
+
+
+def test_cracks_split_particles_into_more_fragments():
+    options = dict(SMALL, cbd_fraction=0.0, crack_cbd_fill=0.0, seed=3)
+    whole = generate_microstructure(SHAPE, crack_fraction=0.0, **options)
+    cracked = generate_microstructure(SHAPE, crack_fraction=1.0, crack_width_um=0.1, **options)
+    assert whole.cracked_count == 0 and cracked.cracked_count == cracked.particle_count
+    n_whole = cc3d.connected_components(whole.labels == 2, connectivity=6, return_N=True)[1]
+    n_cracked = cc3d.connected_components(cracked.labels == 2, connectivity=6, return_N=True)[1]
+    assert n_cracked > n_whole
+
+
+def test_cbd_filled_cracks_are_cbd_inside_particles():
+    micro = generate_microstructure(SHAPE, crack_fraction=1.0, crack_cbd_fill=1.0,
+                                    cbd_fraction=0.0, seed=2, **SMALL)
+    assert np.count_nonzero(micro.labels == 1) > 0  # only cracks can hold CBD here
+
+
+def test_detach_cbd_lowers_pba_by_requested_share_with_same_am(pristine):
+    cycled = detach_cbd(pristine, detach_fraction=0.3, seed=1)
+    assert np.array_equal(cycled.labels == 2, pristine.labels == 2)
+    assert np.array_equal(cycled.particle_ids, pristine.particle_ids)
+    assert np.all(cycled.labels[pristine.labels != 1] == pristine.labels[pristine.labels != 1])
+    before = pba_profile(pristine.labels).pooled
+    after = pba_profile(cycled.labels).pooled
+    # Patches independent of the coating: PBA x (1 - 0.3), within sampling noise of a tiny box.
+    assert after / before == pytest.approx(0.7, abs=0.08)
+    assert pristine.labels.flags.writeable and cycled.detached_fraction == 0.3
+
+
+def test_detach_zero_changes_nothing(pristine):
+    same = detach_cbd(pristine, detach_fraction=0.0, seed=1)
+    assert np.array_equal(same.labels, pristine.labels)
+
+
+def test_merge_phases_maps_cbd_into_pore():
+    labels = np.array([[[0, 1, 2, 2]]], np.uint8)
+    assert merge_phases(labels, (0, 0, 1)).tolist() == [[[0, 0, 1, 1]]]
+    with pytest.raises(InputError, match="mapping"):
+        merge_phases(labels, (0, 0))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(shape=(16, 64)), "shape"),
+    (dict(voxel_size=(0.1, -1, 0.05)), "voxel_size"),
+    (dict(am_fraction=1.5), "am_fraction"),
+    (dict(am_fraction=0.7, cbd_fraction=0.4), "cbd_fraction"),
+    (dict(median_diameter_um=0), "median_diameter_um"),
+])
+def test_bad_input_raises_input_error_naming_the_argument(kwargs, match):
+    kwargs = {"shape": (8, 16, 16), **kwargs}
+    shape = kwargs.pop("shape")
+    with pytest.raises(InputError, match=match):
+        generate_microstructure(shape, **kwargs)

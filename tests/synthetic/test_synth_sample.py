@@ -1,0 +1,135 @@
+"""Samples from presets, written files, truth.json and the synth command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from electroseg.analysis import pba_profile, volume_fractions
+from electroseg.cli import main
+from electroseg.config_files import builtin_config_dir
+from electroseg.errors import InputError
+from electroseg.synthetic import load_preset, make_labels, make_sample, write_sample
+from electroseg.synthetic.sample import PRESET_KEYS
+
+PRESETS = ["nmc_fibsem", "nmc_fibsem_cycled", "he_nmc_fibsem", "kintsugi_2ch", "xray_ct", "tiny"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_preset("tiny")
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_exist_with_known_keys_and_their_name(name):
+    preset = load_preset(name)
+    assert preset["name"] == name
+    assert set(preset) <= PRESET_KEYS
+
+
+def test_fibsem_presets_keep_two_to_one_anisotropy():
+    for name in ["nmc_fibsem", "nmc_fibsem_cycled", "he_nmc_fibsem", "kintsugi_2ch", "tiny"]:
+        z, y, x = load_preset(name)["voxel_size"]
+        assert z == pytest.approx(2 * y) and y == x
+    assert len(set(load_preset("xray_ct")["voxel_size"])) == 1
+
+
+def test_cycled_preset_only_adds_cycling():
+    pristine, cycled = load_preset("nmc_fibsem"), load_preset("nmc_fibsem_cycled")
+    assert not pristine["cycling"] and cycled["cycling"]["detach_fraction"] > 0
+    for key in PRESET_KEYS - {"name", "cycling"}:
+        assert pristine[key] == cycled[key], key
+
+
+def test_unknown_preset_and_unknown_key_raise_input_error(tiny):
+    with pytest.raises(InputError, match="nmc_fibsem"):
+        load_preset("no_such_preset")
+    with pytest.raises(InputError, match="colour"):
+        make_sample({**tiny, "colour": "red"})
+
+
+def test_sample_is_deterministic_and_sparse_labels_cover_three_slices(tiny):
+    a, b = make_sample(tiny, seed=4), make_sample(tiny, seed=4)
+    c = make_sample(tiny, seed=5)
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.images["sem"], b.images["sem"])
+    assert not np.array_equal(a.labels, c.labels)
+    sparse = a.sparse_labels()
+    labelled = [k for k in range(sparse.shape[0]) if np.any(sparse[k] != 255)]
+    assert labelled == list(a.sparse_slices) == [4, 8, 12]
+    assert np.array_equal(sparse[labelled], a.labels[labelled])
+    assert np.all(a.shifts[0] == 0) and np.any(a.shifts[1:] != 0)
+
+
+def test_pristine_and_cycled_share_am_and_pba_drops(tiny):
+    cycled = {**tiny, "cycling": {"detach_fraction": 0.25}}
+    before, _ = make_labels(tiny, seed=2)
+    after, summary = make_labels(cycled, seed=2)
+    assert np.array_equal(before == 2, after == 2)
+    ratio = pba_profile(after).pooled / pba_profile(before).pooled
+    assert ratio == pytest.approx(0.75, abs=0.08)
+    assert summary["detached_fraction"] == 0.25
+
+
+def test_write_sample_files_and_truth_match_labels(tmp_path, tiny):
+    sample = make_sample(tiny, seed=1)
+    files = write_sample(sample, tmp_path / "a")
+    assert [p.name for p in files] == ["image.tif", "labels.tif", "sparse_labels.tif", "truth.json"]
+    labels = tifffile.imread(tmp_path / "a" / "labels.tif")
+    assert np.array_equal(labels, sample.labels)
+    truth = json.loads((tmp_path / "a" / "truth.json").read_text())
+    phases = tuple(truth["phases"])
+    fractions = volume_fractions(labels, phases=phases).fractions
+    assert truth["volume_fraction"] == fractions
+    pba = pba_profile(labels, depth_axis=truth["depth_axis"], phases=phases)
+    assert truth["pba"]["pooled"] == pba.pooled and truth["pba"]["depth_mean"] == pba.depth_mean
+    assert truth["pba"]["per_depth"] == pba.per_depth
+    assert np.allclose(truth["drift_shifts_px"], sample.shifts, atol=1e-6)
+    assert truth["seed"] == 1 and truth["preset"] == "tiny" and truth["particle_count"] > 0
+    assert truth["voxel_size_um"] == [0.1, 0.05, 0.05] and truth["channels"] == ["sem"]
+    write_sample(make_sample(tiny, seed=1), tmp_path / "b")
+    for path in files:
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+
+
+def test_kintsugi_has_two_detectors_with_pt_filled_pores_brightest(tmp_path):
+    sample = make_sample(load_preset("kintsugi_2ch"), seed=0, shape=(8, 64, 64))
+    assert sample.channels == ("cbs", "tld")
+    cbs = sample.images["cbs"].astype(float)
+    means = [cbs[sample.labels == p].mean() for p in range(3)]
+    assert means[0] > means[2] > means[1]
+    names = [p.name for p in write_sample(sample, tmp_path)]
+    assert names[:2] == ["image_cbs.tif", "image_tld.tif"]
+
+
+def test_xray_ct_has_two_phases_and_no_pba(tmp_path):
+    sample = make_sample(load_preset("xray_ct"), seed=0, shape=(16, 48, 48))
+    assert sample.phases == ("pore", "am")
+    assert set(np.unique(sample.labels)) == {0, 1}
+    write_sample(sample, tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["pba"] is None and set(truth["volume_fraction"]) == {"pore", "am"}
+    image = sample.images["ct"].astype(float)
+    assert image[sample.labels == 1].mean() > image[sample.labels == 0].mean() + 40
+
+
+def test_synth_command_writes_the_sample(tmp_path):
+    out = tmp_path / "s"
+    assert main(["synth", "preset=tiny", "seed=3", f"out={out}", "shape=[8,32,32]"]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["shape"] == [8, 32, 32] and truth["seed"] == 3
+    assert tifffile.imread(out / "image.tif").shape == (8, 32, 32)
+
+
+def test_synth_command_rejects_a_bad_seed(tmp_path, capsys):
+    assert main(["synth", "preset=tiny", "seed=-1", f"out={tmp_path}"]) == 2
+    assert "seed" in capsys.readouterr().err
+
+
+def test_synth_config_defaults_to_nmc_fibsem():
+    text = (builtin_config_dir() / "synth.yaml").read_text()
+    assert "- preset: nmc_fibsem" in text
+    assert Path(builtin_config_dir(), "preset", "tiny.yaml").is_file()

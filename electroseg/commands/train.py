@@ -1,0 +1,77 @@
+"""``electroseg train``: fit a learned segmentation model to a dataset config.
+
+Synthetic datasets (a ``synthetic:`` block in the dataset config, e.g. ``data=nmc_fibsem``) are
+generated with ``electroseg synth`` into ``<cache_dir>/synthetic/<preset>/<folder>`` the first
+time they are needed, and ``data.root`` is pointed there.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from electroseg.errors import InputError
+
+HELP = "train a learned segmentation model (writes <out>/checkpoints/best.ckpt and last.ckpt)"
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_synthetic(cfg: DictConfig) -> None:
+    """Generate missing synthetic samples of ``cfg.data.synthetic`` and set ``cfg.data.root``."""
+    block = cfg.data.get("synthetic")
+    if not block:
+        return
+    from electroseg.commands import synth
+    from electroseg.config import compose_command
+
+    preset = str(block.preset)
+    root = Path(cfg.data.root) if cfg.data.get("root") else Path(cfg.cache_dir) / "synthetic" / preset
+    shape = block.get("shape")
+    for folder, seed in OmegaConf.to_container(block.samples, resolve=True).items():
+        target = root / str(folder)
+        if (target / "truth.json").is_file():
+            continue
+        logger.info("generating synthetic %s seed %s into %s", preset, seed, target)
+        overrides = [f"preset={preset}", f"seed={int(seed)}", f"out={target}"]
+        if shape is not None:
+            overrides.append(f"shape=[{','.join(str(int(s)) for s in shape)}]")
+        target.mkdir(parents=True, exist_ok=True)
+        synth.run(compose_command("synth", overrides))
+    with open_dict(cfg):
+        cfg.data.root = str(root)
+
+
+def run(cfg: DictConfig) -> int:
+    """Prepare the data, train, and log the final validation metrics."""
+    from electroseg.training import train
+
+    if not cfg.get("out"):
+        raise InputError("out: expected an output folder, e.g. out=runs/my_model")
+    prepare_synthetic(cfg)
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    metrics = train(cfg)
+    logger.info("training finished: %s", {k: v for k, v in metrics.items() if k.startswith("val/")})
+    logger.info("best checkpoint: %s", metrics.get("best_checkpoint"))
+    return 0
+
+
+def help_extra(cfg: DictConfig) -> str:
+    """Parameter counts of the built-in model configs (1 detector, 3 phases, 50/25/25 nm voxels)."""
+    from electroseg.config_files import builtin_config_dir
+    from electroseg.models import build_model, count_parameters
+    from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
+    from electroseg.training.train import make_spec
+
+    dataset = DatasetConfig(name="help", phases=("pore", "cbd", "am"), channels=("bse",),
+                            volumes=(VolumeEntry(images={"bse": Path("x")}, split="train"),))
+    lines = ["models (trainable parameters for 1 detector, 3 phases):"]
+    for path in sorted((builtin_config_dir() / "model").glob("*.yaml")):
+        model = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        spec = make_spec(model, dataset, voxel_size=(0.05, 0.025, 0.025),
+                         normalization=OmegaConf.to_container(cfg.normalization, resolve=True))
+        lines.append(f"  model={path.stem}: {count_parameters(build_model(spec)):,} "
+                     f"(patch {list(spec.patch_size)}, strides {spec.kwargs['strides']})")
+    return "\n".join(lines)

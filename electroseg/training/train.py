@@ -1,0 +1,148 @@
+"""``train(cfg)``: compose data, model and Lightning trainer from a Hydra config and fit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from electroseg.errors import InputError
+from electroseg.io import write_json
+from electroseg.models import ModelSpec, build_model, count_parameters, plan_unet
+from electroseg.training.checkpoint import check_compatible, read_checkpoint
+from electroseg.training.dataset_config import DatasetConfig, parse_dataset_config
+from electroseg.training.datamodule import ElectrodeDataModule
+from electroseg.training.module import SegmentationModule
+from electroseg.training.volumes import LabelOptions, load_split
+
+__all__ = ["train", "make_spec", "MONITOR"]
+
+logger = logging.getLogger(__name__)
+MONITOR = "val/mean_iou"
+MODEL_KEYS = {"name", "channels", "patch_size", "context_slices", "min_size"}
+
+
+def make_spec(model: Mapping[str, Any], dataset: DatasetConfig, *, voxel_size: Sequence[float] | None,
+              normalization: Mapping[str, Any]) -> ModelSpec:
+    """Resolve a model config (``configs/model/*.yaml``) against a dataset into a ModelSpec.
+
+    Kernel sizes and strides are planned from the voxel size (isotropic when unknown) and the
+    patch size with :func:`electroseg.models.plan_unet`, one level per entry of ``channels``.
+    """
+    unknown = set(model) - MODEL_KEYS
+    if unknown:
+        raise InputError(f"model: unknown keys {sorted(unknown)}; expected among {sorted(MODEL_KEYS)}")
+    name, patch = str(model["name"]), tuple(int(p) for p in model["patch_size"])
+    context = int(model.get("context_slices", 0))
+    dims = 3 if name == "unet3d" else 2
+    if len(patch) != dims:
+        raise InputError(f"model {name}: patch_size needs {dims} values, got {list(patch)}")
+    spacing = tuple(voxel_size[-dims:]) if voxel_size is not None else (1.0,) * dims
+    channels = [int(c) for c in model["channels"]]
+    plan = plan_unet(spacing, patch, max_levels=len(channels), min_size=int(model.get("min_size", 4)))
+    if plan.num_levels < len(channels):
+        logger.warning("model %s: patch %s allows only %d levels; using channels %s",
+                       name, patch, plan.num_levels, channels[: plan.num_levels])
+        channels = channels[: plan.num_levels]
+    kwargs = dict(in_channels=len(dataset.channels) * (2 * context + 1), out_channels=len(dataset.phases),
+                  channels=channels, **plan.to_dict())
+    return ModelSpec(name=name, kwargs=kwargs, phases=dataset.phases, channels=dataset.channels,
+                     voxel_size=None if voxel_size is None else tuple(voxel_size), patch_size=patch,
+                     context_slices=context, normalization=dict(normalization))
+
+
+def _dataset(cfg: DictConfig) -> DatasetConfig:
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    root = data.get("root")
+    if root is None:
+        raise InputError(f"data {data.get('name')!r}: 'root' is not set; give data.root=FOLDER holding its files")
+    return parse_dataset_config(data, root=Path(str(root)).expanduser(), name=f"data {data.get('name')!r}")
+
+
+def _volumes(cfg: DictConfig, dataset: DatasetConfig) -> tuple[list, list, Any]:
+    options = LabelOptions(**OmegaConf.to_container(cfg.labels, resolve=True))
+    norm = OmegaConf.to_container(cfg.normalization, resolve=True)
+    cache = Path(cfg.cache_dir) if cfg.get("cache_dir") else None
+    train_volumes, voxel_size = load_split(dataset, "train", normalization=norm, label_options=options,
+                                           use_pseudo=dataset.pseudo_labels, cache_dir=cache)
+    val_volumes, _ = load_split(dataset, "val", normalization=norm, label_options=options, use_pseudo=False)
+    if not val_volumes:
+        logger.warning("data %s: no split: val volume; validating on training patches", dataset.name)
+    if cfg.model.name == "unet3d" and any(v.image.shape[1] == 1 for v in train_volumes + val_volumes):
+        raise InputError(f"data {dataset.name}: 2-D images need model=multichannel2d, not unet3d")
+    return train_volumes, val_volumes, voxel_size
+
+
+def _callbacks(cfg: DictConfig, out: Path) -> list:
+    ckpt_dir = out / "checkpoints"
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1,
+                           auto_insert_metric_name=False, enable_version_counter=False)
+    last = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                           every_n_train_steps=int(cfg.callbacks.checkpoint_every_n_steps) or None)
+    stop = EarlyStopping(monitor=MONITOR, mode="max", patience=int(cfg.callbacks.early_stopping_patience))
+    return [best, last, stop]
+
+
+def _resume_path(cfg: DictConfig, out: Path, spec: ModelSpec) -> str | None:
+    wanted = cfg.get("ckpt_path")
+    if wanted is None:
+        return None
+    path = out / "checkpoints" / "last.ckpt" if wanted == "last" else Path(str(wanted))
+    if wanted == "last" and not path.is_file():
+        logger.info("ckpt_path=last: no %s yet, starting fresh", path)
+        return None
+    stored = ModelSpec.from_dict(read_checkpoint(path)["electroseg"], source=str(path))
+    check_compatible(stored, spec, source=str(path))
+    logger.info("resuming from %s", path)
+    return str(path)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train a segmentation model as configured by ``configs/train.yaml``; return final metrics.
+
+    Writes ``<out>/checkpoints/best.ckpt`` and ``last.ckpt``, CSV and TensorBoard logs under
+    ``<out>/logs`` and ``<out>/train_metrics.json``.
+    """
+    out = Path(cfg.out)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    dataset = _dataset(cfg)
+    train_volumes, val_volumes, voxel_size = _volumes(cfg, dataset)
+    spec = make_spec(OmegaConf.to_container(cfg.model, resolve=True), dataset, voxel_size=voxel_size,
+                     normalization=OmegaConf.to_container(cfg.normalization, resolve=True))
+    net = build_model(spec)
+    logger.info("model %s: %d trainable parameters, plan %s", spec.name, count_parameters(net), spec.kwargs)
+    resume = _resume_path(cfg, out, spec)
+    datamodule = ElectrodeDataModule(
+        train_volumes, val_volumes, patch_size=spec.patch_size, num_classes=len(spec.phases),
+        context_slices=None if spec.name == "unet3d" else spec.context_slices,
+        augment=OmegaConf.to_container(cfg.augment, resolve=True), seed=int(cfg.seed),
+        **OmegaConf.to_container(cfg.loader, resolve=True))
+    module = SegmentationModule(net, spec=spec, optimizer=instantiate(cfg.optimizer),
+                                scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+                                dice_weight=float(cfg.loss.dice_weight))
+    loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
+    trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out), logger=loggers, default_root_dir=str(out))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    return _report(trainer, out, spec, count_parameters(net), time.perf_counter() - start)
+
+
+def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, seconds: float) -> dict[str, Any]:
+    metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best = trainer.checkpoint_callback
+    metrics.update(
+        model=spec.name, parameters=parameters, global_step=int(trainer.global_step),
+        epochs=int(trainer.current_epoch), train_seconds=round(seconds, 2), interrupted=bool(trainer.interrupted),
+        best_checkpoint=str(best.best_model_path) if best is not None and best.best_model_path else None,
+        best_score=float(best.best_model_score) if best is not None and best.best_model_score is not None else None,
+    )
+    if out.is_dir():
+        write_json(out / "train_metrics.json", metrics)
+    return metrics

@@ -5,6 +5,9 @@ keyword-only options ``voxel_size`` (µm, array order), ``depth_axis=1``, ``phas
 ``ignore_value=255``; results are frozen dataclasses with ``to_dict()`` / ``as_table()``.
 """
 
+from electroseg.analysis.channel_stats import ChannelStats, particle_channel_stats
+from electroseg.analysis.comparison import SampleComparison, compare_samples
+from electroseg.analysis.connectivity import Connectivity, electronic_connectivity
 from electroseg.analysis.contacts import (
     FacePairCounts,
     PBAProfile,
@@ -28,33 +31,50 @@ from electroseg.analysis.particles import (
     size_histogram,
     split_touching,
 )
+from electroseg.analysis.summary import AnalysisResult, analyze_labels, write_analysis
 from electroseg.analysis.surfaces import (
     InterfaceAreas,
     face_areas,
     interface_areas,
     interface_areas_from_pairs,
 )
+from electroseg.analysis.tortuosity import Tortuosity, tortuosity_factor
+from electroseg.analysis.uncertainty import Uncertainty, subblock_metrics, summarize_uncertainty
 
 __all__ = [
+    "AnalysisResult",
+    "ChannelStats",
+    "Connectivity",
     "DEFAULT_EDGES_UM3",
     "FacePairCounts",
     "InterfaceAreas",
     "PBAProfile",
     "ParticleTable",
+    "SampleComparison",
     "SizeHistogram",
+    "Tortuosity",
+    "Uncertainty",
     "VolumeFractionProfile",
     "VolumeFractions",
+    "analyze_labels",
+    "compare_samples",
+    "electronic_connectivity",
     "face_areas",
     "face_pair_counts",
     "interface_areas",
     "interface_areas_from_pairs",
     "label_particles",
+    "particle_channel_stats",
     "particle_table",
     "pba_from_pairs",
     "pba_profile",
     "pooled_pba",
     "size_histogram",
     "split_touching",
+    "subblock_metrics",
+    "summarize_uncertainty",
+    "tortuosity_factor",
     "volume_fraction_profile",
     "volume_fractions",
+    "write_analysis",
 ]

@@ -14,3 +14,14 @@ def test_import_does_not_load_heavy_frameworks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_package_exports_every_analysis_module():
+    import electroseg.analysis as analysis
+
+    for name in ("analyze_labels", "write_analysis", "volume_fractions", "pba_profile",
+                 "particle_table", "interface_areas", "electronic_connectivity",
+                 "particle_channel_stats", "subblock_metrics", "compare_samples",
+                 "tortuosity_factor"):
+        assert callable(getattr(analysis, name)), name
+    assert set(analysis.__all__) <= set(dir(analysis))

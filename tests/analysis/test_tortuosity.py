@@ -1,0 +1,99 @@
+"""Tortuosity through TauFactor: straight channels (tau = 1) and the published TauFactor value."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from electroseg.analysis.tortuosity import tortuosity_factor
+from electroseg.errors import InputError
+
+taufactor = pytest.importorskip("taufactor", reason="optional extra electroseg[tortuosity]")
+
+
+def _channel_volume():
+    labels = np.full((20, 10, 10), 2, dtype=np.uint8)  # AM everywhere ...
+    labels[:, 3:6, 3:6] = 0  # ... but a straight 3x3 pore channel along axis 0
+    return labels
+
+
+def test_straight_channel_has_tau_one():
+    r = tortuosity_factor(_channel_volume(), phase="pore", axis=0, device="cpu")
+    assert r.tau == pytest.approx(1.0, abs=1e-3)
+    assert r.volume_fraction == pytest.approx(9 / 100)
+    assert r.relative_diffusivity == pytest.approx(0.09, abs=1e-4)
+    assert r.converged and r.axis == 0 and r.phase == "pore"
+
+
+def test_straight_channel_along_another_axis_and_in_2d():
+    labels = np.moveaxis(_channel_volume(), 0, 1)  # channel now along axis 1
+    assert tortuosity_factor(labels, axis=1, device="cpu").tau == pytest.approx(1.0, abs=1e-3)
+    plane = np.full((12, 16), 1, dtype=np.uint8)
+    plane[:, 5:9] = 0
+    r = tortuosity_factor(plane, axis=0, device="cpu")
+    assert r.tau == pytest.approx(1.0, abs=1e-3) and r.volume_fraction == 0.25
+
+
+def test_anisotropic_voxels_keep_a_straight_channel_at_one():
+    # TauFactor 1.2's AnisotropicSolver drops the flux when (d_axis/d_other)^2 > 1.5 (tau = inf);
+    # electroseg's corrected solver must still read a straight channel as tau = 1.
+    r = tortuosity_factor(_channel_volume(), axis=0, voxel_size=(0.05, 0.02, 0.02), device="cpu")
+    assert r.tau == pytest.approx(1.0, abs=1e-3)
+
+
+def test_anisotropic_zigzag_matches_the_resampled_isotropic_volume():
+    labels = np.full((16, 12, 4), 2, dtype=np.uint8)
+    labels[:9, 2:5] = 0
+    labels[7:, 7:10] = 0
+    labels[7:9, 2:10] = 0  # a pore channel that steps sideways half-way down axis 0
+    isotropic = tortuosity_factor(labels, axis=0, device="cpu").tau
+    stretched = tortuosity_factor(labels, axis=0, voxel_size=(1.0, 2.0, 1.0), device="cpu").tau
+    resampled = tortuosity_factor(np.repeat(labels, 2, axis=1), axis=0, device="cpu").tau
+    assert stretched > isotropic  # the sideways step is twice as long in µm
+    assert stretched == pytest.approx(resampled, rel=0.05)  # same geometry, finer grid
+
+
+def test_phase_that_does_not_span_is_infinite_without_solving():
+    labels = _channel_volume()
+    labels[10] = 2  # block the channel
+    r = tortuosity_factor(labels, axis=0, device="cpu")
+    assert math.isinf(r.tau) and r.relative_diffusivity == 0.0 and r.iterations == 0
+    assert r.to_dict()["tau"] is None
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="no voxel"):
+        tortuosity_factor(np.full((4, 4, 4), 2, dtype=np.uint8), phase="pore")
+    with pytest.raises(InputError, match="phase"):
+        tortuosity_factor(_channel_volume(), phase="electrolyte")
+    with pytest.raises(InputError, match="device"):
+        tortuosity_factor(_channel_volume(), device="tpu")
+
+
+def test_missing_taufactor_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "taufactor", None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'electroseg\[tortuosity\]'"):
+        tortuosity_factor(_channel_volume())
+
+
+def test_module_import_does_not_import_torch():
+    code = ("import sys, electroseg.analysis.tortuosity, electroseg.analysis.uncertainty, "
+            "electroseg.analysis.comparison, electroseg.analysis.channel_stats; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_published_pore_tortuosity(shared_data):
+    import tifffile
+
+    raw = tifffile.imread(shared_data / "taufactor" / "electrode.tiff")
+    labels = np.select([raw == 0, raw == 170, raw == 85], [0, 1, 2], 255).astype(np.uint8)
+    r = tortuosity_factor(labels, phase="pore", axis=0)
+    assert r.volume_fraction == pytest.approx(0.449917, abs=1e-6)  # published pore fraction
+    assert r.tau == pytest.approx(2.0776, abs=5e-3)  # TauFactor documentation, first axis

@@ -1,0 +1,107 @@
+"""``electroseg analyze``: metrics of one or several label volumes, tables and figures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from electroseg.errors import InputError
+
+HELP = "metrics of a label volume (fractions, PBA, particles, surfaces)"
+
+logger = logging.getLogger(__name__)
+
+_ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "split",
+                  "surface_method", "n_regions", "uncertainty", "n_blocks", "seed")
+
+
+def _plain(cfg: DictConfig, key: str):
+    value = cfg.get(key)
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _named_paths(cfg: DictConfig, key: str, single: str) -> dict[str, str]:
+    """``{name: path}`` from a mapping key, else ``{stem: path}`` from the single-path key."""
+    many = _plain(cfg, key)
+    if many is not None:
+        if not isinstance(many, dict) or not many:
+            raise InputError(f"{key}: expected a mapping of sample names to files, e.g. "
+                             f"{key}={{pristine: a.tif, cycled: b.tif}}, got {many!r}")
+        return {str(k): str(v) for k, v in many.items()}
+    path = cfg.get(single)
+    if not path:
+        raise InputError(f"{single}: expected a label file (or {key}={{name: file, ...}}), "
+                         f"got nothing")
+    return {Path(str(path)).stem: str(path)}
+
+
+def run(cfg: DictConfig) -> int:
+    """Read the labels, analyse every sample, write metrics, tables, figures, comparison."""
+    from electroseg.analysis import analyze_labels, write_analysis
+
+    samples = _named_paths(cfg, "inputs", "input")
+    images = _images(cfg, samples)
+    phases = tuple(_plain(cfg, "phases"))
+    options = {k: _plain(cfg, k) for k in _ANALYSIS_KEYS}
+    results = {}
+    for name, path in samples.items():
+        labels = _read(cfg, path, phases)
+        results[name] = analyze_labels(
+            labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
+            phases=phases, image=images.get(name), source=str(path),
+            histogram_edges=tuple(_plain(cfg, "histogram_edges")),
+            particle_phases=tuple(_plain(cfg, "particle_phases")), **options)
+        logger.info("%s: analysed %s", name, path)
+    single = cfg.get("inputs") is None
+    written = write_analysis(next(iter(results.values())) if single else results, cfg.out,
+                             figures=bool(cfg.figures))
+    if len(results) > 1:
+        written += _write_comparisons(results, Path(cfg.out), seed=int(cfg.seed))
+    logger.info("analysis written to %s (%d files)", cfg.out, len(written))
+    return 0
+
+
+def _read(cfg: DictConfig, path: str, phases: tuple[str, ...]):
+    from electroseg.io import read_labels
+
+    return read_labels(path, phases=phases, label_values=_plain(cfg, "label_values"),
+                       ignore_value=int(cfg.ignore_value), voxel_size=_plain(cfg, "voxel_size"))
+
+
+def _images(cfg: DictConfig, samples: dict[str, str]) -> dict:
+    from electroseg.io import read_volume
+
+    image = _plain(cfg, "image")
+    if image is None:
+        return {}
+    if isinstance(image, dict):
+        unknown = sorted(set(image) - set(samples))
+        if unknown:
+            raise InputError(f"image: names {unknown} are not among the samples {sorted(samples)}")
+        return {k: read_volume(v).numpy() for k, v in image.items()}
+    if len(samples) != 1:
+        raise InputError(f"image: with several inputs give image={{name: file}}, got {image!r}")
+    return {next(iter(samples)): read_volume(image).numpy()}
+
+
+def _write_comparisons(results: dict, out: Path, *, seed: int) -> list[Path]:
+    """comparison.json (two samples) or comparison_<name>.json (each sample vs the first)."""
+    from electroseg.analysis import compare_samples
+    from electroseg.io import write_json
+
+    names = list(results)
+    first = results[names[0]]
+    if first.uncertainty is None:
+        logger.warning("uncertainty=false: no sub-blocks, so no comparison.json is written")
+        return []
+    written = []
+    for name in names[1:]:
+        comparison = compare_samples(first.uncertainty, results[name].uncertainty,
+                                     names=(names[0], name), seed=seed)
+        target = "comparison.json" if len(names) == 2 else f"comparison_{name}.json"
+        written.append(write_json(out / target, comparison.to_dict()))
+    return written

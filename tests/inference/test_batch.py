@@ -1,0 +1,103 @@
+"""Batch predict: outputs per input, summary, resume without redoing, bad inputs do not stop it."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+
+from electroseg.errors import InputError
+from electroseg.inference import load_checkpoint, predict_batch, predict_volume
+from electroseg.io import read_volume, write_tiff
+
+VOXEL = (0.05, 0.02, 0.02)
+
+
+@pytest.fixture()
+def scans(tmp_path, kit):
+    """Checkpoint, two good volumes, a 2-channel volume (wrong for the 1-channel model)."""
+    ckpt = kit.save_checkpoint(tmp_path / "m.ckpt", kit.tiny_spec(patch_size=(8, 16, 16)))
+    folder = tmp_path / "scans"
+    for i, name in enumerate(["a", "b"]):
+        write_tiff(folder / f"{name}.tif", kit.grains((10, 20, 18), seed=i), voxel_size=VOXEL)
+    two = np.stack([kit.grains((10, 20, 18), seed=5)] * 2)
+    write_tiff(folder / "c_two_channels.tif", two, voxel_size=VOXEL, channels=("cbs", "tld"))
+    return ckpt, folder
+
+
+def test_batch_writes_outputs_summary_and_reports_bad_inputs(tmp_path, scans):
+    ckpt, folder = scans
+    inputs = [str(folder / "*.tif"), str(folder / "missing.tif")]
+    result = predict_batch(ckpt, inputs, tmp_path / "out", save_probabilities="uint8", precision="fp32")
+    status = {r.name: r.status for r in result.results}
+    assert status == {"a": "ok", "b": "ok", "c_two_channels": "failed", "missing": "failed"}
+    assert result.failed == 2
+    labels = read_volume(tmp_path / "out" / "a" / "labels.tif")
+    assert labels.voxel_size == pytest.approx(VOXEL)
+    expected = predict_volume(load_checkpoint(ckpt), read_volume(folder / "a.tif"), precision="fp32")
+    np.testing.assert_array_equal(labels.numpy(), expected.labels)
+    probabilities = zarr.open_array(str(tmp_path / "out" / "a" / "probabilities.zarr"))
+    assert probabilities.shape == (3, 10, 20, 18) and probabilities.dtype == np.uint8
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", keep_default_na=False)
+    assert list(summary["name"]) == ["a", "b", "c_two_channels", "missing"]
+    row = summary.set_index("name").loc["a"]
+    counts = np.bincount(expected.labels.ravel(), minlength=3) / expected.labels.size
+    assert [float(row[f"fraction_{p}"]) for p in ("pore", "cbd", "am")] == pytest.approx(counts)
+    errors = summary.set_index("name")["error"]
+    assert "expects 1 channel(s) ['bse']" in errors["c_two_channels"]
+    assert "missing.tif: input not found" in errors["missing"]
+    assert not (tmp_path / "out" / "c_two_channels" / "prediction.json").exists()
+
+
+def test_interrupted_batch_resumes_without_redoing_finished_inputs(tmp_path, scans, monkeypatch):
+    ckpt, folder = scans
+    inputs = [str(folder / "a.tif"), str(folder / "b.tif")]
+    out = tmp_path / "out"
+    import electroseg.inference.batch as batch
+
+    real, calls = batch._predict_item, []
+
+    def interrupted(loaded, item, *args):
+        calls.append(item.name)
+        if item.name == "b" and len(calls) == 2:
+            raise KeyboardInterrupt  # the user presses Ctrl-C during the second input
+        return real(loaded, item, *args)
+
+    monkeypatch.setattr(batch, "_predict_item", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        predict_batch(ckpt, inputs, out, precision="fp32")
+    assert (out / "a" / "prediction.json").exists() and not (out / "b" / "prediction.json").exists()
+    first_mtime = (out / "a" / "labels.tif").stat().st_mtime_ns
+    result = predict_batch(ckpt, inputs, out, precision="fp32")
+    assert calls == ["a", "b", "b"]  # a was not run again
+    assert [r.status for r in result.results] == ["skipped", "ok"]
+    assert (out / "a" / "labels.tif").stat().st_mtime_ns == first_mtime
+    assert result.results[0].volume_fraction == json.loads((out / "a" / "prediction.json").read_text())["volume_fraction"]
+    again = predict_batch(ckpt, inputs, out, precision="fp32", overwrite=True)
+    assert calls == ["a", "b", "b", "a", "b"] and [r.status for r in again.results] == ["ok", "ok"]
+
+
+def test_detector_mapping_and_channel_folder_inputs(tmp_path, kit):
+    spec = kit.tiny_spec(name="multichannel2d", channels=("cbs", "tld"), context_slices=1, patch_size=(16, 16))
+    ckpt = kit.save_checkpoint(tmp_path / "m.ckpt", spec)
+    cbs, tld = kit.grains((5, 16, 20), seed=1), kit.grains((5, 16, 20), seed=2)
+    write_tiff(tmp_path / "s1" / "image_tld.tif", tld, voxel_size=VOXEL)
+    write_tiff(tmp_path / "s1" / "image_cbs.tif", cbs, voxel_size=VOXEL)
+    inputs = [{"tld": str(tmp_path / "s1" / "image_tld.tif"), "cbs": str(tmp_path / "s1" / "image_cbs.tif"),
+               "name": "mapped"}, str(tmp_path / "s1")]
+    result = predict_batch(ckpt, inputs, tmp_path / "out", chunked="true", precision="fp32")
+    assert [r.status for r in result.results] == ["ok", "ok"]
+    expected = predict_volume(load_checkpoint(ckpt), np.stack([cbs, tld]), precision="fp32").labels
+    for name in ("mapped", "s1"):
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out" / name / "labels.zarr"))[...], expected)
+
+
+def test_batch_level_errors(tmp_path, scans):
+    ckpt, folder = scans
+    with pytest.raises(InputError, match="matched no files"):
+        predict_batch(ckpt, str(folder / "*.h5"), tmp_path / "out")
+    with pytest.raises(InputError, match="share the output name"):
+        predict_batch(ckpt, [str(folder / "a.tif"), str(folder / "a.tif")], tmp_path / "out")
+    with pytest.raises(InputError, match="chunked: expected one of"):
+        predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "out", chunked="maybe")

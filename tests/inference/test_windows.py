@@ -1,0 +1,46 @@
+"""Window grids, device and precision choice."""
+
+import pytest
+import torch
+
+from electroseg.inference.windows import choose_device, importance_map, resolve_precision, window_starts
+
+
+@pytest.mark.parametrize("size, patch, overlap, expected", [
+    (10, 4, 0.5, [0, 2, 4, 6]),
+    (10, 4, 0.0, [0, 4, 6]),        # last window flush with the end
+    (4, 4, 0.25, [0]),
+    (37, 16, 0.5, [0, 8, 16, 21]),
+    (5, 4, 0.9, [0, 1]),            # stride never below 1
+])
+def test_window_starts_hand_worked(size, patch, overlap, expected):
+    assert window_starts(size, patch, overlap) == expected
+
+
+def test_window_shorter_axis_must_be_padded_first():
+    with pytest.raises(ValueError, match="shorter than the patch"):
+        window_starts(3, 4, 0.5)
+
+
+def test_importance_map_is_a_positive_gaussian_peaked_at_the_centre():
+    weights = importance_map((8, 16, 16), device=torch.device("cpu"))
+    assert weights.shape == (8, 16, 16) and weights.dtype == torch.float32
+    assert weights.min() > 0
+    centre = weights[3:5, 7:9, 7:9].min()
+    assert weights.max() == pytest.approx(float(centre)) and weights[0, 0, 0] < centre
+
+
+def test_device_and_precision_choice():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert choose_device(None).type == expected and choose_device("auto").type == expected
+    assert choose_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            choose_device("cuda")
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) is None
+    assert resolve_precision("auto", cpu) is torch.bfloat16
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        resolve_precision("int8", cpu)

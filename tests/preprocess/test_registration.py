@@ -1,0 +1,60 @@
+"""Slice registration: known shifts of a textured image are recovered."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from electroseg.errors import InputError
+from electroseg.preprocess import apply_shifts, estimate_shifts, register_slices
+
+
+def _textured(shape=(96, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    return ndi.gaussian_filter(rng.random(shape), 2.0).astype(np.float32)
+
+
+def _drifted_stack(shifts, seed=0):
+    base = _textured(seed=seed)
+    return np.stack([ndi.shift(base, s, order=3, mode="wrap") for s in shifts]), base
+
+
+def test_known_shifts_recovered_relative_to_slice_zero():
+    truth = np.array([[0.0, 0.0], [0.5, -1.25], [2.0, 0.75], [-1.5, 3.0]])
+    stack, _ = _drifted_stack(truth)
+    shifts = estimate_shifts(stack, highpass_sigma=4, upsample_factor=20)
+    np.testing.assert_allclose(shifts, truth, atol=0.1)
+
+
+def test_vertical_stripes_do_not_lock_the_shift():
+    # curtaining fixed in the frame (does not drift with the sample) must not pull dx to 0
+    truth = np.array([[0.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
+    stack, _ = _drifted_stack(truth)
+    stripes = np.where(np.arange(96) % 7 == 0, 0.5, 0.0).astype(np.float32)
+    shifts = estimate_shifts(stack + stripes[None, None, :], highpass_sigma=4)
+    np.testing.assert_allclose(shifts, truth, atol=0.15)
+
+
+def test_register_slices_aligns_content_and_moves_every_channel():
+    truth = np.array([[0.0, 0.0], [1.0, -2.0], [3.0, 1.0]])
+    stack, base = _drifted_stack(truth)
+    channels = np.stack([stack, 2 * stack])
+    registered, shifts = register_slices(channels, highpass_sigma=4)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(registered[0][inner], np.broadcast_to(base, stack.shape)[inner], atol=0.02)
+    np.testing.assert_allclose(registered[1], 2 * registered[0], rtol=1e-5)
+    np.testing.assert_allclose(shifts, truth, atol=0.1)
+
+
+def test_apply_shifts_moves_content_back():
+    image = np.zeros((2, 9, 9), np.float32)
+    image[:, 4, 4] = 1.0
+    image[1] = np.roll(image[1], (2, -1), axis=(0, 1))
+    out = apply_shifts(image, np.array([[0, 0], [2, -1]]), order=0)
+    assert out[1, 4, 4] == 1.0 and out[1].sum() == 1.0
+
+
+def test_bad_inputs_raise_input_error():
+    with pytest.raises(InputError, match="3-D stack"):
+        estimate_shifts(np.zeros((8, 8)))
+    with pytest.raises(InputError, match="expected shape \\(3, 2\\)"):
+        apply_shifts(np.zeros((3, 8, 8)), np.zeros((2, 2)))

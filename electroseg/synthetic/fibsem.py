@@ -42,7 +42,7 @@ class SimulatedImage:
                 "shifts_px": self.shifts.round(6).tolist()}
 
 
-def random_drift_shifts(num_slices: int, *, step_px: float = 0.3, seed: int = 0) -> np.ndarray:
+def random_drift_shifts(num_slices: int, *, step_px: float = 0.15, seed: int = 0) -> np.ndarray:
     """Cumulative random-walk drift (dy, dx) in pixels, one row per slice, slice 0 unshifted.
 
     >>> random_drift_shifts(3, step_px=0.5, seed=1)[0].tolist()
@@ -64,13 +64,13 @@ def simulate_fibsem(
     texture: float = 0.08,
     texture_length_um: float = 0.05,
     shine_through: float = 0.9,
-    shine_through_um: float = 0.35,
+    shine_through_um: float = 0.25,
     curtaining: float = 0.05,
     edge_contrast: float = 0.0,
     blur_sigma_um: float = 0.03,
     shading: float = 0.1,
     flicker: float = 0.02,
-    photons: float = 200.0,
+    photons: float = 300.0,
     read_noise: float = 0.03,
     shifts: np.ndarray | None = None,
     seed: int = 0,

@@ -1,0 +1,92 @@
+"""``electroseg run``: the whole chain on one dataset (or the pristine/cycled study), with a report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from electroseg.errors import InputError
+
+HELP = "the whole chain on one dataset, with a report (report.html in out)"
+
+logger = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def make_trainer(cfg: DictConfig):
+    """``train_model(folder, dataset) -> checkpoint`` from configs/train.yaml + the run's choices."""
+
+    def train_model(folder: Path, dataset: dict) -> Path:
+        from electroseg.config import compose_command
+        from electroseg.pipeline import best_checkpoint
+        from electroseg.training import train
+
+        train_cfg = compose_command("train", [f"out={folder}", *_plain(cfg.train_overrides)])
+        with open_dict(train_cfg):
+            train_cfg.data = OmegaConf.create(dataset)
+            train_cfg.model = cfg.model
+            train_cfg.trainer = cfg.trainer
+            train_cfg.seed = cfg.seed
+            train_cfg.cache_dir = str(folder / "cache")
+        OmegaConf.save(train_cfg, folder / "train_config.yaml")
+        train(train_cfg)
+        return best_checkpoint(folder)
+
+    return train_model
+
+
+def _options(cfg: DictConfig) -> dict[str, Any]:
+    dataset = _plain(cfg.data)
+    classical = {**(dataset.get("classical") or {}), **_plain(cfg.segmenter)}
+    if cfg.phase_order is not None:
+        classical["phase_order"] = list(_plain(cfg.phase_order))
+    predict = {k: v for k, v in _plain(cfg.predict).items() if v is not None}
+    return dict(preprocess_steps=_plain(cfg.preprocess.steps) or [], classical=classical,
+                train_model=make_trainer(cfg) if cfg.learned and not cfg.checkpoint else None,
+                checkpoint=cfg.checkpoint, predict_options=predict,
+                analysis_options=_plain(cfg.analysis),
+                blocks_per_axis=int(cfg.compare.blocks_per_axis), redo=list(_plain(cfg.redo)))
+
+
+def _cycling(cfg: DictConfig, options: dict) -> Any:
+    from electroseg.pipeline import run_cycling
+    from electroseg.synthetic import load_preset
+
+    block = _plain(cfg.cycling)
+    dataset = _plain(cfg.data)
+    if not dataset.get("synthetic"):
+        raise InputError(f"experiment=cycling: data {dataset.get('name')!r} is not synthetic; "
+                         "expected a dataset with a 'synthetic' block (e.g. data=nmc_fibsem)")
+    if block.get("shape") is not None:
+        dataset["synthetic"]["shape"] = list(block["shape"])
+    presets = {name: load_preset(str(block[name])) for name in ("pristine", "cycled")}
+    return run_cycling(cfg.out, dataset=dataset, presets=presets,
+                       train_once=bool(block.get("train_once", True)),
+                       tolerance=float(block.get("tolerance", 0.03)), **options)
+
+
+def run(cfg: DictConfig) -> int:
+    """Compose the stage options, run the pipeline, print the path of report.html."""
+    from electroseg.config import save_composed
+    from electroseg.pipeline import run_pipeline
+
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    save_composed(cfg)  # the report embeds the composed config
+    options = _options(cfg)
+    if cfg.get("cycling"):
+        result = _cycling(cfg, options)
+    else:
+        preset = _plain(cfg.preset) if cfg.get("preset") else None
+        result = run_pipeline(cfg.out, dataset=_plain(cfg.data), preset=preset,
+                              report=bool(cfg.report), **options)
+    for line in result.summary.get("lines", []):
+        logger.info("%s", line)
+    if result.report is not None:
+        print(result.report)
+    return 0

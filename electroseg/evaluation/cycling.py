@@ -1,0 +1,147 @@
+"""Pristine versus cycled: the PBA drop of each segmentation route, with its interval.
+
+Seed paper 000 measures the AM/CBD contact ("PBA", neighbour counting) on FIB-SEM volumes of
+pristine and cycled NMC cathodes: about 0.54 → 0.48 → 0.43 over 50 cycles. Here each route
+(classical, learned, ground truth) gives a drop ``cycled − pristine`` of the pooled PBA with a
+bootstrap interval from in-plane sub-blocks (`electroseg.analysis.comparison.compare_samples`),
+and a route recovers the truth when its drop is within ``tolerance`` of the truth's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RouteDrop:
+    """Pooled PBA of one route on both samples and the drop ``cycled − pristine`` (95 % interval)."""
+
+    route: str
+    pristine: float | None
+    cycled: float | None
+    drop: float | None
+    ci_low: float | None
+    ci_high: float | None
+    error_vs_truth: float | None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CyclingStudy:
+    """Result of `cycling_study`: one `RouteDrop` per route, and the tolerance used."""
+
+    routes: tuple[RouteDrop, ...]
+    tolerance: float
+    per_depth: dict
+
+    def recovers_truth(self, route: str) -> bool | None:
+        """Whether ``route``'s drop is within the tolerance of the truth's (None without truth)."""
+        found = {r.route: r for r in self.routes}
+        error = found[route].error_vs_truth if route in found else None
+        return None if error is None else abs(error) <= self.tolerance
+
+    def lines(self) -> list[str]:
+        """Plain-language statements for the summary."""
+        out = []
+        for r in self.routes:
+            if r.drop is None:
+                continue
+            text = (f"PBA {r.route}: pristine {r.pristine:.3f} → cycled {r.cycled:.3f}, "
+                    f"drop {r.drop:+.3f}")
+            if r.ci_low is not None:
+                text += f" (95% interval {r.ci_low:+.3f} to {r.ci_high:+.3f})"
+            if r.error_vs_truth is not None and r.route != "truth":
+                verdict = "within" if abs(r.error_vs_truth) <= self.tolerance else "outside"
+                text += (f"; differs from the true drop by {r.error_vs_truth:+.3f} "
+                         f"({verdict} ±{self.tolerance})")
+            out.append(text)
+        return out
+
+    def to_dict(self) -> dict:
+        """The content of cycling.json."""
+        return {"lines": self.lines(), "tolerance": self.tolerance,
+                "routes": {r.route: r.to_dict() for r in self.routes},
+                "recovers_truth": {r.route: self.recovers_truth(r.route) for r in self.routes
+                                   if r.route != "truth"}}
+
+    def as_table(self):
+        import pandas as pd
+
+        return pd.DataFrame([r.to_dict() for r in self.routes])
+
+
+def _metrics(run: Path, route: str) -> dict | None:
+    path = Path(run) / "analysis" / route / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _route_drop(route: str, pristine: dict, cycled: dict, n_boot: int, seed: int) -> RouteDrop:
+    from electroseg.analysis.comparison import compare_samples
+
+    a, b = pristine["pba"]["pooled"], cycled["pba"]["pooled"]
+    low = high = None
+    if pristine.get("uncertainty") and cycled.get("uncertainty"):
+        result = compare_samples(pristine["uncertainty"], cycled["uncertainty"], n_boot=n_boot,
+                                 seed=seed)
+        if result.pba_pooled is not None and math.isfinite(result.pba_pooled[3]):
+            low, high = float(result.pba_pooled[3]), float(result.pba_pooled[4])
+    drop = None if a is None or b is None else float(b - a)
+    return RouteDrop(route, a, b, drop, low, high, None)
+
+
+def cycling_study(runs: Mapping[str, str | Path], *,
+                  routes: Sequence[str] = ("classical", "learned", "truth"),
+                  tolerance: float = 0.03, n_boot: int = 2000, seed: int = 0) -> CyclingStudy:
+    """PBA drop of every route between the pristine and the cycled run folders.
+
+    Parameters
+    ----------
+    runs : mapping with keys "pristine" and "cycled"
+        Run folders of `electroseg.pipeline.run_pipeline` (``<run>/analysis/<route>/metrics.json``).
+    routes : sequence of str
+        Segmentations to compare; those missing from either run are skipped.
+    tolerance : float
+        Largest acceptable difference between a route's drop and the truth's drop.
+    n_boot, seed
+        Bootstrap of `compare_samples` (sub-blocks of each sample resampled independently).
+    """
+    if set(runs) != {"pristine", "cycled"}:
+        raise InputError(f"runs: expected keys 'pristine' and 'cycled', got {sorted(runs)}")
+    found, per_depth = [], {}
+    for route in routes:
+        pristine, cycled = _metrics(runs["pristine"], route), _metrics(runs["cycled"], route)
+        if pristine is None or cycled is None or not pristine.get("pba"):
+            continue
+        found.append(_route_drop(route, pristine, cycled, n_boot, seed))
+        per_depth[f"{route} pristine"] = pristine["pba"]["per_depth"]
+        per_depth[f"{route} cycled"] = cycled["pba"]["per_depth"]
+    if not found:
+        raise InputError(f"runs {dict(runs)}: no analysis/<route>/metrics.json with PBA in both")
+    truth = next((r.drop for r in found if r.route == "truth"), None)
+    found = [r if truth is None or r.drop is None else
+             RouteDrop(**{**r.to_dict(), "error_vs_truth": r.drop - truth}) for r in found]
+    return CyclingStudy(tuple(found), float(tolerance), per_depth)
+
+
+def write_cycling(study: CyclingStudy, out_dir: str | Path, *,
+                  depth_step_um: float | None = None) -> list[Path]:
+    """Write ``cycling.json`` and ``pba_depth_cycling.png`` (every route, both samples)."""
+    from electroseg.evaluation.figures import pba_depth_figure, save_figure
+    from electroseg.io import write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figure = pba_depth_figure(study.per_depth, depth_step_um=depth_step_um)
+    return [write_json(out / "cycling.json", study.to_dict()),
+            save_figure(figure, out / "pba_depth_cycling.png")]

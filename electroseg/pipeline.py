@@ -1,0 +1,452 @@
+"""``run_pipeline``: the whole chain on one dataset, one inspectable folder per stage.
+
+data → preprocess → classical → train → predict → analysis → compare → report. Each stage
+writes into ``<out>/<stage>/`` (nnU-Net style) through a ``<stage>.partial`` folder renamed when
+complete, then ``stage.json``; a stage whose folder holds its ``stage.json`` is not redone on a
+rerun. The learned route needs a ``train_model`` callable (the command layer builds it from the
+Hydra training config), so this module never imports Hydra or torch at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from electroseg.errors import InputError
+from electroseg.io import read_labels, read_volume, write_json, write_tiff
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("data", "preprocess", "classical", "train", "predict", "analysis", "compare")
+TrainModel = Callable[[Path, dict], Path]
+"""``train_model(folder, dataset) -> checkpoint``: fit on a dataset mapping (configs/data format)."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The scan a run segments: image per channel, optional hand labels and dense ground truth."""
+
+    images: dict[str, Path]
+    hand_labels: Path | None
+    truth: Path | None
+    phases: tuple[str, ...]
+    voxel_size: tuple[float, ...] | None
+    depth_axis: int
+    ignore_value: int = 255
+
+    def to_dict(self) -> dict:
+        return {"images": {k: str(v) for k, v in self.images.items()},
+                "hand_labels": self.hand_labels and str(self.hand_labels),
+                "truth": self.truth and str(self.truth), "phases": list(self.phases),
+                "voxel_size": self.voxel_size and list(self.voxel_size),
+                "depth_axis": self.depth_axis, "ignore_value": self.ignore_value}
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One stage of a run: its folder, whether it was reused, and how long it took (s)."""
+
+    name: str
+    folder: Path
+    reused: bool
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"stage": self.name, "folder": str(self.folder), "reused": self.reused,
+                "seconds": round(self.seconds, 2)}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `run_pipeline` produced."""
+
+    out: Path
+    scan: Scan
+    stages: tuple[StageRecord, ...]
+    segmentations: dict[str, Path]
+    summary: dict
+    report: Path | None
+
+    def to_dict(self) -> dict:
+        return {"out": str(self.out), "scan": self.scan.to_dict(),
+                "stages": [s.to_dict() for s in self.stages],
+                "segmentations": {k: str(v) for k, v in self.segmentations.items()},
+                "summary": self.summary, "report": self.report and str(self.report)}
+
+    def as_table(self):
+        """pandas DataFrame, one row per stage."""
+        import pandas as pd
+
+        return pd.DataFrame([s.to_dict() for s in self.stages])
+
+
+def run_stage(name: str, folder: Path, build: Callable[[Path], Any], *,
+              force: bool = False) -> StageRecord:
+    """Run ``build(tmp_folder)`` unless ``folder/stage.json`` exists; rename tmp to ``folder``."""
+    marker = folder / "stage.json"
+    if marker.is_file() and not force:
+        logger.info("stage %s: outputs in %s exist, not redone", name, folder)
+        return StageRecord(name, folder, True, 0.0)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    start = time.perf_counter()
+    logger.info("stage %s: running into %s", name, folder)
+    build(partial)
+    seconds = time.perf_counter() - start
+    write_json(partial / "stage.json", {"stage": name, "seconds": round(seconds, 2)})
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return StageRecord(name, folder, False, seconds)
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+def _synthesize(folder: Path, dataset: Mapping, preset: Mapping | None) -> None:
+    from electroseg.synthetic import load_preset, make_sample, write_sample
+
+    block = dict(dataset["synthetic"])
+    params = dict(preset) if preset is not None else load_preset(str(block["preset"]))
+    for name, seed in dict(block.get("samples") or {"seed0": 0}).items():
+        logger.info("synthesising %s seed %s", params.get("name"), seed)
+        write_sample(make_sample(params, seed=int(seed), shape=block.get("shape")), folder / name)
+    write_json(folder / "preset.json", params)
+
+
+def dataset_root(dataset: Mapping, data_folder: Path) -> Path:
+    """Where the dataset's relative paths point: the generated folder for synthetic data."""
+    if dataset.get("synthetic"):
+        return data_folder
+    if not dataset.get("root"):
+        raise InputError(f"data {dataset.get('name')!r}: 'root' is not set; give data.root=FOLDER")
+    return Path(str(dataset["root"])).expanduser().resolve()
+
+
+def target_scan(dataset: Mapping, root: Path) -> Scan:
+    """The scan to segment: the first ``test`` volume with dense labels, else the first ``train``."""
+    volumes = list(dataset.get("volumes") or [])
+    tests = [v for v in volumes if v.get("split") == "test" and v.get("labels")]
+    trains = [v for v in volumes if v.get("split") == "train"]
+    if not (tests or trains):
+        raise InputError(f"data {dataset.get('name')!r}: expected a volume with split test or "
+                         f"train, got splits {[v.get('split') for v in volumes]}")
+    chosen = (tests or trains)[0]
+    images = {str(k): root / str(p) for k, p in dict(chosen["images"]).items()}
+    hand = chosen.get("hand_labels") or next(
+        (v.get("hand_labels") for v in volumes
+         if dict(v["images"]) == dict(chosen["images"]) and v.get("hand_labels")), None)
+    vs = dataset.get("voxel_size")
+    return Scan(images=images, hand_labels=hand and root / str(hand),
+                truth=chosen.get("labels") and root / str(chosen["labels"]),
+                phases=tuple(dataset.get("phases") or ("pore", "cbd", "am")),
+                voxel_size=None if vs is None else tuple(float(v) for v in vs),
+                depth_axis=int(dataset.get("depth_axis", 1)),
+                ignore_value=int(dataset.get("ignore_value", 255)))
+
+
+# ---- preprocess -------------------------------------------------------------------------------
+
+def _image_sets(dataset: Mapping, root: Path) -> dict[str, dict[str, Path]]:
+    """Distinct image sets of the dataset keyed by a folder name for their preprocessed copy."""
+    sets: dict[str, dict[str, Path]] = {}
+    for volume in dataset.get("volumes") or []:
+        images = {str(k): root / str(p) for k, p in dict(volume["images"]).items()}
+        if images in sets.values():
+            continue
+        first = next(iter(images.values()))
+        key = f"{first.parent.name}_{first.stem}".strip("_") or "volume"
+        sets[key if key not in sets else f"{key}_{len(sets)}"] = images
+    return sets
+
+
+def _file_names(channels: Sequence[str]) -> list[str]:
+    return ["image.tif"] if len(channels) == 1 else [f"image_{c}.tif" for c in channels]
+
+
+def preprocess_images(images: Mapping[str, Path], out: Path, *, steps: Sequence[Mapping],
+                      voxel_size: Sequence[float] | None = None) -> None:
+    """Preprocess one image set (channels registered together) into ``out/image*.tif``."""
+    from electroseg.preprocess import preprocess_volume
+
+    volumes = [read_volume(p, voxel_size=voxel_size, allow_channels=False) for p in images.values()]
+    stack = np.stack([v.numpy() for v in volumes]) if len(volumes) > 1 else volumes[0].numpy()
+    result = preprocess_volume(stack, steps=list(steps), multichannel=len(volumes) > 1)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = list(result.image) if len(volumes) > 1 else [result.image]
+    for name, array in zip(_file_names(list(images)), arrays):
+        write_tiff(out / name, array, voxel_size=volumes[0].voxel_size)
+    write_json(out / "preprocess.json", result.to_dict())
+
+
+def preprocessed_dataset(dataset: Mapping, root: Path, pre_root: Path, classical: Mapping) -> dict:
+    """The dataset mapping with absolute paths, images replaced by their preprocessed copies."""
+    sets = _image_sets(dataset, root)
+    volumes = []
+    for volume in dataset.get("volumes") or []:
+        images = {str(k): root / str(p) for k, p in dict(volume["images"]).items()}
+        key = next(k for k, v in sets.items() if v == images)
+        entry = {"images": {c: str(pre_root / key / n)
+                            for c, n in zip(images, _file_names(list(images)))},
+                 "split": volume.get("split", "train")}
+        for field in ("hand_labels", "labels"):
+            if volume.get(field):
+                entry[field] = str(root / str(volume[field]))
+        volumes.append(entry)
+    out = {k: v for k, v in dict(dataset).items() if k != "synthetic"}
+    out.update(root=str(root), volumes=volumes, classical=dict(classical))
+    return out
+
+
+# ---- segment, train, predict ------------------------------------------------------------------
+
+def _read_image(scan: Scan, *, channel: str | None = None):
+    """The scan's image: one channel (Y/Z arrays) or all channels as a (C, ...) Volume."""
+    from electroseg.io import read_channels
+
+    if channel is not None or len(scan.images) == 1:
+        name = channel or next(iter(scan.images))
+        if name not in scan.images:
+            raise InputError(f"classical.channel: expected one of {list(scan.images)}, got {name!r}")
+        return read_volume(scan.images[name], voxel_size=scan.voxel_size, allow_channels=False)
+    return read_channels(scan.images, voxel_size=scan.voxel_size)
+
+
+def segment_classical(scan: Scan, out: Path, *, options: Mapping[str, Any]) -> None:
+    """Classical segmentation of the scan into ``out/labels.tif`` and ``out/confidence.tif``."""
+    from electroseg.classical import segment_volume
+
+    opts = dict(options)
+    image = _read_image(scan, channel=opts.pop("channel", None))
+    result = segment_volume(image.numpy(), phases=scan.phases, **opts)
+    write_tiff(out / "labels.tif", np.asarray(result.labels, np.uint8), voxel_size=image.voxel_size)
+    write_tiff(out / "confidence.tif", np.asarray(result.confidence, np.float32),
+               voxel_size=image.voxel_size)
+    thresholds = getattr(result, "thresholds", None)
+    write_json(out / "classical.json", {"options": opts, "thresholds": None if thresholds is None
+                                        else np.asarray(thresholds).tolist()})
+
+
+def best_checkpoint(folder: Path) -> Path:
+    """``checkpoints/best.ckpt`` of a training folder, else ``last.ckpt``."""
+    for name in ("best.ckpt", "last.ckpt"):
+        if (folder / "checkpoints" / name).is_file():
+            return folder / "checkpoints" / name
+    raise InputError(f"{folder}: training left no checkpoints/best.ckpt or last.ckpt")
+
+
+def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping[str, Any]) -> None:
+    """Segment the scan with a trained checkpoint into ``out/labels.tif``."""
+    from electroseg.inference import load_checkpoint, predict_volume
+
+    model = load_checkpoint(checkpoint)
+    image = _read_image(scan)
+    prediction = predict_volume(model, image, **dict(options))
+    write_tiff(out / "labels.tif", np.asarray(prediction.labels, np.uint8),
+               voxel_size=image.voxel_size)
+    write_json(out / "predict.json", {"checkpoint": str(checkpoint), **prediction.to_dict()})
+
+
+# ---- analysis and comparison ------------------------------------------------------------------
+
+def _load_labels(path: Path, scan: Scan):
+    return read_labels(path, phases=scan.phases, ignore_value=scan.ignore_value,
+                       voxel_size=scan.voxel_size)
+
+
+def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
+            options: Mapping[str, Any]) -> None:
+    """metrics.json, tables and overlay figures of every segmentation into ``out/<name>/``."""
+    from electroseg.analysis.summary import analyze_labels, write_analysis
+
+    results = {}
+    for name, path in segmentations.items():
+        labels = _load_labels(path, scan)
+        results[name] = analyze_labels(
+            labels.numpy(), voxel_size=labels.require_voxel_size(f"analysis of {name}"),
+            depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=scan.ignore_value,
+            source=str(path), **dict(options))
+    write_analysis(results, out)
+
+
+def compare(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
+            blocks_per_axis: int = 3) -> None:
+    """Classical vs learned (and each vs the truth or the hand labels) into ``out/``."""
+    from electroseg.evaluation import compare_segmentations, write_comparison
+
+    names = [n for n in segmentations if n != "truth"]
+    a_name, b_name = names[:2] if len(names) > 1 else ("truth", names[0])
+    a, b = (_load_labels(segmentations[n], scan) for n in (a_name, b_name))
+    reference_path = None if a_name == "truth" else (scan.truth or scan.hand_labels)
+    reference = None if reference_path is None else _load_labels(reference_path, scan).numpy()
+    voxel_size = a.require_voxel_size("the comparison's particle volumes")
+    result = compare_segmentations(
+        a.numpy(), b.numpy(), reference=reference, voxel_size=voxel_size,
+        depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=scan.ignore_value,
+        names=(a_name, b_name), blocks_per_axis=blocks_per_axis)
+    shown = {a_name: a.numpy(), b_name: b.numpy()}
+    if reference is not None:
+        shown["reference"] = reference
+    image = _read_image(scan, channel=next(iter(scan.images))).numpy()
+    write_comparison(result, out, segmentations=shown, image=image,
+                     depth_step_um=float(voxel_size[scan.depth_axis]),
+                     ignore_value=scan.ignore_value)
+
+
+# ---- the chain --------------------------------------------------------------------------------
+
+def _provenance(out: Path, dataset: Mapping, root: Path, preset: Mapping | None) -> None:
+    from electroseg.report import input_hashes, package_versions
+
+    inputs = {}
+    for i, volume in enumerate(dataset.get("volumes") or []):
+        for channel, path in dict(volume["images"]).items():
+            inputs[f"volume{i}.{channel}"] = root / str(path)
+        for field in ("hand_labels", "labels"):
+            if volume.get(field):
+                inputs[f"volume{i}.{field}"] = root / str(volume[field])
+    unique = {k: p for k, p in inputs.items() if p not in list(inputs.values())[:list(inputs).index(k)]}
+    write_json(out / "provenance.json", {"versions": package_versions(),
+                                         "inputs": input_hashes(unique), "preset": preset})
+
+
+def _learned(out: Path, scan: Scan, dataset: dict, *, train_model: TrainModel | None,
+             checkpoint: Path | None, predict_options: Mapping, redo: Sequence[str]) -> list:
+    stages = []
+    if checkpoint is None:
+        stages.append(run_stage("train", out / "train", lambda f: train_model(f, dataset),
+                                force="train" in redo))
+        checkpoint = best_checkpoint(out / "train")
+    stages.append(run_stage("predict", out / "predict", lambda f: predict_learned(
+        scan, Path(checkpoint), f, options=predict_options), force="predict" in redo))
+    return stages
+
+
+def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping | None = None,
+                 preprocess_steps: Sequence[Mapping] = (), classical: Mapping[str, Any] = {},
+                 train_model: TrainModel | None = None, checkpoint: str | Path | None = None,
+                 predict_options: Mapping[str, Any] = {}, analysis_options: Mapping[str, Any] = {},
+                 blocks_per_axis: int = 3, redo: Sequence[str] = (), report: bool = True,
+                 title: str | None = None) -> RunResult:
+    """Run data → preprocess → classical → train → predict → analysis → compare → report.
+
+    Parameters
+    ----------
+    out : path
+        Run folder; one subfolder per stage, plus summary.json, provenance.json, report.*.
+    dataset : mapping
+        A dataset config (``configs/data`` format). With a ``synthetic`` block its samples are
+        generated into ``out/data/`` (from ``preset``, or the preset it names).
+    preset : mapping, optional
+        Synthetic preset parameters overriding the dataset's preset.
+    preprocess_steps : sequence of mapping
+        `electroseg.preprocess.preprocess_volume` steps applied to every image set.
+    classical : mapping
+        `electroseg.classical.segment_volume` options (``channel`` picks a detector); also
+        used by training for pseudo-labels.
+    train_model : callable, optional
+        ``train_model(folder, dataset) -> checkpoint``; None and no ``checkpoint``: no learned
+        route (classical only).
+    checkpoint : path, optional
+        A trained checkpoint to predict with instead of training.
+    predict_options, analysis_options : mapping
+        Keyword options of `predict_volume` and `analyze_labels`.
+    blocks_per_axis : int
+        In-plane sub-blocks for the comparison's within-sample variability.
+    redo : sequence of str
+        Stages to redo even when their outputs exist (names from `STAGES`).
+    report : bool
+        Write summary.json and report.html / report.md.
+
+    Returns
+    -------
+    RunResult
+    """
+    unknown = sorted(set(redo) - set(STAGES))
+    if unknown:
+        raise InputError(f"redo: expected stage names among {list(STAGES)}, got {unknown}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = []
+    if dataset.get("synthetic"):
+        stages.append(run_stage("data", out / "data", lambda f: _synthesize(f, dataset, preset),
+                                force="data" in redo))
+    root = dataset_root(dataset, out / "data")
+    sets = _image_sets(dataset, root)
+    stages.append(run_stage("preprocess", out / "preprocess", lambda f: [preprocess_images(
+        images, f / key, steps=preprocess_steps, voxel_size=dataset.get("voxel_size"))
+        for key, images in sets.items()], force="preprocess" in redo))
+    prepared = preprocessed_dataset(dataset, root, out / "preprocess", classical)
+    scan = target_scan(prepared, root)
+    stages.append(run_stage("classical", out / "classical", lambda f: segment_classical(
+        scan, f, options=classical), force="classical" in redo))
+    segmentations = {"classical": out / "classical" / "labels.tif"}
+    if train_model is not None or checkpoint is not None:
+        stages += _learned(out, scan, prepared, train_model=train_model, checkpoint=checkpoint,
+                           predict_options=predict_options, redo=redo)
+        segmentations["learned"] = out / "predict" / "labels.tif"
+    if scan.truth is not None:
+        segmentations["truth"] = scan.truth
+    stages.append(run_stage("analysis", out / "analysis", lambda f: analyse(
+        segmentations, scan, f, options=analysis_options), force="analysis" in redo))
+    stages.append(run_stage("compare", out / "compare", lambda f: compare(
+        segmentations, scan, f, blocks_per_axis=blocks_per_axis), force="compare" in redo))
+    _provenance(out, dataset, root, preset)
+    return _finish(out, scan, tuple(stages), segmentations, report=report, title=title)
+
+
+def _finish(out: Path, scan: Scan, stages: tuple, segmentations: dict, *, report: bool,
+            title: str | None) -> RunResult:
+    from electroseg.report import build_report
+    from electroseg.report.summary import summarize_run
+
+    summary = summarize_run(out)
+    html = None
+    if report:
+        write_json(out / "summary.json", summary)
+        html = build_report(out, title=title).html
+    return RunResult(out, scan, stages, segmentations, summary, html)
+
+
+def run_cycling(out: str | Path, *, dataset: Mapping[str, Any], presets: Mapping[str, Mapping],
+                train_once: bool = True, tolerance: float = 0.03, **options: Any) -> RunResult:
+    """Pristine and cycled samples through `run_pipeline`, then the PBA drop of every route.
+
+    Parameters
+    ----------
+    out : path
+        ``out/pristine`` and ``out/cycled`` are full runs; ``out/cycling`` holds cycling.json
+        and the PBA-versus-depth figure; the report covers both.
+    dataset : mapping
+        A synthetic dataset config (its ``synthetic.preset`` is replaced per sample).
+    presets : mapping with keys "pristine" and "cycled"
+        Preset parameters of each sample (same seeds: same particles).
+    train_once : bool
+        Train on the pristine sample only and predict both with that checkpoint.
+    tolerance : float
+        Acceptable difference between a route's PBA drop and the true drop.
+    **options
+        Passed to `run_pipeline` (``train_model``, ``classical``, ...).
+    """
+    from electroseg.evaluation.cycling import cycling_study, write_cycling
+
+    out = Path(out)
+    runs = {}
+    for name in ("pristine", "cycled"):
+        if name == "cycled" and train_once and options.get("train_model") is not None:
+            options = {**options, "train_model": None,
+                       "checkpoint": best_checkpoint(out / "pristine" / "train")}
+        runs[name] = run_pipeline(out / name, dataset=dataset, preset=presets[name],
+                                  report=False, **options)
+    study = cycling_study({k: r.out for k, r in runs.items()}, tolerance=tolerance)
+    scan = runs["pristine"].scan
+    step = None if scan.voxel_size is None else scan.voxel_size[scan.depth_axis]
+    write_cycling(study, out / "cycling", depth_step_um=step)
+    stages = runs["pristine"].stages + runs["cycled"].stages
+    return _finish(out, scan, stages, runs["cycled"].segmentations, report=True,
+                   title=options.get("title") or "electroseg: pristine versus cycled")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from electroseg.analysis import pba_profile, volume_fractions
+from electroseg.analysis import label_particles, pba_profile, volume_fractions
 from electroseg.synthetic.sample import IGNORE_VALUE, Sample
 
 logger = logging.getLogger(__name__)
@@ -18,6 +18,9 @@ def sample_truth(sample: Sample) -> dict[str, Any]:
 
     Volume fractions by `volume_fractions`, PBA by `pba_profile` (face pairs, DESIGN.md) on
     the dense labels; ``pba`` is null for phase sets without ``am`` and ``cbd`` (e.g. CT).
+    ``particle_count`` is the number of particles placed by the generator; touching particles
+    merge, so ``am_components`` (face-connected AM components by `label_particles`, what the
+    analysis counts without a watershed split) is smaller, cracks make it larger.
     """
     fractions = volume_fractions(sample.labels, phases=sample.phases, ignore_value=IGNORE_VALUE)
     pba = None
@@ -36,6 +39,7 @@ def sample_truth(sample: Sample) -> dict[str, Any]:
         "volume_fraction": dict(fractions.fractions),
         "pba": pba,
         "particle_count": sample.summary.get("particle_count"),
+        "am_components": _am_components(sample),
         "cracked_count": sample.summary.get("cracked_count"),
         "detached_fraction": sample.summary.get("detached_fraction"),
         "microstructure": sample.summary,
@@ -45,6 +49,13 @@ def sample_truth(sample: Sample) -> dict[str, Any]:
         "sparse_slices": list(sample.sparse_slices),
         "ignore_value": IGNORE_VALUE,
     }
+
+
+def _am_components(sample: Sample) -> int | None:
+    if "am" not in sample.phases:
+        return None
+    return int(label_particles(sample.labels, phase="am", phases=sample.phases,
+                               ignore_value=IGNORE_VALUE).max())
 
 
 def image_names(sample: Sample) -> list[str]:

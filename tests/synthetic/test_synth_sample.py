@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cc3d
 import numpy as np
 import pytest
 import tifffile
@@ -90,6 +91,8 @@ def test_write_sample_files_and_truth_match_labels(tmp_path, tiny):
     assert np.allclose(truth["drift_shifts_px"], sample.shifts, atol=1e-6)
     assert truth["seed"] == 1 and truth["preset"] == "tiny" and truth["particle_count"] > 0
     assert truth["voxel_size_um"] == [0.1, 0.05, 0.05] and truth["channels"] == ["sem"]
+    components = cc3d.connected_components(labels == 2, connectivity=6, return_N=True)[1]
+    assert truth["am_components"] == components
     write_sample(make_sample(tiny, seed=1), tmp_path / "b")
     for path in files:
         assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
@@ -133,3 +136,13 @@ def test_synth_config_defaults_to_nmc_fibsem():
     text = (builtin_config_dir() / "synth.yaml").read_text()
     assert "- preset: nmc_fibsem" in text
     assert Path(builtin_config_dir(), "preset", "tiny.yaml").is_file()
+
+
+def test_command_cycled_preset_shares_particles_with_pristine(tmp_path):
+    for name in ["nmc_fibsem", "nmc_fibsem_cycled"]:
+        args = ["synth", f"preset={name}", "seed=7", f"out={tmp_path / name}", "shape=[8,64,64]"]
+        assert main(args) == 0
+    pristine = tifffile.imread(tmp_path / "nmc_fibsem" / "labels.tif")
+    cycled = tifffile.imread(tmp_path / "nmc_fibsem_cycled" / "labels.tif")
+    assert np.array_equal(pristine == 2, cycled == 2)
+    assert np.count_nonzero(cycled == 1) < np.count_nonzero(pristine == 1)

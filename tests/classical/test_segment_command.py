@@ -1,0 +1,54 @@
+"""`electroseg segment` end to end on a tiny synthetic FIB-SEM stack."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from electroseg.cli import main
+from electroseg.io import read_volume, write_tiff
+
+
+@pytest.fixture(scope="module")
+def tiny_sample():
+    from electroseg.synthetic import load_preset, make_sample
+
+    return make_sample(load_preset("tiny"), seed=0)
+
+
+def _iou(a, b, phase):
+    return ((a == phase) & (b == phase)).sum() / ((a == phase) | (b == phase)).sum()
+
+
+def test_segment_writes_labels_confidence_thresholds_and_qc(tmp_path, tiny_sample):
+    image_path = write_tiff(tmp_path / "image.tif", tiny_sample.images["sem"], voxel_size=tiny_sample.voxel_size)
+    out = tmp_path / "out"
+    status = main(["segment", f"input={image_path}", f"out={out}", "preprocess=fibsem", "analyze=true"])
+    assert status == 0
+    labels = read_volume(out / "labels.tif")
+    assert labels.voxel_size == pytest.approx(tiny_sample.voxel_size)
+    assert labels.numpy().dtype == np.uint8 and labels.numpy().shape == tiny_sample.labels.shape
+    confidence = tifffile.imread(out / "confidence.tif")
+    assert 0.0 <= confidence.min() and confidence.max() <= 1.0
+    record = json.loads((out / "thresholds.json").read_text())
+    assert record["phase_order"] == ["pore", "cbd", "am"] and len(record["thresholds"]) == 2
+    assert len(record["preprocess"]["shifts"]) == tiny_sample.labels.shape[0]
+    for name in ("shifts.csv", "shifts.png", "qc_preprocess.png", "metrics.json", "config.yaml"):
+        assert (out / name).is_file(), name
+    # the AM phase of the synthetic truth is found (a loose floor: this is a smoke test)
+    assert _iou(labels.numpy(), tiny_sample.labels, 2) > 0.6
+
+
+def test_segment_bad_phase_order_is_one_line_error(tmp_path, tiny_sample, capsys):
+    image_path = write_tiff(tmp_path / "image.tif", tiny_sample.images["sem"], voxel_size=tiny_sample.voxel_size)
+    status = main(["segment", f"input={image_path}", f"out={tmp_path / 'out'}", "phase_order=[pore,am]"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "phase_order" in err and "missing" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "labels.tif").exists()
+
+
+def test_segment_missing_input(tmp_path, capsys):
+    assert main(["segment", f"input={tmp_path / 'nope.tif'}", f"out={tmp_path / 'o'}"]) == 2
+    assert "nope.tif" in capsys.readouterr().err

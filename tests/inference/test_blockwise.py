@@ -46,8 +46,9 @@ def test_2_5d_model_equals_in_memory_exactly(tmp_path, kit):
     path = _zarr(tmp_path / "in.zarr", volume, (1, 4, 20, 24))
     expected = predict_volume(load_checkpoint(checkpoint), volume, batch_size=5,
                               precision="fp32").labels
-    result = predict_blockwise(checkpoint, path, tmp_path / "out.zarr", slab_size=3,
-                               batch_size=5, precision="fp32")
+    # a (C, Z, Y, X) store is passed opened: read_volume reads channels from OME-Zarr only
+    result = predict_blockwise(checkpoint, zarr.open_array(str(path), mode="r"),
+                               tmp_path / "out.zarr", slab_size=3, batch_size=5, precision="fp32")
     assert len(np.unique(expected)) > 1
     np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
 

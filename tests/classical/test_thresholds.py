@@ -91,3 +91,21 @@ def test_bad_inputs_raise_input_error(kwargs, match):
     image = kwargs.pop("image", _steps()[0])
     with pytest.raises(InputError, match=match):
         segment_volume(image, **kwargs)
+
+
+def test_threshold_sensitivity_hand_counted():
+    from electroseg.classical import threshold_sensitivity
+
+    # one row of grey values 0..9; AM (bright) next to CBD only at the 5|6 pixel pair
+    image = np.tile(np.arange(10, dtype=np.float32), (3, 1))
+    result = threshold_sensitivity(image, thresholds=[2.5, 5.5], delta=1.0, gradient=None, cleanup=None,
+                                   depth_axis=0)
+    table = result.as_table()
+    assert table["threshold_index"].tolist() == [-1, 0, 0, 1, 1]
+    # baseline: pore 0-2 (3 px), cbd 3-5 (3 px), am 6-9 (4 px) per row
+    assert table.loc[0, ["fraction_pore", "fraction_cbd", "fraction_am"]].tolist() == pytest.approx([0.3, 0.3, 0.4])
+    # threshold 1 moved +1 -> am is 7-9
+    assert table.loc[4, "fraction_am"] == pytest.approx(0.3)
+    # every AM surface pair along X is the single cbd|am pair: PBA = 1 in all variants
+    assert table["pba_pooled"].tolist() == pytest.approx([1.0] * 5)
+    assert result.max_change()["fraction_am"] == pytest.approx(0.1)

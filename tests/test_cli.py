@@ -1,0 +1,60 @@
+"""The command line's shape: help, version, usage errors and one-line bad-input errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from electroseg import __version__
+from electroseg.cli import COMMANDS, main
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert f"  {command}" in out
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"electroseg {__version__}"
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    assert main(["segmnet"]) == 2
+    assert "unknown command 'segmnet'" in capsys.readouterr().err
+
+
+def test_unknown_flag_is_not_swallowed(capsys):
+    assert main(["analyze", "--inptu=x"]) == 2
+    assert "unknown option '--inptu=x'" in capsys.readouterr().err
+
+
+def test_missing_config_dir(capsys, tmp_path):
+    assert main(["analyze", "--config-dir", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_with_options_and_groups(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"electroseg {command}: ")
+    assert "options (defaults" in out and "config groups" in out
+
+
+def test_unknown_override_key_is_one_line_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "electroseg.cli", "analyze", "no_such_key=1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "no_such_key" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_user_config_dir_is_searched_first(tmp_path, capsys):
+    (tmp_path / "analyze.yaml").write_text("# a user's own primary config\nout: mine\ninput: x.tif\n")
+    assert main(["analyze", "--config-dir", str(tmp_path), "--help"]) == 0
+    assert "out: mine" in capsys.readouterr().out

@@ -86,7 +86,8 @@ def _callbacks(cfg: DictConfig, out: Path) -> list:
                            auto_insert_metric_name=False, enable_version_counter=False)
     last = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
                            every_n_train_steps=int(cfg.callbacks.checkpoint_every_n_steps) or None)
-    stop = EarlyStopping(monitor=MONITOR, mode="max", patience=int(cfg.callbacks.early_stopping_patience))
+    stop = EarlyStopping(monitor=MONITOR, mode="max", patience=int(cfg.callbacks.early_stopping_patience),
+                         strict=False, check_on_train_epoch_end=False)
     return [best, last, stop]
 
 

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+
+from electroseg.cli import main
+from electroseg.errors import InputError
+from electroseg.models import model_from_checkpoint
+from electroseg.training import SegmentationModule, train
+
+
+def test_fast_dev_run_with_composed_config(train_config):
+    metrics = train(train_config("+trainer.fast_dev_run=true"))
+    assert metrics["global_step"] == 1
+    assert 0.0 <= metrics["val/mean_iou"] <= 1.0
+    assert set(metrics) >= {"val/iou_pore", "val/iou_cbd", "val/iou_am", "train/loss"}
+
+
+def test_checkpoints_follow_the_contract(train_config, tmp_path):
+    metrics = train(train_config("trainer.max_epochs=1"))
+    ckpt_dir = tmp_path / "run" / "checkpoints"
+    assert metrics["best_checkpoint"] == str(ckpt_dir / "best.ckpt")
+    for name in ("best.ckpt", "last.ckpt"):
+        checkpoint = torch.load(ckpt_dir / name, map_location="cpu", weights_only=True)
+        assert all(k.startswith("net.") for k in checkpoint["state_dict"])
+        loaded = model_from_checkpoint(checkpoint, source=name)
+        assert loaded.spec.phases == ("pore", "cbd", "am") and loaded.spec.channels == ("bse",)
+        # tiny preset voxels are 0.1 x 0.05 x 0.05 um: first downsampling in-plane only
+        assert loaded.spec.voxel_size == pytest.approx((0.1, 0.05, 0.05))
+        assert loaded.spec.kwargs["strides"][1] == [1, 2, 2]
+        assert loaded.network(torch.rand(1, 1, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
+    saved = json.loads((tmp_path / "run" / "train_metrics.json").read_text())
+    assert saved["global_step"] == metrics["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_killed_mid_epoch_then_resumed_completes(train_config, tmp_path, monkeypatch):
+    original = SegmentationModule.training_step
+
+    def killed_at_step_7(self, batch, batch_idx):
+        if self.global_step == 7:
+            raise RuntimeError("simulated kill")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(SegmentationModule, "training_step", killed_at_step_7)
+    overrides = ("trainer.max_epochs=3", "callbacks.checkpoint_every_n_steps=2")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(train_config(*overrides))
+    stored = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    assert stored["global_step"] == 6  # mid-epoch checkpoint (4 batches per epoch)
+    monkeypatch.setattr(SegmentationModule, "training_step", original)
+    metrics = train(train_config(*overrides, "ckpt_path=last"))
+    assert metrics["epochs"] == 3 and not metrics["interrupted"]
+    assert metrics["global_step"] >= 12
+    rows = (tmp_path / "run/logs/csv/version_1/metrics.csv").read_text().splitlines()
+    assert int(rows[1].split(",")[1]) >= 6  # the rerun continued, it did not start at step 0
+
+
+def test_resume_from_other_network_is_refused(train_config):
+    train(train_config("+trainer.max_steps=1", "trainer.max_epochs=1"))
+    with pytest.raises(InputError, match="network settings"):
+        train(train_config("model.channels=[8,8]", "ckpt_path=last"))
+
+
+def test_corrupt_checkpoint_gives_one_line_error(train_config, tmp_path, tiny_cache, capsys):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(InputError, match="bad.ckpt: not a readable checkpoint"):
+        train(train_config(f"ckpt_path={bad}"))
+    status = main(["train", "data=nmc_fibsem", "data.synthetic.preset=tiny", "model=unet3d_tiny",
+                   f"cache_dir={tiny_cache}", f"out={tmp_path / 'cli'}", f"ckpt_path={bad}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and "not a readable checkpoint" in err[-1] and "Traceback" not in "".join(err)

@@ -50,7 +50,8 @@ class ChannelStats:
     volume_um3 : ndarray (n,), float64
         ``voxels * prod(voxel_size)``; an area in µm² for 2-D input (tables call it ``area_um2``).
     diameter_um : ndarray (n,), float64
-        Equivalent sphere diameter ``(6 V / π)^(1/3)`` (3-D) or circle diameter ``(4 A / π)^(1/2)``.
+        Equivalent sphere diameter ``(6 V / π)^(1/3)`` (3-D) or circle diameter
+        ``(4 A / π)^(1/2)`` (2-D).
     centroid : ndarray (n, ndim), float64
         Centroid in voxel index coordinates, array axis order.
     depth_um : ndarray (n,), float64

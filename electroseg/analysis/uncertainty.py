@@ -253,8 +253,10 @@ def _tiles(shape, axis, n_blocks, block_size) -> tuple[np.ndarray, np.ndarray]:
 
 def _per_axis(value, n_axes: int, name: str) -> tuple[int, ...]:
     values = (value,) * n_axes if np.isscalar(value) else tuple(value)
-    if len(values) != n_axes or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values):
+    def positive(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
+    if len(values) != n_axes or not all(positive(v) for v in values):
         raise InputError(f"{name}: expected a positive integer or {n_axes} positive integers "
                          f"(one per in-plane axis), got {value!r}")
     return tuple(int(v) for v in values)
@@ -345,7 +347,7 @@ def _from_frame(frame, name: str) -> BlockMetrics:
 
 
 def bootstrap_means(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Means of resampled rows: ``values`` (n, m), ``index`` (n_boot, n) → (n_boot, m), NaN-aware."""
+    """Resampled row means, NaN-aware: ``values`` (n, m), ``index`` (n_boot, n) → (n_boot, m)."""
     return _nanmean(values[index], axis=1)
 
 

@@ -71,8 +71,9 @@ def test_from_uncertainty_dicts_and_deterministic():
     assert from_objects.metrics == from_json.metrics
     assert from_objects.ci_low.tolist() == pytest.approx(from_json.ci_low.tolist())
     j = from_objects.metrics.index("volume_fraction_am")
-    assert from_objects.difference[j] == pytest.approx(ub.mean[ub.names.index("volume_fraction_am")]
-                                                       - ua.mean[ua.names.index("volume_fraction_am")])
+    expected = (ub.mean[ub.names.index("volume_fraction_am")]
+                - ua.mean[ua.names.index("volume_fraction_am")])
+    assert from_objects.difference[j] == pytest.approx(expected)
     assert json.dumps(from_objects.to_dict())
 
 

@@ -36,7 +36,7 @@ PRESET_KEYS = frozenset({
     "name", "shape", "voxel_size", "phases", "phase_map", "depth_axis", "sparse_slices",
     "microstructure", "cycling", "modality", "drift_step_px", "detectors",
 })
-_SIMULATORS = {"fibsem": simulate_fibsem, "ct": simulate_ct}
+MODALITIES = ("fibsem", "ct")
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,8 @@ def _check_preset(preset: Mapping[str, Any], shape) -> tuple[tuple, tuple, tuple
                          f"expected keys among {sorted(PRESET_KEYS)}")
     shape = check_shape(shape if shape is not None else preset["shape"])
     voxel_size = check_voxel_size(preset["voxel_size"], 3, name="preset voxel_size")
-    if preset.get("modality", "fibsem") not in _SIMULATORS:
-        raise InputError(f"preset modality: expected one of {sorted(_SIMULATORS)}, "
+    if preset.get("modality", "fibsem") not in MODALITIES:
+        raise InputError(f"preset modality: expected one of {list(MODALITIES)}, "
                          f"got {preset.get('modality')!r}")
     if not preset.get("detectors"):
         raise InputError(f"preset {preset.get('name')!r}: expected at least one detector")
@@ -146,25 +146,29 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
 
 def make_images(labels: np.ndarray, preset: Mapping[str, Any], *,
                 seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Simulate every detector of a preset on ``labels``; return (images, drift shifts)."""
+    """Simulate every detector of a preset on ``labels``; return (images, drift shifts).
+
+    FIB-SEM detectors image one specimen together: they share the drift, texture, grains and
+    curtains (``seed``) and have independent noise (``noise_seed``).
+    """
     _, voxel_size, _ = _check_preset(preset, labels.shape)
     _, _, seed_drift, seed_image = _seeds(seed, 4)
-    simulator = _SIMULATORS[preset.get("modality", "fibsem")]
-    shifts = None
-    if simulator is simulate_fibsem:
-        shifts = random_drift_shifts(labels.shape[0], step_px=float(preset.get("drift_step_px", 0)),
-                                     seed=seed_drift)
-        extra = {"shifts": shifts}
-    else:
-        extra = {}
-    images = {}
-    for index, (detector, options) in enumerate(dict(preset["detectors"]).items()):
-        detector_seed = int(np.random.SeedSequence([seed_image, index]).generate_state(1)[0])
-        result = simulator(labels, voxel_size=voxel_size, seed=detector_seed,
-                           **dict(options or {}), **extra)
-        images[str(detector)] = result.image
-        shifts = result.shifts
+    detectors = [(str(name), dict(options or {})) for name, options in preset["detectors"].items()]
+    if preset.get("modality", "fibsem") == "ct":
+        images = {name: simulate_ct(labels, voxel_size=voxel_size,
+                                    seed=_detector_seed(seed_image, index), **options).image
+                  for index, (name, options) in enumerate(detectors)}
+        return images, np.zeros((labels.shape[0], 2))
+    shifts = random_drift_shifts(labels.shape[0], step_px=float(preset.get("drift_step_px", 0.0)),
+                                 seed=seed_drift)
+    images = {name: simulate_fibsem(labels, voxel_size=voxel_size, shifts=shifts, seed=seed_image,
+                                    noise_seed=_detector_seed(seed_image, index), **options).image
+              for index, (name, options) in enumerate(detectors)}
     return images, shifts
+
+
+def _detector_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def make_sample(preset: Mapping[str, Any], *, seed: int = 0,

@@ -117,3 +117,25 @@ def test_ct_without_artefacts_is_exact_and_has_no_drift():
     noisy = simulate_ct(labels, voxel_size=(0.1,) * 3, levels=(0.25, 0.75), seed=1).image
     assert noisy[labels == 1].mean() > noisy[labels == 0].mean() + 50
     assert np.mean(noisy != out.image) > 0.5
+
+
+def test_grains_vary_only_the_grain_phase():
+    labels = _discs()
+    off = simulate_fibsem(labels, voxel_size=VOXEL, **OFF).image
+    on = simulate_fibsem(labels, voxel_size=VOXEL, **{**OFF, "grain_contrast": 0.2,
+                                                      "grain_size_um": 0.3}).image
+    assert np.array_equal(on[labels != 2], off[labels != 2])
+    am = on[labels == 2].astype(float)
+    assert am.std() > 5 and len(np.unique(am)) > 5
+
+
+def test_noise_seed_changes_noise_but_not_the_specimen():
+    labels = _discs()
+    specimen = {**OFF, "texture": 0.1, "curtaining": 0.1, "grain_contrast": 0.1}
+    a = simulate_fibsem(labels, voxel_size=VOXEL, seed=1, noise_seed=1, **specimen).image
+    b = simulate_fibsem(labels, voxel_size=VOXEL, seed=1, noise_seed=2, **specimen).image
+    assert np.array_equal(a, b)
+    noisy = {**specimen, "read_noise": 0.05}
+    a = simulate_fibsem(labels, voxel_size=VOXEL, seed=1, noise_seed=1, **noisy).image
+    b = simulate_fibsem(labels, voxel_size=VOXEL, seed=1, noise_seed=2, **noisy).image
+    assert not np.array_equal(a, b)

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 
 from electroseg.analysis.channel_stats import (
@@ -151,3 +153,20 @@ def test_plot_writes_an_image(tmp_path):
     with pytest.raises(InputError, match="ChannelStats"):
         plot_channel_vs_size(s.as_table(), tmp_path / "x.png")
     assert isinstance(s, ChannelStats)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_random_relabelling_and_per_particle_numpy_agree(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(np.array([0, 2], dtype=np.uint8), size=(3, 5, 6))
+    image = rng.integers(0, 7, size=labels.shape).astype(np.float64)  # many ties
+    particles, n = ndimage.label(labels == 2)
+    permutation = np.concatenate([[0], rng.permutation(n) * 3 + 5])  # new ids 5, 8, 11, ...
+    s = particle_channel_stats(None, image, voxel_size=(1, 1, 1), particles=permutation[particles])
+    for i in range(1, n + 1):
+        row = int(np.flatnonzero(s.label == permutation[i])[0])
+        values = image[particles == i]
+        expected = (values.mean(), values.std(), np.median(values), *np.percentile(values, [10, 90]))
+        got = (s.mean[row], s.std[row], s.median[row], s.p10[row], s.p90[row])
+        assert got == pytest.approx(expected, abs=1e-12)

@@ -152,3 +152,19 @@ def test_real_volume_where_am_only_touches_cbd(shared_data):
     j = u.names.index("pba_pooled")
     # Published: NMC never touches pore in this volume, so PBA is exactly 1 in every block.
     assert (u.mean[j], u.std[j], u.ci_low[j], u.ci_high[j]) == (1.0, 0.0, 1.0, 1.0)
+
+
+def test_equal_blocks_average_to_the_whole_volume_fraction():
+    rng = np.random.default_rng(8)
+    labels = rng.choice(np.array([0, 1, 2, 255], np.uint8), size=(6, 4, 9), p=[0.3, 0.2, 0.4, 0.1])
+    labels[labels == 255] = 0  # equal counted voxels per block: no ignore
+    u = summarize_uncertainty(subblock_metrics(labels, voxel_size=VOXEL, n_blocks=(3, 3),
+                                               metrics=["volume_fraction", "pba"]), n_boot=100)
+    whole = volume_fractions(labels).fractions
+    for phase in ("pore", "cbd", "am"):
+        assert u.mean[u.names.index(f"volume_fraction_{phase}")] == pytest.approx(whole[phase])
+    # Pairs that straddle a block edge are lost; every in-block pair is counted once.
+    profile = pba_profile(labels)
+    blocks = u.blocks
+    assert blocks.column("pba_surface").sum() <= profile.surface.sum()
+    assert blocks.column("pba_contacts").sum() <= profile.contacts.sum()

@@ -135,8 +135,9 @@ def face_pair_counts(labels: np.ndarray, *, depth_axis: int = 1,
 
     Notes
     -----
-    Each plane is coded as ``a * K + b`` (K = n_phases + 1, ignore mapped to n_phases) on
-    uint8/uint16 slices and counted with ``np.bincount``; memory stays at a few planes.
+    Plane by plane, each voxel and its upper neighbours along every axis are packed into one
+    uint8/uint16 code (K = n_phases + 1 values, ignore mapped to n_phases) counted with a
+    single ``np.bincount``; memory stays at a few planes, never a whole-volume temporary.
 
     Examples
     --------
@@ -148,6 +149,58 @@ def face_pair_counts(labels: np.ndarray, *, depth_axis: int = 1,
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value)
     axis = check_depth_axis(depth_axis, labels.ndim)
     n = len(phases)
+    if (n + 1) ** (labels.ndim + 1) <= 1 << 16:
+        pairs, voxels = _fused_counts(labels, axis, n)
+    else:
+        pairs, voxels = _per_axis_counts(labels, axis, n)
+    return FacePairCounts(tuple(phases), axis, pairs[:, :, :n, :n], voxels[:, :n], voxels[:, n])
+
+
+def _fused_counts(labels: np.ndarray, axis: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every axis in one ``np.bincount`` per plane.
+
+    Each voxel gets the code ``(((v K + n_0) K + n_1) K + d)`` (K = n + 1 values, ignore mapped
+    to n) from itself, its upper in-plane neighbours n_i and its neighbour d in the next plane;
+    planes are padded with the ignore code so border voxels pair with "ignore". Marginals of
+    the K^(ndim+1) histogram give the voxel counts and the pair counts of every axis.
+    """
+    k, m = n + 1, labels.ndim - 1
+    width = m + 2
+    dtype = np.uint8 if k ** width <= 256 else np.uint16
+    n_depth = labels.shape[axis]
+    pairs = np.zeros((n_depth, labels.ndim, k, k), dtype=np.int64)
+    voxels = np.zeros((n_depth, k), dtype=np.int64)
+    plane_shape = tuple(s for a, s in enumerate(labels.shape) if a != axis)
+    buffers = [np.full(tuple(s + 1 for s in plane_shape), n, dtype=np.uint8) for _ in range(2)]
+    core = tuple(slice(0, s) for s in plane_shape)
+    in_plane = [a for a in range(labels.ndim) if a != axis]
+
+    def count(index: int, current: np.ndarray, following: np.ndarray) -> None:
+        code = np.multiply(current[core], dtype(k), dtype=dtype)
+        for d in range(m):
+            code += current[core[:d] + (slice(1, None),) + core[d + 1:]]
+            code *= dtype(k)
+        code += following[core]
+        hist = np.bincount(code.ravel(), minlength=k ** width).reshape((k,) * width)
+        others = range(1, width)
+        voxels[index] = hist.sum(axis=tuple(others))
+        for d, a in enumerate(in_plane):
+            pairs[index, a] = hist.sum(axis=tuple(i for i in others if i != d + 1))
+        pairs[index, axis] = hist.sum(axis=tuple(range(1, width - 1)))
+
+    last = -1
+    for index, plane in _planes(labels, axis, None):
+        np.minimum(plane, np.uint8(n), out=buffers[index % 2][core])
+        if index > 0:
+            count(index - 1, buffers[(index - 1) % 2], buffers[index % 2])
+        last = index
+    buffers[(last + 1) % 2].fill(n)
+    count(last, buffers[last % 2], buffers[(last + 1) % 2])
+    return pairs, voxels
+
+
+def _per_axis_counts(labels: np.ndarray, axis: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One ``np.bincount`` of ``a * K + b`` per plane and axis (for many phases)."""
     k = n + 1
     has_ignore = int(labels.max()) >= n
     n_depth = labels.shape[axis]
@@ -162,7 +215,7 @@ def face_pair_counts(labels: np.ndarray, *, depth_axis: int = 1,
         if previous is not None:
             pairs[index - 1, axis] = _code_count(previous, plane, k)
         previous = plane
-    return FacePairCounts(tuple(phases), axis, pairs[:, :, :n, :n], voxels[:, :n], voxels[:, n])
+    return pairs, voxels
 
 
 def _planes(labels: np.ndarray, axis: int, ignore_code: int | None) -> Iterator:

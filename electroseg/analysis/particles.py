@@ -161,7 +161,7 @@ def label_particles(labels: np.ndarray, *, phase: str = "am",
 
 
 def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivity: int = 1,
-                   markers: str = "h_maxima", h_um: float | None = None,
+                   markers: str = "peaks", h_um: float | None = None,
                    min_distance_um: float | None = None) -> np.ndarray:
     """Split touching particles of a binary mask with a distance-transform watershed.
 
@@ -172,10 +172,11 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
         µm, array order; the distance transform is anisotropic.
     connectivity : int
         Neighbourhood of the watershed flooding (rank 1..ndim or cc3d count).
-    markers : {"h_maxima", "peaks"}
-        Seeds: regional maxima of the distance at least ``h_um`` high (default
-        ``max(voxel_size)``), or local maxima at least ``min_distance_um`` apart (default
-        ``2 * max(voxel_size)``).
+    markers : {"peaks", "h_maxima"}
+        Seeds: local maxima of the distance within a box of half-width ``min_distance_um``
+        per axis (default ``2 * max(voxel_size)``; fast, separable maximum filter), or
+        regional maxima at least ``h_um`` high (default ``max(voxel_size)``; morphological
+        reconstruction, several times slower, fewer spurious splits).
 
     Returns
     -------
@@ -206,14 +207,12 @@ def _markers(distance: np.ndarray, mask: np.ndarray, sizes: tuple[float, ...], k
         h = float(h_um) if h_um is not None else max(sizes)
         peaks = h_maxima(distance, h) > 0
     elif kind == "peaks":
-        from skimage.feature import peak_local_max
+        from scipy.ndimage import maximum_filter
 
         spacing = (float(min_distance_um) if min_distance_um is not None else 2 * max(sizes))
-        radius = max(1, int(round(spacing / min(sizes))))
-        coords = peak_local_max(distance, min_distance=radius, labels=mask.astype(np.uint8),
-                                exclude_border=False)
-        peaks = np.zeros(mask.shape, dtype=bool)
-        peaks[tuple(coords.T)] = True
+        window = [2 * max(1, int(round(spacing / s))) + 1 for s in sizes]
+        # separable box maximum (O(n) per axis); plateaus become one marker each below
+        peaks = distance == maximum_filter(distance, size=window, mode="constant")
     else:
         raise InputError(f"markers: expected 'h_maxima' or 'peaks', got {kind!r}")
     return cc3d.connected_components(peaks & mask, connectivity=3 ** mask.ndim - 1)
@@ -222,7 +221,7 @@ def _markers(distance: np.ndarray, mask: np.ndarray, sizes: tuple[float, ...], k
 def particle_table(labels: np.ndarray, *, voxel_size: Sequence[float], depth_axis: int = 1,
                    phase: str = "am", phases: Sequence[str] = DEFAULT_PHASES,
                    connectivity: int = 1, split: str = "none", ignore_value: int = 255,
-                   markers: str = "h_maxima", h_um: float | None = None,
+                   markers: str = "peaks", h_um: float | None = None,
                    particle_labels: np.ndarray | None = None) -> ParticleTable:
     """Per-particle sizes, equivalent diameters, centroids and border contact.
 

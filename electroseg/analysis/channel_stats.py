@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cc3d
+import fastremap
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
@@ -168,17 +170,29 @@ def particle_channel_stats(labels: np.ndarray | None, image: np.ndarray, *,
                         connectivity=connectivity, ignore_value=ignore_value)
     axis = check_depth_axis(depth_axis, ids.ndim)
     sizes = check_voxel_size(voxel_size, ids.ndim, what="particle volumes")
-    flat = ids.reshape(-1)
-    where = np.flatnonzero(flat)
-    label, group = np.unique(flat[where], return_inverse=True)
+    ids, label = _consecutive(ids, renumber=particles is not None)
+    where = np.flatnonzero(ids.reshape(-1))
+    group = ids.reshape(-1)[where].astype(np.int64) - 1
     values = np.asarray(image).reshape(-1)[where].astype(np.float64)
     if label.size == 0:
         logger.warning("%s: no particle found; the per-particle table is empty", channel)
     stats = _group_statistics(group, values, label.size)
-    geometry = _geometry(ids.shape, where, group, label.size, sizes, axis)
-    touches = np.isin(label, _border_ids(ids))
+    geometry = _geometry(ids, label.size, sizes, axis)
+    order = np.argsort(label, kind="stable")  # ascending original particle id
+    fields = {name: value[order] for name, value in {**geometry, **stats}.items()}
     return ChannelStats(channel=str(channel), ndim=ids.ndim, depth_axis=axis,
-                        label=label.astype(np.int64), touches_border=touches, **geometry, **stats)
+                        label=label[order], **fields)
+
+
+def _consecutive(ids: np.ndarray, *, renumber: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Ids renumbered 1..n (0 kept as background) and the original id of each, shape (n,)."""
+    if not renumber:  # cc3d output is already numbered 1..n
+        return ids, np.arange(1, int(ids.max(initial=0)) + 1, dtype=np.int64)
+    renumbered, mapping = fastremap.renumber(ids, in_place=False, preserve_zero=True)
+    original = np.zeros(len(mapping), dtype=np.int64)
+    for old, new in mapping.items():
+        original[new] = old
+    return renumbered, original[1:]
 
 
 def _particle_ids(labels, image, particles, *, phases, phase, connectivity,
@@ -252,26 +266,23 @@ def _sorted_percentile(ordered: np.ndarray, starts: np.ndarray, count: np.ndarra
     return out
 
 
-def _geometry(shape, where, group, n, sizes, axis) -> dict[str, np.ndarray]:
-    """voxels, volume_um3, diameter_um, centroid and depth_um of each group."""
-    voxels = np.bincount(group, minlength=n).astype(np.int64)
-    coords = np.unravel_index(where, shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centroid = np.stack([np.bincount(group, c.astype(np.float64), minlength=n) / voxels
-                             for c in coords], axis=1) if n else np.zeros((0, len(shape)))
+def _geometry(ids: np.ndarray, n: int, sizes, axis: int) -> dict[str, np.ndarray]:
+    """voxels, volume_um3, diameter_um, centroid, depth_um, touches_border of ids 1..n."""
+    found = cc3d.statistics(ids) if n else {"voxel_counts": np.zeros(1, np.int64),
+                                             "centroids": np.zeros((1, ids.ndim)),
+                                             "bounding_boxes": [()]}
+    voxels = np.asarray(found["voxel_counts"][1:n + 1], dtype=np.int64)
+    centroid = np.asarray(found["centroids"][1:n + 1], dtype=np.float64).reshape(n, ids.ndim)
+    touches = np.array([any(box.start == 0 or box.stop == length
+                            for box, length in zip(boxes, ids.shape))
+                        for boxes in found["bounding_boxes"][1:n + 1]], dtype=bool)
     volume = voxels * float(np.prod(sizes))
-    if len(shape) == 3:
+    if ids.ndim == 3:
         diameter = np.cbrt(6.0 * volume / np.pi)
     else:
         diameter = np.sqrt(4.0 * volume / np.pi)
-    return {"voxels": voxels, "volume_um3": volume, "diameter_um": diameter,
-            "centroid": centroid, "depth_um": centroid[:, axis] * sizes[axis]}
-
-
-def _border_ids(ids: np.ndarray) -> np.ndarray:
-    """Particle ids present on any face of the array."""
-    faces = [np.take(ids, index, axis=a) for a in range(ids.ndim) for index in (0, -1)]
-    return np.unique(np.concatenate([f.ravel() for f in faces]))
+    return {"voxels": voxels, "volume_um3": volume, "diameter_um": diameter, "centroid": centroid,
+            "depth_um": centroid[:, axis] * sizes[axis], "touches_border": touches}
 
 
 def plot_channel_vs_size(stats: ChannelStats, path: str | Path, *, ylabel: str | None = None,

@@ -189,7 +189,7 @@ def _consecutive(ids: np.ndarray, *, renumber: bool) -> tuple[np.ndarray, np.nda
     if not renumber:  # cc3d output is already numbered 1..n
         return ids, np.arange(1, int(ids.max(initial=0)) + 1, dtype=np.int64)
     renumbered, mapping = fastremap.renumber(ids, in_place=False, preserve_zero=True)
-    original = np.zeros(len(mapping), dtype=np.int64)
+    original = np.zeros(max(mapping.values(), default=0) + 1, dtype=np.int64)
     for old, new in mapping.items():
         original[new] = old
     return renumbered, original[1:]

@@ -170,3 +170,13 @@ def test_random_relabelling_and_per_particle_numpy_agree(seed):
         expected = (values.mean(), values.std(), np.median(values), *np.percentile(values, [10, 90]))
         got = (s.mean[row], s.std[row], s.median[row], s.p10[row], s.p90[row])
         assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_particle_ids_covering_every_voxel():
+    ids = np.array([[4, 4, 9],
+                    [4, 9, 9]], dtype=np.int64)
+    image = np.array([[1.0, 2.0, 10.0],
+                      [3.0, 20.0, 30.0]])
+    s = particle_channel_stats(None, image, voxel_size=(1, 1), particles=ids, depth_axis=0)
+    assert s.label.tolist() == [4, 9] and s.mean.tolist() == [2.0, 20.0]
+    assert s.median.tolist() == [2.0, 20.0] and s.voxels.tolist() == [3, 3]

@@ -200,6 +200,9 @@ def subblock_metrics(labels: np.ndarray, *, voxel_size: Sequence[float],
         rows.append(evaluate_metrics(block, functions, voxel_size=sizes, depth_axis=axis,
                                      phases=tuple(phases), ignore_value=ignore_value))
     names = tuple(rows[0])
+    if not names:
+        raise InputError(f"metrics: none of {list(functions)} applies to phases {list(phases)} "
+                         f"(pba, particles and connectivity need phases named 'am' and 'cbd')")
     if any(tuple(row) != names for row in rows):
         raise InputError(f"metrics: every block must give the same columns, got "
                          f"{sorted({tuple(row) for row in rows})}")

@@ -132,6 +132,8 @@ def test_bad_arguments_are_named():
         subblock_metrics(labels, voxel_size=VOXEL, metrics=["tortuosity"])
     with pytest.raises(InputError, match="voxel size"):
         subblock_metrics(labels, voxel_size=None)
+    with pytest.raises(InputError, match="applies to phases"):
+        subblock_metrics(labels, voxel_size=VOXEL, phases=("solid", "void"), metrics=["pba"])
     table = pd.DataFrame({"x": [1.0, 2.0]})
     with pytest.raises(InputError, match="n_boot"):
         summarize_uncertainty(table, n_boot=0)

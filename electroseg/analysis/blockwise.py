@@ -24,85 +24,63 @@ import cc3d
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
-from electroseg.analysis._validate import (
-    check_depth_axis,
-    check_phases,
-    check_voxel_size,
-    phase_index,
-)
+from electroseg.analysis._validate import check_depth_axis, check_phases, check_voxel_size
 from electroseg.analysis.contacts import FacePairCounts, PBAProfile, face_pair_counts, pba_from_pairs
-from electroseg.analysis.fractions import VolumeFractionProfile, VolumeFractions
+from electroseg.analysis.fractions import VolumeFractionProfile
 from electroseg.analysis.particles import (
     DEFAULT_EDGES_UM3,
     ParticleTable,
-    SizeHistogram,
     connectivity_rank,
     size_histogram,
 )
-from electroseg.analysis.surfaces import InterfaceAreas, interface_areas_from_pairs
+from electroseg.analysis.summary import AnalysisResult
+from electroseg.analysis.surfaces import interface_areas_from_pairs
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BlockwiseAnalysis", "analyze_blockwise", "as_dask_array", "compute", "dask_client"]
+__all__ = ["BlockwiseCounts", "analyze_blockwise", "as_dask_array", "blockwise_counts", "compute",
+           "dask_client"]
 
 
 @dataclass(frozen=True, eq=False)
-class BlockwiseAnalysis:
-    """Metrics of a label volume computed block by block (same values as in memory).
+class BlockwiseCounts:
+    """Exact whole-volume counts gathered block by block.
 
     Attributes
     ----------
     shape : tuple of int
     voxel_size : tuple of float
         µm, array order.
-    depth_axis : int
-    phases : tuple of str
     blocks : int
         Number of blocks the volume was cut into.
     pair_counts : FacePairCounts
-        Equal to ``face_pair_counts(labels, depth_axis=depth_axis)`` of the whole volume.
-    volume_fraction : VolumeFractions
-    fraction_profile : VolumeFractionProfile
-    pba : PBAProfile
-        Face method.
-    surface : InterfaceAreas
-        Face counting.
-    particles : ParticleTable
-        Face-connected particles of ``am``; rows ordered by the first block that holds them.
-    histogram : SizeHistogram
+        Equal to ``face_pair_counts(labels, depth_axis=...)`` of the whole volume (its
+        ``voxels`` and ``ignored`` are the per-plane phase counts).
+    particles : ParticleTable or None
+        Face-connected particles of "am" (None when "am" is not a phase); rows ordered by the
+        first block holding a voxel of the particle, ``label`` numbers them 1..n in that order.
     """
 
     shape: tuple[int, ...]
     voxel_size: tuple[float, ...]
-    depth_axis: int
-    phases: tuple[str, ...]
     blocks: int
     pair_counts: FacePairCounts
-    volume_fraction: VolumeFractions
-    fraction_profile: VolumeFractionProfile
-    pba: PBAProfile
-    surface: InterfaceAreas
-    particles: ParticleTable
-    histogram: SizeHistogram
+    particles: ParticleTable | None
 
     def to_dict(self) -> dict:
-        """The metrics.json entries this analysis computes (DESIGN.md schema)."""
-        particles = self.particles.to_dict()
-        particles["histogram"] = self.histogram.to_dict()
-        return {"phases": list(self.phases), "voxel_size_um": list(self.voxel_size),
-                "depth_axis": self.depth_axis, "shape": list(self.shape),
-                "volume_fraction": dict(self.volume_fraction.fractions),
-                "pba": self.pba.to_dict(), "particles": particles,
-                "surface": self.surface.to_dict()}
+        """Summary: shape, blocks, voxels per phase, particle count."""
+        counts = self.pair_counts
+        return {"shape": list(self.shape), "blocks": self.blocks,
+                "voxels": dict(zip(counts.phases, counts.voxels.sum(axis=0).tolist())),
+                "ignored": int(counts.ignored.sum()),
+                "particles": None if self.particles is None else self.particles.count}
 
     def as_table(self):
-        """pandas DataFrame per depth plane: fractions, contacts C(k), surface S(k), PBA."""
-        table = self.fraction_profile.as_table()
-        pba = self.pba.as_table()
-        for column in ("contacts", "surface", "pba"):
-            table[column] = pba[column].to_numpy()
-        return table
+        """pandas DataFrame, one row per particle (see :meth:`ParticleTable.as_table`)."""
+        import pandas as pd
+
+        return pd.DataFrame() if self.particles is None else self.particles.as_table()
 
 
 @contextlib.contextmanager
@@ -181,36 +159,32 @@ def as_dask_array(labels: Any, *, chunks: Sequence[int] | None = None,
     return array, (voxel_size if voxel_size is not None else found), name
 
 
-def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
-                      depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
-                      ignore_value: int = 255, am: str = "am", cbd: str = "cbd",
-                      connectivity: int = 1, chunks: Sequence[int] | None = None,
-                      edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
-                      client: Any = None,
-                      scheduler_address: str | None = None) -> BlockwiseAnalysis:
-    """Volume fractions, PBA, interface areas and particles of a label volume, block by block.
+def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
+                     depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
+                     ignore_value: int = 255, connectivity: int = 1,
+                     chunks: Sequence[int] | None = None, client: Any = None,
+                     scheduler_address: str | None = None) -> BlockwiseCounts:
+    """Face-pair counts and "am" particles of a label volume, counted block by block on Dask.
 
     Parameters
     ----------
     labels : path, zarr array, dask array, ndarray or Volume, shape (Z, Y, X) or (Y, X)
         uint8 phase indices; a ``.zarr`` path (or OME-Zarr) is read lazily.
     voxel_size : sequence of float, optional
-        µm, array order; defaults to the file's metadata; required one way or the other.
-    depth_axis, phases, ignore_value, am, cbd
-        As in :func:`electroseg.analysis.pba_profile`.
+        µm, array order; default the file's metadata; required one way or the other.
+    depth_axis, phases, ignore_value
+        As in :func:`electroseg.analysis.face_pair_counts`.
     connectivity : int
         Particle connectivity; only 1 (faces: 6 in 3-D, 4 in 2-D) is supported block-wise.
     chunks : sequence of int, optional
         Block shape; default the storage chunks.
-    edges, n_regions
-        Particle size histogram, as in :func:`electroseg.analysis.particles.size_histogram`.
     client : distributed.Client, optional
         Run on this client; else on ``scheduler_address``; else on dask's default scheduler.
     scheduler_address : str, optional
 
     Returns
     -------
-    BlockwiseAnalysis
+    BlockwiseCounts
 
     Notes
     -----
@@ -223,35 +197,79 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     """
     array, voxel_size, name = as_dask_array(labels, chunks=chunks, voxel_size=voxel_size)
     names = check_phases(phases, ignore_value=ignore_value)
-    sizes = check_voxel_size(voxel_size, array.ndim, what="block-wise analysis (particle volumes, "
-                             "interface areas)", source=name)
+    sizes = check_voxel_size(voxel_size, array.ndim, what="block-wise analysis (particle "
+                             "volumes, interface areas)", source=name)
     axis = check_depth_axis(depth_axis, array.ndim)
-    phase_index(names, cbd, argument="cbd")
-    i_am = phase_index(names, am, argument="am")
+    i_am = names.index("am") if "am" in names else None
     if connectivity_rank(connectivity, array.ndim) != 1:
         raise InputError(f"connectivity: block-wise particles support face connectivity (1) "
                          f"only, got {connectivity!r}; use the in-memory particle_table")
     summaries, boundaries = _build_graph(array, axis, names, int(ignore_value), i_am, name)
-    logger.info("%s: analysing %s in %d blocks of %s", name, array.shape, len(summaries),
+    logger.info("%s: counting %s in %d blocks of %s", name, array.shape, len(summaries),
                 array.chunksize)
     summaries, boundaries = compute(summaries, boundaries, client=client,
                                     scheduler_address=scheduler_address)
     counts = _assemble_counts(array, summaries, boundaries, axis, names)
-    table = _merge_particles(array.shape, array.numblocks, summaries, boundaries, am, sizes, axis)
-    profile = VolumeFractionProfile.from_counts(counts.voxels, phases=names, depth_axis=axis,
-                                                ignored=counts.ignored)
-    return BlockwiseAnalysis(tuple(array.shape), sizes, axis, names, len(summaries), counts,
-                             profile.overall(), profile, pba_from_pairs(counts, am=am, cbd=cbd),
-                             interface_areas_from_pairs(counts, voxel_size=sizes), table,
-                             size_histogram(table, edges=edges, n_regions=n_regions))
+    table = (None if i_am is None else
+             _merge_particles(array.shape, array.numblocks, summaries, boundaries, sizes, axis))
+    return BlockwiseCounts(tuple(int(n) for n in array.shape), sizes, len(summaries), counts,
+                           table)
+
+
+def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
+                      depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
+                      ignore_value: int = 255, connectivity: int = 1, pba_method: str = "face",
+                      histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
+                      chunks: Sequence[int] | None = None, client: Any = None,
+                      scheduler_address: str | None = None) -> AnalysisResult:
+    """:func:`electroseg.analysis.analyze_labels` for volumes beyond memory, on Dask.
+
+    Same parameters, result and values as ``analyze_labels(..., uncertainty=False)`` with the
+    default options (face PBA, face-counted surfaces, face-connected "am" particles), plus
+    ``chunks``, ``client`` and ``scheduler_address`` of :func:`blockwise_counts`. Not computed
+    block-wise (None in the result): electronic connectivity, per-particle channel statistics
+    and sub-block uncertainty.
+
+    Returns
+    -------
+    AnalysisResult
+        ``to_dict()`` equals the in-memory one (without uncertainty) exactly.
+    """
+    if pba_method != "face":
+        raise InputError(f"pba_method: block-wise analysis counts face pairs only, got "
+                         f"{pba_method!r}; expected 'face'")
+    counts = blockwise_counts(labels, voxel_size=voxel_size, depth_axis=depth_axis,
+                              phases=phases, ignore_value=ignore_value,
+                              connectivity=connectivity, chunks=chunks, client=client,
+                              scheduler_address=scheduler_address)
+    pairs, names = counts.pair_counts, counts.pair_counts.phases
+    profile = VolumeFractionProfile.from_counts(pairs.voxels, phases=names,
+                                                depth_axis=pairs.depth_axis,
+                                                ignored=pairs.ignored)
+    fractions = profile.overall()
+    absent = tuple(p for p in names if fractions.counts[p] == 0)
+    pba = None
+    if "am" in names and "cbd" in names:
+        zeros = np.zeros(pairs.voxels.shape[0], np.int64)
+        pba = (PBAProfile.from_counts(zeros, zeros, depth_axis=pairs.depth_axis)
+               if {"am", "cbd"} & set(absent) else pba_from_pairs(pairs))
+    particles, histograms = {}, {}
+    if counts.particles is not None:
+        particles["am"] = counts.particles
+        histograms["am"] = size_histogram(counts.particles, edges=histogram_edges,
+                                          n_regions=n_regions)
+    return AnalysisResult(names, counts.voxel_size, pairs.depth_axis, counts.shape, fractions,
+                          profile, pba, particles, histograms,
+                          interface_areas_from_pairs(pairs, voxel_size=counts.voxel_size),
+                          absent=absent)
 
 
 def _block_starts(array: Any) -> list[np.ndarray]:
     return [np.concatenate([[0], np.cumsum(c)]).astype(np.int64) for c in array.chunks]
 
 
-def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: int, i_am: int,
-                 name: str) -> tuple[list, list]:
+def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: int,
+                 i_am: int | None, name: str) -> tuple[list, list]:
     """Delayed per-block summaries (in block order) and per-boundary counts."""
     import dask
 
@@ -261,7 +279,8 @@ def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: i
     summaries, faces, boundaries = [], {}, []
     for index in np.ndindex(*array.numblocks):
         start = tuple(int(starts[a][i]) for a, i in enumerate(index))
-        summary, faces[index] = summary_task(blocks[index], start=start, depth_axis=axis,
+        summary, faces[index] = summary_task(blocks[index], start=start, shape=array.shape,
+                                             depth_axis=axis,
                                              phases=phases, ignore_value=ignore_value,
                                              am_index=i_am, name=name)
         summaries.append(summary)
@@ -287,37 +306,53 @@ class _Summary:
     coordinate_sum: np.ndarray   # (m, ndim) float64: centroid * voxels
     box_low: np.ndarray          # (m, ndim) int64, inclusive
     box_high: np.ndarray         # (m, ndim) int64, inclusive
+    first_voxel: np.ndarray      # (m,) int64: global flat index of the first voxel in raster order
 
 
-def _block_summary(block: np.ndarray, *, start: tuple[int, ...], depth_axis: int,
-                   phases: tuple[str, ...], ignore_value: int, am_index: int,
-                   name: str) -> tuple[_Summary, list]:
-    block = np.asarray(block)
+def _block_summary(block: np.ndarray, *, start: tuple[int, ...], shape: tuple[int, ...],
+                   depth_axis: int, phases: tuple[str, ...], ignore_value: int,
+                   am_index: int | None, name: str) -> tuple[_Summary, list]:
+    block = np.ascontiguousarray(block)
     try:
         counts = face_pair_counts(block, depth_axis=depth_axis, phases=phases,
                                   ignore_value=ignore_value)
     except InputError as err:
         where = ", ".join(f"{s}:{s + n}" for s, n in zip(start, block.shape))
         raise InputError(f"{name}[{where}]: {err}") from None
-    particles, n = cc3d.connected_components(block == am_index, connectivity=2 * block.ndim,
-                                             return_N=True)
-    ndim, origin = block.ndim, np.asarray(start, dtype=np.int64)
-    stats = cc3d.statistics(particles, no_slice_conversion=True) if n else None
-    voxels = (np.asarray(stats["voxel_counts"], np.int64)[1:n + 1] if n
-              else np.zeros(0, np.int64))
-    centroid = (np.asarray(stats["centroids"], np.float64)[1:n + 1].reshape(-1, ndim) if n
-                else np.zeros((0, ndim)))
-    boxes = (np.asarray(stats["bounding_boxes"], np.int64)[1:n + 1].reshape(-1, 2 * ndim) if n
-             else np.zeros((0, 2 * ndim), np.int64))
-    faces = []
-    for a in range(ndim):
-        faces.append((np.take(block, 0, axis=a), np.take(block, -1, axis=a),
-                      np.take(particles, 0, axis=a).astype(np.uint32),
-                      np.take(particles, -1, axis=a).astype(np.uint32)))
-    summary = _Summary(tuple(int(s) for s in start), counts.pairs, counts.voxels, counts.ignored, voxels,
-                       (centroid + origin) * voxels[:, None], boxes[:, 0::2] + origin,
-                       boxes[:, 1::2] + origin)
+    particles, stats = _block_particles(block, start, shape, am_index)
+    faces = [(np.take(block, 0, axis=a), np.take(block, -1, axis=a),
+              np.take(particles, 0, axis=a).astype(np.uint32),
+              np.take(particles, -1, axis=a).astype(np.uint32)) for a in range(block.ndim)]
+    summary = _Summary(tuple(int(s) for s in start), counts.pairs, counts.voxels,
+                       counts.ignored, *stats)
     return summary, faces
+
+
+def _block_particles(block: np.ndarray, start: tuple[int, ...], shape: tuple[int, ...],
+                     am_index: int | None) -> tuple[np.ndarray, tuple]:
+    """Face-connected AM components of a block (cc3d numbers them in raster order) and their
+    voxels, coordinate sums, bounding boxes and first voxels, in global coordinates."""
+    import fastremap
+
+    ndim, origin = block.ndim, np.asarray(start, dtype=np.int64)
+    if am_index is None:
+        particles, n = np.zeros(block.shape, np.uint8), 0
+    else:
+        particles, n = cc3d.connected_components(block == am_index, return_N=True,
+                                                 connectivity=2 * ndim)
+    if n == 0:
+        empty = np.zeros((0, ndim), np.int64)
+        return particles, (np.zeros(0, np.int64), np.zeros((0, ndim)), empty, empty,
+                           np.zeros(0, np.int64))
+    stats = cc3d.statistics(particles, no_slice_conversion=True)
+    voxels = np.asarray(stats["voxel_counts"], np.int64)[1:n + 1]
+    centroid = np.asarray(stats["centroids"], np.float64)[1:n + 1].reshape(-1, ndim)
+    boxes = np.asarray(stats["bounding_boxes"], np.int64)[1:n + 1].reshape(-1, 2 * ndim)
+    ids, first = fastremap.unique(particles, return_index=True)
+    local = np.unravel_index(np.asarray(first, np.int64)[np.asarray(ids) > 0], block.shape)
+    first = np.ravel_multi_index(tuple(c + o for c, o in zip(local, origin)), shape)
+    return particles, (voxels, (centroid + origin) * voxels[:, None], boxes[:, 0::2] + origin,
+                       boxes[:, 1::2] + origin, first.astype(np.int64))
 
 
 def _boundary(lower: list, upper: list, *, axis: int, depth_axis: int,
@@ -370,15 +405,49 @@ def _assemble_counts(array: Any, summaries: list, boundaries: list, axis: int,
 
 
 def _merge_particles(shape: tuple[int, ...], numblocks: tuple[int, ...], summaries: list,
-                     boundaries: list, phase: str, sizes: tuple[float, ...],
-                     axis: int) -> ParticleTable:
-    """Union of per-block particles joined across boundaries, as one :class:`ParticleTable`."""
+                     boundaries: list, sizes: tuple[float, ...], axis: int) -> ParticleTable:
+    """Union of per-block particles joined across boundaries, as one :class:`ParticleTable`
+    numbered in raster order of first voxels, as cc3d numbers the whole volume."""
+    ndim = len(shape)
+    component, m = _particle_components(numblocks, summaries, boundaries)
+
+    def merged(field: str, reduce=None, fill=0):
+        parts = np.concatenate([getattr(s, field) for s in summaries])
+        parts = parts.reshape(len(component), ndim if parts.ndim > 1 else 1)
+        if reduce is None:
+            return np.stack([np.bincount(component, weights=parts[:, d], minlength=m)
+                             for d in range(parts.shape[1])], axis=1)
+        out = np.full((m, parts.shape[1]), fill, dtype=np.int64)
+        reduce.at(out, component, parts)
+        return out
+
+    first = merged("first_voxel", np.minimum, np.iinfo(np.int64).max)[:, 0]
+    order = np.argsort(first, kind="stable")
+    voxels = np.rint(merged("particle_voxels")[order, 0]).astype(np.int64)
+    centroid = merged("coordinate_sum")[order] / np.maximum(voxels, 1)[:, None]
+    low = merged("box_low", np.minimum, np.iinfo(np.int64).max)[order]
+    high = merged("box_high", np.maximum, -1)[order]
+    touches = (low == 0).any(axis=1) | (high >= np.asarray(shape) - 1).any(axis=1)
+    size = voxels * float(np.prod(sizes))
+    diameter = np.cbrt(6.0 * size / np.pi) if ndim == 3 else 2.0 * np.sqrt(size / np.pi)
+    if m == 0:
+        logger.warning("labels: no 'am' particles; particle statistics are null")
+    return ParticleTable("am", tuple(int(s) for s in shape), sizes, axis, 1, "none",
+                         np.arange(1, m + 1, dtype=np.int64), voxels, size, diameter,
+                         centroid.reshape(m, ndim), touches)
+
+
+def _particle_components(numblocks: tuple[int, ...], summaries: list,
+                         boundaries: list) -> tuple[np.ndarray, int]:
+    """Particle index of every per-block component (union-find over boundary edges)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     counts = [s.particle_voxels.size for s in summaries]
     offsets = dict(zip(np.ndindex(*numblocks), np.cumsum([0] + counts[:-1])))
     total = int(sum(counts))
+    if total == 0:
+        return np.zeros(0, np.int64), 0
     edges = [np.zeros((0, 2), np.int64)]
     for (index, a), (_, pairs) in boundaries:
         upper = tuple(i + (d == a) for d, i in enumerate(index))
@@ -386,24 +455,5 @@ def _merge_particles(shape: tuple[int, ...], numblocks: tuple[int, ...], summari
                                pairs[:, 1].astype(np.int64) - 1 + offsets[upper]], axis=1))
     edges = np.concatenate(edges)
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(total, total))
-    m, component = connected_components(graph, directed=False) if total else (0, np.zeros(0, int))
-    ndim = len(shape)
-    voxels = np.bincount(component, weights=np.concatenate([s.particle_voxels for s in summaries]),
-                         minlength=m).astype(np.int64)
-    coords = np.concatenate([s.coordinate_sum for s in summaries]).reshape(-1, ndim)
-    centroid = np.stack([np.bincount(component, weights=coords[:, d], minlength=m)
-                         for d in range(ndim)], axis=1) / np.maximum(voxels, 1)[:, None]
-    low = np.full((m, ndim), np.iinfo(np.int64).max)
-    high = np.full((m, ndim), -1, dtype=np.int64)
-    np.minimum.at(low, component, np.concatenate([s.box_low for s in summaries]).reshape(-1, ndim))
-    np.maximum.at(high, component, np.concatenate([s.box_high for s in summaries])
-                  .reshape(-1, ndim))
-    touches = (low == 0).any(axis=1) | (high >= np.asarray(shape) - 1).any(axis=1)
-    size = voxels * float(np.prod(sizes))
-    diameter = np.cbrt(6.0 * size / np.pi) if ndim == 3 else 2.0 * np.sqrt(size / np.pi)
-    if m == 0:
-        logger.warning("labels: no %r particles; particle statistics are null", phase)
-    return ParticleTable(phase, tuple(int(s) for s in shape), sizes, axis, 1, "none",
-                         np.arange(1, m + 1, dtype=np.int64), voxels, size, diameter,
-                         centroid, touches)
-
+    m, component = connected_components(graph, directed=False)
+    return component, int(m)

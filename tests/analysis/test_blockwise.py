@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -12,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from electroseg.analysis import face_pair_counts, pba_profile, volume_fraction_profile
-from electroseg.analysis.blockwise import analyze_blockwise, dask_client
+from electroseg.analysis.blockwise import analyze_blockwise, blockwise_counts, dask_client
+from electroseg.analysis.summary import analyze_labels, write_analysis
 from electroseg.analysis.particles import particle_table
 from electroseg.analysis.surfaces import interface_areas
 from electroseg.errors import InputError
@@ -35,42 +37,57 @@ def _random_labels(shape, seed=0, ignore=0.05):
 
 
 def _assert_same_as_in_memory(labels, result, *, voxel_size, depth_axis):
-    counts = face_pair_counts(labels, depth_axis=depth_axis)
-    np.testing.assert_array_equal(result.pair_counts.pairs, counts.pairs)
-    np.testing.assert_array_equal(result.pair_counts.voxels, counts.voxels)
-    np.testing.assert_array_equal(result.pair_counts.ignored, counts.ignored)
+    """``result``: BlockwiseCounts or AnalysisResult of ``labels``."""
+    if hasattr(result, "pair_counts"):
+        counts = face_pair_counts(labels, depth_axis=depth_axis)
+        np.testing.assert_array_equal(result.pair_counts.pairs, counts.pairs)
+        np.testing.assert_array_equal(result.pair_counts.voxels, counts.voxels)
+        np.testing.assert_array_equal(result.pair_counts.ignored, counts.ignored)
+        table = particle_table(labels, voxel_size=voxel_size, depth_axis=depth_axis)
+        _assert_same_particles(result.particles, table)
+        return
     profile = volume_fraction_profile(labels, depth_axis=depth_axis)
-    np.testing.assert_array_equal(result.fraction_profile.counts, profile.counts)
+    np.testing.assert_array_equal(result.profile.counts, profile.counts)
     pba = pba_profile(labels, depth_axis=depth_axis)
     np.testing.assert_array_equal(result.pba.contacts, pba.contacts)
     np.testing.assert_array_equal(result.pba.surface, pba.surface)
-    assert result.pba.pooled == pba.pooled
     assert result.surface.faces == interface_areas(labels, voxel_size=voxel_size).faces
-    table = particle_table(labels, voxel_size=voxel_size, depth_axis=depth_axis)
-    order = np.lexsort(np.c_[table.centroid_voxel, table.voxels].T)
-    mine = np.lexsort(np.c_[result.particles.centroid_voxel, result.particles.voxels].T)
-    np.testing.assert_array_equal(result.particles.voxels[mine], table.voxels[order])
-    np.testing.assert_allclose(result.particles.centroid_voxel[mine], table.centroid_voxel[order])
-    np.testing.assert_array_equal(result.particles.touches_border[mine],
-                                  table.touches_border[order])
+    in_memory = analyze_labels(labels, voxel_size=voxel_size, depth_axis=depth_axis,
+                               uncertainty=False)
+    assert result.to_dict() == in_memory.to_dict()
+    _assert_same_particles(result.particles["am"], in_memory.particles["am"])
+
+
+def _assert_same_particles(mine, table):
+    # same particles in the same order (raster order of first voxels, as cc3d numbers them)
+    np.testing.assert_array_equal(mine.label, table.label)
+    np.testing.assert_array_equal(mine.voxels, table.voxels)
+    np.testing.assert_allclose(mine.centroid_voxel, table.centroid_voxel, rtol=1e-12)
+    np.testing.assert_array_equal(mine.touches_border, table.touches_border)
+    np.testing.assert_allclose(mine.diameter_um, table.diameter_um, rtol=1e-12)
 
 
 def test_pairs_across_a_block_boundary_are_counted_once():
     # One row, blocks of two columns: the AM|CBD and AM|pore pairs straddle the boundaries.
     labels = np.array([[0, 2, 1, 2, 2, 0]], dtype=np.uint8)
+    counts = blockwise_counts(labels, voxel_size=(1.0, 1.0), depth_axis=0, chunks=(1, 2))
+    assert counts.blocks == 3
     result = analyze_blockwise(labels, voxel_size=(1.0, 1.0), depth_axis=0, chunks=(1, 2))
-    assert result.blocks == 3
     # in-plane pairs 0|2, 2|1, 1|2, 2|2, 2|0: S = 4 (all but 2|2), C = 2 (2|1 and 1|2)
     assert result.pba.surface.tolist() == [4]
     assert result.pba.contacts.tolist() == [2]
     # AM particles: {1} and {3, 4}; the second one spans the boundary between blocks 2 and 3
-    assert sorted(result.particles.voxels.tolist()) == [1, 2]
+    assert sorted(result.particles["am"].voxels.tolist()) == [1, 2]
+    # faces: pore-am 2 (0|2, 2|0), cbd-am 2, pore-cbd 0
+    assert result.surface.faces == {"pore-cbd": 0, "pore-am": 2, "cbd-am": 2}
 
 
 @pytest.mark.parametrize("depth_axis", [0, 1, 2])
 @pytest.mark.parametrize("chunks", [(7, 6, 9), (20, 5, 17), (3, 23, 4)])
 def test_equals_in_memory_3d(depth_axis, chunks):
     labels = _random_labels((20, 23, 17), seed=depth_axis)
+    counts = blockwise_counts(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
+    _assert_same_as_in_memory(labels, counts, voxel_size=VOXEL, depth_axis=depth_axis)
     result = analyze_blockwise(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
     _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=depth_axis)
 
@@ -87,7 +104,7 @@ def test_one_particle_winding_through_every_block():
     labels[0, ::2, :] = 2
     for row in range(1, 9, 2):
         labels[0, row, -1 if row % 4 == 1 else 0] = 2
-    result = analyze_blockwise(labels, voxel_size=(1, 1, 1), chunks=(1, 2, 3))
+    result = blockwise_counts(labels, voxel_size=(1, 1, 1), chunks=(1, 2, 3))
     assert result.blocks == 5 * 4
     assert result.particles.count == 1
     assert result.particles.voxels.tolist() == [int((labels == 2).sum())]
@@ -98,12 +115,30 @@ def test_zarr_input_reads_voxel_size_and_matches(tmp_path):
     labels = _random_labels((12, 16, 10), seed=5)
     path = write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, chunks=(4, 8, 5))
     with dask_client(n_workers=2, processes=False, memory_limit="1GB") as client:
+        counts = blockwise_counts(path, depth_axis=1, client=client)
         result = analyze_blockwise(path, depth_axis=1, client=client)
-    assert result.voxel_size == VOXEL
-    assert result.blocks == 3 * 2 * 2
+    assert counts.voxel_size == result.voxel_size == VOXEL
+    assert counts.blocks == 3 * 2 * 2
+    _assert_same_as_in_memory(labels, counts, voxel_size=VOXEL, depth_axis=1)
     _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=1)
-    assert result.to_dict()["volume_fraction"] == pytest.approx(
-        {p: f for p, f in volume_fraction_profile(labels).overall().fractions.items()})
+
+
+def test_written_like_the_in_memory_analysis(tmp_path):
+    labels = _random_labels((6, 10, 8), seed=9)
+    result = analyze_blockwise(labels, voxel_size=VOXEL, chunks=(3, 4, 8))
+    written = write_analysis(result, tmp_path / "out", figures=False)
+    assert {p.name for p in written} >= {"metrics.json", "particles.csv", "pba_depth.csv"}
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["particles"]["count"] == particle_table(labels, voxel_size=VOXEL).count
+    assert metrics["uncertainty"] is None
+
+
+def test_phases_without_am_count_no_particles():
+    labels = np.array([[[0, 1], [1, 1]]], dtype=np.uint8)
+    result = analyze_blockwise(labels, voxel_size=VOXEL, phases=["pore", "cbd"], chunks=(1, 1, 1))
+    assert result.pba is None and result.particles == {}
+    assert result.fractions.counts == {"pore": 1, "cbd": 3}
+    assert result.surface.faces == {"pore-cbd": 2}
 
 
 @settings(max_examples=20, deadline=None)
@@ -111,7 +146,7 @@ def test_zarr_input_reads_voxel_size_and_matches(tmp_path):
        chunks=st.tuples(*[st.integers(1, 4)] * 3), depth_axis=st.integers(0, 2))
 def test_any_chunking_gives_the_in_memory_counts(seed, shape, chunks, depth_axis):
     labels = _random_labels(shape, seed=seed, ignore=0.1)
-    result = analyze_blockwise(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
+    result = blockwise_counts(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
     _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=depth_axis)
 
 
@@ -130,6 +165,8 @@ def test_missing_voxel_size_and_unsupported_connectivity_are_input_errors():
         analyze_blockwise(labels, voxel_size=VOXEL, connectivity=3)
     with pytest.raises(InputError, match="expected a 2-D or 3-D integer"):
         analyze_blockwise(labels.astype(np.float32), voxel_size=VOXEL)
+    with pytest.raises(InputError, match="pba_method.*got 'voxel'"):
+        analyze_blockwise(labels, voxel_size=VOXEL, pba_method="voxel")
 
 
 def test_module_import_does_not_import_dask():
@@ -146,5 +183,7 @@ def test_two_worker_process_cluster(tmp_path):
     path = write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, chunks=(8, 16, 10))
     with dask_client(n_workers=2, threads_per_worker=1, memory_limit="1GB") as client:
         result = analyze_blockwise(path, depth_axis=1, client=client)
+        counts = blockwise_counts(path, depth_axis=1, client=client)
         assert len(client.scheduler_info()["workers"]) == 2
+    _assert_same_as_in_memory(labels, counts, voxel_size=VOXEL, depth_axis=1)
     _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=1)

@@ -24,7 +24,7 @@ from electroseg.analysis._validate import (
     check_labels,
     check_voxel_size,
 )
-from electroseg.analysis.particles import label_particles
+from electroseg.analysis.particles import DEFAULT_EDGES_UM3, label_particles
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ class ChannelStats:
         Name of the image (e.g. ``"ni_k_edge_ev"``).
     ndim : int
         2 or 3; for 2-D images "volume" is an area (µm²) and the diameter that of a circle.
+    shape : tuple of int
+        Shape of the label array.
+    voxel_size : tuple of float
+        µm, array order.
     depth_axis : int
     label : ndarray (n,), int64
         Particle id in the particle label image (ascending).
@@ -71,6 +75,8 @@ class ChannelStats:
 
     channel: str
     ndim: int
+    shape: tuple[int, ...]
+    voxel_size: tuple[float, ...]
     depth_axis: int
     label: np.ndarray
     voxels: np.ndarray
@@ -102,6 +108,52 @@ class ChannelStats:
                         "count": self.count})
         columns.update({name: getattr(self, name) for name in _STAT_FIELDS})
         return pd.DataFrame(columns)
+
+    def binned(self, *, by: str = "size", edges: Sequence[float] = DEFAULT_EDGES_UM3,
+               n_regions: int = 5):
+        """Particles grouped by size bin or depth region, with the spread of their means.
+
+        Parameters
+        ----------
+        by : {"size", "depth"}
+            Bins of ``volume_um3`` (``edges``, as in `size_histogram`; the last bin includes its
+            right edge, particles outside are left out) or ``n_regions`` equal depth slabs (a
+            particle with centroid index ``c`` is in slab ``floor((c + 0.5) n_regions / n_depth)``).
+        edges : sequence of float
+            Size bin edges in µm³ (µm² for 2-D), increasing.
+        n_regions : int
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per bin: ``low``, ``high`` (µm³ or µm of depth), ``particles``,
+            ``volume_um3`` (sum), ``mean_of_means`` and ``std_of_means`` (``ddof=1``) over the
+            particles' means, ``voxel_mean`` (the mean over all their finite voxels) and
+            ``mean_within_std`` (mean of the particles' ``std``) — the between- and
+            within-fragment spread of seed paper 002, Fig. 5.
+        """
+        group, low, high = self._bins(by, edges, n_regions)
+        return _binned_table(self, group, low, high)
+
+    def _bins(self, by, edges, n_regions):
+        if by == "size":
+            edges = np.asarray(edges, dtype=np.float64)
+            if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+                raise InputError(f"edges: expected at least two increasing bin edges, got "
+                                 f"{edges.tolist()}")
+            group = np.searchsorted(edges, self.volume_um3, side="right") - 1
+            group[self.volume_um3 == edges[-1]] = edges.size - 2
+            return group, edges[:-1], edges[1:]
+        if by != "depth":
+            raise InputError(f"by: expected 'size' or 'depth', got {by!r}")
+        if isinstance(n_regions, bool) or not isinstance(n_regions, (int, np.integer)) \
+                or n_regions < 1:
+            raise InputError(f"n_regions: expected a positive integer, got {n_regions!r}")
+        n_depth, size = self.shape[self.depth_axis], self.voxel_size[self.depth_axis]
+        centre = self.centroid[:, self.depth_axis] + 0.5
+        group = np.clip((centre * n_regions / n_depth).astype(np.int64), 0, n_regions - 1)
+        region_edges = np.arange(n_regions + 1) * size * n_depth / n_regions - 0.5 * size
+        return group, region_edges[:-1], region_edges[1:]
 
     def to_dict(self) -> dict:
         """JSON-ready dict: channel, depth_axis and the table as column lists (NaN → None)."""
@@ -180,8 +232,31 @@ def particle_channel_stats(labels: np.ndarray | None, image: np.ndarray, *,
     geometry = _geometry(ids, label.size, sizes, axis)
     order = np.argsort(label, kind="stable")  # ascending original particle id
     fields = {name: value[order] for name, value in {**geometry, **stats}.items()}
-    return ChannelStats(channel=str(channel), ndim=ids.ndim, depth_axis=axis,
-                        label=label[order], **fields)
+    return ChannelStats(channel=str(channel), ndim=ids.ndim, shape=tuple(ids.shape),
+                        voxel_size=sizes, depth_axis=axis, label=label[order], **fields)
+
+
+def _binned_table(stats: ChannelStats, group: np.ndarray, low: np.ndarray, high: np.ndarray):
+    """Per-bin summary of the particle statistics (see `ChannelStats.binned`)."""
+    import pandas as pd
+
+    n = low.size
+    keep = (group >= 0) & (group < n)
+    g = group[keep]
+    defined = keep & (stats.count > 0)
+    gd, means = group[defined], stats.mean[defined]
+    particles = np.bincount(gd, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_of_means = np.bincount(gd, means, minlength=n) / particles
+        squares = np.bincount(gd, (means - mean_of_means[gd]) ** 2, minlength=n)
+        std_of_means = np.where(particles > 1, np.sqrt(squares / (particles - 1)), np.nan)
+        voxel_mean = (np.bincount(gd, means * stats.count[defined], minlength=n)
+                      / np.bincount(gd, stats.count[defined], minlength=n))
+        within = np.bincount(gd, stats.std[defined], minlength=n) / particles
+    return pd.DataFrame({"low": low, "high": high, "particles": np.bincount(g, minlength=n),
+                         "volume_um3": np.bincount(g, stats.volume_um3[keep], minlength=n),
+                         "mean_of_means": mean_of_means, "std_of_means": std_of_means,
+                         "voxel_mean": voxel_mean, "mean_within_std": within})
 
 
 def _consecutive(ids: np.ndarray, *, renumber: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -180,3 +180,29 @@ def test_particle_ids_covering_every_voxel():
     s = particle_channel_stats(None, image, voxel_size=(1, 1), particles=ids, depth_axis=0)
     assert s.label.tolist() == [4, 9] and s.mean.tolist() == [2.0, 20.0]
     assert s.median.tolist() == [2.0, 20.0] and s.voxels.tolist() == [3, 3]
+
+
+def test_binned_by_size_and_by_depth():
+    labels = np.zeros((4, 10, 6), dtype=np.uint8)
+    image = np.zeros(labels.shape)
+    labels[0, 0, 0], image[0, 0, 0] = 2, 10.0                       # A: 1 voxel, mean 10
+    labels[1:3, 1:3, 2:4], image[1:3, 1:3, 2:4] = 2, 4.0            # B: 8 voxels, mean 4
+    labels[1:3, 8:10, 2:4] = 2                                       # C: 8 voxels 0..7
+    image[1:3, 8:10, 2:4] = np.arange(8.0).reshape(2, 2, 2)
+    s = particle_channel_stats(labels, image, voxel_size=(1, 1, 1))
+    by_size = s.binned(by="size", edges=[0.5, 2.0, 8.0])  # 8.0 is the closed right edge
+    assert by_size["particles"].tolist() == [1, 2]
+    assert by_size["mean_of_means"].tolist() == pytest.approx([10.0, 3.75])
+    assert by_size["std_of_means"][1] == pytest.approx(0.5 / math.sqrt(2))
+    assert np.isnan(by_size["std_of_means"][0])
+    assert by_size["voxel_mean"][1] == pytest.approx((8 * 4.0 + 28.0) / 16)
+    assert by_size["mean_within_std"][1] == pytest.approx(np.std(np.arange(8.0)) / 2)
+    assert by_size["volume_um3"].tolist() == [1.0, 16.0]
+    by_depth = s.binned(by="depth", n_regions=2)  # depth axis 1 has 10 planes: 0..4 | 5..9
+    assert by_depth["particles"].tolist() == [2, 1]  # A (y 0) and B (y 1.5) | C (y 8.5)
+    assert by_depth["mean_of_means"].tolist() == pytest.approx([7.0, 3.5])
+    assert by_depth["low"].tolist() == [-0.5, 4.5] and by_depth["high"].tolist() == [4.5, 9.5]
+    with pytest.raises(InputError, match="by"):
+        s.binned(by="colour")
+    with pytest.raises(InputError, match="edges"):
+        s.binned(edges=[1.0, 1.0])

@@ -81,6 +81,8 @@ def generate_microstructure(
     diameter_sigma: float = 0.35,
     aspect_sigma: float = 0.12,
     max_overlap: float = 0.15,
+    roughness: float = 0.05,
+    roughness_length_um: float = 0.3,
     crack_fraction: float = 0.3,
     crack_width_um: float = 0.08,
     crack_cbd_fill: float = 0.3,
@@ -105,6 +107,9 @@ def generate_microstructure(
         Sigma of the log semi-axis ratios (0 = spheres).
     max_overlap : float
         Allowed overlap: centres are kept at least ``(1 - max_overlap) (r_i + r_j)`` apart.
+    roughness, roughness_length_um : float
+        Relative radial amplitude (std) and correlation length (µm) of surface bumps; they also
+        make cracks wavy. 0 = smooth ellipsoids.
     crack_fraction, crack_width_um, crack_cbd_fill : float
         Share of particles with a planar crack, crack width, share of cracks filled with CBD.
     coating_thickness_um, patch_length_um : float
@@ -133,13 +138,17 @@ def generate_microstructure(
     cbd_fraction = check_fraction(cbd_fraction, "cbd_fraction", high=1.0 - am_fraction)
     _check_positive(median_diameter_um=median_diameter_um, coating_thickness_um=coating_thickness_um,
                     patch_length_um=patch_length_um, crack_width_um=crack_width_um)
-    rng_particles, rng_cbd = child_rngs(seed, 2)
+    rng_particles, rng_cbd, rng_rough = child_rngs(seed, 3)
+    bumps = None
+    if roughness > 0:
+        bumps = np.float32(roughness) * smooth_field(
+            shape, sigma_px=[roughness_length_um / v for v in vs], rng=rng_rough)
     ids, cracks, particles = place_particles(
         shape, voxel_size=vs, am_fraction=am_fraction, median_diameter_um=median_diameter_um,
         diameter_sigma=diameter_sigma, aspect_sigma=aspect_sigma, max_overlap=max_overlap,
         crack_fraction=check_fraction(crack_fraction, "crack_fraction"),
         crack_cbd_fill=check_fraction(crack_cbd_fill, "crack_cbd_fill"),
-        crack_width_um=crack_width_um, rng=rng_particles)
+        crack_width_um=crack_width_um, rng=rng_particles, roughness=bumps)
     labels = np.where(ids > 0, AM, PORE).astype(np.uint8)
     labels[cracks == 2] = CBD
     _add_cbd(labels, cracks, cbd_fraction, vs, coating_thickness_um=coating_thickness_um,

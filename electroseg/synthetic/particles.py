@@ -11,6 +11,7 @@ logger = logging.getLogger(__name__)
 
 _CANDIDATES = 48
 _MAX_ATTEMPTS = 4000
+_MAX_BUMP = 1.2  # surface bumps reach at most 20 % beyond the ellipsoid
 
 
 @dataclass(frozen=True)
@@ -60,29 +61,39 @@ def _clearance(candidates: np.ndarray, radius: float, centers: np.ndarray, radii
 
 
 def render_particle(ids: np.ndarray, cracks: np.ndarray, particle: Ellipsoid, label: int,
-                    voxel_size: tuple[float, float, float]) -> int:
+                    voxel_size: tuple[float, float, float],
+                    roughness: np.ndarray | None = None) -> int:
     """Write ``label`` into the free voxels of ``ids`` covered by ``particle``; return voxels added.
 
     Voxels already owned by another particle or by a crack keep their owner (earlier particles
     win overlaps). Crack voxels of this particle are marked in ``cracks`` (1 pore, 2 CBD filled).
+    ``roughness`` (same shape as ``ids``, dimensionless, ~0.05) perturbs the surface radially,
+    ``sqrt(q) <= 1 + roughness``, and makes cracks wavy.
     """
     vs = np.asarray(voxel_size)
-    extent = particle.semi_axes_um.max()
+    extent = _MAX_BUMP * particle.semi_axes_um.max()
     lo = np.maximum(np.floor((particle.center_um - extent) / vs).astype(int), 0)
     hi = np.minimum(np.ceil((particle.center_um + extent) / vs).astype(int) + 1, ids.shape)
     if np.any(hi <= lo):
         return 0
-    grids = [(np.arange(a, b) * v - c) for a, b, v, c in zip(lo, hi, vs, particle.center_um)]
-    coords = np.stack(np.meshgrid(*grids, indexing="ij"), axis=-1)
-    local = coords @ particle.rotation
-    inside = np.sum((local / particle.semi_axes_um) ** 2, axis=-1) <= 1.0
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    free = inside & (ids[box] == 0) & (cracks[box] == 0)
+    axes = [(np.arange(a, b) * v - c).astype(np.float32)
+            for a, b, v, c in zip(lo, hi, vs, particle.center_um)]
+    z, y, x = axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]
+    form = (particle.rotation / particle.semi_axes_um**2) @ particle.rotation.T
+    q = (form[0, 0] * z * z + form[1, 1] * y * y + form[2, 2] * x * x
+         + 2 * form[0, 1] * z * y + 2 * form[0, 2] * z * x + 2 * form[1, 2] * y * x)
+    limit = 1.0 if roughness is None else np.minimum(1.0 + roughness[box], _MAX_BUMP)
+    free = (q <= limit * limit) & (ids[box] == 0) & (cracks[box] == 0)
     if particle.crack_normal is not None:
         # The crack half-width is at least half a voxel along the plane normal so the crack
         # always cuts the voxel grid (a planar crack thinner than a voxel would vanish).
         half = 0.5 * max(particle.crack_width_um, float(np.abs(particle.crack_normal) @ vs))
-        crack = free & (np.abs(coords @ particle.crack_normal - particle.crack_offset_um) <= half)
+        n = particle.crack_normal
+        distance = n[0] * z + n[1] * y + n[2] * x - particle.crack_offset_um
+        if roughness is not None:
+            distance = distance - 2.0 * particle.radius_um * roughness[box]
+        crack = free & (np.abs(distance) <= half)
         cracks[box][crack] = 2 if particle.crack_fill_cbd else 1
         free &= ~crack
     ids[box][free] = label
@@ -102,6 +113,7 @@ def place_particles(
     crack_cbd_fill: float,
     crack_width_um: float,
     rng: np.random.Generator,
+    roughness: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Ellipsoid]]:
     """Random sequential addition of ellipsoids until the AM fraction reaches ``am_fraction``.
 
@@ -109,6 +121,7 @@ def place_particles(
     the largest clearance is kept; if none fits within ``max_overlap`` the radius shrinks by 15 %
     (this leaves small particles in the gaps, like fragments), and below 0.3 x median radius
     the allowed overlap grows instead, so dense targets (AM 0.6-0.7) are always reached.
+    ``roughness`` is passed to `render_particle`.
 
     Returns
     -------
@@ -144,7 +157,7 @@ def place_particles(
         particle = _draw_particle(cand[best], radius, aspect_sigma=aspect_sigma,
                                   crack_fraction=crack_fraction, crack_cbd_fill=crack_cbd_fill,
                                   crack_width_um=crack_width_um, rng=rng)
-        added = render_particle(ids, cracks, particle, len(particles) + 1, voxel_size)
+        added = render_particle(ids, cracks, particle, len(particles) + 1, voxel_size, roughness)
         if added == 0:
             continue
         particles.append(particle)

@@ -9,6 +9,7 @@ import pytest
 from electroseg.analysis import pba_profile, volume_fractions
 from electroseg.errors import InputError
 from electroseg.synthetic import detach_cbd, generate_microstructure, merge_phases
+from electroseg.synthetic.particles import Ellipsoid, render_particle
 
 SMALL = dict(voxel_size=(0.1, 0.05, 0.05), median_diameter_um=1.2, neck_radius_um=0.1)
 SHAPE = (16, 64, 64)
@@ -108,3 +109,31 @@ def test_bad_input_raises_input_error_naming_the_argument(kwargs, match):
     shape = kwargs.pop("shape")
     with pytest.raises(InputError, match=match):
         generate_microstructure(shape, **kwargs)
+
+
+def _sphere(radius_um=1.0, **crack):
+    return Ellipsoid(np.array([1.5, 1.5, 1.5]), np.full(3, radius_um), np.eye(3), **crack)
+
+
+def test_render_particle_sphere_volume_is_analytic():
+    ids = np.zeros((30, 60, 60), np.int32)
+    cracks = np.zeros_like(ids, dtype=np.uint8)
+    added = render_particle(ids, cracks, _sphere(), 1, (0.1, 0.05, 0.05))
+    assert added * 0.1 * 0.05 * 0.05 == pytest.approx(4 / 3 * np.pi, rel=0.02)
+    # A uniform 10 % radial bump scales the volume by 1.1**3.
+    bumped = np.zeros_like(ids)
+    render_particle(bumped, np.zeros_like(cracks), _sphere(), 1, (0.1, 0.05, 0.05),
+                    np.full(ids.shape, 0.1, np.float32))
+    assert np.count_nonzero(bumped) / added == pytest.approx(1.1**3, rel=0.03)
+
+
+def test_render_particle_planar_crack_through_centre():
+    ids = np.zeros((30, 60, 60), np.int32)
+    cracks = np.zeros((30, 60, 60), np.uint8)
+    # Crack plane x = 1.5 µm (normal along X), 0.15 µm wide: |x - 1.5| <= 0.075 holds for
+    # the voxel columns at x = 1.45, 1.50, 1.55 µm (indices 29-31).
+    sphere = _sphere(crack_normal=np.array([0.0, 0.0, 1.0]), crack_width_um=0.15)
+    render_particle(ids, cracks, sphere, 1, (0.1, 0.05, 0.05))
+    assert set(np.unique(cracks)) == {0, 1}
+    assert np.all(np.flatnonzero(cracks.any(axis=(0, 1))) == [29, 30, 31])
+    assert cc3d.connected_components(ids > 0, connectivity=6, return_N=True)[1] == 2

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 _KEYS = {"name", "phases", "voxel_size", "depth_axis", "channels", "volumes", "ignore_value",
-         "label_values", "pseudo_labels", "root", "synthetic", "classical"}
+         "label_values", "pseudo_labels", "root", "synthetic", "classical", "preprocess"}
 _VOLUME_KEYS = {"images", "hand_labels", "labels", "split"}
 
 
@@ -54,6 +54,7 @@ class DatasetConfig:
     label_values: tuple[int, ...] | None = None
     pseudo_labels: bool = False
     classical: Mapping[str, Any] = field(default_factory=dict)
+    preprocess: tuple[Mapping[str, Any], ...] = ()
 
     def split(self, name: str) -> tuple[VolumeEntry, ...]:
         """Volumes of one split (``train``, ``val`` or ``test``)."""
@@ -123,7 +124,16 @@ def parse_dataset_config(
         label_values=None if label_values is None else tuple(int(v) for v in label_values),
         pseudo_labels=bool(data.get("pseudo_labels", False)),
         classical=dict(data.get("classical") or {}),
+        preprocess=_steps(data.get("preprocess"), name),
     )
+
+
+def _steps(value: Any, name: str) -> tuple[dict, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Sequence) or not all(isinstance(s, Mapping) and "step" in s for s in value):
+        raise InputError(f"{name}: preprocess must be a list of {{step: NAME, ...}} mappings, got {value!r}")
+    return tuple(dict(s) for s in value)
 
 
 def _str_list(value: Any, what: str) -> list[str]:

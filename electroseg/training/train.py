@@ -55,7 +55,8 @@ def make_spec(model: Mapping[str, Any], dataset: DatasetConfig, *, voxel_size: S
                   channels=channels, **plan.to_dict())
     return ModelSpec(name=name, kwargs=kwargs, phases=dataset.phases, channels=dataset.channels,
                      voxel_size=None if voxel_size is None else tuple(voxel_size), patch_size=patch,
-                     context_slices=context, normalization=dict(normalization))
+                     context_slices=context, normalization=dict(normalization),
+                     preprocess=tuple(dataset.preprocess))
 
 
 def _dataset(cfg: DictConfig) -> DatasetConfig:

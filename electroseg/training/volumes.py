@@ -16,7 +16,7 @@ from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
 from electroseg.training.labels import cached_pseudo_labels, combine_label_sources
 from electroseg.training.sampling import TrainingVolume
 
-__all__ = ["LabelOptions", "load_split", "load_image"]
+__all__ = ["LabelOptions", "load_split", "load_image", "preprocess_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,17 @@ def load_image(entry: VolumeEntry, dataset: DatasetConfig) -> tuple[np.ndarray, 
         data = data[:, None]
         voxel_size = None if voxel_size is None else (float(min(voxel_size)), *voxel_size)
     return data, voxel_size
+
+
+def preprocess_image(raw: np.ndarray, steps: Any) -> np.ndarray:
+    """Apply ``electroseg.preprocess`` steps to a raw (C, Z, Y, X) image (Z = 1: 2-D steps)."""
+    if not steps:
+        return raw
+    from electroseg.preprocess import preprocess_volume
+
+    flat = raw[:, 0] if raw.shape[1] == 1 else raw
+    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True).image
+    return out.reshape(raw.shape)
 
 
 def _labels(path: Path | None, dataset: DatasetConfig, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -77,6 +88,7 @@ def load_split(
     volumes, voxel_size = [], None
     for entry in dataset.split(split):
         raw, vs = load_image(entry, dataset)
+        raw = preprocess_image(raw, dataset.preprocess)
         voxel_size = voxel_size or vs
         image = np.stack([normalize_intensity(c, normalization) for c in raw])
         pseudo = _pseudo(raw, dataset, cache_dir) if use_pseudo else (None, None)

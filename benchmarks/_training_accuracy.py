@@ -1,0 +1,143 @@
+"""Accuracy part of benchmarks/training.py: train with the real config, score against references."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from electroseg.classical import segment_volume  # noqa: E402
+from electroseg.commands.train import prepare_synthetic  # noqa: E402
+from electroseg.config import compose_command  # noqa: E402
+from electroseg.io import read_labels  # noqa: E402
+from electroseg.models import model_from_checkpoint, normalize_intensity, stack_context  # noqa: E402
+from electroseg.training import train  # noqa: E402
+from electroseg.training.checkpoint import read_checkpoint  # noqa: E402
+from electroseg.training.train import _dataset  # noqa: E402
+from electroseg.training.volumes import load_image, preprocess_image  # noqa: E402
+
+RUNS = {  # name -> (data config, overrides); peers are in SCORERS
+    "nmc_fibsem": ("nmc_fibsem", ["model=unet3d"]),
+    "kintsugi_2ch": ("kintsugi_2ch", ["model=multichannel2d"]),
+    "kintsugi_cbs_only": ("kintsugi_2ch", ["model=multichannel2d"]),
+    "segmentpy": ("segmentpy", ["model=multichannel2d", "model.context_slices=0"]),
+    "nrel_nmc1cal": ("nrel_nmc1cal", ["model=multichannel2d", "model.patch_size=[64,64]"]),
+}
+
+
+def predict(loaded, raw: np.ndarray) -> np.ndarray:
+    """Labels (Z, Y, X) of a raw (C, Z, Y, X) image with MONAI sliding windows, bf16 autocast."""
+    from monai.inferers import sliding_window_inference
+
+    spec, net = loaded.spec, loaded.network
+    image = preprocess_image(raw, spec.preprocess)
+    image = np.stack([normalize_intensity(c, spec.normalization) for c in image])
+    if spec.name == "multichannel2d":
+        image = stack_context(image, context_slices=spec.context_slices)  # (Z, C', Y, X)
+    else:
+        image = image[None]
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = sliding_window_inference(torch.from_numpy(image), spec.patch_size, 4, net,
+                                          overlap=0.25, mode="gaussian")
+    labels = logits.float().argmax(1).numpy().astype(np.uint8)
+    return labels if spec.name == "multichannel2d" else labels[0]
+
+
+def mean_iou(labels: np.ndarray, truth: np.ndarray, num_phases: int) -> float:
+    """Mean over phases present in ``truth`` (255 = ignored) of |P ∩ T| / |P ∪ T|."""
+    keep = truth != 255
+    labels, truth = labels[keep], truth[keep]
+    scores = [((labels == p) & (truth == p)).sum() / ((labels == p) | (truth == p)).sum()
+              for p in range(num_phases) if (truth == p).any()]
+    return float(np.mean(scores))
+
+
+def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool):
+    data, overrides = RUNS[name]
+    limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
+    extra = ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false"]
+    if quick:
+        extra += ["loader.samples_per_epoch=8"]
+        if data in ("nmc_fibsem", "kintsugi_2ch"):
+            extra += ["+data.synthetic.shape=[32,128,128]"]
+    cfg = compose_command("train", [f"data={data}", *overrides, *extra, f"out={out}", f"cache_dir={cache}"])
+    if name == "kintsugi_cbs_only":  # the same model on one detector
+        with open_dict(cfg):
+            cfg.data.channels = ["cbs"]
+            for volume in cfg.data.volumes:
+                volume.images = {"cbs": volume.images.cbs}
+    prepare_synthetic(cfg)
+    return cfg
+
+
+def _classical(raw: np.ndarray, dataset) -> np.ndarray:
+    prepared = preprocess_image(raw, dataset.preprocess)
+    options = dict(dataset.classical)
+    channel = options.pop("channel", dataset.channels[0])
+    image = prepared[dataset.channels.index(channel)]
+    image = image[0] if image.shape[0] == 1 else image
+    return segment_volume(image, phases=list(dataset.phases), **options).labels.reshape(raw.shape[1:])
+
+
+def evaluate(cfg, checkpoint: Path) -> dict:
+    """Mean IoU of learned and classical labels on the test split, or the solid fraction."""
+    dataset = _dataset(cfg)
+    loaded = model_from_checkpoint(read_checkpoint(checkpoint), source=str(checkpoint))
+    tests = [v for v in dataset.split("test") if v.labels is not None]
+    if not tests:  # nrel: no dense truth, report the solid (non-pore) fraction of the whole volume
+        raw, _ = load_image(dataset.split("train")[0], dataset)
+        labels = predict(loaded, raw)
+        return {"solid_fraction": float((labels != 0).mean())}
+    learned, classical = [], []
+    for entry in tests:
+        raw, _ = load_image(entry, dataset)
+        truth = read_labels(entry.labels, phases=dataset.phases, label_values=dataset.label_values,
+                            ignore_value=dataset.ignore_value).numpy().reshape(raw.shape[1:])
+        learned.append(mean_iou(predict(loaded, raw), truth, len(dataset.phases)))
+        classical.append(mean_iou(_classical(raw, dataset), truth, len(dataset.phases)))
+    return {"learned_miou": float(np.mean(learned)), "classical_miou": float(np.mean(classical))}
+
+
+def run_one(name: str, *, minutes: float, quick: bool, cache: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _config(name, minutes, Path(tmp) / "run", cache, quick)
+        start = time.perf_counter()
+        metrics = train(cfg)
+        seconds = time.perf_counter() - start
+        scores = evaluate(cfg, Path(tmp) / "run" / "checkpoints" / "best.ckpt")
+    return {"name": name, "train_s": seconds, "steps": metrics["global_step"],
+            "val_miou": metrics.get("val/mean_iou"), **scores}
+
+
+TARGETS = {
+    "nmc_fibsem": "learned >= 0.90 and >= classical + 0.05",
+    "kintsugi_2ch": "2 detectors > cbs only",
+    "kintsugi_cbs_only": "(peer of kintsugi_2ch)",
+    "segmentpy": "learned >= classical + 0.05",
+    "nrel_nmc1cal": "solid fraction within 0.03 of 0.51",
+}
+
+
+def accuracy_table(names: list[str], *, minutes: float, quick: bool) -> None:
+    logging.getLogger("lightning").setLevel(logging.WARNING)
+    cache = REPO / ".cache" / "electroseg"
+    print(f"\n{'dataset':<20}{'train s':>9}{'steps':>7}{'val mIoU':>10}{'learned':>9}{'classical':>10}"
+          f"{'diff':>7}  target")
+    for name in names:
+        row = run_one(name, minutes=minutes, quick=quick, cache=cache)
+        if "solid_fraction" in row:
+            learned, classical, diff = row["solid_fraction"], float("nan"), row["solid_fraction"] - 0.51
+        else:
+            learned, classical = row["learned_miou"], row["classical_miou"]
+            diff = learned - classical
+        print(f"{name:<20}{row['train_s']:>9.0f}{row['steps']:>7}{row['val_miou'] or 0:>10.3f}{learned:>9.3f}"
+              f"{classical:>10.3f}{diff:>+7.3f}  {TARGETS[name]}", flush=True)

@@ -1,0 +1,103 @@
+"""Training speed and accuracy of the learned segmenters.
+
+    .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--minutes M]
+
+Part 1 (always): time of one optimisation step (forward + backward + AdamW) of the default
+models on CPU, fp32 against bf16 autocast (``torch.autocast("cpu", dtype=torch.bfloat16)``);
+the peer is fp32, ratio = fp32 time / bf16 time.
+Part 2 (``--accuracy nmc_fibsem kintsugi_2ch segmentpy nrel_nmc1cal``): train with the real
+``electroseg train`` config for at most ``--minutes`` and score against the reference (see
+``benchmarks/_training_accuracy.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from electroseg.models import build_model, count_parameters
+from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
+from electroseg.training.losses import segmentation_loss
+from electroseg.training.train import make_spec
+
+MODELS = {  # model config -> (batch size, detectors)
+    "unet3d": (2, 1),
+    "multichannel2d": (8, 1),
+}
+
+
+def _model_config(name: str) -> dict:
+    from omegaconf import OmegaConf
+
+    from electroseg.config_files import builtin_config_dir
+
+    return OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / "model" / f"{name}.yaml"))
+
+
+def _spec(name: str, quick: bool):
+    model = _model_config(name)
+    if quick:
+        model["patch_size"] = [8, 64, 64] if model["name"] == "unet3d" else [64, 64]
+    dataset = DatasetConfig(name="bench", phases=("pore", "cbd", "am"), channels=("bse",),
+                            volumes=(VolumeEntry(images={"bse": None}, split="train"),))
+    return make_spec(model, dataset, voxel_size=(0.05, 0.025, 0.025),
+                     normalization={"method": "percentile", "lower": 0.5, "upper": 99.5})
+
+
+def step_time(name: str, *, bf16: bool, batch: int, quick: bool, repeats: int) -> tuple[float, int, tuple]:
+    """Median seconds of one training step, parameter count and the input shape."""
+    torch.manual_seed(0)
+    spec = _spec(name, quick)
+    net = build_model(spec).train()
+    shape = (batch, spec.kwargs["in_channels"], *spec.patch_size)
+    x = torch.rand(shape)
+    y = torch.randint(0, 3, (batch, *spec.patch_size))
+    w = torch.ones(batch, *spec.patch_size)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    times = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(x)
+        loss = segmentation_loss(logits, y, w)
+        loss.backward()
+        opt.step()
+        if i:  # first step warms up kernels
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2], count_parameters(net), shape
+
+
+def speed_table(quick: bool) -> None:
+    repeats = 3 if quick else 5
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (machine shared: timings noisy)")
+    print(f"{'model':<16}{'input (N,C,...)':<26}{'params':>10}{'fp32 s/step':>13}{'bf16 s/step':>13}"
+          f"{'voxel/s bf16':>14}{'fp32/bf16':>11}")
+    for name, (batch, _) in MODELS.items():
+        fp32, params, shape = step_time(name, bf16=False, batch=batch, quick=quick, repeats=repeats)
+        bf16, _, _ = step_time(name, bf16=True, batch=batch, quick=quick, repeats=repeats)
+        voxels = torch.Size(shape).numel() / shape[1]
+        print(f"{name:<16}{str(shape):<26}{params:>10,}{fp32:>13.3f}{bf16:>13.3f}"
+              f"{voxels / bf16:>14,.0f}{fp32 / bf16:>11.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller patches, fewer repeats")
+    parser.add_argument("--accuracy", nargs="*", default=[], help="datasets to train and score")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training time limit per dataset")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_speed:
+        speed_table(args.quick)
+    if args.accuracy:
+        from _training_accuracy import accuracy_table
+
+        accuracy_table(args.accuracy, minutes=args.minutes, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

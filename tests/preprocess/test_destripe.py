@@ -33,7 +33,7 @@ def _narrow(profile):
 
 def test_added_stripes_are_removed():
     stripes = _curtains()
-    left = remove_curtaining(100.0 + stripes) - 100.0
+    left = remove_curtaining(100.0 + stripes, level=5) - 100.0
     inner = slice(16, -16)
     assert np.abs(_narrow(left.mean(axis=0)))[inner].mean() < 0.15 * np.abs(_narrow(stripes[0])).mean()
     assert np.abs(left[inner, inner]).max() < 0.2 * np.abs(stripes).max()
@@ -41,17 +41,24 @@ def test_added_stripes_are_removed():
 
 def test_stripes_removed_on_top_of_an_image():
     clean = _blobs()
-    restored = remove_curtaining(clean + _curtains())
+    restored = remove_curtaining(clean + _curtains(), level=5)
     before = np.abs(_narrow(_curtains()[0])).mean()
-    after = np.abs(_narrow((restored - remove_curtaining(clean)).mean(axis=0)))[16:-16].mean()
+    after = np.abs(_narrow((restored - remove_curtaining(clean, level=5)).mean(axis=0)))[16:-16].mean()
     assert after < 0.15 * before
 
 
-def test_stripe_free_image_nearly_unchanged():
+@pytest.mark.parametrize(("level", "tolerance"), [(3, 0.1), (5, 0.2)])
+def test_stripe_free_image_nearly_unchanged(level, tolerance):
     clean = _blobs()
-    restored = remove_curtaining(clean)
-    assert np.abs(restored - clean)[16:-16, 16:-16].mean() < 0.2 * clean.std()
+    restored = remove_curtaining(clean, level=level)
+    assert np.abs(restored - clean)[16:-16, 16:-16].mean() < tolerance * clean.std()
     assert abs(float(restored.mean() - clean.mean())) < 0.01 * clean.std()
+
+
+def test_default_level_reduces_fine_stripes():
+    stripes = _curtains()
+    left = remove_curtaining(100.0 + stripes) - 100.0
+    assert np.abs(left[16:-16, 16:-16]).max() < 0.4 * np.abs(stripes).max()
 
 
 def test_stack_and_dtype():

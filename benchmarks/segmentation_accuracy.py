@@ -1,0 +1,200 @@
+"""Segmentation accuracy: mean IoU over phases against ground truth, dataset x method.
+
+    .venv/bin/python benchmarks/segmentation_accuracy.py [--quick] [--only DATASET ...]
+
+Rows are (dataset, method) -> mean IoU; the peer is plain multi-Otsu ("multiotsu") and the last
+column is the difference to it on the same dataset. To add a method, write a function
+``(dataset) -> list of label arrays`` (one per item, phase indices) and register it in METHODS.
+Datasets: synthetic FIB-SEM presets from `electroseg.synthetic` (dense truth), real SegmentPy
+nano-CT slices (dense labels) and the Pt-infiltrated SAMBA SEM image (labelled rectangles), read
+from ../shared/data. A second table reports drift recovery (RMS error of the per-slice shifts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+
+from electroseg.classical import segment_volume  # noqa: E402
+from electroseg.preprocess import estimate_shifts, preprocess_volume  # noqa: E402
+
+FIBSEM_STEPS = [
+    {"step": "register_slices"},
+    {"step": "remove_curtaining"},
+    {"step": "flatten_shading"},
+    {"step": "normalize_slices"},
+    {"step": "denoise"},
+]
+SINGLE_IMAGE_STEPS = [{"step": "denoise"}]
+
+
+@dataclass
+class Dataset:
+    """Items of (image, truth, mask); truth uses phase indices into ``phases``."""
+
+    name: str
+    images: list[np.ndarray]
+    truths: list[np.ndarray]
+    masks: list[np.ndarray | None]
+    phases: tuple[str, ...] = ("pore", "cbd", "am")
+    phase_order: tuple[str, ...] = ("pore", "cbd", "am")
+    steps: list[dict] = field(default_factory=list)
+    shifts: np.ndarray | None = None
+
+
+def mean_iou(labels: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, num_phases: int) -> float:
+    """Mean over phases present in the truth of |pred ∩ truth| / |pred ∪ truth| (inside mask)."""
+    if mask is not None:
+        labels, truth = labels[mask], truth[mask]
+    scores = []
+    for phase in range(num_phases):
+        pred, true = labels == phase, truth == phase
+        if true.any():
+            scores.append((pred & true).sum() / (pred | true).sum())
+    return float(np.mean(scores))
+
+
+# ---- methods: (dataset) -> list of label arrays -------------------------------------------
+
+def run_multiotsu(data: Dataset) -> list[np.ndarray]:
+    """Plain multi-Otsu on the raw image (the peer)."""
+    return [segment_volume(image, phases=data.phases, phase_order=data.phase_order,
+                           gradient=None, cleanup=None).labels for image in data.images]
+
+
+def run_classical(data: Dataset) -> list[np.ndarray]:
+    """Default preprocessing of the modality + thresholds + gradient analysis + cleanup."""
+    out = []
+    for image in data.images:
+        prepared = preprocess_volume(image, steps=data.steps).image
+        out.append(segment_volume(prepared, phases=data.phases, phase_order=data.phase_order).labels)
+    return out
+
+
+METHODS: dict[str, Callable[[Dataset], list[np.ndarray]]] = {
+    "multiotsu": run_multiotsu,
+    "classical": run_classical,
+}
+
+
+# ---- datasets --------------------------------------------------------------------------------
+
+def synthetic(preset: str, *, detector: str | None, phase_order, quick: bool) -> Dataset:
+    from electroseg.synthetic import load_preset, make_sample
+
+    config = load_preset(preset)
+    shape = [32, 192, 192] if quick else None
+    sample = make_sample(config, seed=0, shape=shape)
+    image = sample.images[detector or sample.channels[0]]
+    return Dataset(f"synthetic {preset} ({detector or sample.channels[0]})", [image], [sample.labels],
+                   [None], phases=sample.phases, phase_order=phase_order, steps=FIBSEM_STEPS,
+                   shifts=sample.shifts)
+
+
+def segmentpy(quick: bool) -> Dataset:
+    import tifffile
+
+    folder = SHARED / "segmentpy"
+    names = sorted((p.name[: -len("_label.tif")] for p in folder.glob("*_label.tif")), key=int)
+    names = names[:3] if quick else names
+    images = [tifffile.imread(folder / f"{n}.tif").astype(np.float32) for n in names]
+    # upstream labels: 0 = NMC (AM), 1 = CBD, 2 = pore -> ours: pore 0, cbd 1, am 2
+    truths = [np.array([2, 1, 0], np.uint8)[tifffile.imread(folder / f"{n}_label.tif")] for n in names]
+    return Dataset(f"segmentpy nano-CT ({len(names)} slices)", images, truths, [None] * len(names),
+                   steps=SINGLE_IMAGE_STEPS)
+
+
+SAMBA_ROIS = {  # (x, y, w, h) -> our phase index; Pt-filled pores and voids are both pore
+    (241, 199, 102, 174): 2, (710, 346, 207, 200): 0, (4, 460, 145, 52): 1, (344, 524, 24, 44): 0,
+}
+
+
+def samba_kintsugi(phase_order) -> Dataset:
+    import tifffile
+
+    image = tifffile.imread(SHARED / "samba_kintsugi" / "4_phase.tif").astype(np.float32)
+    truth = np.full(image.shape, 255, np.uint8)
+    for (x, y, w, h), phase in SAMBA_ROIS.items():
+        truth[y : y + h, x : x + w] = phase
+    order = "-".join(phase_order)
+    return Dataset(f"samba kintsugi SEM [{order}]", [image], [truth], [truth != 255],
+                   phase_order=tuple(phase_order), steps=SINGLE_IMAGE_STEPS)
+
+
+def datasets(quick: bool, only: list[str] | None) -> list[Callable[[], Dataset]]:
+    makers = {
+        "nmc_fibsem": lambda: synthetic("nmc_fibsem", detector=None, phase_order=("pore", "cbd", "am"), quick=quick),
+        "kintsugi_2ch": lambda: synthetic("kintsugi_2ch", detector="cbs", phase_order=("cbd", "am", "pore"), quick=quick),
+        "segmentpy": lambda: segmentpy(quick),
+        "samba": lambda: samba_kintsugi(("pore", "cbd", "am", "pore")),
+        "samba3": lambda: samba_kintsugi(("cbd", "am", "pore")),
+    }
+    if not SHARED.is_dir():
+        makers = {k: v for k, v in makers.items() if not k.startswith(("segmentpy", "samba"))}
+    return [maker for name, maker in makers.items() if not only or name in only]
+
+
+# ---- reporting -------------------------------------------------------------------------------
+
+def accuracy_rows(quick: bool, only: list[str] | None) -> tuple[list[tuple], list[tuple]]:
+    rows, drift_rows = [], []
+    for make in datasets(quick, only):
+        data = make()
+        for method, run in METHODS.items():
+            start = time.perf_counter()
+            predictions = run(data)
+            score = np.mean([mean_iou(p, t, m, len(data.phases))
+                             for p, t, m in zip(predictions, data.truths, data.masks)])
+            rows.append((data.name, method, float(score), time.perf_counter() - start))
+        if data.shifts is not None:
+            drift_rows.append(drift_error(data))
+    return rows, drift_rows
+
+
+def drift_error(data: Dataset) -> tuple[str, float, float]:
+    """RMS error (px) of recovered shifts: on the sample, and on a rigid control stack
+    (slice 0 repeated, moved by the same drift: no structural change between slices)."""
+    from scipy import ndimage as ndi
+
+    truth = data.shifts - data.shifts[0]
+    estimated = estimate_shifts(data.images[0])
+    rigid = np.stack([ndi.shift(data.images[0][0].astype(np.float32), s, order=3, mode="nearest")
+                      for s in truth])
+    control = estimate_shifts(rigid)
+    rms = lambda e: float(np.sqrt(np.mean(np.sum(e**2, axis=1))))
+    return data.name, rms(estimated - truth), rms(control - truth)
+
+
+def print_tables(rows: list[tuple], drift_rows: list[tuple]) -> None:
+    peer = {d: s for d, m, s, _ in rows if m == "multiotsu"}
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"{'dataset':<{width}}{'method':<12}{'mean IoU':>9}{'vs multiotsu':>14}{'seconds':>9}")
+    for dataset, method, score, seconds in rows:
+        print(f"{dataset:<{width}}{method:<12}{score:>9.4f}{score - peer[dataset]:>+14.4f}{seconds:>9.1f}")
+    if drift_rows:
+        print("\ndrift recovery, RMS error of per-slice shifts (px):")
+        print(f"{'dataset':<{width}}{'sample':>9}{'rigid control':>15}")
+        for name, sample, control in drift_rows:
+            print(f"{name:<{width}}{sample:>9.3f}{control:>15.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller synthetic volumes, 3 SegmentPy slices")
+    parser.add_argument("--only", nargs="*", help="dataset keys: nmc_fibsem kintsugi_2ch segmentpy samba samba3")
+    args = parser.parse_args()
+    print_tables(*accuracy_rows(args.quick, args.only))
+
+
+if __name__ == "__main__":
+    main()

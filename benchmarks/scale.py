@@ -145,44 +145,81 @@ def run_cluster(path, n_workers, memory_limit):
     return result, seconds, max(memory.peak.values()), restarted
 
 
+def run_in_memory(path, queue):
+    """The peer: read the whole volume and run analyze_labels (no uncertainty), in a child
+    process so that its peak RSS is its own."""
+    import resource
+
+    from electroseg.analysis.summary import analyze_labels
+    from electroseg.io import read_volume
+
+    t0 = time.perf_counter()
+    volume = read_volume(path)
+    result = analyze_labels(volume.numpy(), voxel_size=volume.voxel_size, depth_axis=1,
+                            uncertainty=False)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    queue.put((result.to_dict(), seconds, peak))
+
+
+def _peer(path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=run_in_memory, args=(str(path), queue))
+    child.start()
+    out = queue.get()
+    child.join()
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} instead of {FULL}")
     parser.add_argument("--memory-limit", default="4GB", help="per worker (default 4GB)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-peer", action="store_true",
+                        help="skip the in-memory analyze_labels run (needs ~6x the volume in RAM)")
     args = parser.parse_args(argv)
     shape = QUICK if args.quick else FULL
     limit = _bytes(args.memory_limit)
     workdir = Path(tempfile.mkdtemp(prefix="electroseg-scale-"))
+    mvoxel = float(np.prod(shape)) / 1e6
     try:
         t0 = time.perf_counter()
         write_volume(workdir / "labels.zarr", shape, CHUNKS[shape])
-        print(f"volume {shape} uint8 ({np.prod(shape) / 1e6:.0f} Mvoxel), chunks {CHUNKS[shape]}, "
-              f"written in {time.perf_counter() - t0:.1f} s")
+        blocks = int(np.prod([-(-s // c) for s, c in zip(shape, CHUNKS[shape])]))
+        print(f"volume {shape} uint8 ({mvoxel:.0f} Mvoxel), {blocks} chunks of "
+              f"{CHUNKS[shape]}, written in {time.perf_counter() - t0:.1f} s")
         rows, reference = [], None
+        if not args.no_peer:
+            reference, seconds, peak = _peer(workdir / "labels.zarr")
+            rows.append(("in-memory", seconds, mvoxel / seconds, peak / 1e9, "-", "-", True))
         for n in args.workers:
-            result, seconds, peak, restarted = run_cluster(workdir / "labels.zarr", n, args.memory_limit)
-            reference = reference or result
-            same = (np.array_equal(result.pair_counts.pairs, reference.pair_counts.pairs)
-                    and result.particles.count == reference.particles.count)
-            rows.append((n, seconds, np.prod(shape) / 1e6 / seconds, peak / 1e9, peak < limit,
-                         restarted, same, result))
-        _print_table(rows, args.memory_limit)
+            result, seconds, peak, restarted = run_cluster(workdir / "labels.zarr", n,
+                                                           args.memory_limit)
+            metrics = {**result.to_dict(), "uncertainty": None}
+            reference = reference or metrics
+            rows.append((f"dask x{n}", seconds, mvoxel / seconds, peak / 1e9, str(peak < limit),
+                         str(restarted), metrics == reference))
+        _print_table(rows, args.memory_limit, reference)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _print_table(rows, memory_limit):
-    print(f"{'workers':>7} {'seconds':>8} {'Mvoxel/s':>9} {'peak RSS GB':>12} "
-          f"{'< ' + memory_limit:>8} {'restart':>8} {'same':>5}")
-    for n, seconds, rate, peak, within, restarted, same, _ in rows:
-        print(f"{n:>7} {seconds:>8.1f} {rate:>9.1f} {peak:>12.2f} {str(within):>8} "
-              f"{str(restarted):>8} {str(same):>5}")
-    if len(rows) > 1:
-        print(f"speed-up {rows[-1][0]} vs {rows[0][0]} workers: {rows[0][1] / rows[-1][1]:.2f}x")
-    result = rows[0][-1]
-    print(f"blocks {result.blocks}; fractions {result.volume_fraction.fractions}; "
-          f"PBA pooled {result.pba.pooled:.4f}; particles {result.particles.count}")
+def _print_table(rows, memory_limit, metrics):
+    print(f"{'run':>10} {'seconds':>8} {'Mvoxel/s':>9} {'peak RSS GB':>12} "
+          f"{'< ' + memory_limit:>7} {'restart':>8} {'same metrics':>13}")
+    for name, seconds, rate, peak, within, restarted, same in rows:
+        print(f"{name:>10} {seconds:>8.1f} {rate:>9.1f} {peak:>12.2f} {within:>7} "
+              f"{restarted:>8} {str(same):>13}")
+    print("peak RSS: in-memory = the child process; dask = the largest worker (sampled 4x/s)")
+    for name, seconds, *_ in rows[1:]:
+        print(f"ratio {name} / {rows[0][0]} time: {seconds / rows[0][1]:.2f}")
+    particles = metrics["particles"]
+    print(f"fractions {metrics['volume_fraction']}; PBA pooled {metrics['pba']['pooled']:.4f}; "
+          f"particles {particles['count'] if particles else 0}")
 
 
 def _bytes(text):

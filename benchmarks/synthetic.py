@@ -61,7 +61,8 @@ def _otsu_iou(sample) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="32 x 128 x 128 instead of 64 x 256 x 256")
+    parser.add_argument("--quick", action="store_true",
+                        help="32 x 128 x 128 instead of 64 x 256 x 256")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     shape = (32, 128, 128) if args.quick else (64, 256, 256)
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"{'target (peer)':<{width}} {TARGET_S:8.2f}\n")
     sys.stdout.write(f"ratio total/target = {total / TARGET_S:.3f} (< 1: faster than target)\n")
     truth = sample_truth(sample)
-    sys.stdout.write(f"fractions {({k: round(v, 3) for k, v in truth['volume_fraction'].items()})}, "
+    fractions = {k: round(v, 3) for k, v in truth["volume_fraction"].items()}
+    sys.stdout.write(f"fractions {fractions}, "
                      f"PBA {truth['pba']['pooled']:.3f}, particles {truth['particle_count']}, "
                      f"multi-Otsu mean IoU vs truth {_otsu_iou(sample):.3f}\n")
     return 0

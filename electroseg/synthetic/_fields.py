@@ -49,7 +49,8 @@ def check_voxel_size(voxel_size: Sequence[float], ndim: int, *, name: str = "vox
     try:
         values = tuple(float(v) for v in voxel_size)
     except (TypeError, ValueError):
-        raise InputError(f"{name}: expected {ndim} positive numbers in µm, got {voxel_size!r}") from None
+        message = f"{name}: expected {ndim} positive numbers in µm, got {voxel_size!r}"
+        raise InputError(message) from None
     if len(values) != ndim or not all(v > 0 and np.isfinite(v) for v in values):
         raise InputError(f"{name}: expected {ndim} positive numbers in µm, got {voxel_size!r}")
     return values
@@ -67,7 +68,8 @@ def check_shape(shape: Sequence[int], *, ndim: int = 3) -> tuple[int, ...]:
     try:
         values = tuple(int(n) for n in shape)
     except (TypeError, ValueError):
-        raise InputError(f"shape: expected {ndim} positive integers (Z, Y, X), got {shape!r}") from None
+        message = f"shape: expected {ndim} positive integers (Z, Y, X), got {shape!r}"
+        raise InputError(message) from None
     if len(values) != ndim or min(values) < 1 or any(int(n) != n for n in shape):
         raise InputError(f"shape: expected {ndim} positive integers (Z, Y, X), got {shape!r}")
     return values

@@ -143,7 +143,8 @@ def simulate_fibsem(
     if curtaining > 0:
         signal *= 1.0 + np.float32(curtaining) * _curtains(labels.shape, rng_curtain)
     if blur_sigma_um > 0:
-        signal = ndimage.gaussian_filter(signal, [0.0, blur_sigma_um / vs[1], blur_sigma_um / vs[2]])
+        sigma = [0.0, blur_sigma_um / vs[1], blur_sigma_um / vs[2]]  # each slice imaged alone
+        signal = ndimage.gaussian_filter(signal, sigma)
     if np.any(shifts != 0):
         signal = _apply_drift(signal, shifts)
     signal *= _gain(labels.shape, shading=shading, flicker=flicker, rng=rng_gain)

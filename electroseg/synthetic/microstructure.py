@@ -136,7 +136,8 @@ def generate_microstructure(
     vs = check_voxel_size(voxel_size, 3)
     am_fraction = check_fraction(am_fraction, "am_fraction", low=0.05, high=0.9)
     cbd_fraction = check_fraction(cbd_fraction, "cbd_fraction", high=1.0 - am_fraction)
-    _check_positive(median_diameter_um=median_diameter_um, coating_thickness_um=coating_thickness_um,
+    _check_positive(median_diameter_um=median_diameter_um,
+                    coating_thickness_um=coating_thickness_um,
                     patch_length_um=patch_length_um, crack_width_um=crack_width_um)
     rng_particles, rng_cbd, rng_rough = child_rngs(seed, 3)
     bumps = None

@@ -10,6 +10,7 @@ A preset (``configs/preset/<name>.yaml``) holds the arguments of the generators:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -109,18 +110,43 @@ def _seeds(seed: int, count: int) -> list[int]:
 
 
 def _check_preset(preset: Mapping[str, Any], shape) -> tuple[tuple, tuple, tuple]:
+    if not isinstance(preset, Mapping):
+        raise InputError(f"preset: expected a mapping of preset parameters, "
+                         f"got {type(preset).__name__}")
+    name = preset.get("name")
     unknown = sorted(set(preset) - PRESET_KEYS)
-    if unknown:
-        raise InputError(f"preset {preset.get('name')!r}: unknown keys {unknown}; "
+    missing = sorted({"shape", "voxel_size", "detectors"} - set(preset))
+    if unknown or missing:
+        raise InputError(f"preset {name!r}: unknown keys {unknown}, missing keys {missing}; "
                          f"expected keys among {sorted(PRESET_KEYS)}")
     shape = check_shape(shape if shape is not None else preset["shape"])
     voxel_size = check_voxel_size(preset["voxel_size"], 3, name="preset voxel_size")
     if preset.get("modality", "fibsem") not in MODALITIES:
         raise InputError(f"preset modality: expected one of {list(MODALITIES)}, "
                          f"got {preset.get('modality')!r}")
-    if not preset.get("detectors"):
-        raise InputError(f"preset {preset.get('name')!r}: expected at least one detector")
+    if not isinstance(preset["detectors"], Mapping) or not preset["detectors"]:
+        raise InputError(f"preset {name!r} detectors: expected a mapping name -> options with at "
+                         f"least one detector, got {preset['detectors']!r}")
     return shape, voxel_size, tuple(preset.get("phases", ("pore", "cbd", "am")))
+
+
+def _options(func, options: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    """``options`` as keyword arguments of ``func``; unknown names are an InputError."""
+    options = dict(options or {})
+    accepted = {name for name, p in inspect.signature(func).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"voxel_size", "seed", "shifts",
+                                                                 "noise_seed"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InputError(f"{where}: unknown options {unknown}; expected options among "
+                         f"{sorted(accepted)}")
+    return options
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: expected a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
@@ -130,11 +156,13 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
     With the same seed, a preset and its ``cycling`` variant share the same particles.
     """
     shape, voxel_size, phases = _check_preset(preset, shape)
-    seed_micro, seed_cycle, _, _ = _seeds(seed, 4)
-    micro = generate_microstructure(shape, voxel_size=voxel_size, seed=seed_micro,
-                                    **dict(preset.get("microstructure") or {}))
+    seed_micro, seed_cycle, _, _ = _seeds(_check_seed(seed), 4)
+    options = _options(generate_microstructure, preset.get("microstructure"),
+                       "preset microstructure")
+    micro = generate_microstructure(shape, voxel_size=voxel_size, seed=seed_micro, **options)
     if preset.get("cycling"):
-        micro = detach_cbd(micro, seed=seed_cycle, **dict(preset["cycling"]))
+        micro = detach_cbd(micro, seed=seed_cycle,
+                           **_options(detach_cbd, preset["cycling"], "preset cycling"))
     labels = micro.labels
     if preset.get("phase_map") is not None:
         labels = merge_phases(labels, preset["phase_map"])
@@ -152,9 +180,11 @@ def make_images(labels: np.ndarray, preset: Mapping[str, Any], *,
     curtains (``seed``) and have independent noise (``noise_seed``).
     """
     _, voxel_size, _ = _check_preset(preset, labels.shape)
-    _, _, seed_drift, seed_image = _seeds(seed, 4)
-    detectors = [(str(name), dict(options or {})) for name, options in preset["detectors"].items()]
-    if preset.get("modality", "fibsem") == "ct":
+    _, _, seed_drift, seed_image = _seeds(_check_seed(seed), 4)
+    simulator = simulate_ct if preset.get("modality", "fibsem") == "ct" else simulate_fibsem
+    detectors = [(str(name), _options(simulator, options, f"preset detectors.{name}"))
+                 for name, options in preset["detectors"].items()]
+    if simulator is simulate_ct:
         images = {name: simulate_ct(labels, voxel_size=voxel_size,
                                     seed=_detector_seed(seed_image, index), **options).image
                   for index, (name, options) in enumerate(detectors)}

@@ -146,3 +146,22 @@ def test_command_cycled_preset_shares_particles_with_pristine(tmp_path):
     cycled = tifffile.imread(tmp_path / "nmc_fibsem_cycled" / "labels.tif")
     assert np.array_equal(pristine == 2, cycled == 2)
     assert np.count_nonzero(cycled == 1) < np.count_nonzero(pristine == 1)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda p: p.pop("voxel_size"), "missing keys \\['voxel_size'\\]"),
+    (lambda p: p["microstructure"].update(am_fractoin=0.6), "am_fractoin"),
+    (lambda p: p["detectors"]["sem"].update(gain=2), "detectors.sem"),
+    (lambda p: p.update(modality="mri"), "modality"),
+    (lambda p: p.update(detectors={}), "detectors"),
+])
+def test_bad_preset_parameters_raise_input_error(change, match):
+    preset = load_preset("tiny")
+    change(preset)
+    with pytest.raises(InputError, match=match):
+        make_sample(preset, seed=0, shape=(4, 16, 16))
+
+
+def test_negative_seed_raises_input_error(tiny):
+    with pytest.raises(InputError, match="seed"):
+        make_sample(tiny, seed=-3)

@@ -161,9 +161,9 @@ def as_dask_array(labels: Any, *, chunks: Sequence[int] | None = None,
 
 def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
                      depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
-                     ignore_value: int = 255, connectivity: int = 1,
-                     chunks: Sequence[int] | None = None, client: Any = None,
-                     scheduler_address: str | None = None) -> BlockwiseCounts:
+                     ignore_value: int = 255, label_values: Sequence[int] | None = None,
+                     connectivity: int = 1, chunks: Sequence[int] | None = None,
+                     client: Any = None, scheduler_address: str | None = None) -> BlockwiseCounts:
     """Face-pair counts and "am" particles of a label volume, counted block by block on Dask.
 
     Parameters
@@ -174,6 +174,9 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
         µm, array order; default the file's metadata; required one way or the other.
     depth_axis, phases, ignore_value
         As in :func:`electroseg.analysis.face_pair_counts`.
+    label_values : sequence of int, optional
+        Stored value of each phase (e.g. ``[0, 85, 170]``), mapped block by block as
+        :func:`electroseg.io.read_labels` does; default the values are the phase indices.
     connectivity : int
         Particle connectivity; only 1 (faces: 6 in 3-D, 4 in 2-D) is supported block-wise.
     chunks : sequence of int, optional
@@ -204,7 +207,9 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
     if connectivity_rank(connectivity, array.ndim) != 1:
         raise InputError(f"connectivity: block-wise particles support face connectivity (1) "
                          f"only, got {connectivity!r}; use the in-memory particle_table")
-    summaries, boundaries = _build_graph(array, axis, names, int(ignore_value), i_am, name)
+    values = None if label_values is None else [int(v) for v in label_values]
+    summaries, boundaries = _build_graph(array, axis, names, int(ignore_value), values, i_am,
+                                         name)
     logger.info("%s: counting %s in %d blocks of %s", name, array.shape, len(summaries),
                 array.chunksize)
     summaries, boundaries = compute(summaries, boundaries, client=client,
@@ -218,7 +223,8 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
 
 def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
                       depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
-                      ignore_value: int = 255, connectivity: int = 1, pba_method: str = "face",
+                      ignore_value: int = 255, label_values: Sequence[int] | None = None,
+                      connectivity: int = 1, pba_method: str = "face",
                       histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
                       chunks: Sequence[int] | None = None, client: Any = None,
                       scheduler_address: str | None = None) -> AnalysisResult:
@@ -226,7 +232,8 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
 
     Same parameters, result and values as ``analyze_labels(..., uncertainty=False)`` with the
     default options (face PBA, face-counted surfaces, face-connected "am" particles), plus
-    ``chunks``, ``client`` and ``scheduler_address`` of :func:`blockwise_counts`. Not computed
+    ``label_values``, ``chunks``, ``client`` and ``scheduler_address`` of
+    :func:`blockwise_counts`. Not computed
     block-wise (None in the result): electronic connectivity, per-particle channel statistics
     and sub-block uncertainty.
 
@@ -240,7 +247,8 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
                          f"{pba_method!r}; expected 'face'")
     counts = blockwise_counts(labels, voxel_size=voxel_size, depth_axis=depth_axis,
                               phases=phases, ignore_value=ignore_value,
-                              connectivity=connectivity, chunks=chunks, client=client,
+                              label_values=label_values, connectivity=connectivity,
+                              chunks=chunks, client=client,
                               scheduler_address=scheduler_address)
     pairs, names = counts.pair_counts, counts.pair_counts.phases
     profile = VolumeFractionProfile.from_counts(pairs.voxels, phases=names,
@@ -269,7 +277,8 @@ def _block_starts(array: Any) -> list[np.ndarray]:
 
 
 def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: int,
-                 i_am: int | None, name: str) -> tuple[list, list]:
+                 label_values: list[int] | None, i_am: int | None,
+                 name: str) -> tuple[list, list]:
     """Delayed per-block summaries (in block order) and per-boundary counts."""
     import dask
 
@@ -280,9 +289,10 @@ def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: i
     for index in np.ndindex(*array.numblocks):
         start = tuple(int(starts[a][i]) for a, i in enumerate(index))
         summary, faces[index] = summary_task(blocks[index], start=start, shape=array.shape,
-                                             depth_axis=axis,
-                                             phases=phases, ignore_value=ignore_value,
-                                             am_index=i_am, name=name)
+                                             depth_axis=axis, phases=phases,
+                                             ignore_value=ignore_value,
+                                             label_values=label_values, am_index=i_am,
+                                             name=name)
         summaries.append(summary)
     for index in np.ndindex(*array.numblocks):
         for a in range(array.ndim):
@@ -311,14 +321,21 @@ class _Summary:
 
 def _block_summary(block: np.ndarray, *, start: tuple[int, ...], shape: tuple[int, ...],
                    depth_axis: int, phases: tuple[str, ...], ignore_value: int,
-                   am_index: int | None, name: str) -> tuple[_Summary, list]:
+                   label_values: list[int] | None, am_index: int | None,
+                   name: str) -> tuple[_Summary, list]:
     block = np.ascontiguousarray(block)
+    where = f"{name}[{', '.join(f'{s}:{s + n}' for s, n in zip(start, block.shape))}]"
+    if label_values is not None:  # stored values -> phase indices, ignore -> 255
+        from electroseg.io.labels import to_phase_indices
+
+        block = to_phase_indices(block, phases=phases, label_values=label_values,
+                                 ignore_value=ignore_value, name=where)
+        ignore_value = 255
     try:
         counts = face_pair_counts(block, depth_axis=depth_axis, phases=phases,
                                   ignore_value=ignore_value)
     except InputError as err:
-        where = ", ".join(f"{s}:{s + n}" for s, n in zip(start, block.shape))
-        raise InputError(f"{name}[{where}]: {err}") from None
+        raise InputError(f"{where}: {err}") from None
     particles, stats = _block_particles(block, start, shape, am_index)
     faces = [(np.take(block, 0, axis=a), np.take(block, -1, axis=a),
               np.take(particles, 0, axis=a).astype(np.uint32),

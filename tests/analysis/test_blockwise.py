@@ -133,6 +133,16 @@ def test_written_like_the_in_memory_analysis(tmp_path):
     assert metrics["uncertainty"] is None
 
 
+def test_stored_label_values_are_mapped_per_block():
+    labels = _random_labels((5, 9, 7), seed=4)
+    stored = np.choose(np.minimum(labels, 3), [0, 85, 170, 7]).astype(np.uint8)  # ignore: 7
+    result = analyze_blockwise(stored, voxel_size=VOXEL, label_values=[0, 85, 170],
+                               ignore_value=7, chunks=(2, 4, 3))
+    _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=1)
+    with pytest.raises(InputError, match=r"labels\[.*\].*not among the phases"):
+        analyze_blockwise(stored, voxel_size=VOXEL, label_values=[0, 85, 170], chunks=(2, 4, 3))
+
+
 def test_phases_without_am_count_no_particles():
     labels = np.array([[[0, 1], [1, 1]]], dtype=np.uint8)
     result = analyze_blockwise(labels, voxel_size=VOXEL, phases=["pore", "cbd"], chunks=(1, 1, 1))

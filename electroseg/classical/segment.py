@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -47,6 +48,8 @@ class Segmentation:
         Mean intensity of each intensity class (darkest first).
     reassigned_voxels, cleaned_voxels : int
         Voxels changed by gradient analysis and by cleanup.
+    seconds : dict of str to float
+        Wall time of each stage (thresholds, classify, confidence, gradient, cleanup).
     """
 
     labels: np.ndarray
@@ -58,6 +61,7 @@ class Segmentation:
     class_means: np.ndarray
     reassigned_voxels: int = 0
     cleaned_voxels: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record of everything but the arrays of image shape."""
@@ -71,6 +75,7 @@ class Segmentation:
             "volume_fraction": {p: float(counts[i] / self.labels.size) for i, p in enumerate(self.phases)},
             "reassigned_voxels": int(self.reassigned_voxels),
             "cleaned_voxels": int(self.cleaned_voxels),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
     def as_table(self) -> pd.DataFrame:
@@ -198,26 +203,46 @@ def segment_volume(
     lookup = class_to_label(phases, phase_order)
     gradient = _as_options(gradient, GradientOptions, "gradient")
     cleanup = _as_options(cleanup, CleanupOptions, "cleanup")
+    clock = _Clock()
     check_grey_levels(image, len(phase_order))
     cuts = compute_thresholds(
         image, phase_order=phase_order, method=method, thresholds=thresholds,
         fractions=fractions, per_slice=per_slice, z_window=z_window,
     )
+    clock.lap("thresholds")
     classes = apply_thresholds(image, cuts)
+    clock.lap("classify")
     means, spread = class_statistics(image, classes, len(phase_order))
     confidence = threshold_confidence(image, classes, cuts, spread)
+    clock.lap("confidence")
     reassigned = cleaned = 0
     if gradient is not None:
         classes, band = reassign_transition_bands(classes, image, class_means=means, options=gradient)
         confidence[band] *= band_confidence
         reassigned = int(band.sum())
+        clock.lap("gradient")
     labels = lookup[classes]
     if cleanup is not None:
         labels, changed = clean_labels(labels, phases=phases, options=cleanup)
         confidence[changed] *= band_confidence
         cleaned = int(changed.sum())
+        clock.lap("cleanup")
     logger.info("segment_volume: %s thresholds %s, phase order %s", method, np.round(cuts, 3).tolist(), list(phase_order))
     return Segmentation(
         labels=labels, confidence=confidence, thresholds=cuts, phases=phases, phase_order=phase_order,
         method=method, class_means=means, reassigned_voxels=reassigned, cleaned_voxels=cleaned,
+        seconds=clock.seconds,
     )
+
+
+class _Clock:
+    """Wall time of successive stages."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now

@@ -185,7 +185,11 @@ def preprocess_images(images: Mapping[str, Path], out: Path, *, steps: Sequence[
 
 
 def preprocessed_dataset(dataset: Mapping, root: Path, pre_root: Path, classical: Mapping) -> dict:
-    """The dataset mapping with absolute paths, images replaced by their preprocessed copies."""
+    """The dataset mapping with absolute paths, images replaced by their preprocessed copies.
+
+    Its ``preprocess`` is emptied (the images are already preprocessed), so checkpoints trained
+    on it expect preprocessed inputs.
+    """
     sets = _image_sets(dataset, root)
     volumes = []
     for volume in dataset.get("volumes") or []:
@@ -199,7 +203,7 @@ def preprocessed_dataset(dataset: Mapping, root: Path, pre_root: Path, classical
                 entry[field] = str(root / str(volume[field]))
         volumes.append(entry)
     out = {k: v for k, v in dict(dataset).items() if k != "synthetic"}
-    out.update(root=str(root), volumes=volumes, classical=dict(classical))
+    out.update(root=str(root), volumes=volumes, classical=dict(classical), preprocess=[])
     return out
 
 

@@ -47,7 +47,7 @@ def _options(cfg: DictConfig) -> dict[str, Any]:
     if cfg.phase_order is not None:
         classical["phase_order"] = list(_plain(cfg.phase_order))
     predict = {k: v for k, v in _plain(cfg.predict).items() if v is not None}
-    return dict(preprocess_steps=_plain(cfg.preprocess.steps) or [], classical=classical,
+    return dict(preprocess_steps=dataset.get("preprocess") or [], classical=classical,
                 train_model=make_trainer(cfg) if cfg.learned and not cfg.checkpoint else None,
                 checkpoint=cfg.checkpoint, predict_options=predict,
                 analysis_options=_plain(cfg.analysis),

@@ -1,0 +1,105 @@
+"""The run pipeline: stage folders, reuse on rerun, dataset path handling, and a tiny end-to-end run."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from electroseg.cli import main
+from electroseg.errors import InputError
+from electroseg.pipeline import preprocessed_dataset, run_stage, target_scan
+
+DATASET = {
+    "name": "two_scans", "phases": ["pore", "cbd", "am"], "depth_axis": 1, "channels": ["bse"],
+    "volumes": [
+        {"images": {"bse": "s0/image.tif"}, "hand_labels": "s0/sparse_labels.tif", "split": "train"},
+        {"images": {"bse": "s1/image.tif"}, "hand_labels": "s1/sparse_labels.tif", "split": "val"},
+        {"images": {"bse": "s0/image.tif"}, "labels": "s0/labels.tif", "split": "test"},
+    ],
+}
+
+
+def test_run_stage_builds_once_then_reuses(tmp_path):
+    calls = []
+
+    def build(folder: Path) -> None:
+        calls.append(folder.name)
+        (folder / "product.txt").write_text("x")
+
+    first = run_stage("demo", tmp_path / "demo", build)
+    second = run_stage("demo", tmp_path / "demo", build)
+    assert calls == ["demo.partial"]  # built in a temporary folder, once
+    assert (first.reused, second.reused) == (False, True)
+    assert (tmp_path / "demo" / "product.txt").is_file()
+    assert not (tmp_path / "demo.partial").exists()
+    run_stage("demo", tmp_path / "demo", build, force=True)
+    assert len(calls) == 2
+
+
+def test_failed_stage_keeps_previous_outputs(tmp_path):
+    run_stage("demo", tmp_path / "demo", lambda f: (f / "good.txt").write_text("ok"))
+
+    def broken(folder: Path) -> None:
+        (folder / "half.txt").write_text("partial")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        run_stage("demo", tmp_path / "demo", broken, force=True)
+    assert (tmp_path / "demo" / "good.txt").read_text() == "ok"
+    assert not (tmp_path / "demo" / "half.txt").exists()
+
+
+def test_target_scan_prefers_test_volume_with_truth(tmp_path):
+    scan = target_scan(DATASET, tmp_path)
+    assert scan.images == {"bse": tmp_path / "s0/image.tif"}
+    assert scan.truth == tmp_path / "s0/labels.tif"
+    assert scan.hand_labels == tmp_path / "s0/sparse_labels.tif"  # found on the train entry
+
+
+def test_target_scan_without_train_or_test_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="split test or train"):
+        target_scan({"name": "x", "volumes": [{"images": {"a": "x.tif"}, "split": "val"}]}, tmp_path)
+
+
+def test_preprocessed_dataset_points_images_at_copies(tmp_path):
+    out = preprocessed_dataset(DATASET, tmp_path / "raw", tmp_path / "pre", {"method": "multiotsu"})
+    assert out["volumes"][0]["images"] == {"bse": str(tmp_path / "pre/s0_image/image.tif")}
+    assert out["volumes"][1]["images"] == {"bse": str(tmp_path / "pre/s1_image/image.tif")}
+    assert out["volumes"][2]["labels"] == str(tmp_path / "raw/s0/labels.tif")
+    assert out["classical"] == {"method": "multiotsu"}
+    assert out["preprocess"] == []
+    assert "synthetic" not in out
+
+
+TINY_RUN = ["preset=tiny", "model=unet3d_tiny", "trainer=fast", "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+            "trainer.precision=32-true", "trainer.enable_progress_bar=false",
+            "data.synthetic.samples={seed0: 0}",
+            "train_overrides=[\"loader.samples_per_epoch=4\",\"loader.val_patches=2\"]",
+            "analysis.uncertainty=false", "compare.blocks_per_axis=2"]
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", f"out={out}", *TINY_RUN]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(out / "report.html")
+    for product in ("data/seed0/image.tif", "preprocess/seed0_image/image.tif",
+                    "classical/labels.tif", "classical/confidence.tif",
+                    "train/checkpoints/best.ckpt", "predict/labels.tif",
+                    "analysis/classical/metrics.json", "analysis/learned/metrics.json",
+                    "analysis/truth/metrics.json", "compare/comparison.json",
+                    "compare/slices.png", "summary.json", "provenance.json", "config.yaml",
+                    "report.html", "report.md"):
+        assert (out / product).is_file(), product
+    for stage in ("data", "preprocess", "classical", "train", "predict", "analysis", "compare"):
+        assert json.loads((out / stage / "stage.json").read_text())["stage"] == stage
+    comparison = json.loads((out / "compare" / "comparison.json").read_text())
+    assert set(comparison["agreement"]) == {"learned vs classical", "classical vs reference",
+                                            "learned vs reference"}
+    html = (out / "report.html").read_text()
+    assert "Comparison: classical vs learned vs reference" in html and "sha256" in html
+    # rerun: every stage reused, the report rebuilt from the products
+    first = (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
+    assert main(["run", f"out={out}", *TINY_RUN]) == 0
+    assert (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns == first

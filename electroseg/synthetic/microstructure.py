@@ -128,9 +128,9 @@ def generate_microstructure(
 
     Notes
     -----
-    CBD = the ``cbd_fraction * N`` non-AM voxels with the highest score
-    ``s = g(x) - d(x) / coating_thickness_um + 3 [x in neck]`` where ``g`` is a unit Gaussian
-    random field and ``d`` the distance (µm) to AM.
+    CBD = the ``cbd_fraction * N`` non-AM voxels (open cracks excluded) with the highest score
+    ``s = g(x) - d(x) / coating_thickness_um + 3 [x in neck] + 100 [x in CBD-filled crack]``
+    where ``g`` is a unit Gaussian random field and ``d`` the distance (µm) to AM.
     """
     shape = check_shape(shape)
     vs = check_voxel_size(voxel_size, 3)
@@ -178,9 +178,12 @@ def _add_cbd(labels, cracks, cbd_fraction, voxel_size, *, coating_thickness_um, 
         dilated = dist <= neck_radius_um
         closed = edt.edt(dilated, anisotropy=voxel_size) > neck_radius_um
         score[closed] += 3.0
-    candidates = np.flatnonzero((labels == PORE) & (cracks == 0))
-    wanted = int(round(cbd_fraction * labels.size)) - int(np.count_nonzero(labels == CBD))
-    wanted = min(max(wanted, 0), candidates.size)
+    # CBD-filled cracks come first; open cracks stay pore. If the cracks alone exceed the
+    # budget, the lowest-scoring crack voxels are left open so the CBD fraction stays exact.
+    score[cracks == 2] += 100.0
+    candidates = np.flatnonzero((labels != AM) & (cracks != 1))
+    wanted = min(int(round(cbd_fraction * labels.size)), candidates.size)
+    labels.ravel()[candidates] = PORE
     if wanted == 0:
         return
     top = np.argpartition(score.ravel()[candidates], candidates.size - wanted)[-wanted:]

@@ -124,3 +124,27 @@ def test_input_not_modified():
     pba_profile(HAND, depth_axis=2)
     pba_profile(HAND, depth_axis=1, method="voxel")
     np.testing.assert_array_equal(HAND, before)
+
+
+def test_voxel_method_depth_axis_0_and_2_hand_counted():
+    # z=0 plane: AM (0,0) has CBD to its right -> S,C; (1,0) pore below -> S; (1,1) CBD
+    # above -> S,C; (1,2) pore -> S.   z=1 plane: all four AM voxels touch CBD -> S=4, C=4
+    by_z = pba_profile(HAND, depth_axis=0, method="voxel")
+    assert by_z.surface.tolist() == [4, 4]
+    assert by_z.contacts.tolist() == [2, 4]
+    assert by_z.pooled == pytest.approx(0.75)
+    # x=0: 3 surface voxels all touching CBD; x=1: 2 (one more AM voxel has only AM and
+    # ignored neighbours); x=2: one AM voxel surrounded by pore
+    by_x = pba_profile(HAND, depth_axis=2, method="voxel")
+    assert by_x.surface.tolist() == [3, 2, 1]
+    assert by_x.contacts.tolist() == [3, 2, 0]
+
+
+def test_voxel_method_2d_columns():
+    labels = np.array([[1, 2, 0],
+                       [0, 2, 1],
+                       [2, 2, 2]], dtype=np.uint8)
+    cols = pba_profile(labels, depth_axis=1, method="voxel")
+    assert cols.surface.tolist() == [1, 0, 1]
+    assert cols.contacts.tolist() == [0, 0, 1]
+    assert cols.per_depth == [0.0, None, 1.0]

@@ -86,7 +86,7 @@ def _run(setup: Setup, plan: WindowPlan, source, sink: Sink, *, progress: bool, 
     """Run the engine matching the model kind, with an optional tqdm bar over windows."""
     import torch
 
-    network = prepare_network(setup.network, plan.device, 3 if setup.kind == "unet3d" else 2)
+    network = prepare_network(setup.network, plan.device)
     bar = None
     if progress:
         from tqdm.auto import tqdm

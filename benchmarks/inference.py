@@ -1,0 +1,151 @@
+"""Inference throughput and peak memory: electroseg's engine against plain MONAI sliding windows.
+
+Runs the default ``unet3d`` model config (configs/model/unet3d.yaml: channels 16-32-64-128, patch
+16x96x96, planned for a 0.05 x 0.025 x 0.025 µm FIB-SEM voxel) with random weights on a random
+uint16 volume, each case in its own subprocess so that peak memory (max RSS) is per case:
+
+- ``monai_fp32``: normalize_intensity + MONAI ``sliding_window_inference`` (Gaussian, same patch,
+  overlap and windows per batch) in float32 under ``torch.inference_mode`` + argmax: the peer;
+- ``electroseg_fp32`` / ``electroseg_bf16``: :func:`electroseg.inference.predict_volume`;
+- ``chunked_bf16``: :func:`electroseg.inference.predict_chunked` from a memory-mapped TIFF to Zarr
+  on a larger volume.
+
+Usage: ``.venv/bin/python benchmarks/inference.py [--quick]``. Prints a table and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+OVERLAP, BATCH = 0.25, 2
+CHANNELS, PATCH, VOXEL = [16, 32, 64, 128], (16, 96, 96), (0.05, 0.025, 0.025)
+
+
+def _spec():
+    from electroseg.models import ModelSpec, plan_unet
+
+    plan = plan_unet(VOXEL, PATCH, max_levels=len(CHANNELS), min_size=4)
+    kwargs = dict(in_channels=1, out_channels=3, channels=CHANNELS, **plan.to_dict())
+    return ModelSpec(name="unet3d", kwargs=kwargs, phases=("pore", "cbd", "am"), channels=("bse",),
+                     voxel_size=VOXEL, patch_size=PATCH)
+
+
+def _loaded():
+    import torch
+
+    from electroseg.models import LoadedModel, build_model
+
+    torch.manual_seed(0)
+    spec = _spec()
+    return LoadedModel(network=build_model(spec).eval(), spec=spec)
+
+
+def _volume(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(1000, 60000, size=shape, dtype=np.uint16)
+
+
+def _case_monai(shape):
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    from electroseg.models import normalize_intensity
+
+    loaded, volume = _loaded(), _volume(shape)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        x = torch.from_numpy(normalize_intensity(volume, loaded.spec.normalization))[None, None]
+        logits = sliding_window_inference(x, PATCH, BATCH, loaded.network, overlap=OVERLAP, mode="gaussian")
+        labels = logits[0].argmax(0).to(torch.uint8).numpy()
+    return time.perf_counter() - start, labels
+
+
+def _case_ours(shape, precision):
+    from electroseg.inference import predict_volume
+
+    loaded, volume = _loaded(), _volume(shape)
+    start = time.perf_counter()
+    labels = predict_volume(loaded, volume, overlap=OVERLAP, batch_size=BATCH, precision=precision,
+                            device="cpu").labels
+    return time.perf_counter() - start, labels
+
+
+def _case_chunked(shape):
+    import tifffile
+
+    from electroseg.inference import predict_chunked
+
+    loaded = _loaded()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "scan.tif"
+        out = tifffile.memmap(path, shape=shape, dtype=np.uint16, bigtiff=True)
+        for z in range(0, shape[0], 16):  # written slab by slab: the full volume never in RAM
+            out[z:z + 16] = _volume((min(16, shape[0] - z), *shape[1:]), seed=z)
+        out.flush()
+        del out
+        start = time.perf_counter()
+        predict_chunked(loaded, path, Path(tmp) / "labels.zarr", overlap=OVERLAP, batch_size=BATCH,
+                        precision="bf16", device="cpu")
+        return time.perf_counter() - start, None
+
+
+def _worker(case: str, shape: tuple[int, ...]) -> None:
+    if case == "monai_fp32":
+        seconds, labels = _case_monai(shape)
+    elif case == "chunked_bf16":
+        seconds, labels = _case_chunked(shape)
+    else:
+        seconds, labels = _case_ours(shape, case.split("_")[1])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+    digest = None if labels is None else np.bincount(labels.ravel(), minlength=3).tolist()
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "label_counts": digest}))
+
+
+def _run(case: str, shape) -> dict:
+    cmd = [sys.executable, __file__, "--worker", case, "--shape", *map(str, shape)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{case} failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(case=case, shape=shape, mvox_s=np.prod(shape) / result["seconds"] / 1e6)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small volumes (a smoke run)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--shape", type=int, nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return _worker(args.worker, tuple(args.shape))
+    import torch
+
+    shape = (32, 192, 192) if args.quick else (128, 512, 512)
+    big = (40, 192, 256) if args.quick else (300, 768, 1024)
+    cases = [("monai_fp32", shape), ("electroseg_fp32", shape), ("electroseg_bf16", shape), ("chunked_bf16", big)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; patch {PATCH}, overlap {OVERLAP}, "
+          f"{BATCH} windows per batch, channels {CHANNELS}")
+    rows = [_run(case, s) for case, s in cases]
+    print(f"{'case':<16} {'shape':<16} {'seconds':>8} {'Mvox/s':>7} {'peak GB':>8}")
+    for r in rows:
+        print(f"{r['case']:<16} {'x'.join(map(str, r['shape'])):<16} {r['seconds']:8.1f} {r['mvox_s']:7.2f} "
+              f"{r['peak_bytes'] / 1e9:8.2f}")
+    peer = rows[0]
+    for r in rows[1:3]:
+        same = np.sum(np.abs(np.subtract(r["label_counts"], peer["label_counts"]))) / 2 / np.prod(shape)
+        print(f"{r['case']} / monai_fp32 throughput: {r['mvox_s'] / peer['mvox_s']:.2f}x "
+              f"(label-count difference {same:.4f} of voxels)")
+
+
+if __name__ == "__main__":
+    main()

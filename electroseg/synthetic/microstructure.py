@@ -89,6 +89,8 @@ def generate_microstructure(
     coating_thickness_um: float = 0.55,
     patch_length_um: float = 0.4,
     neck_radius_um: float = 0.25,
+    cbd_depth_gradient: float = 0.0,
+    depth_axis: int = 1,
     seed: int = 0,
 ) -> Microstructure:
     """Generate a pristine electrode: cracked lognormal AM particles, CBD coating and necks.
@@ -119,6 +121,10 @@ def generate_microstructure(
     neck_radius_um : float
         Pores inside the morphological closing of AM with this radius (necks between
         neighbouring particles) are filled with CBD first.
+    cbd_depth_gradient, depth_axis : float, int
+        Binder migration: the CBD score gains ``cbd_depth_gradient * (1 - 2 t)`` with ``t`` in
+        [0, 1] from separator (index 0 of ``depth_axis``) to current collector, so a positive
+        value puts more CBD near the separator (0 = uniform).
     seed : int
         Seed of `numpy.random.default_rng`; the same seed gives the same bytes.
 
@@ -130,6 +136,7 @@ def generate_microstructure(
     -----
     CBD = the ``cbd_fraction * N`` non-AM voxels (open cracks excluded) with the highest score
     ``s = g(x) - d(x) / coating_thickness_um + 3 [x in neck] + 100 [x in CBD-filled crack]``
+    (+ the depth term)
     where ``g`` is a unit Gaussian random field and ``d`` the distance (µm) to AM.
     """
     shape = check_shape(shape)
@@ -152,8 +159,12 @@ def generate_microstructure(
         crack_width_um=crack_width_um, rng=rng_particles, roughness=bumps)
     labels = np.where(ids > 0, AM, PORE).astype(np.uint8)
     labels[cracks == 2] = CBD
+    if depth_axis not in (0, 1, 2):
+        raise InputError(f"depth_axis: expected 0, 1 or 2 for a (Z, Y, X) volume, "
+                         f"got {depth_axis!r}")
     _add_cbd(labels, cracks, cbd_fraction, vs, coating_thickness_um=coating_thickness_um,
-             patch_length_um=patch_length_um, neck_radius_um=neck_radius_um, rng=rng_cbd)
+             patch_length_um=patch_length_um, neck_radius_um=neck_radius_um,
+             depth_gradient=(float(cbd_depth_gradient), depth_axis), rng=rng_cbd)
     cracked = sum(p.crack_normal is not None for p in particles)
     logger.info("microstructure %s: %d particles (%d cracked)", shape, len(particles), cracked)
     targets = (1.0 - am_fraction - cbd_fraction, cbd_fraction, am_fraction)
@@ -167,7 +178,7 @@ def _check_positive(**values: float) -> None:
 
 
 def _add_cbd(labels, cracks, cbd_fraction, voxel_size, *, coating_thickness_um, patch_length_um,
-             neck_radius_um, rng) -> None:
+             neck_radius_um, depth_gradient, rng) -> None:
     """Fill the best-scoring pore voxels with CBD in place (see generate_microstructure)."""
     am = labels == AM
     dist = edt.edt(~am, anisotropy=voxel_size).astype(np.float32)
@@ -178,6 +189,10 @@ def _add_cbd(labels, cracks, cbd_fraction, voxel_size, *, coating_thickness_um, 
         dilated = dist <= neck_radius_um
         closed = edt.edt(dilated, anisotropy=voxel_size) > neck_radius_um
         score[closed] += 3.0
+    gradient, axis = depth_gradient
+    if gradient != 0:
+        ramp = np.linspace(gradient, -gradient, labels.shape[axis], dtype=np.float32)
+        score += ramp.reshape([-1 if a == axis else 1 for a in range(3)])
     # CBD-filled cracks come first; open cracks stay pore. If the cracks alone exceed the
     # budget, the lowest-scoring crack voxels are left open so the CBD fraction stays exact.
     score[cracks == 2] += 100.0

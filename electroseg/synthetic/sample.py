@@ -135,7 +135,7 @@ def _options(func, options: Mapping[str, Any] | None, where: str) -> dict[str, A
     options = dict(options or {})
     accepted = {name for name, p in inspect.signature(func).parameters.items()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"voxel_size", "seed", "shifts",
-                                                                 "noise_seed"}
+                                                                 "noise_seed", "depth_axis"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise InputError(f"{where}: unknown options {unknown}; expected options among "
@@ -159,7 +159,8 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
     seed_micro, seed_cycle, _, _ = _seeds(_check_seed(seed), 4)
     options = _options(generate_microstructure, preset.get("microstructure"),
                        "preset microstructure")
-    micro = generate_microstructure(shape, voxel_size=voxel_size, seed=seed_micro, **options)
+    micro = generate_microstructure(shape, voxel_size=voxel_size, seed=seed_micro,
+                                    depth_axis=int(preset.get("depth_axis", 1)), **options)
     if preset.get("cycling"):
         micro = detach_cbd(micro, seed=seed_cycle,
                            **_options(detach_cbd, preset["cycling"], "preset cycling"))

@@ -142,3 +142,16 @@ def test_render_particle_planar_crack_through_centre():
     assert set(np.unique(cracks)) == {0, 1}
     assert np.all(np.flatnonzero(cracks.any(axis=(0, 1))) == [29, 30, 31])
     assert cc3d.connected_components(ids > 0, connectivity=6, return_N=True)[1] == 2
+
+
+def test_binder_migration_puts_more_cbd_near_the_separator():
+    from electroseg.analysis import volume_fraction_profile
+
+    micro = generate_microstructure(SHAPE, cbd_depth_gradient=2.0, seed=4, **SMALL)
+    cbd = volume_fraction_profile(micro.labels, depth_axis=1).fractions[:, 1]
+    half = len(cbd) // 2
+    assert cbd[:half].mean() > 1.5 * cbd[half:].mean()
+    uniform = generate_microstructure(SHAPE, seed=4, **SMALL)
+    assert np.array_equal(uniform.labels == 2, micro.labels == 2)
+    with pytest.raises(InputError, match="depth_axis"):
+        generate_microstructure(SHAPE, depth_axis=3, seed=4, **SMALL)

@@ -97,3 +97,26 @@ def test_report_never_imports_torch():
     code = "import sys, electroseg.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cycling_section_and_summary(tmp_path):
+    from electroseg.report.summary import summarize_run
+
+    folder = tmp_path / "cycling"
+    folder.mkdir()
+    (folder / "cycling.json").write_text(json.dumps(
+        {"lines": ["PBA truth: pristine 0.550 → cycled 0.450, drop -0.100"], "tolerance": 0.03}))
+    _figure(folder / "pba_depth_cycling.png")
+    metrics = tmp_path / "analysis" / "learned"
+    metrics.mkdir(parents=True)
+    (metrics / "metrics.json").write_text(json.dumps(
+        {"pba": {"pooled": 0.5}, "volume_fraction": {"am": 0.6},
+         "uncertainty": {"pba_pooled_from_counts": {"ci_low": 0.45, "ci_high": 0.55}}}))
+    summary = summarize_run(tmp_path)
+    assert summary["lines"] == [
+        "PBA truth: pristine 0.550 → cycled 0.450, drop -0.100",
+        "analysis/learned: pooled PBA 0.5 (95% interval 0.45–0.55), AM fraction 0.6"]
+    assert summary["values"] == {"analysis/learned.pba_pooled": 0.5,
+                                 "analysis/learned.am_fraction": 0.6}
+    sections = {s.title: s for s in collect_report(tmp_path).sections}
+    assert sections["Cycling study"].figures == (folder / "pba_depth_cycling.png",)

@@ -114,7 +114,7 @@ def predict_blockwise(
     if two_d:
         raise InputError(f"{lazy.name}: block-wise prediction is for (Z, Y, X) volumes; "
                          f"use predict_volume for 2-D images")
-    if isinstance(source.data, np.ndarray) and (client or scheduler_address) is not None:
+    if isinstance(source.data, np.ndarray) and (client is not None or scheduler_address is not None):
         logger.warning("%s: the input is a NumPy array (or memory map); it travels to the "
                        "workers inside the task graph. Convert it to Zarr for a cluster.", lazy.name)
     halo = _halo(halo, setup)

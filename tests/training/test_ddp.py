@@ -45,6 +45,7 @@ def test_two_process_ddp_fast_dev_run_on_cpu(tiny_cache, tmp_path):
     cfg = compose_command("train", [
         "data=nmc_fibsem", "data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=ddp",
         "trainer.accelerator=cpu", "trainer.devices=2", "+trainer.fast_dev_run=true",
+        "trainer.precision=32-true",  # bf16 autocast of 3-D convolutions is slow on CPU
         "trainer.enable_progress_bar=false", "loader.samples_per_epoch=8", "loader.val_patches=2",
         f"out={tmp_path / 'run'}", f"cache_dir={tiny_cache}"])
     prepare_synthetic(cfg)

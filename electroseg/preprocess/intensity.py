@@ -16,31 +16,27 @@ _SHADING_MODES = ("divide", "subtract")
 _NORMALIZE_MODES = ("percentiles", "mean")
 
 
-def _interpolation_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) matrix of linear interpolation from block centres to pixel centres."""
+def _linear_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Left index, right index and right weight of linear interpolation from n_in block
+    centres to n_out pixel centres."""
     position = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-    left = np.minimum(np.floor(position).astype(int), max(n_in - 2, 0))
-    weight = position - left
-    matrix = np.zeros((n_out, n_in), np.float32)
-    matrix[np.arange(n_out), left] = 1 - weight
-    matrix[np.arange(n_out), np.minimum(left + 1, n_in - 1)] += weight
-    return matrix
+    left = np.floor(position).astype(int)
+    right = np.minimum(left + 1, n_in - 1)
+    return left, right, (position - left).astype(np.float32)
 
 
 def _background(plane: np.ndarray, *, sigma: float, factor: int) -> np.ndarray:
-    """Large-scale background of a slice: Gaussian blur computed on a block-averaged copy.
-
-    The blurred block means are brought back to full size by two small matrix products
-    (separable linear interpolation), much cheaper than interpolating every pixel.
-    """
+    """Large-scale background of a slice: Gaussian blur computed on a block-averaged copy,
+    brought back to full size by separable linear interpolation."""
     ny, nx = plane.shape
     factor = max(1, min(factor, ny // 4 or 1, nx // 4 or 1))
     small = plane[: ny - ny % factor, : nx - nx % factor]
     small = small.reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
     small = ndi.gaussian_filter(small, sigma / factor, mode="reflect").astype(np.float32)
-    rows = _interpolation_matrix(ny, small.shape[0])
-    cols = _interpolation_matrix(nx, small.shape[1])
-    return rows @ small @ cols.T
+    left, right, weight = _linear_weights(nx, small.shape[1])
+    wide = small[:, left] * (1 - weight) + small[:, right] * weight
+    top, bottom, weight = _linear_weights(ny, small.shape[0])
+    return wide[top] * (1 - weight)[:, None] + wide[bottom] * weight[:, None]
 
 
 def flatten_shading(

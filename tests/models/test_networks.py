@@ -47,3 +47,13 @@ def test_mismatched_levels_raise_input_error():
     with pytest.raises(InputError, match="one entry per level"):
         UNet3D(in_channels=1, out_channels=3, channels=(4, 8, 16),
                strides=((1, 1, 1), (2, 2, 2)), kernel_sizes=((3, 3, 3), (3, 3, 3)))
+
+
+def test_tiny_unet_parameter_count_by_hand():
+    model = UNet3D(in_channels=1, out_channels=3, channels=(4, 8),
+                   strides=((1, 1, 1), (1, 2, 2)), kernel_sizes=((1, 3, 3), (3, 3, 3)))
+    encoder0 = 4 * 1 * 9 + 4 * 4 * 9 + 2 * (4 + 4)        # two (1,3,3) convs, two affine norms
+    encoder1 = 8 * 4 * 27 + 8 * 8 * 27 + 2 * (8 + 8)       # two 3x3x3 convs
+    decoder = 8 * 4 * 4 + 4 * 8 * 9 + 4 * 4 * 9 + 2 * (4 + 4)  # (1,2,2) transposed conv, two convs
+    head = 3 * 4 + 3                                        # 1x1x1 conv with bias
+    assert count_parameters(model) == encoder0 + encoder1 + decoder + head == 3411

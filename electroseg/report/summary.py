@@ -35,7 +35,7 @@ def _comparison_lines(root: Path) -> tuple[list[str], dict]:
             lines.append(f"{where}: {pair}: mean IoU {format_value(found.get('mean_iou'))}, "
                          f"boundary F1 {format_value((found.get('boundary') or {}).get('f1'))}")
             values[f"{where}.{pair}.mean_iou"] = found.get("mean_iou")
-        exceeding = [f"{d['metric']} ({d['pair']}: {format_value(d.get('difference'))})"
+        exceeding = [f"{d.get('metric')} ({d.get('pair')}: {format_value(d.get('difference'))})"
                      for d in comparison.get("differences", []) if d.get("exceeds_variability")]
         if comparison.get("differences"):
             lines.append(f"{where}: differences beyond the within-sample variability: "

@@ -33,7 +33,7 @@ def run_dir(tmp_path):
     cmp_dir.mkdir()
     comparison = {"names": ["classical", "learned"],
                   "agreement": {"learned_vs_classical": {"mean_iou": 0.8125}},
-                  "differences": [{"metric": "pba.pooled", "a": 0.5, "b": 0.45,
+                  "differences": [{"pair": "learned − classical", "metric": "pba.pooled", "a": 0.5, "b": 0.45,
                                    "difference": -0.05, "variability": 0.01,
                                    "exceeds_variability": True}]}
     (cmp_dir / "comparison.json").write_text(json.dumps(comparison))
@@ -120,3 +120,13 @@ def test_cycling_section_and_summary(tmp_path):
                                  "analysis/learned.am_fraction": 0.6}
     sections = {s.title: s for s in collect_report(tmp_path).sections}
     assert sections["Cycling study"].figures == (folder / "pba_depth_cycling.png",)
+
+
+def test_report_command_rebuilds_from_products(run_dir, capsys):
+    from electroseg.cli import main
+
+    assert main(["report", f"dir={run_dir}"]) == 0
+    assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
+    assert (run_dir / "report.md").is_file()
+    assert "electroseg report:" in (run_dir / "report.html").read_text()
+    assert main(["report", f"dir={run_dir / 'missing'}"]) == 2

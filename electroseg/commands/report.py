@@ -1,0 +1,31 @@
+"""``electroseg report dir=DIR``: rebuild the report of a run folder from its products."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from electroseg.errors import InputError
+
+HELP = "rebuild report.html / report.md of a run folder from its products"
+
+logger = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> int:
+    """Rewrite summary.json (optional), report.html and report.md; print the HTML path."""
+    from electroseg.io import write_json
+    from electroseg.report import build_report
+    from electroseg.report.summary import summarize_run
+
+    root = Path(str(cfg.dir))
+    if not root.is_dir():
+        raise InputError(f"dir: expected an existing run folder, got {str(root)!r}")
+    if cfg.summary:
+        write_json(root / "summary.json", summarize_run(root))
+    files = build_report(root, title=cfg.title)
+    logger.info("report written: %s and %s", files.html, files.markdown)
+    print(files.html)
+    return 0

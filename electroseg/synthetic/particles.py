@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.distance import cdist
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _clearance(candidates: np.ndarray, radius: float, centers: np.ndarray, radii
     """Per candidate: min over placed spheres of distance minus the allowed centre distance."""
     if len(centers) == 0:
         return np.full(len(candidates), np.inf)
-    dist = np.linalg.norm(candidates[:, None, :] - centers[None, :, :], axis=-1)
+    dist = cdist(candidates, centers)
     return np.min(dist - (1.0 - overlap) * (radius + radii[None, :]), axis=1)
 
 

@@ -14,6 +14,7 @@ from electroseg.analysis import pba_profile, volume_fractions
 from electroseg.cli import main
 from electroseg.config_files import builtin_config_dir
 from electroseg.errors import InputError
+from electroseg.io import read_labels
 from electroseg.synthetic import load_preset, make_labels, make_sample, write_sample
 from electroseg.synthetic.sample import PRESET_KEYS
 
@@ -81,6 +82,9 @@ def test_write_sample_files_and_truth_match_labels(tmp_path, tiny):
     assert [p.name for p in files] == ["image.tif", "labels.tif", "sparse_labels.tif", "truth.json"]
     labels = tifffile.imread(tmp_path / "a" / "labels.tif")
     assert np.array_equal(labels, sample.labels)
+    volume = read_labels(tmp_path / "a" / "sparse_labels.tif")
+    assert volume.voxel_size == pytest.approx((0.1, 0.05, 0.05), rel=1e-5)
+    assert np.array_equal(volume.numpy(), sample.sparse_labels())
     truth = json.loads((tmp_path / "a" / "truth.json").read_text())
     phases = tuple(truth["phases"])
     fractions = volume_fractions(labels, phases=phases).fractions

@@ -40,12 +40,15 @@ class GradientOptions:
 
     band_width: int = 2
     min_gradient: float = 0.1
+    shine_through: float | None = 0.08
 
     def __post_init__(self) -> None:
         if int(self.band_width) < 1:
             raise InputError(f"gradient.band_width: expected an integer >= 1, got {self.band_width!r}")
         if not 0 <= float(self.min_gradient):
             raise InputError(f"gradient.min_gradient: expected a value >= 0, got {self.min_gradient!r}")
+        if self.shine_through is not None and not float(self.shine_through) > 0:
+            raise InputError(f"gradient.shine_through: expected a value > 0 or None, got {self.shine_through!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,3 +131,42 @@ def reassign_transition_bands(
         band[index] = True
         logger.info("gradient analysis: %d voxels of class %d reassigned", index[0].size, c)
     return result, band
+
+
+def reassign_shine_through(
+    classes: np.ndarray, image: np.ndarray, *, class_means: np.ndarray, min_step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give middle-class voxels on a rising Z intensity ramp to the darkest class (pore).
+
+    Parameters
+    ----------
+    classes : ndarray of uint8, shape (Z, Y, X)
+        Intensity classes (0 = darkest = unfilled pore).
+    image : ndarray, shape (Z, Y, X)
+    class_means : ndarray, shape (K,)
+    min_step : float
+        Minimum rise per slice, as a fraction of ``class_means[-1] - class_means[0]``.
+
+    Returns
+    -------
+    classes : ndarray of uint8 (copy), reassigned : ndarray of bool
+
+    Notes
+    -----
+    Shine-through (Prill et al.; Tang et al. sec. 2.3): a pore voxel at distance ``d`` in front
+    of a wall shows about ``pore + s exp(-d / L) (wall - pore)``, so along +Z its intensity rises
+    at every slice until the wall, whereas the inside of a real phase is flat along Z.
+    """
+    result = classes.copy()
+    moved = np.zeros(classes.shape, bool)
+    if classes.ndim != 3 or classes.shape[0] < 3:
+        return result, moved
+    step = float(min_step) * float(class_means[-1] - class_means[0])
+    last = len(class_means) - 1
+    for k in range(1, classes.shape[0] - 1):
+        middle = (classes[k] > 0) & (classes[k] < last)
+        rising = (image[k] - image[k - 1] > step) & (image[k + 1] - image[k] > step)
+        moved[k] = middle & rising
+        result[k][moved[k]] = 0
+    logger.info("shine-through: %d middle-class voxels on rising Z ramps given to class 0", int(moved.sum()))
+    return result, moved

@@ -13,7 +13,7 @@ import pandas as pd
 from electroseg import DEFAULT_PHASES
 from electroseg.classical.cleanup import CleanupOptions, clean_labels
 from electroseg.classical.confidence import class_statistics, threshold_confidence
-from electroseg.classical.gradient import GradientOptions, reassign_transition_bands
+from electroseg.classical.gradient import GradientOptions, reassign_shine_through, reassign_transition_bands
 from electroseg.classical.thresholds import (
     METHODS,
     apply_thresholds,
@@ -181,7 +181,8 @@ def segment_volume(
     per_slice, z_window : bool, int
         Multi-Otsu per slice, thresholds smoothed by a running median of ``z_window`` slices.
     gradient : GradientOptions, mapping or None
-        Partial-volume band reassignment; None disables it.
+        Partial-volume band reassignment, and shine-through removal along Z when the darkest
+        class is the phase named "pore"; None disables both.
     cleanup : CleanupOptions, mapping or None
         Small-island removal and hole filling; None disables it.
     band_confidence : float
@@ -218,6 +219,10 @@ def segment_volume(
     reassigned = cleaned = 0
     if gradient is not None:
         classes, band = reassign_transition_bands(classes, image, class_means=means, options=gradient)
+        if gradient.shine_through is not None and phases[lookup[0]] == "pore":
+            classes, ramp = reassign_shine_through(classes, image, class_means=means,
+                                                   min_step=gradient.shine_through)
+            band |= ramp
         confidence[band] *= band_confidence
         reassigned = int(band.sum())
         clock.lap("gradient")

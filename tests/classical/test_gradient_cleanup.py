@@ -109,3 +109,27 @@ def test_bad_cleanup_options():
         CleanupOptions(connectivity=5)
     with pytest.raises(InputError, match="band_width"):
         segment_volume(_ring_scene()[0], gradient={"band_width": 0})
+
+
+def test_shine_through_ramp_in_pore_goes_to_pore_but_flat_cbd_stays():
+    # along Z (slices 0..7), pore voxels in front of an AM wall at slice 5 show the wall fading
+    # with distance (shine-through); in another column a real CBD layer in front of AM is flat
+    pore, cbd, am = 20.0, 100.0, 200.0
+    ramp = [pore + 0.9 * np.exp(-d / 1.5) * (am - pore) for d in (5, 4, 3, 2, 1)]
+    shine = np.array(ramp + [am, am, am], np.float32)          # classes: pore.., cbd, cbd, am..
+    flat = np.array([pore, pore, cbd, cbd, cbd, am, am, am], np.float32)
+    image = np.zeros((8, 12, 12), np.float32)
+    image[:, :, :6] = shine[:, None, None]
+    image[:, :, 6:] = flat[:, None, None]
+    image[:, 0, 0] = 255.0                                      # a third grey level in every slice
+    options = {"shine_through": 0.08, "min_gradient": 10.0}   # in-plane band rule off
+    seg = segment_volume(image, method="manual", thresholds=[60.0, 150.0], gradient=options, cleanup=None)
+    truth_shine = np.array([0, 0, 0, 0, 0, 2, 2, 2])
+    np.testing.assert_array_equal(seg.labels[:, 5, 2], truth_shine)
+    np.testing.assert_array_equal(seg.labels[:, 5, 9], [0, 0, 1, 1, 1, 2, 2, 2])
+    plain = segment_volume(image, method="manual", thresholds=[60.0, 150.0], gradient=None, cleanup=None)
+    assert (plain.labels[:, 5, 2] == 1).sum() >= 2            # without it the ramp reads as CBD
+    # not applied when the darkest phase is not "pore" (e.g. Pt-infiltrated: cbd darkest)
+    kintsugi = segment_volume(image, method="manual", thresholds=[60.0, 150.0], gradient=options,
+                              cleanup=None, phase_order=["cbd", "am", "pore"])
+    assert kintsugi.reassigned_voxels == 0

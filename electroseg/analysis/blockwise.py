@@ -226,21 +226,27 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
                       ignore_value: int = 255, label_values: Sequence[int] | None = None,
                       connectivity: int = 1, pba_method: str = "face",
                       histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
-                      chunks: Sequence[int] | None = None, client: Any = None,
+                      uncertainty: bool = True, n_blocks: int | Sequence[int] | None = None,
+                      seed: int = 0, chunks: Sequence[int] | None = None, client: Any = None,
                       scheduler_address: str | None = None) -> AnalysisResult:
     """:func:`electroseg.analysis.analyze_labels` for volumes beyond memory, on Dask.
 
-    Same parameters, result and values as ``analyze_labels(..., uncertainty=False)`` with the
-    default options (face PBA, face-counted surfaces, face-connected "am" particles), plus
-    ``label_values``, ``chunks``, ``client`` and ``scheduler_address`` of
-    :func:`blockwise_counts`. Not computed
-    block-wise (None in the result): electronic connectivity, per-particle channel statistics
-    and sub-block uncertainty.
+    Same parameters, result and values as ``analyze_labels`` with its default options (face
+    PBA, face-counted surfaces, face-connected "am" particles), plus ``label_values``,
+    ``chunks``, ``client`` and ``scheduler_address`` of :func:`blockwise_counts`.
 
     Returns
     -------
     AnalysisResult
-        ``to_dict()`` equals the in-memory one (without uncertainty) exactly.
+        ``to_dict()`` equals the in-memory one exactly. Not computed block-wise (None):
+        electronic connectivity and per-particle channel statistics.
+
+    Notes
+    -----
+    Uncertainty (``uncertainty=True``): each of the ``n_blocks`` in-plane sub-blocks (default
+    2 per axis, depth whole) is one task that runs ``subblock_metrics`` on it in memory, so a
+    worker needs memory for one sub-block (volume / n_blocks²): raise ``n_blocks`` for very
+    large volumes, or pass ``uncertainty=False``.
     """
     if pba_method != "face":
         raise InputError(f"pba_method: block-wise analysis counts face pairs only, got "
@@ -266,10 +272,17 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
         particles["am"] = counts.particles
         histograms["am"] = size_histogram(counts.particles, edges=histogram_edges,
                                           n_regions=n_regions)
+    spread = None
+    if uncertainty:
+        array, _, _ = as_dask_array(labels, chunks=chunks, voxel_size=voxel_size)
+        spread = _blockwise_uncertainty(
+            array, sizes=counts.voxel_size, axis=pairs.depth_axis, phases=names,
+            ignore_value=int(ignore_value), label_values=label_values, n_blocks=n_blocks,
+            seed=int(seed), client=client, scheduler_address=scheduler_address)
     return AnalysisResult(names, counts.voxel_size, pairs.depth_axis, counts.shape, fractions,
                           profile, pba, particles, histograms,
                           interface_areas_from_pairs(pairs, voxel_size=counts.voxel_size),
-                          absent=absent)
+                          uncertainty=spread, absent=absent)
 
 
 def _block_starts(array: Any) -> list[np.ndarray]:
@@ -474,3 +487,63 @@ def _particle_components(numblocks: tuple[int, ...], summaries: list,
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(total, total))
     m, component = connected_components(graph, directed=False)
     return component, int(m)
+
+
+def _blockwise_uncertainty(array: Any, *, sizes: tuple[float, ...], axis: int,
+                           phases: tuple[str, ...], ignore_value: int,
+                           label_values: Sequence[int] | None, n_blocks: Any, seed: int,
+                           client: Any, scheduler_address: str | None) -> Any:
+    """``summarize_uncertainty`` of the in-plane sub-blocks of ``analyze_labels``, each
+    sub-block analysed in memory by one task (memory: one sub-block, not the volume)."""
+    import dask
+
+    from electroseg.analysis.uncertainty import BlockMetrics, summarize_uncertainty
+
+    start, stop = _tile_edges(array.shape, axis, n_blocks)
+    tasks = [dask.delayed(_tile_metrics, pure=True)(
+        array[tuple(slice(a, b) for a, b in zip(lo, hi))], voxel_size=sizes, depth_axis=axis,
+        phases=phases, ignore_value=ignore_value, label_values=label_values)
+        for lo, hi in zip(start, stop)]
+    rows = compute(*tasks, client=client, scheduler_address=scheduler_address)
+    names = rows[0].names
+    values = np.concatenate([row.values for row in rows]).reshape(len(rows), len(names))
+    blocks = BlockMetrics(names, values, start, stop, axis)
+    return summarize_uncertainty(blocks, seed=seed)
+
+
+def _tile_edges(shape: tuple[int, ...], axis: int, n_blocks: Any) -> tuple[np.ndarray, ...]:
+    """Sub-block starts and stops (n, ndim) as ``subblock_metrics`` lays them: edges at
+    ``round(linspace(0, length, n + 1))`` along every in-plane axis, depth kept whole."""
+    in_plane = [a for a in range(len(shape)) if a != axis]
+    counts = 2 if n_blocks is None else n_blocks
+    counts = [counts] * len(in_plane) if np.isscalar(counts) else list(counts)
+    if len(counts) != len(in_plane) or not all(int(c) >= 1 for c in counts):
+        raise InputError(f"n_blocks: expected a positive int or {len(in_plane)} of them (one per "
+                         f"in-plane axis), got {n_blocks!r}")
+    edges = [[0, n] for n in shape]
+    for a, count in zip(in_plane, counts):
+        if int(count) > shape[a]:
+            raise InputError(f"n_blocks: expected at most {shape[a]} along axis {a} (labels "
+                             f"shape {tuple(shape)}), got {count}")
+        edges[a] = np.round(np.linspace(0, shape[a], int(count) + 1)).astype(int).tolist()
+    index = np.stack([g.ravel() for g in np.meshgrid(
+        *[np.arange(len(e) - 1) for e in edges], indexing="ij")], axis=1)
+    start = np.array([[edges[a][i] for a, i in enumerate(row)] for row in index], np.int64)
+    stop = np.array([[edges[a][i + 1] for a, i in enumerate(row)] for row in index], np.int64)
+    return start, stop
+
+
+def _tile_metrics(region: np.ndarray, *, voxel_size: tuple[float, ...], depth_axis: int,
+                  phases: tuple[str, ...], ignore_value: int,
+                  label_values: Sequence[int] | None) -> Any:
+    from electroseg.analysis.uncertainty import subblock_metrics
+
+    if label_values is not None:
+        from electroseg.io.labels import to_phase_indices
+
+        region = to_phase_indices(region, phases=phases, label_values=label_values,
+                                  ignore_value=ignore_value)
+        ignore_value = 255
+    n_blocks = [1] * (region.ndim - 1)
+    return subblock_metrics(region, voxel_size=voxel_size, n_blocks=n_blocks,
+                            depth_axis=depth_axis, phases=phases, ignore_value=ignore_value)

@@ -53,7 +53,7 @@ def _assert_same_as_in_memory(labels, result, *, voxel_size, depth_axis):
     np.testing.assert_array_equal(result.pba.surface, pba.surface)
     assert result.surface.faces == interface_areas(labels, voxel_size=voxel_size).faces
     in_memory = analyze_labels(labels, voxel_size=voxel_size, depth_axis=depth_axis,
-                               uncertainty=False)
+                               uncertainty=result.uncertainty is not None)
     assert result.to_dict() == in_memory.to_dict()
     _assert_same_particles(result.particles["am"], in_memory.particles["am"])
 
@@ -125,12 +125,23 @@ def test_zarr_input_reads_voxel_size_and_matches(tmp_path):
 
 def test_written_like_the_in_memory_analysis(tmp_path):
     labels = _random_labels((6, 10, 8), seed=9)
-    result = analyze_blockwise(labels, voxel_size=VOXEL, chunks=(3, 4, 8))
+    result = analyze_blockwise(labels, voxel_size=VOXEL, chunks=(3, 4, 8), n_blocks=(3, 2))
     written = write_analysis(result, tmp_path / "out", figures=False)
     assert {p.name for p in written} >= {"metrics.json", "particles.csv", "pba_depth.csv"}
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["particles"]["count"] == particle_table(labels, voxel_size=VOXEL).count
-    assert metrics["uncertainty"] is None
+    in_memory = analyze_labels(labels, voxel_size=VOXEL, n_blocks=(3, 2))
+    write_analysis(in_memory, tmp_path / "memory", figures=False)
+    for name in ("metrics.json", "particles.csv", "surface.csv", "volume_fraction_profile.csv"):
+        assert (tmp_path / "out" / name).read_text() == (tmp_path / "memory" / name).read_text()
+    assert metrics["uncertainty"]["n_blocks"] == 6
+
+
+def test_uncertainty_off_and_bad_n_blocks():
+    labels = _random_labels((4, 6, 5), seed=2)
+    assert analyze_blockwise(labels, voxel_size=VOXEL, uncertainty=False).uncertainty is None
+    with pytest.raises(InputError, match="n_blocks: expected at most 4 along axis 0"):
+        analyze_blockwise(labels, voxel_size=VOXEL, n_blocks=5)
 
 
 def test_stored_label_values_are_mapped_per_block():
@@ -145,7 +156,8 @@ def test_stored_label_values_are_mapped_per_block():
 
 def test_phases_without_am_count_no_particles():
     labels = np.array([[[0, 1], [1, 1]]], dtype=np.uint8)
-    result = analyze_blockwise(labels, voxel_size=VOXEL, phases=["pore", "cbd"], chunks=(1, 1, 1))
+    result = analyze_blockwise(labels, voxel_size=VOXEL, phases=["pore", "cbd"], chunks=(1, 1, 1),
+                               uncertainty=False)
     assert result.pba is None and result.particles == {}
     assert result.fractions.counts == {"pore": 1, "cbd": 3}
     assert result.surface.faces == {"pore-cbd": 2}

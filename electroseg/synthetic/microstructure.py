@@ -83,6 +83,8 @@ def generate_microstructure(
     max_overlap: float = 0.15,
     roughness: float = 0.05,
     roughness_length_um: float = 0.3,
+    fragment_fraction: float = 0.005,
+    fragment_diameter_um: float = 0.5,
     crack_fraction: float = 0.3,
     crack_width_um: float = 0.08,
     crack_cbd_fill: float = 0.3,
@@ -112,6 +114,9 @@ def generate_microstructure(
     roughness, roughness_length_um : float
         Relative radial amplitude (std) and correlation length (µm) of surface bumps; they also
         make cracks wavy. 0 = smooth ellipsoids.
+    fragment_fraction, fragment_diameter_um : float
+        Volume fraction (part of ``am_fraction``) and typical diameter (µm) of small
+        free-standing AM fragments in the pores.
     crack_fraction, crack_width_um, crack_cbd_fill : float
         Share of particles with a planar crack, crack width, share of cracks filled with CBD.
     coating_thickness_um, patch_length_um : float
@@ -145,7 +150,8 @@ def generate_microstructure(
     cbd_fraction = check_fraction(cbd_fraction, "cbd_fraction", high=1.0 - am_fraction)
     _check_positive(median_diameter_um=median_diameter_um,
                     coating_thickness_um=coating_thickness_um,
-                    patch_length_um=patch_length_um, crack_width_um=crack_width_um)
+                    patch_length_um=patch_length_um, crack_width_um=crack_width_um,
+                    fragment_diameter_um=fragment_diameter_um)
     rng_particles, rng_cbd, rng_rough = child_rngs(seed, 3)
     bumps = None
     if roughness > 0:
@@ -156,7 +162,9 @@ def generate_microstructure(
         diameter_sigma=diameter_sigma, aspect_sigma=aspect_sigma, max_overlap=max_overlap,
         crack_fraction=check_fraction(crack_fraction, "crack_fraction"),
         crack_cbd_fill=check_fraction(crack_cbd_fill, "crack_cbd_fill"),
-        crack_width_um=crack_width_um, rng=rng_particles, roughness=bumps)
+        crack_width_um=crack_width_um, rng=rng_particles, roughness=bumps,
+        fragment_fraction=check_fraction(fragment_fraction, "fragment_fraction", high=am_fraction),
+        fragment_diameter_um=fragment_diameter_um)
     labels = np.where(ids > 0, AM, PORE).astype(np.uint8)
     labels[cracks == 2] = CBD
     if depth_axis not in (0, 1, 2):

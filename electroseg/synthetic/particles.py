@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -101,6 +101,29 @@ def render_particle(ids: np.ndarray, cracks: np.ndarray, particle: Ellipsoid, la
     return int(free.sum())
 
 
+@dataclass
+class _Packing:
+    """Mutable state of the placement: volumes, placed spheres (for clearance), AM voxels."""
+
+    ids: np.ndarray
+    cracks: np.ndarray
+    voxel_size: tuple[float, float, float]
+    roughness: np.ndarray | None
+    centers: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
+    radii: np.ndarray = field(default_factory=lambda: np.empty(0))
+    particles: list = field(default_factory=list)
+    filled: int = 0
+
+    def add(self, particle: Ellipsoid, radius: float) -> None:
+        added = render_particle(self.ids, self.cracks, particle, len(self.particles) + 1,
+                                self.voxel_size, self.roughness)
+        if added:
+            self.particles.append(particle)
+            self.centers = np.vstack([self.centers, particle.center_um])
+            self.radii = np.append(self.radii, radius)
+            self.filled += added
+
+
 def place_particles(
     shape: tuple[int, int, int],
     *,
@@ -115,13 +138,17 @@ def place_particles(
     crack_width_um: float,
     rng: np.random.Generator,
     roughness: np.ndarray | None = None,
+    fragment_fraction: float = 0.0,
+    fragment_diameter_um: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, list[Ellipsoid]]:
     """Random sequential addition of ellipsoids until the AM fraction reaches ``am_fraction``.
 
     Each new particle draws a lognormal diameter; among random candidate centres the one with
     the largest clearance is kept; if none fits within ``max_overlap`` the radius shrinks by 15 %
-    (this leaves small particles in the gaps, like fragments), and below 0.3 x median radius
-    the allowed overlap grows instead, so dense targets (AM 0.6-0.7) are always reached.
+    (this leaves small particles in the gaps), and below 0.3 x median radius the allowed
+    overlap grows instead, so dense targets (AM 0.6-0.7) are always reached. Then free-standing
+    fragments (uncracked, diameter ~``fragment_diameter_um``, clear of the placed spheres)
+    are added in the pores up to ``fragment_fraction`` of the volume (part of the AM target).
     ``roughness`` is passed to `render_particle`.
 
     Returns
@@ -132,39 +159,55 @@ def place_particles(
         0 no crack, 1 crack left open (pore), 2 crack filled with CBD.
     particles : list of Ellipsoid
     """
-    vs = np.asarray(voxel_size)
-    size_um = np.asarray(shape) * vs
-    ids = np.zeros(shape, np.int32)
-    cracks = np.zeros(shape, np.uint8)
-    target = am_fraction * ids.size
+    packing = _Packing(np.zeros(shape, np.int32), np.zeros(shape, np.uint8), voxel_size, roughness)
+    size_um = np.asarray(shape) * np.asarray(voxel_size)
+    main_target = (am_fraction - fragment_fraction) * packing.ids.size
     median_r = 0.5 * median_diameter_um
-    centers, radii, particles = np.empty((0, 3)), np.empty(0), []
-    filled, overlap = 0, max_overlap
+    overlap = max_overlap
     for _ in range(_MAX_ATTEMPTS):
-        if filled >= target:
+        if packing.filled >= main_target:
             break
         radius = min(median_r * np.exp(rng.normal(0.0, diameter_sigma)), 3.0 * median_r)
-        while True:
-            margin = 0.5 * radius
-            cand = rng.uniform(-margin, size_um + margin, (_CANDIDATES, 3))
-            gap = _clearance(cand, radius, centers, radii, overlap)
-            best = int(np.argmax(gap))
-            if gap[best] >= 0 or radius < 0.3 * median_r:
-                break
-            radius *= 0.85
-        if gap[best] < 0:
+        center, radius = _best_site(packing, radius, size_um, overlap, 0.3 * median_r, rng)
+        if center is None:
             overlap = min(overlap + 0.02, 0.6)
             continue
-        particle = _draw_particle(cand[best], radius, aspect_sigma=aspect_sigma,
-                                  crack_fraction=crack_fraction, crack_cbd_fill=crack_cbd_fill,
-                                  crack_width_um=crack_width_um, rng=rng)
-        added = render_particle(ids, cracks, particle, len(particles) + 1, voxel_size, roughness)
-        if added == 0:
-            continue
-        particles.append(particle)
-        centers = np.vstack([centers, particle.center_um])
-        radii = np.append(radii, radius)
-        filled += added
+        packing.add(_draw_particle(center, radius, aspect_sigma=aspect_sigma,
+                                   crack_fraction=crack_fraction, crack_cbd_fill=crack_cbd_fill,
+                                   crack_width_um=crack_width_um, rng=rng), radius)
+    _add_fragments(packing, am_fraction * packing.ids.size, size_um, fragment_diameter_um,
+                   aspect_sigma, rng)
     logger.debug("placed %d particles, AM fraction %.3f, final overlap %.2f",
-                 len(particles), filled / ids.size, overlap)
-    return ids, cracks, particles
+                 len(packing.particles), packing.filled / packing.ids.size, overlap)
+    return packing.ids, packing.cracks, packing.particles
+
+
+def _best_site(packing: _Packing, radius: float, size_um: np.ndarray, overlap: float,
+               min_radius: float, rng) -> tuple[np.ndarray | None, float]:
+    """Centre with the largest clearance, shrinking the radius until one fits (or None)."""
+    while True:
+        margin = 0.5 * radius
+        candidates = rng.uniform(-margin, size_um + margin, (_CANDIDATES, 3))
+        gap = _clearance(candidates, radius, packing.centers, packing.radii, overlap)
+        best = int(np.argmax(gap))
+        if gap[best] >= 0:
+            return candidates[best], radius
+        if radius < min_radius:
+            return None, radius
+        radius *= 0.85
+
+
+def _add_fragments(packing: _Packing, target: float, size_um, diameter_um: float,
+                   aspect_sigma: float, rng) -> None:
+    """Small uncracked fragments in the pores, clear of the placed spheres, up to ``target``."""
+    for _ in range(_MAX_ATTEMPTS):
+        if packing.filled >= target:
+            return
+        radius = 0.5 * diameter_um * np.exp(rng.normal(0.0, 0.3))
+        candidates = rng.uniform(0.0, size_um, (_CANDIDATES, 3))
+        gap = _clearance(candidates, 1.1 * radius, packing.centers, packing.radii, 0.0)
+        best = int(np.argmax(gap))
+        if gap[best] >= 0:
+            packing.add(_draw_particle(candidates[best], radius, aspect_sigma=aspect_sigma,
+                                       crack_fraction=0.0, crack_cbd_fill=0.0, crack_width_um=0.0,
+                                       rng=rng), radius)

@@ -58,7 +58,7 @@ def test_anisotropic_voxels_keep_particle_shape_in_micrometres():
 
 
 def test_cracks_split_particles_into_more_fragments():
-    options = dict(SMALL, cbd_fraction=0.0, crack_cbd_fill=0.0, seed=3)
+    options = dict(SMALL, cbd_fraction=0.0, crack_cbd_fill=0.0, fragment_fraction=0.0, seed=3)
     whole = generate_microstructure(SHAPE, crack_fraction=0.0, **options)
     cracked = generate_microstructure(SHAPE, crack_fraction=1.0, crack_width_um=0.1, **options)
     assert whole.cracked_count == 0 and cracked.cracked_count == cracked.particle_count
@@ -155,3 +155,14 @@ def test_binder_migration_puts_more_cbd_near_the_separator():
     assert np.array_equal(uniform.labels == 2, micro.labels == 2)
     with pytest.raises(InputError, match="depth_axis"):
         generate_microstructure(SHAPE, depth_axis=3, seed=4, **SMALL)
+
+
+def test_fragments_add_small_separate_am_pieces_within_the_am_target():
+    options = dict(SMALL, crack_fraction=0.0, seed=8)
+    none = generate_microstructure(SHAPE, fragment_fraction=0.0, **options)
+    some = generate_microstructure(SHAPE, fragment_fraction=0.05, fragment_diameter_um=0.3,
+                                   **options)
+    n_none = cc3d.connected_components(none.labels == 2, connectivity=6, return_N=True)[1]
+    n_some = cc3d.connected_components(some.labels == 2, connectivity=6, return_N=True)[1]
+    assert n_some > n_none + 5
+    assert 0.65 <= np.mean(some.labels == 2) <= 0.70

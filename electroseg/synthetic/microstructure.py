@@ -141,8 +141,7 @@ def generate_microstructure(
     -----
     CBD = the ``cbd_fraction * N`` non-AM voxels (open cracks excluded) with the highest score
     ``s = g(x) - d(x) / coating_thickness_um + 3 [x in neck] + 100 [x in CBD-filled crack]``
-    (+ the depth term)
-    where ``g`` is a unit Gaussian random field and ``d`` the distance (µm) to AM.
+    (plus the depth term) where ``g`` is a unit Gaussian random field and ``d`` the distance (µm) to AM.
     """
     shape = check_shape(shape)
     vs = check_voxel_size(voxel_size, 3)
@@ -152,6 +151,9 @@ def generate_microstructure(
                     coating_thickness_um=coating_thickness_um,
                     patch_length_um=patch_length_um, crack_width_um=crack_width_um,
                     fragment_diameter_um=fragment_diameter_um)
+    if depth_axis not in (0, 1, 2):
+        raise InputError(f"depth_axis: expected 0, 1 or 2 for a (Z, Y, X) volume, "
+                         f"got {depth_axis!r}")
     rng_particles, rng_cbd, rng_rough = child_rngs(seed, 3)
     bumps = None
     if roughness > 0:
@@ -167,9 +169,6 @@ def generate_microstructure(
         fragment_diameter_um=fragment_diameter_um)
     labels = np.where(ids > 0, AM, PORE).astype(np.uint8)
     labels[cracks == 2] = CBD
-    if depth_axis not in (0, 1, 2):
-        raise InputError(f"depth_axis: expected 0, 1 or 2 for a (Z, Y, X) volume, "
-                         f"got {depth_axis!r}")
     _add_cbd(labels, cracks, cbd_fraction, vs, coating_thickness_um=coating_thickness_um,
              patch_length_um=patch_length_um, neck_radius_um=neck_radius_um,
              depth_gradient=(float(cbd_depth_gradient), depth_axis), rng=rng_cbd)

@@ -56,6 +56,8 @@ class CyclingStudy:
         out = []
         for r in self.routes:
             if r.drop is None:
+                out.append(f"PBA {r.route}: undefined on at least one sample (no AM surface, "
+                           f"or a phase missing from the segmentation)")
                 continue
             text = (f"PBA {r.route}: pristine {r.pristine:.3f} → cycled {r.cycled:.3f}, "
                     f"drop {r.drop:+.3f}")
@@ -96,8 +98,9 @@ def _route_drop(route: str, pristine: dict, cycled: dict, n_boot: int, seed: int
                                  seed=seed)
         if result.pba_pooled is not None and math.isfinite(result.pba_pooled[3]):
             low, high = float(result.pba_pooled[3]), float(result.pba_pooled[4])
-    drop = None if a is None or b is None else float(b - a)
-    return RouteDrop(route, a, b, drop, low, high, None)
+    if a is None or b is None:
+        return RouteDrop(route, a, b, None, None, None, None)
+    return RouteDrop(route, a, b, float(b - a), low, high, None)
 
 
 def cycling_study(runs: Mapping[str, str | Path], *,

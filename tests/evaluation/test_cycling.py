@@ -63,3 +63,13 @@ def test_missing_runs_are_input_errors(tmp_path):
         cycling_study({"before": tmp_path, "after": tmp_path})
     with pytest.raises(InputError, match="no analysis"):
         cycling_study({"pristine": tmp_path / "p", "cycled": tmp_path / "c"})
+
+
+def test_route_without_pba_is_reported_undefined(tmp_path):
+    runs = {"pristine": tmp_path / "p", "cycled": tmp_path / "c"}
+    for name, pooled in (("pristine", None), ("cycled", 0.4)):
+        _write_metrics(runs[name], "learned", pooled)
+    study = cycling_study(runs, routes=("learned",))
+    assert study.routes[0].drop is None and study.routes[0].ci_low is None
+    assert study.lines() == ["PBA learned: undefined on at least one sample (no AM surface, "
+                             "or a phase missing from the segmentation)"]

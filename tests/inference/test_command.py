@@ -1,0 +1,48 @@
+"""`electroseg predict` end to end through the CLI: outputs, exit status, one-line errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from electroseg.cli import main
+from electroseg.io import write_tiff
+
+VOXEL = (0.05, 0.02, 0.02)
+
+
+@pytest.fixture()
+def setup(tmp_path, kit):
+    ckpt = kit.save_checkpoint(tmp_path / "m.ckpt", kit.tiny_spec(patch_size=(8, 16, 16)))
+    for i, name in enumerate(["a", "b"]):
+        write_tiff(tmp_path / "scans" / f"{name}.tif", kit.grains((8, 20, 18), seed=i), voxel_size=VOXEL)
+    return ckpt, tmp_path
+
+
+@pytest.mark.slow
+def test_predict_command_with_glob_and_analysis(setup):
+    ckpt, tmp = setup
+    out = tmp / "out"
+    status = main(["predict", f"checkpoint={ckpt}", f"inputs={tmp}/scans/*.tif", f"out={out}",
+                   "analyze=true", "progress=false", "precision=fp32"])
+    assert status == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["name"]) == ["a", "b"] and set(summary["status"]) == {"ok"}
+    metrics = json.loads((out / "a" / "metrics.json").read_text())
+    assert metrics["volume_fraction"]["am"] == pytest.approx(summary.loc[0, "fraction_am"])
+    assert (out / "config.yaml").exists()
+
+
+def test_predict_command_exit_status_and_one_line_errors(setup, capsys):
+    ckpt, tmp = setup
+    out = tmp / "out"
+    status = main(["predict", f"checkpoint={ckpt}", f"inputs=[{tmp}/scans/a.tif,{tmp}/scans/nope.tif]",
+                   f"out={out}", "progress=false"])
+    assert status == 1  # one input failed, the other was written
+    assert (out / "a" / "labels.tif").exists()
+    bad = tmp / "bad.ckpt"
+    bad.write_bytes(b"\x00not a checkpoint")
+    assert main(["predict", f"checkpoint={bad}", f"inputs={tmp}/scans/a.tif", f"out={out}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "bad.ckpt: not a readable torch checkpoint" in err and "Traceback" not in err

@@ -113,7 +113,9 @@ def run_one(name: str, *, minutes: float, quick: bool, cache: Path) -> dict:
         start = time.perf_counter()
         metrics = train(cfg)
         seconds = time.perf_counter() - start
-        scores = evaluate(cfg, Path(tmp) / "run" / "checkpoints" / "best.ckpt")
+        ckpt_dir = Path(tmp) / "run" / "checkpoints"
+        best = ckpt_dir / "best.ckpt"
+        scores = evaluate(cfg, best if best.is_file() else ckpt_dir / "last.ckpt")
     return {"name": name, "train_s": seconds, "steps": metrics["global_step"],
             "val_miou": metrics.get("val/mean_iou"), **scores}
 

@@ -128,7 +128,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **OmegaConf.to_container(cfg.loader, resolve=True))
     module = SegmentationModule(net, spec=spec, optimizer=instantiate(cfg.optimizer),
                                 scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-                                dice_weight=float(cfg.loss.dice_weight))
+                                dice_weight=float(cfg.loss.dice_weight),
+                                channels_last=bool(cfg.get("channels_last", False)))
     loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
     trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out), logger=loggers, default_root_dir=str(out))
     start = time.perf_counter()

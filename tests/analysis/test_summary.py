@@ -135,3 +135,17 @@ def test_two_phase_dataset_without_cbd_has_no_pba():
                             uncertainty=False)
     assert result.pba is None and result.to_dict()["pba"] is None
     assert result.particles["am"].count == 1
+
+
+def test_image_gives_per_particle_statistics_on_the_same_particles(tmp_path):
+    labels = _layered()
+    ids = analyze_labels(labels, voxel_size=(1, 1, 1), uncertainty=False).particles["am"]
+    # image value = 10 * depth index (y): each particle's mean is 10 x its centroid's y index
+    image = np.broadcast_to(10.0 * np.arange(24)[None, :, None], labels.shape).copy()
+    result = analyze_labels(labels, voxel_size=(1, 1, 1), image=image, uncertainty=False)
+    stats = result.channel_stats
+    assert len(stats) == ids.count == 3
+    np.testing.assert_allclose(np.sort(stats.mean), np.sort(10 * ids.centroid_voxel[:, 1]))
+    write_analysis(result, tmp_path, figures=False)
+    assert len(pd.read_csv(tmp_path / "channel_stats.csv")) == 3
+    assert not (tmp_path / "psd.png").exists()

@@ -9,6 +9,8 @@ Hydra training config), so this module never imports Hydra or torch at import ti
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import time
@@ -50,16 +52,17 @@ class Scan:
 
 @dataclass(frozen=True)
 class StageRecord:
-    """One stage of a run: its folder, whether it was reused, and how long it took (s)."""
+    """One stage of a run: its folder, whether it was reused, its time (s) and settings hash."""
 
     name: str
     folder: Path
     reused: bool
     seconds: float
+    fingerprint: str = ""
 
     def to_dict(self) -> dict:
         return {"stage": self.name, "folder": str(self.folder), "reused": self.reused,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "fingerprint": self.fingerprint}
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,26 @@ class RunResult:
         return pd.DataFrame([s.to_dict() for s in self.stages])
 
 
-def run_stage(name: str, folder: Path, build: Callable[[Path], Any], *,
+def fingerprint(settings: Any) -> str:
+    """Short sha256 of the JSON form of ``settings`` (what a stage's outputs depend on)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_stage(name: str, folder: Path, build: Callable[[Path], Any], *, settings: Any = None,
               force: bool = False) -> StageRecord:
-    """Run ``build(tmp_folder)`` unless ``folder/stage.json`` exists; rename tmp to ``folder``."""
+    """Run ``build(tmp_folder)`` and rename the folder to ``folder`` when it completes.
+
+    Skipped when ``folder/stage.json`` records the same settings fingerprint: outputs made with
+    other settings (or by a stage upstream that changed) are redone, never silently reused.
+    """
+    key = fingerprint(settings)
     marker = folder / "stage.json"
     if marker.is_file() and not force:
-        logger.info("stage %s: outputs in %s exist, not redone", name, folder)
-        return StageRecord(name, folder, True, 0.0)
+        if json.loads(marker.read_text()).get("fingerprint") == key:
+            logger.info("stage %s: outputs in %s exist, not redone", name, folder)
+            return StageRecord(name, folder, True, 0.0, key)
+        logger.info("stage %s: settings or inputs changed since %s was made; redoing", name, folder)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -100,10 +116,11 @@ def run_stage(name: str, folder: Path, build: Callable[[Path], Any], *,
     logger.info("stage %s: running into %s", name, folder)
     build(partial)
     seconds = time.perf_counter() - start
-    write_json(partial / "stage.json", {"stage": name, "seconds": round(seconds, 2)})
+    write_json(partial / "stage.json", {"stage": name, "seconds": round(seconds, 2),
+                                        "fingerprint": key, "settings": settings})
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
-    return StageRecord(name, folder, False, seconds)
+    return StageRecord(name, folder, False, seconds, key)
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -320,22 +337,61 @@ def _provenance(out: Path, dataset: Mapping, root: Path, preset: Mapping | None)
 
 
 def _learned(out: Path, scan: Scan, dataset: dict, *, train_model: TrainModel | None,
-             checkpoint: Path | None, predict_options: Mapping, redo: Sequence[str]) -> list:
+             checkpoint: Path | None, predict_options: Mapping, train_settings: Mapping,
+             upstream: str, redo: Sequence[str]) -> list[StageRecord]:
     stages = []
     if checkpoint is None:
         stages.append(run_stage("train", out / "train", lambda f: train_model(f, dataset),
+                                settings={"upstream": upstream, "dataset": dataset,
+                                          "train": dict(train_settings)},
                                 force="train" in redo))
-        checkpoint = best_checkpoint(out / "train")
+        checkpoint, source = best_checkpoint(out / "train"), stages[-1].fingerprint
+    else:
+        source = {"checkpoint": str(checkpoint), "sha256": _file_hash(Path(checkpoint))}
     stages.append(run_stage("predict", out / "predict", lambda f: predict_learned(
-        scan, Path(checkpoint), f, options=predict_options), force="predict" in redo))
+        scan, Path(checkpoint), f, options=predict_options),
+        settings={"upstream": upstream, "model": source, "options": dict(predict_options)},
+        force="predict" in redo))
     return stages
+
+
+def _file_hash(path: Path) -> str:
+    from electroseg.report import sha256_file
+
+    return sha256_file(path) if path.exists() else "missing"
+
+
+def _front(out: Path, dataset: Mapping, preset: Mapping | None, steps: Sequence[Mapping],
+           classical: Mapping, redo: Sequence[str]) -> tuple[list[StageRecord], Path, dict, Scan]:
+    """data, preprocess and classical stages; returns (stages, root, prepared dataset, scan)."""
+    stages = []
+    if dataset.get("synthetic"):
+        stages.append(run_stage("data", out / "data", lambda f: _synthesize(f, dataset, preset),
+                                settings={"synthetic": dataset["synthetic"], "preset": preset},
+                                force="data" in redo))
+    root = dataset_root(dataset, out / "data")
+    sets = _image_sets(dataset, root)
+    upstream = stages[-1].fingerprint if stages else {k: {c: str(p) for c, p in v.items()}
+                                                      for k, v in sets.items()}
+    stages.append(run_stage("preprocess", out / "preprocess", lambda f: [preprocess_images(
+        images, f / key, steps=steps, voxel_size=dataset.get("voxel_size"))
+        for key, images in sets.items()], settings={"upstream": upstream, "steps": list(steps)},
+        force="preprocess" in redo))
+    prepared = preprocessed_dataset(dataset, root, out / "preprocess", classical)
+    scan = target_scan(prepared, root)
+    stages.append(run_stage("classical", out / "classical", lambda f: segment_classical(
+        scan, f, options=classical), settings={"upstream": stages[-1].fingerprint,
+                                               "scan": scan.to_dict(), "options": dict(classical)},
+        force="classical" in redo))
+    return stages, root, prepared, scan
 
 
 def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping | None = None,
                  preprocess_steps: Sequence[Mapping] = (), classical: Mapping[str, Any] = {},
                  train_model: TrainModel | None = None, checkpoint: str | Path | None = None,
                  predict_options: Mapping[str, Any] = {}, analysis_options: Mapping[str, Any] = {},
-                 blocks_per_axis: int = 3, redo: Sequence[str] = (), report: bool = True,
+                 train_settings: Mapping[str, Any] = {}, blocks_per_axis: int = 3,
+                 redo: Sequence[str] = (), report: bool = True,
                  title: str | None = None) -> RunResult:
     """Run data → preprocess → classical → train → predict → analysis → compare → report.
 
@@ -358,12 +414,16 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
         route (classical only).
     checkpoint : path, optional
         A trained checkpoint to predict with instead of training.
+    train_settings : mapping
+        What identifies the training besides the data (model, trainer, overrides, seed): a
+        change retrains on rerun.
     predict_options, analysis_options : mapping
         Keyword options of `predict_volume` and `analyze_labels`.
     blocks_per_axis : int
         In-plane sub-blocks for the comparison's within-sample variability.
     redo : sequence of str
-        Stages to redo even when their outputs exist (names from `STAGES`).
+        Stages to redo even when their outputs exist (names from `STAGES`). A stage is redone
+        anyway when its settings or an upstream stage changed (see `run_stage`).
     report : bool
         Write summary.json and report.html / report.md.
 
@@ -376,30 +436,25 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
         raise InputError(f"redo: expected stage names among {list(STAGES)}, got {unknown}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stages = []
-    if dataset.get("synthetic"):
-        stages.append(run_stage("data", out / "data", lambda f: _synthesize(f, dataset, preset),
-                                force="data" in redo))
-    root = dataset_root(dataset, out / "data")
-    sets = _image_sets(dataset, root)
-    stages.append(run_stage("preprocess", out / "preprocess", lambda f: [preprocess_images(
-        images, f / key, steps=preprocess_steps, voxel_size=dataset.get("voxel_size"))
-        for key, images in sets.items()], force="preprocess" in redo))
-    prepared = preprocessed_dataset(dataset, root, out / "preprocess", classical)
-    scan = target_scan(prepared, root)
-    stages.append(run_stage("classical", out / "classical", lambda f: segment_classical(
-        scan, f, options=classical), force="classical" in redo))
+    stages, root, prepared, scan = _front(out, dataset, preset, preprocess_steps, classical, redo)
     segmentations = {"classical": out / "classical" / "labels.tif"}
     if train_model is not None or checkpoint is not None:
         stages += _learned(out, scan, prepared, train_model=train_model, checkpoint=checkpoint,
-                           predict_options=predict_options, redo=redo)
+                           predict_options=predict_options, train_settings=train_settings,
+                           upstream=next(s.fingerprint for s in stages if s.name == "preprocess"),
+                           redo=redo)
         segmentations["learned"] = out / "predict" / "labels.tif"
     if scan.truth is not None:
         segmentations["truth"] = scan.truth
+    made = [s.fingerprint for s in stages if s.name in ("classical", "predict")]
     stages.append(run_stage("analysis", out / "analysis", lambda f: analyse(
-        segmentations, scan, f, options=analysis_options), force="analysis" in redo))
+        segmentations, scan, f, options=analysis_options),
+        settings={"upstream": made, "options": dict(analysis_options)},
+        force="analysis" in redo))
     stages.append(run_stage("compare", out / "compare", lambda f: compare(
-        segmentations, scan, f, blocks_per_axis=blocks_per_axis), force="compare" in redo))
+        segmentations, scan, f, blocks_per_axis=blocks_per_axis),
+        settings={"upstream": made, "blocks_per_axis": blocks_per_axis},
+        force="compare" in redo))
     _provenance(out, dataset, root, preset)
     return _finish(out, scan, tuple(stages), segmentations, report=report, title=title)
 

@@ -76,7 +76,7 @@ TINY_RUN = ["preset=tiny", "model=unet3d_tiny", "trainer=fast", "trainer.max_epo
             "trainer.precision=32-true", "trainer.enable_progress_bar=false",
             "data.synthetic.samples={seed0: 0}",
             "train_overrides=[\"loader.samples_per_epoch=4\",\"loader.val_patches=2\"]",
-            "analysis.uncertainty=false", "compare.blocks_per_axis=2"]
+            "analysis.uncertainty=false", "compare.blocks_per_axis=2", "data.preprocess=[]"]
 
 
 @pytest.mark.slow
@@ -103,3 +103,16 @@ def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys):
     first = (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
     assert main(["run", f"out={out}", *TINY_RUN]) == 0
     assert (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns == first
+
+
+def test_changed_settings_redo_the_stage(tmp_path):
+    calls = []
+
+    def build(folder: Path) -> None:
+        calls.append(1)
+
+    first = run_stage("demo", tmp_path / "demo", build, settings={"threshold": 1})
+    again = run_stage("demo", tmp_path / "demo", build, settings={"threshold": 1})
+    changed = run_stage("demo", tmp_path / "demo", build, settings={"threshold": 2})
+    assert (first.reused, again.reused, changed.reused) == (False, True, False)
+    assert len(calls) == 2 and changed.fingerprint != first.fingerprint

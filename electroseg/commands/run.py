@@ -50,6 +50,8 @@ def _options(cfg: DictConfig) -> dict[str, Any]:
     return dict(preprocess_steps=dataset.get("preprocess") or [], classical=classical,
                 train_model=make_trainer(cfg) if cfg.learned and not cfg.checkpoint else None,
                 checkpoint=cfg.checkpoint, predict_options=predict,
+                train_settings={"model": _plain(cfg.model), "trainer": _plain(cfg.trainer),
+                                "train_overrides": _plain(cfg.train_overrides), "seed": cfg.seed},
                 analysis_options=_plain(cfg.analysis),
                 blocks_per_axis=int(cfg.compare.blocks_per_axis), redo=list(_plain(cfg.redo)))
 

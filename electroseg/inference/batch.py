@@ -104,9 +104,11 @@ def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
     return fractions, pba_profile(labels, depth_axis=axis, phases=phases).pooled
 
 
-def _use_chunked(volume, options: _Options) -> bool:
+def _use_chunked(volume, options: _Options, spec) -> bool:
     if options.chunked != "auto":
         return options.chunked == "true"
+    if spec.preprocess:  # preprocessing (e.g. slice registration) needs the whole volume
+        return False
     nbytes = int(np.prod(volume.shape)) * max(volume.dtype.itemsize, 4)
     return nbytes > options.max_memory_bytes
 
@@ -129,7 +131,7 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
 
     volume = item.read(lazy=True, voxel_size=options.voxel_size)
     phases = loaded.spec.phases
-    if _use_chunked(volume, options) and len(volume.spatial_shape) == 3:
+    if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
         result = predict_chunked(loaded, volume, folder / "labels.zarr", probabilities_path=prob_path,
                                  probabilities=options.probabilities or "float16", **options.predict)

@@ -138,7 +138,7 @@ def predict_chunked(
     setup = resolve_setup(model, spec=spec, patch_size=patch_size)
     plan = _plan(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
     lazy = _lazy_volume(volume, voxel_size)
-    source, two_d = make_source(lazy, setup)
+    source, two_d = make_source(lazy, setup, lazy_only=True)
     if two_d:
         raise InputError(f"{lazy.name}: chunked prediction is for (Z, Y, X) volumes; use predict_volume for 2-D images")
     out_path = Path(out_path)

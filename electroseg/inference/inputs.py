@@ -32,6 +32,7 @@ class Setup:
     channels: tuple[str, ...]
     phases: tuple[str, ...]
     normalization: Mapping[str, Any]
+    preprocess: tuple[Mapping[str, Any], ...] = ()
 
 
 def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | None = None) -> Setup:
@@ -53,15 +54,13 @@ def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | N
         return Setup(network, kind, patch, 0, (), (), {"method": "none"})
     patch = tuple(int(p) for p in (patch_size or spec.patch_size))
     setup = Setup(network, spec.name, patch, int(spec.context_slices), tuple(spec.channels),
-                  tuple(spec.phases), dict(spec.normalization))
+                  tuple(spec.phases), dict(spec.normalization),
+                  tuple(dict(step) for step in getattr(spec, "preprocess", ()) or ()))
     if setup.kind not in KINDS:
         raise InputError(f"model: expected a kind in {KINDS}, got {setup.kind!r}")
     if len(patch) != (3 if setup.kind == "unet3d" else 2) or min(patch) < 1:
         raise InputError(f"patch_size: model {setup.kind!r} needs "
                          f"{3 if setup.kind == 'unet3d' else 2} positive sizes, got {patch}")
-    if getattr(spec, "preprocess", ()):
-        raise InputError(f"checkpoint: preprocess steps {list(spec.preprocess)} are not applied by "
-                         "predict; preprocess the inputs with the same steps and retrain without them")
     return setup
 
 
@@ -79,11 +78,25 @@ def _channel_index(names: tuple[str, ...], count: int, expected: tuple[str, ...]
     return list(range(count))
 
 
-def make_source(image: Any, setup: Setup) -> tuple[Source, bool]:
+def _preprocessed(data: Any, index: list[int], has_c: bool, steps, where: str, lazy_only: bool) -> np.ndarray:
+    """The checkpoint's preprocess steps (as in training) on the whole (C, Z, Y, X) input."""
+    from electroseg.preprocess import preprocess_volume
+
+    if lazy_only:
+        raise InputError(f"{where}: the checkpoint's preprocess steps {[s.get('step') for s in steps]} "
+                         "need the whole volume in memory; predict it with chunked=false")
+    stacked = np.asarray(data)[index] if has_c else np.asarray(data)[None]
+    flat = stacked[:, 0] if stacked.shape[1] == 1 else stacked
+    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True).image
+    return out[:, None] if out.ndim == 3 else out
+
+
+def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[Source, bool]:
     """Channels-first normalised :class:`Source` of ``image`` and whether it was a 2-D image.
 
     ``image`` is a Volume (maybe lazy, channels named) or an array: (Z, Y, X) / (Y, X) for one
-    channel, (C, Z, Y, X) / (C, Y, X) channels-first for several.
+    channel, (C, Z, Y, X) / (C, Y, X) channels-first for several. The checkpoint's preprocess
+    steps, if any, run on the whole input first (refused when ``lazy_only``).
     """
     volume = image if isinstance(image, Volume) else Volume(data=image)
     where, data, names = volume.name, volume.data, tuple(volume.channels)
@@ -104,6 +117,9 @@ def make_source(image: Any, setup: Setup) -> tuple[Source, bool]:
         raise InputError(f"{where}: the unet3d model needs a (Z, Y, X) volume, got a 2-D image {spatial}")
     if two_d:
         data = np.asarray(data)[:, None] if has_c else np.asarray(data)[None]
+    if setup.preprocess:
+        data, index, has_c = _preprocessed(data, index, has_c, setup.preprocess, where, lazy_only), \
+            list(range(len(index))), True
     source = Source(data, channel_index=index if has_c else None,
                     bounds=[ChannelBounds(None, None)] * len(index))
     source.bounds = [intensity_bounds(source.channel(c), setup.normalization) for c in range(len(index))]

@@ -59,3 +59,18 @@ def test_wrong_channel_count_is_refused(tmp_path, kit):
     loaded = load_checkpoint(kit.save_checkpoint(tmp_path / "m2.ckpt", spec))
     with pytest.raises(InputError, match="expects 2 channel\\(s\\) \\['cbs', 'tld'\\].*got shape \\(3, 16, 16\\)"):
         predict_volume(loaded, np.zeros((3, 16, 16)))
+
+
+def test_checkpoint_preprocess_steps_run_before_prediction(tmp_path, kit):
+    plain = kit.tiny_spec()
+    steps = ({"step": "crop", "roi": [[1, 9], [2, 18], [None, None]]},)
+    from dataclasses import replace
+
+    with_crop = load_checkpoint(kit.save_checkpoint(tmp_path / "c.ckpt", replace(plain, preprocess=steps)))
+    without = load_checkpoint(kit.save_checkpoint(tmp_path / "p.ckpt", plain))
+    volume = kit.grains((10, 20, 24), seed=7)
+    got = predict_volume(with_crop, volume, precision="fp32").labels
+    assert got.shape == (8, 16, 24)
+    np.testing.assert_array_equal(got, predict_volume(without, volume[1:9, 2:18], precision="fp32").labels)
+    with pytest.raises(InputError, match="preprocess steps \\['crop'\\] need the whole volume"):
+        predict_chunked(with_crop, volume, tmp_path / "o.zarr")

@@ -143,7 +143,8 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     particle_phases : sequence of str
         Phases whose particles are measured ("am" always when it is a phase; add "pore").
     uncertainty : bool
-        Sub-block uncertainty (``uncertainty`` module) with ``n_blocks`` in-plane blocks.
+        Sub-block uncertainty (``uncertainty`` module) with ``n_blocks`` blocks per in-plane
+        axis (default 2, or 1 along an axis one voxel thick).
     seed : int
         Bootstrap seed.
     source : str
@@ -158,6 +159,16 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     Definitions as in :func:`volume_fractions`, :func:`pba_profile`, :func:`particle_table`,
     :func:`interface_areas`. Face pairs are counted once and shared by the fractions, the
     face-method PBA and the face-counting interface areas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.zeros((2, 4, 4), dtype=np.uint8)
+    >>> labels[:, 1:3, 1:3] = 2
+    >>> labels[:, 1:3, 3] = 1
+    >>> result = analyze_labels(labels, voxel_size=(1, 1, 1), uncertainty=False)
+    >>> result.pba.pooled, result.particles["am"].count
+    (0.5, 1)
     """
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value, name=source)
     sizes = check_voxel_size(voxel_size, labels.ndim, what="analysis", source=source)
@@ -243,6 +254,9 @@ def _optional_modules(labels, image, am_ids, options, uncertainty, n_blocks, see
     if uncertainty:
         from electroseg.analysis.uncertainty import subblock_metrics, summarize_uncertainty
 
+        if n_blocks is None:  # 2 per in-plane axis, fewer where the axis is a single voxel
+            n_blocks = tuple(min(2, n) for a, n in enumerate(labels.shape)
+                             if a != options["depth_axis"])
         blocks = subblock_metrics(labels, voxel_size=options["voxel_size"], n_blocks=n_blocks,
                                   **common)
         extras["uncertainty"] = summarize_uncertainty(blocks, seed=seed)

@@ -15,7 +15,7 @@ from scipy import ndimage
 from electroseg.errors import InputError
 from electroseg.io import atomic_output
 
-__all__ = ["TrainingTarget", "combine_label_sources", "boundary_band", "cached_pseudo_labels"]
+__all__ = ["TrainingTarget", "PseudoLabels", "combine_label_sources", "boundary_band", "cached_pseudo_labels"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,14 @@ class TrainingTarget:
     def labelled_fraction(self) -> float:
         """Share of voxels with a non-zero weight."""
         return float(np.count_nonzero(self.weight)) / max(self.weight.size, 1)
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """Classical-segmenter labels (uint8) and per-voxel confidence (float32, [0, 1])."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
 
 
 def boundary_band(labels: np.ndarray, *, width: int) -> np.ndarray:
@@ -115,12 +123,11 @@ def _cache_key(image: np.ndarray, options: Mapping[str, Any]) -> str:
 
 def cached_pseudo_labels(
     image: np.ndarray, *, options: Mapping[str, Any], cache_dir: str | Path | None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> PseudoLabels:
     """Classical-segmenter labels and confidence for ``image``, computed once and cached.
 
     The cache file is ``cache_dir/pseudo_labels/<hash>.npz``, keyed by the image bytes and the
     segmenter ``options`` (keyword arguments of ``electroseg.classical.segment_volume``).
-    Returns ``(labels uint8, confidence float32)``.
     """
     path = None
     if cache_dir is not None:
@@ -128,7 +135,7 @@ def cached_pseudo_labels(
         if path.is_file():
             with np.load(path) as stored:
                 logger.info("pseudo-labels from cache %s", path)
-                return stored["labels"], stored["confidence"]
+                return PseudoLabels(stored["labels"], stored["confidence"])
     try:
         from electroseg.classical import segment_volume
     except ImportError as err:
@@ -142,4 +149,4 @@ def cached_pseudo_labels(
         with atomic_output(path) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez_compressed(handle, labels=labels, confidence=confidence)
-    return labels, confidence
+    return PseudoLabels(labels, confidence)

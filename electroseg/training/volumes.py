@@ -73,8 +73,8 @@ def _pseudo(raw: np.ndarray, dataset: DatasetConfig, cache_dir: Path | None) -> 
     options.setdefault("phases", list(dataset.phases))
     image = raw[dataset.channels.index(channel)]
     image = image[0] if image.shape[0] == 1 else image
-    labels, confidence = cached_pseudo_labels(image, options=options, cache_dir=cache_dir)
-    return labels.reshape(raw.shape[1:]), confidence.reshape(raw.shape[1:])
+    pseudo = cached_pseudo_labels(image, options=options, cache_dir=cache_dir)
+    return pseudo.labels.reshape(raw.shape[1:]), pseudo.confidence.reshape(raw.shape[1:])
 
 
 def load_split(

@@ -57,6 +57,6 @@ def test_pseudo_labels_cached_on_disk(tmp_path, monkeypatch):
     image = np.linspace(0, 1, 64, dtype=np.float32).reshape(4, 4, 4)
     first = cached_pseudo_labels(image, options={"phases": ["a", "b"]}, cache_dir=tmp_path)
     second = cached_pseudo_labels(image, options={"phases": ["a", "b"]}, cache_dir=tmp_path)
-    assert len(calls) == 1 and np.array_equal(first[0], second[0])
+    assert len(calls) == 1 and np.array_equal(first.labels, second.labels)
     cached_pseudo_labels(image, options={"phases": ["b", "a"]}, cache_dir=tmp_path)
     assert len(calls) == 2  # other segmenter options: other cache entry

@@ -156,11 +156,33 @@ def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: i
     write_analysis(result, folder)
 
 
+def _outputs_key(options: _Options) -> dict:
+    """The settings that decide which files an input's folder holds."""
+    return {"analyze": options.analyze, "probabilities": options.probabilities}
+
+
+def _finished(marker: Path, options: _Options) -> dict | None:
+    """The marker's record when the folder is complete for these settings, else None."""
+    if not marker.is_file():
+        return None
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    wanted = _outputs_key(options)
+    done = record.get("outputs", {})
+    if (wanted["analyze"] and not done.get("analyze")) or (
+            wanted["probabilities"] and done.get("probabilities") != wanted["probabilities"]):
+        logger.info("%s: earlier outputs lack what is asked now (%s); redoing", marker.parent.name, wanted)
+        return None
+    return record
+
+
 def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwrite: bool) -> InputResult:
     folder = out_dir / item.name
     marker = folder / MARKER
-    if marker.is_file() and not overwrite:
-        record = json.loads(marker.read_text())
+    record = _finished(marker, options) if not overwrite else None
+    if record is not None:
         logger.info("%s: complete from an earlier run, skipped (overwrite=true redoes it)", item.name)
         return InputResult(item.name, "skipped", 0.0, item.describe(), record.get("volume_fraction", {}),
                            record.get("pba_pooled"))
@@ -176,7 +198,7 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
         logger.error("%s: failed: %s", item.name, message)
         return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)
     result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba)
-    write_json(marker, result.to_dict())
+    write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options)})
     logger.info("%s: done in %.1f s", item.name, result.seconds)
     return result
 

@@ -101,3 +101,14 @@ def test_batch_level_errors(tmp_path, scans):
         predict_batch(ckpt, [str(folder / "a.tif"), str(folder / "a.tif")], tmp_path / "out")
     with pytest.raises(InputError, match="chunked: expected one of"):
         predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "out", chunked="maybe")
+
+
+def test_rerun_asking_for_more_outputs_redoes_the_input(tmp_path, scans):
+    ckpt, folder = scans
+    out = tmp_path / "out"
+    first = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32")
+    again = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32", save_probabilities=True)
+    assert [r.status for r in first.results] == ["ok"] and [r.status for r in again.results] == ["ok"]
+    assert zarr.open_array(str(out / "a" / "probabilities.zarr")).dtype == np.float16
+    third = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32")  # asks for less
+    assert [r.status for r in third.results] == ["skipped"]

@@ -114,8 +114,8 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                    connectivity: int = 1, split: str = "none", pba_method: str = "face",
                    surface_method: str = "faces",
                    histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
-                   particle_phases: Sequence[str] = ("am",), uncertainty: bool = True,
-                   n_blocks: int | Sequence[int] | None = None, seed: int = 0,
+                   particle_phases: Sequence[str] = ("am",), collector_connectivity: bool = True,
+                   uncertainty: bool = True, n_blocks: int | Sequence[int] | None = None, seed: int = 0,
                    source: str = "labels") -> AnalysisResult:
     """Compute every metric of DESIGN.md on one label volume.
 
@@ -142,6 +142,9 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         Depth slabs for the per-region size distributions.
     particle_phases : sequence of str
         Phases whose particles are measured ("am" always when it is a phase; add "pore").
+    collector_connectivity : bool
+        Share of AM electronically connected to the current collector (``connectivity``
+        module; needs "am" and "cbd" phases). About 2/3 of the run time on large volumes.
     uncertainty : bool
         Sub-block uncertainty (``uncertainty`` module) with ``n_blocks`` blocks per in-plane
         axis (default 2, or 1 along an axis one voxel thick).
@@ -194,7 +197,8 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         histograms[phase] = size_histogram(particles[phase], edges=histogram_edges,
                                            n_regions=n_regions)
         am_ids = ids if phase == "am" else am_ids
-    extras = _optional_modules(labels, image, am_ids, options, uncertainty, n_blocks, seed)
+    extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
+                               uncertainty, n_blocks, seed)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, **extras)
 
@@ -233,7 +237,8 @@ def _particle_ids(labels, phase, *, voxel_size, phases, ignore_value, connectivi
                            ignore_value=ignore_value)
 
 
-def _optional_modules(labels, image, am_ids, options, uncertainty, n_blocks, seed) -> dict:
+def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,
+                      seed) -> dict:
     """Results of the colleague modules (connectivity, channel statistics, uncertainty)."""
     from electroseg.analysis.channel_stats import particle_channel_stats
     from electroseg.analysis.connectivity import electronic_connectivity
@@ -241,7 +246,7 @@ def _optional_modules(labels, image, am_ids, options, uncertainty, n_blocks, see
     common = dict(depth_axis=options["depth_axis"], phases=options["phases"],
                   ignore_value=options["ignore_value"])
     extras: dict = {"connectivity": None, "channel_stats": None, "uncertainty": None}
-    if "am" in options["phases"] and "cbd" in options["phases"]:
+    if collector and "am" in options["phases"] and "cbd" in options["phases"]:
         extras["connectivity"] = electronic_connectivity(labels, **common)
     if image is not None:
         if am_ids is None:

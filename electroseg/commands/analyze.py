@@ -14,7 +14,8 @@ HELP = "metrics of a label volume (fractions, PBA, particles, surfaces)"
 logger = logging.getLogger(__name__)
 
 _ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "split",
-                  "surface_method", "n_regions", "uncertainty", "n_blocks", "seed")
+                  "surface_method", "n_regions", "collector_connectivity", "uncertainty",
+                  "n_blocks", "seed")
 
 
 def _plain(cfg: DictConfig, key: str):

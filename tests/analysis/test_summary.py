@@ -149,3 +149,16 @@ def test_image_gives_per_particle_statistics_on_the_same_particles(tmp_path):
     write_analysis(result, tmp_path, figures=False)
     assert len(pd.read_csv(tmp_path / "channel_stats.csv")) == 3
     assert not (tmp_path / "psd.png").exists()
+
+
+def test_collector_connectivity_written_or_skipped(tmp_path):
+    labels = _layered()
+    result = analyze_labels(labels, voxel_size=(1, 1, 1), uncertainty=False)
+    assert result.connectivity is not None
+    write_analysis(result, tmp_path / "with", figures=False)
+    assert (tmp_path / "with" / "connectivity.json").exists()
+    skipped = analyze_labels(labels, voxel_size=(1, 1, 1), uncertainty=False,
+                             collector_connectivity=False)
+    assert skipped.connectivity is None
+    write_analysis(skipped, tmp_path / "without", figures=False)
+    assert not (tmp_path / "without" / "connectivity.json").exists()

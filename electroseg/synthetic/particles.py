@@ -161,25 +161,33 @@ def place_particles(
     """
     packing = _Packing(np.zeros(shape, np.int32), np.zeros(shape, np.uint8), voxel_size, roughness)
     size_um = np.asarray(shape) * np.asarray(voxel_size)
-    main_target = (am_fraction - fragment_fraction) * packing.ids.size
-    median_r = 0.5 * median_diameter_um
-    overlap = max_overlap
+    draw = dict(aspect_sigma=aspect_sigma, crack_fraction=crack_fraction,
+                crack_cbd_fill=crack_cbd_fill, crack_width_um=crack_width_um)
+    target = am_fraction * packing.ids.size
+    overlap = _fill(packing, target - fragment_fraction * packing.ids.size, size_um,
+                    0.5 * median_diameter_um, diameter_sigma, max_overlap, draw, rng)
+    _add_fragments(packing, target, size_um, fragment_diameter_um, aspect_sigma, rng)
+    # Where the pores were too tight for all fragments, particles make up the AM target.
+    overlap = _fill(packing, target, size_um, 0.5 * median_diameter_um, diameter_sigma, overlap,
+                    draw, rng)
+    logger.debug("placed %d particles, AM fraction %.3f, final overlap %.2f",
+                 len(packing.particles), packing.filled / packing.ids.size, overlap)
+    return packing.ids, packing.cracks, packing.particles
+
+
+def _fill(packing: _Packing, target: float, size_um, median_r: float, diameter_sigma: float,
+          overlap: float, draw: dict, rng) -> float:
+    """Add lognormal particles until ``target`` AM voxels; return the final allowed overlap."""
     for _ in range(_MAX_ATTEMPTS):
-        if packing.filled >= main_target:
+        if packing.filled >= target:
             break
         radius = min(median_r * np.exp(rng.normal(0.0, diameter_sigma)), 3.0 * median_r)
         center, radius = _best_site(packing, radius, size_um, overlap, 0.3 * median_r, rng)
         if center is None:
             overlap = min(overlap + 0.02, 0.6)
             continue
-        packing.add(_draw_particle(center, radius, aspect_sigma=aspect_sigma,
-                                   crack_fraction=crack_fraction, crack_cbd_fill=crack_cbd_fill,
-                                   crack_width_um=crack_width_um, rng=rng), radius)
-    _add_fragments(packing, am_fraction * packing.ids.size, size_um, fragment_diameter_um,
-                   aspect_sigma, rng)
-    logger.debug("placed %d particles, AM fraction %.3f, final overlap %.2f",
-                 len(packing.particles), packing.filled / packing.ids.size, overlap)
-    return packing.ids, packing.cracks, packing.particles
+        packing.add(_draw_particle(center, radius, rng=rng, **draw), radius)
+    return overlap
 
 
 def _best_site(packing: _Packing, radius: float, size_um: np.ndarray, overlap: float,
@@ -199,15 +207,22 @@ def _best_site(packing: _Packing, radius: float, size_um: np.ndarray, overlap: f
 
 def _add_fragments(packing: _Packing, target: float, size_um, diameter_um: float,
                    aspect_sigma: float, rng) -> None:
-    """Small uncracked fragments in the pores, clear of the placed spheres, up to ``target``."""
+    """Small uncracked fragments in the pores, clear of the placed spheres, up to ``target``.
+
+    Stops early after ``_CANDIDATES`` draws in a row find no room.
+    """
+    misses = 0
     for _ in range(_MAX_ATTEMPTS):
-        if packing.filled >= target:
+        if packing.filled >= target or misses >= _CANDIDATES:
             return
         radius = 0.5 * diameter_um * np.exp(rng.normal(0.0, 0.3))
         candidates = rng.uniform(0.0, size_um, (_CANDIDATES, 3))
         gap = _clearance(candidates, 1.1 * radius, packing.centers, packing.radii, 0.0)
         best = int(np.argmax(gap))
-        if gap[best] >= 0:
-            packing.add(_draw_particle(candidates[best], radius, aspect_sigma=aspect_sigma,
-                                       crack_fraction=0.0, crack_cbd_fill=0.0, crack_width_um=0.0,
-                                       rng=rng), radius)
+        if gap[best] < 0:
+            misses += 1
+            continue
+        misses = 0
+        packing.add(_draw_particle(candidates[best], radius, aspect_sigma=aspect_sigma,
+                                   crack_fraction=0.0, crack_cbd_fill=0.0, crack_width_um=0.0,
+                                   rng=rng), radius)

@@ -165,6 +165,11 @@ def _worker(kind: str, path: str) -> None:
     labels = np.load(path)
     if kind in ("ours", "peer"):
         result = (ours if kind == "ours" else peer)(labels)
+    elif kind == "pipeline":
+        from electroseg.analysis import analyze_labels
+
+        timed = _timed(lambda: analyze_labels(labels, voxel_size=VOXEL_SIZE, uncertainty=False))
+        result = {"times": {"analyze_labels (+ connectivity)": (timed["wall"], timed["cpu"])}}
     else:
         side, markers = kind.split(":")
         function = watershed_ours if side == "ws_ours" else watershed_peer
@@ -190,6 +195,8 @@ def _agree(a: dict, b: dict) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also time analyze_labels end to end (with collector connectivity)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -207,10 +214,15 @@ def main() -> None:
               f"made in {time.perf_counter() - start:.1f} s")
         del labels
         mine, theirs = _run("ours", path), _run("peer", path)
+        pipeline = _run("pipeline", path) if args.pipeline else None
         for markers in ("peaks", "h_maxima"):
             for side, target in (("ws_ours", mine), ("ws_peer", theirs)):
                 target.setdefault("ws", {}).update(_run(f"{side}:{markers}", ws_path)["times"])
     _report(shape, ws_side, mine, theirs)
+    if pipeline is not None:
+        (step, (wall, cpu)), = pipeline["times"].items()
+        print(f"{step:<34}{wall:>13.2f}{cpu:>13.2f}   peak RSS {pipeline['peak_rss_gb']:.2f} GB "
+              f"(no peer; every metric of metrics.json except uncertainty)")
 
 
 def _report(shape, ws_side, mine, theirs) -> None:

@@ -159,6 +159,21 @@ def as_dask_array(labels: Any, *, chunks: Sequence[int] | None = None,
     return array, (voxel_size if voxel_size is not None else found), name
 
 
+def _check_supported(*, pba_method: str, split: str, surface_method: str,
+                     particle_phases: Sequence[str], image: Any) -> None:
+    """InputError for options of ``analyze_labels`` that only work in memory."""
+    wanted = [particle_phases] if isinstance(particle_phases, str) else list(particle_phases)
+    checks = [("pba_method", pba_method == "face", "'face'", repr(pba_method)),
+              ("split", split == "none", "'none'", repr(split)),
+              ("surface_method", surface_method == "faces", "'faces'", repr(surface_method)),
+              ("particle_phases", set(wanted) <= {"am"}, "['am']", repr(wanted)),
+              ("image", image is None, "None", f"a {type(image).__name__}")]
+    for key, ok, expected, got in checks:
+        if not ok:
+            raise InputError(f"{key}: block-wise analysis supports {expected} only, got {got}; "
+                             f"analyse in memory (executor=local) for this option")
+
+
 def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
                      depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
                      ignore_value: int = 255, label_values: Sequence[int] | None = None,
@@ -227,13 +242,19 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
                       connectivity: int = 1, pba_method: str = "face",
                       histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
                       uncertainty: bool = True, n_blocks: int | Sequence[int] | None = None,
-                      seed: int = 0, chunks: Sequence[int] | None = None, client: Any = None,
+                      seed: int = 0, split: str = "none", surface_method: str = "faces",
+                      particle_phases: Sequence[str] = ("am",), image: Any = None,
+                      source: str | None = None, chunks: Sequence[int] | None = None,
+                      client: Any = None,
                       scheduler_address: str | None = None) -> AnalysisResult:
     """:func:`electroseg.analysis.analyze_labels` for volumes beyond memory, on Dask.
 
     Same parameters, result and values as ``analyze_labels`` with its default options (face
     PBA, face-counted surfaces, face-connected "am" particles), plus ``label_values``,
-    ``chunks``, ``client`` and ``scheduler_address`` of :func:`blockwise_counts`.
+    ``chunks``, ``client`` and ``scheduler_address`` of :func:`blockwise_counts`. ``split``,
+    ``surface_method``, ``particle_phases`` and ``image`` are accepted so that the in-memory
+    options pass through unchanged, but only their defaults work block-wise: anything else is
+    an InputError naming the option (``source`` names the input in messages).
 
     Returns
     -------
@@ -248,9 +269,13 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     worker needs memory for one sub-block (volume / n_blocks²): raise ``n_blocks`` for very
     large volumes, or pass ``uncertainty=False``.
     """
-    if pba_method != "face":
-        raise InputError(f"pba_method: block-wise analysis counts face pairs only, got "
-                         f"{pba_method!r}; expected 'face'")
+    _check_supported(pba_method=pba_method, split=split, surface_method=surface_method,
+                     particle_phases=particle_phases, image=image)
+    plain_array = not isinstance(labels, (str, os.PathLike)) and not hasattr(labels, "voxel_size")
+    if source is not None and plain_array:
+        from electroseg.io import Volume
+
+        labels = Volume(data=labels, voxel_size=None, source=str(source))
     counts = blockwise_counts(labels, voxel_size=voxel_size, depth_axis=depth_axis,
                               phases=phases, ignore_value=ignore_value,
                               label_values=label_values, connectivity=connectivity,

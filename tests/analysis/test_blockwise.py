@@ -189,6 +189,14 @@ def test_missing_voxel_size_and_unsupported_connectivity_are_input_errors():
         analyze_blockwise(labels.astype(np.float32), voxel_size=VOXEL)
     with pytest.raises(InputError, match="pba_method.*got 'voxel'"):
         analyze_blockwise(labels, voxel_size=VOXEL, pba_method="voxel")
+    with pytest.raises(InputError, match="split: block-wise analysis supports 'none' only"):
+        analyze_blockwise(labels, voxel_size=VOXEL, split="watershed")
+    with pytest.raises(InputError, match=r"particle_phases: .*\['am'\] only, got \['am', 'pore'\]"):
+        analyze_blockwise(labels, voxel_size=VOXEL, particle_phases=["am", "pore"])
+    with pytest.raises(InputError, match="image: .* got a ndarray"):
+        analyze_blockwise(labels, voxel_size=VOXEL, image=np.zeros((2, 2, 2)))
+    with pytest.raises(InputError, match=r"^scan.zarr\[0:1, 0:2, 0:2\]: .*\[9\]"):
+        analyze_blockwise(np.full((1, 2, 2), 9, np.uint8), voxel_size=VOXEL, source="scan.zarr")
 
 
 def test_module_import_does_not_import_dask():

@@ -107,3 +107,16 @@ def test_pair_counts_match_brute_force(labels, n_phases, depth_axis):
     voxels = [np.bincount(np.take(labels, k, depth_axis).ravel(), minlength=256)[:n_phases]
               for k in range(labels.shape[depth_axis])]
     np.testing.assert_array_equal(counts.voxels, voxels)
+
+
+@SETTINGS
+@given(label_volumes(), st.integers(0, 2), st.integers(2, 4))
+def test_threaded_counting_equals_single_thread(labels, depth_axis, threads):
+    from electroseg.analysis.contacts import _fused_counts, _split_counts
+
+    if labels.shape[depth_axis] < threads:
+        return
+    one = _fused_counts(labels, depth_axis, 3)
+    many = _split_counts(labels, depth_axis, 3, threads=threads)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])

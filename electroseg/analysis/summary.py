@@ -74,8 +74,8 @@ class AnalysisResult:
     fractions: VolumeFractions
     profile: VolumeFractionProfile
     pba: PBAProfile | None
-    particles: dict
-    histograms: dict
+    particles: dict[str, ParticleTable]
+    histograms: dict[str, SizeHistogram]
     surface: InterfaceAreas
     connectivity: Any = None
     channel_stats: Any = None

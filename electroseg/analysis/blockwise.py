@@ -241,8 +241,9 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
                       ignore_value: int = 255, label_values: Sequence[int] | None = None,
                       connectivity: int = 1, pba_method: str = "face",
                       histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
-                      uncertainty: bool = True, n_blocks: int | Sequence[int] | None = None,
-                      seed: int = 0, split: str = "none", surface_method: str = "faces",
+                      collector_connectivity: bool = True, uncertainty: bool = True,
+                      n_blocks: int | Sequence[int] | None = None, seed: int = 0,
+                      split: str = "none", surface_method: str = "faces",
                       particle_phases: Sequence[str] = ("am",), image: Any = None,
                       source: str | None = None, chunks: Sequence[int] | None = None,
                       client: Any = None,
@@ -260,7 +261,8 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     -------
     AnalysisResult
         ``to_dict()`` equals the in-memory one exactly. Not computed block-wise (None):
-        electronic connectivity and per-particle channel statistics.
+        electronic connectivity (``collector_connectivity=True`` logs a warning) and
+        per-particle channel statistics.
 
     Notes
     -----
@@ -271,6 +273,9 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     """
     _check_supported(pba_method=pba_method, split=split, surface_method=surface_method,
                      particle_phases=particle_phases, image=image)
+    if collector_connectivity:
+        logger.warning("collector_connectivity: not computed block-wise (connectivity.json is "
+                       "not written); analyse in memory for it")
     plain_array = not isinstance(labels, (str, os.PathLike)) and not hasattr(labels, "voxel_size")
     if source is not None and plain_array:
         from electroseg.io import Volume
@@ -537,11 +542,12 @@ def _blockwise_uncertainty(array: Any, *, sizes: tuple[float, ...], axis: int,
 
 
 def _tile_edges(shape: tuple[int, ...], axis: int, n_blocks: Any) -> tuple[np.ndarray, ...]:
-    """Sub-block starts and stops (n, ndim) as ``subblock_metrics`` lays them: edges at
+    """Sub-block starts and stops (n, ndim) as ``analyze_labels`` lays them: edges at
     ``round(linspace(0, length, n + 1))`` along every in-plane axis, depth kept whole."""
     in_plane = [a for a in range(len(shape)) if a != axis]
-    counts = 2 if n_blocks is None else n_blocks
-    counts = [counts] * len(in_plane) if np.isscalar(counts) else list(counts)
+    if n_blocks is None:  # as analyze_labels: 2 per in-plane axis, 1 where it is one voxel thick
+        n_blocks = [min(2, shape[a]) for a in in_plane]
+    counts = [n_blocks] * len(in_plane) if np.isscalar(n_blocks) else list(n_blocks)
     if len(counts) != len(in_plane) or not all(int(c) >= 1 for c in counts):
         raise InputError(f"n_blocks: expected a positive int or {len(in_plane)} of them (one per "
                          f"in-plane axis), got {n_blocks!r}")

@@ -110,7 +110,8 @@ def predict_blockwise(
     loaded = _model(model)
     setup = resolve_setup(loaded, patch_size=patch_size)
     lazy = _lazy_volume(volume, voxel_size)
-    source, two_d = make_source(lazy, setup)  # global normalisation bounds, computed once
+    # global normalisation bounds, computed once; preprocess steps would need the whole volume
+    source, two_d = make_source(lazy, setup, lazy_only=True)
     if two_d:
         raise InputError(f"{lazy.name}: block-wise prediction is for (Z, Y, X) volumes; "
                          f"use predict_volume for 2-D images")
@@ -154,11 +155,12 @@ def _halo(halo: int | None, setup) -> int:
 
 
 def _prenormalised_spec(loaded: Any) -> Any:
-    """The model's spec with normalisation off: slabs arrive already normalised."""
+    """The model's spec with normalisation off: slabs arrive already normalised (and
+    checkpoints with preprocess steps are refused before this)."""
     spec = getattr(loaded, "spec", None)
     if spec is None:
         return None
-    return dataclasses.replace(spec, normalization={"method": "none"})
+    return dataclasses.replace(spec, normalization={"method": "none"}, preprocess=())
 
 
 def _open_output(path: Path, shape: tuple[int, ...], slab: int, voxel_size: Any):

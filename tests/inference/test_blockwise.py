@@ -84,6 +84,17 @@ def test_bad_options_are_input_errors(tmp_path, kit):
     assert not (tmp_path / "o.zarr").exists()
 
 
+def test_checkpoint_with_preprocess_steps_is_refused(tmp_path, kit):
+    import dataclasses
+
+    spec = kit.tiny_spec(name="multichannel2d", channels=("bse",), patch_size=(16, 16))
+    spec = dataclasses.replace(spec, preprocess=({"step": "denoise"},))
+    loaded = load_checkpoint(kit.save_checkpoint(tmp_path / "m.ckpt", spec))
+    with pytest.raises(InputError, match="preprocess steps .* need the whole volume"):
+        predict_blockwise(loaded, kit.grains((4, 16, 16)), tmp_path / "o.zarr")
+    assert not (tmp_path / "o.zarr").exists()
+
+
 @pytest.mark.slow
 def test_two_worker_processes_load_the_checkpoint_themselves(tmp_path, kit):
     spec = kit.tiny_spec(name="multichannel2d", channels=("bse",), context_slices=1,

@@ -73,13 +73,26 @@ def _border_components(components: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(faces))
 
 
-def _neighbour_phases(contacts: Mapping[tuple[int, int], float], phase: np.ndarray, count: int) -> dict[int, np.ndarray]:
-    """Contact area of each component with each phase, for components with any contact."""
-    table: dict[int, np.ndarray] = {}
-    for (a, b), area in contacts.items():
-        table.setdefault(a, np.zeros(256))[phase[b]] += area
-        table.setdefault(b, np.zeros(256))[phase[a]] += area
-    return table
+def _candidate_contacts(
+    contacts: Mapping[tuple[int, int], float], phase: np.ndarray, is_candidate: np.ndarray, num_phases: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contact area of every candidate component with each phase.
+
+    Returns (candidate ids, areas of shape (n_candidates, num_phases)).
+    """
+    if not contacts:
+        return np.zeros(0, int), np.zeros((0, num_phases))
+    pairs = np.fromiter((v for key in contacts for v in key), dtype=np.int64, count=2 * len(contacts))
+    pairs = pairs.reshape(-1, 2)
+    area = np.fromiter(contacts.values(), dtype=float, count=len(contacts))
+    both = np.concatenate([pairs, pairs[:, ::-1]])
+    area = np.concatenate([area, area])
+    keep = is_candidate[both[:, 0]]
+    owner, other, area = both[keep, 0], both[keep, 1], area[keep]
+    ids, row = np.unique(owner, return_inverse=True)
+    table = np.zeros((ids.size, num_phases))
+    np.add.at(table, (row, phase[other]), area)
+    return ids, table
 
 
 def clean_labels(
@@ -109,8 +122,9 @@ def clean_labels(
     ``hole_phases`` phase, by that phase. Replaced regions never seed others (one pass).
     """
     connectivity = options.connectivity if labels.ndim == 3 else _CONNECTIVITY_2D[options.connectivity]
+    # cc3d treats 0 as background: shift labels by one (uint8 is enough below 255 phases)
     components, count = cc3d.connected_components(
-        labels.astype(np.uint16) + 1, connectivity=connectivity, return_N=True
+        labels + np.uint8(1), connectivity=connectivity, return_N=True
     )
     sizes = np.bincount(components.reshape(-1), minlength=count + 1)
     phase = _component_phase(components, labels, count)
@@ -122,12 +136,14 @@ def clean_labels(
     lookup = phase.copy()
     if np.any(candidate[1:] | hole_candidate[1:]):
         contacts = cc3d.contacts(components, connectivity=connectivity)
-        for component, areas in _neighbour_phases(contacts, phase, count).items():
-            touching = np.nonzero(areas)[0]
-            if hole_candidate[component] and touching.size == 1 and touching[0] in hole_labels:
-                lookup[component] = touching[0]
-            elif candidate[component]:
-                lookup[component] = int(np.argmax(areas))
+        ids, areas = _candidate_contacts(contacts, phase, candidate | hole_candidate, len(phases))
+        touching = areas > 0
+        single = touching.sum(axis=1) == 1
+        enclosing = np.argmax(touching, axis=1)
+        fill = hole_candidate[ids] & single & np.isin(enclosing, hole_labels)
+        lookup[ids[fill]] = enclosing[fill]
+        small = candidate[ids] & ~fill
+        lookup[ids[small]] = np.argmax(areas[small], axis=1)
     cleaned = lookup[components]
     changed = cleaned != labels
     logger.info("cleanup: %d voxels relabelled (%d regions)", int(changed.sum()), int(np.sum(lookup != phase)))

@@ -111,3 +111,10 @@ def test_window_count_matches_grid():
     # z starts 0,4,8,12 ; y starts 0,8,16,21 ; x starts 0,8,13
     assert count_windows((20, 37, 29), plan) == 4 * 4 * 3
     assert count_windows((7, 40, 23), _plan((16, 16), 0.5)) == 7 * 4 * 2
+
+
+def test_2d_image_gives_2d_labels(kit):
+    image = np.random.default_rng(7).random((21, 35)).astype(np.float32)
+    pred = predict_volume(kit.PlusOne(), image, patch_size=(16, 16), precision="fp32", probabilities="float16")
+    assert pred.labels.shape == (21, 35) and pred.probabilities.shape == (3, 21, 35)
+    np.testing.assert_array_equal(pred.labels, kit.plus_one_logits(image).argmax(0))

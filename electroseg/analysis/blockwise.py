@@ -58,8 +58,10 @@ class BlockwiseCounts:
         Equal to ``face_pair_counts(labels, depth_axis=...)`` of the whole volume (its
         ``voxels`` and ``ignored`` are the per-plane phase counts).
     particles : ParticleTable or None
-        Face-connected particles of "am" (None when "am" is not a phase); rows ordered by the
-        first block holding a voxel of the particle, ``label`` numbers them 1..n in that order.
+        Face-connected particles of "am" (None when "am" is not a phase), numbered 1..n in
+        raster order of their first voxel, as cc3d numbers the whole volume.
+    connectivity : Connectivity or None
+        As ``electronic_connectivity`` (None unless asked for and "am", "cbd" are phases).
     """
 
     shape: tuple[int, ...]
@@ -67,6 +69,7 @@ class BlockwiseCounts:
     blocks: int
     pair_counts: FacePairCounts
     particles: ParticleTable | None
+    connectivity: Any = None
 
     def to_dict(self) -> dict:
         """Summary: shape, blocks, voxels per phase, particle count."""
@@ -177,8 +180,9 @@ def _check_supported(*, pba_method: str, split: str, surface_method: str,
 def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
                      depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
                      ignore_value: int = 255, label_values: Sequence[int] | None = None,
-                     connectivity: int = 1, chunks: Sequence[int] | None = None,
-                     client: Any = None, scheduler_address: str | None = None) -> BlockwiseCounts:
+                     connectivity: int = 1, collector_connectivity: bool = False,
+                     chunks: Sequence[int] | None = None, client: Any = None,
+                     scheduler_address: str | None = None) -> BlockwiseCounts:
     """Face-pair counts and "am" particles of a label volume, counted block by block on Dask.
 
     Parameters
@@ -194,6 +198,9 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
         :func:`electroseg.io.read_labels` does; default the values are the phase indices.
     connectivity : int
         Particle connectivity; only 1 (faces: 6 in 3-D, 4 in 2-D) is supported block-wise.
+    collector_connectivity : bool
+        Also the electronic connectivity of AM to the collector face (needs "am" and "cbd"):
+        solid (AM or CBD) clusters labelled per block and merged like the particles.
     chunks : sequence of int, optional
         Block shape; default the storage chunks.
     client : distributed.Client, optional
@@ -223,8 +230,9 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
         raise InputError(f"connectivity: block-wise particles support face connectivity (1) "
                          f"only, got {connectivity!r}; use the in-memory particle_table")
     values = None if label_values is None else [int(v) for v in label_values]
+    i_cbd = names.index("cbd") if collector_connectivity and "cbd" in names else None
     summaries, boundaries = _build_graph(array, axis, names, int(ignore_value), values, i_am,
-                                         name)
+                                         i_cbd if i_am is not None else None, name)
     logger.info("%s: counting %s in %d blocks of %s", name, array.shape, len(summaries),
                 array.chunksize)
     summaries, boundaries = compute(summaries, boundaries, client=client,
@@ -232,8 +240,10 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
     counts = _assemble_counts(array, summaries, boundaries, axis, names)
     table = (None if i_am is None else
              _merge_particles(array.shape, array.numblocks, summaries, boundaries, sizes, axis))
+    connectivity = (None if i_am is None or i_cbd is None else _merge_connectivity(
+        array.shape, array.numblocks, summaries, boundaries, table, axis))
     return BlockwiseCounts(tuple(int(n) for n in array.shape), sizes, len(summaries), counts,
-                           table)
+                           table, connectivity)
 
 
 def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
@@ -260,9 +270,8 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     Returns
     -------
     AnalysisResult
-        ``to_dict()`` equals the in-memory one exactly. Not computed block-wise (None):
-        electronic connectivity (``collector_connectivity=True`` logs a warning) and
-        per-particle channel statistics.
+        ``to_dict()`` equals the in-memory one exactly, and so does the electronic
+        ``connectivity``. Not computed block-wise (None): per-particle channel statistics.
 
     Notes
     -----
@@ -273,9 +282,6 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     """
     _check_supported(pba_method=pba_method, split=split, surface_method=surface_method,
                      particle_phases=particle_phases, image=image)
-    if collector_connectivity:
-        logger.warning("collector_connectivity: not computed block-wise (connectivity.json is "
-                       "not written); analyse in memory for it")
     plain_array = not isinstance(labels, (str, os.PathLike)) and not hasattr(labels, "voxel_size")
     if source is not None and plain_array:
         from electroseg.io import Volume
@@ -284,6 +290,7 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     counts = blockwise_counts(labels, voxel_size=voxel_size, depth_axis=depth_axis,
                               phases=phases, ignore_value=ignore_value,
                               label_values=label_values, connectivity=connectivity,
+                              collector_connectivity=collector_connectivity,
                               chunks=chunks, client=client,
                               scheduler_address=scheduler_address)
     pairs, names = counts.pair_counts, counts.pair_counts.phases
@@ -312,7 +319,7 @@ def analyze_blockwise(labels: Any, *, voxel_size: Sequence[float] | None = None,
     return AnalysisResult(names, counts.voxel_size, pairs.depth_axis, counts.shape, fractions,
                           profile, pba, particles, histograms,
                           interface_areas_from_pairs(pairs, voxel_size=counts.voxel_size),
-                          uncertainty=spread, absent=absent)
+                          connectivity=counts.connectivity, uncertainty=spread, absent=absent)
 
 
 def _block_starts(array: Any) -> list[np.ndarray]:
@@ -320,7 +327,7 @@ def _block_starts(array: Any) -> list[np.ndarray]:
 
 
 def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: int,
-                 label_values: list[int] | None, i_am: int | None,
+                 label_values: list[int] | None, i_am: int | None, i_cbd: int | None,
                  name: str) -> tuple[list, list]:
     """Delayed per-block summaries (in block order) and per-boundary counts."""
     import dask
@@ -335,7 +342,7 @@ def _build_graph(array: Any, axis: int, phases: tuple[str, ...], ignore_value: i
                                              depth_axis=axis, phases=phases,
                                              ignore_value=ignore_value,
                                              label_values=label_values, am_index=i_am,
-                                             name=name)
+                                             cbd_index=i_cbd, name=name)
         summaries.append(summary)
     for index in np.ndindex(*array.numblocks):
         for a in range(array.ndim):
@@ -360,12 +367,14 @@ class _Summary:
     box_low: np.ndarray          # (m, ndim) int64, inclusive
     box_high: np.ndarray         # (m, ndim) int64, inclusive
     first_voxel: np.ndarray      # (m,) int64: global flat index of the first voxel in raster order
+    particle_cluster: np.ndarray  # (m,) int64: local solid-cluster id of each particle (1-based)
+    on_collector: np.ndarray     # (n_clusters,) bool: cluster has a voxel on the collector face
 
 
 def _block_summary(block: np.ndarray, *, start: tuple[int, ...], shape: tuple[int, ...],
                    depth_axis: int, phases: tuple[str, ...], ignore_value: int,
                    label_values: list[int] | None, am_index: int | None,
-                   name: str) -> tuple[_Summary, list]:
+                   cbd_index: int | None, name: str) -> tuple[_Summary, list]:
     block = np.ascontiguousarray(block)
     where = f"{name}[{', '.join(f'{s}:{s + n}' for s, n in zip(start, block.shape))}]"
     if label_values is not None:  # stored values -> phase indices, ignore -> 255
@@ -380,12 +389,34 @@ def _block_summary(block: np.ndarray, *, start: tuple[int, ...], shape: tuple[in
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
     particles, stats = _block_particles(block, start, shape, am_index)
+    clusters, cluster_stats = _block_clusters(block, start, shape, stats[-1], am_index,
+                                              cbd_index, depth_axis)
     faces = [(np.take(block, 0, axis=a), np.take(block, -1, axis=a),
-              np.take(particles, 0, axis=a).astype(np.uint32),
-              np.take(particles, -1, axis=a).astype(np.uint32)) for a in range(block.ndim)]
+              *[np.take(ids, side, axis=a).astype(np.uint32) if ids is not None else None
+                for ids in (particles, clusters) for side in (0, -1)])
+             for a in range(block.ndim)]
     summary = _Summary(tuple(int(s) for s in start), counts.pairs, counts.voxels,
-                       counts.ignored, *stats)
+                       counts.ignored, *stats, *cluster_stats)
     return summary, faces
+
+
+def _block_clusters(block: np.ndarray, start: tuple[int, ...], shape: tuple[int, ...],
+                    first_voxel: np.ndarray, am_index: int | None, cbd_index: int | None,
+                    depth_axis: int) -> tuple[np.ndarray | None, tuple]:
+    """Solid (AM or CBD) clusters of a block for the collector connectivity: their labels,
+    the cluster of each particle and which clusters reach the collector face."""
+    if am_index is None or cbd_index is None:
+        return None, (np.zeros(first_voxel.size, np.int64), np.zeros(0, bool))
+    solid = (block == am_index) | (block == cbd_index)
+    clusters, n = cc3d.connected_components(solid, return_N=True, connectivity=2 * block.ndim)
+    local = np.unravel_index(first_voxel, shape)
+    local = tuple(c - s for c, s in zip(local, start))
+    particle_cluster = clusters[local].astype(np.int64) if first_voxel.size else \
+        np.zeros(0, np.int64)
+    on_collector = np.zeros(n + 1, bool)
+    if start[depth_axis] + block.shape[depth_axis] == shape[depth_axis]:
+        on_collector[np.unique(np.take(clusters, -1, axis=depth_axis))] = True
+    return clusters, (particle_cluster, on_collector[1:])
 
 
 def _block_particles(block: np.ndarray, start: tuple[int, ...], shape: tuple[int, ...],
@@ -419,9 +450,9 @@ def _boundary(lower: list, upper: list, *, axis: int, depth_axis: int,
               n: int) -> tuple[np.ndarray, np.ndarray]:
     """Pair counts across one block boundary and the particle labels facing each other.
 
-    Returns ``(counts, edges)``: counts shape (rows, n, n) with rows = 1 when ``axis`` is the
-    depth axis (all pairs lie in the lower block's last depth plane), else one row per depth
-    plane of the boundary; edges (m, 2) uint32 of (lower label, upper label).
+    Returns ``(counts, particle_edges, cluster_edges)``: counts shape (rows, n, n) with rows = 1
+    when ``axis`` is the depth axis (all pairs lie in the lower block's last depth plane), else
+    one row per depth plane of the boundary; edges (m, 2) uint32 of (lower label, upper label).
     """
     k = n + 1
     low = np.minimum(lower[axis][1], n).astype(np.int64)
@@ -434,11 +465,18 @@ def _boundary(lower: list, upper: list, *, axis: int, depth_axis: int,
         code = np.moveaxis(code, plane_axis, 0).reshape(code.shape[plane_axis], -1)
         code = code + (np.arange(code.shape[0]) * k * k)[:, None]
         rows = np.bincount(code.ravel(), minlength=code.shape[0] * k * k).reshape(-1, k, k)
-    a, b = lower[axis][3], upper[axis][2]
+    return (rows[:, :n, :n], _facing(lower[axis][3], upper[axis][2]),
+            _facing(lower[axis][5], upper[axis][4]))
+
+
+def _facing(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+    """Distinct (a, b) label pairs facing each other across a boundary, both non-zero; (m, 2)."""
+    if a is None or b is None:
+        return np.zeros((0, 2), np.uint32)
     touching = (a > 0) & (b > 0)
     joined = np.unique((a[touching].astype(np.uint64) << np.uint64(32)) | b[touching])
     edges = np.stack([joined >> np.uint64(32), joined & np.uint64(0xFFFFFFFF)], axis=1)
-    return rows[:, :n, :n], edges.astype(np.uint32)
+    return edges.astype(np.uint32)
 
 
 def _assemble_counts(array: Any, summaries: list, boundaries: list, axis: int,
@@ -455,7 +493,7 @@ def _assemble_counts(array: Any, summaries: list, boundaries: list, axis: int,
         pairs[d0:d1] += summary.pairs
         voxels[d0:d1] += summary.voxels
         ignored[d0:d1] += summary.ignored
-    for (index, a), (rows, _) in boundaries:
+    for (index, a), (rows, *_) in boundaries:
         d0 = int(depth_starts[index[axis]])
         if a == axis:
             pairs[int(depth_starts[index[axis] + 1]) - 1, a] += rows[0]
@@ -469,7 +507,9 @@ def _merge_particles(shape: tuple[int, ...], numblocks: tuple[int, ...], summari
     """Union of per-block particles joined across boundaries, as one :class:`ParticleTable`
     numbered in raster order of first voxels, as cc3d numbers the whole volume."""
     ndim = len(shape)
-    component, m = _particle_components(numblocks, summaries, boundaries)
+    component, m = _components(numblocks, [s.particle_voxels.size for s in summaries],
+                               [edges for _, (_, edges, _) in boundaries],
+                               [key for key, _ in boundaries])
 
     def merged(field: str, reduce=None, fill=0):
         parts = np.concatenate([getattr(s, field) for s in summaries])
@@ -497,26 +537,55 @@ def _merge_particles(shape: tuple[int, ...], numblocks: tuple[int, ...], summari
                          centroid.reshape(m, ndim), touches)
 
 
-def _particle_components(numblocks: tuple[int, ...], summaries: list,
-                         boundaries: list) -> tuple[np.ndarray, int]:
-    """Particle index of every per-block component (union-find over boundary edges)."""
+def _components(numblocks: tuple[int, ...], counts: list[int], pairs: list[np.ndarray],
+                keys: list[tuple]) -> tuple[np.ndarray, int]:
+    """Global component of every per-block component (numbered 1..counts[b] in block b), by a
+    union-find (scipy connected_components) over the label pairs facing across boundaries."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    counts = [s.particle_voxels.size for s in summaries]
     offsets = dict(zip(np.ndindex(*numblocks), np.cumsum([0] + counts[:-1])))
     total = int(sum(counts))
     if total == 0:
         return np.zeros(0, np.int64), 0
     edges = [np.zeros((0, 2), np.int64)]
-    for (index, a), (_, pairs) in boundaries:
+    for (index, a), facing in zip(keys, pairs):
         upper = tuple(i + (d == a) for d, i in enumerate(index))
-        edges.append(np.stack([pairs[:, 0].astype(np.int64) - 1 + offsets[index],
-                               pairs[:, 1].astype(np.int64) - 1 + offsets[upper]], axis=1))
+        edges.append(np.stack([facing[:, 0].astype(np.int64) - 1 + offsets[index],
+                               facing[:, 1].astype(np.int64) - 1 + offsets[upper]], axis=1))
     edges = np.concatenate(edges)
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(total, total))
     m, component = connected_components(graph, directed=False)
     return component, int(m)
+
+
+def _merge_connectivity(shape: tuple[int, ...], numblocks: tuple[int, ...], summaries: list,
+                        boundaries: list, table: ParticleTable, axis: int) -> Any:
+    """:class:`Connectivity` as ``electronic_connectivity`` computes it, from per-block solid
+    clusters merged across boundaries like the particles."""
+    from electroseg.analysis.connectivity import _summarise
+
+    keys = [key for key, _ in boundaries]
+    part, m = _components(numblocks, [s.particle_voxels.size for s in summaries],
+                          [edges for _, (_, edges, _) in boundaries], keys)
+    cluster, n = _components(numblocks, [s.on_collector.size for s in summaries],
+                             [edges for _, (_, _, edges) in boundaries], keys)
+    reaching = np.zeros(n, bool)
+    np.logical_or.at(reaching, cluster, np.concatenate([s.on_collector for s in summaries]))
+    offsets = np.cumsum([0] + [s.on_collector.size for s in summaries[:-1]])
+    part_cluster = np.concatenate([s.particle_cluster - 1 + o for s, o in zip(summaries, offsets)])
+    connected = np.zeros(m, bool)
+    np.logical_or.at(connected, part, reaching[cluster[part_cluster.astype(np.int64)]])
+    first = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(first, part, np.concatenate([s.first_voxel for s in summaries]))
+    connected = connected[np.argsort(first, kind="stable")]  # the table's particle order
+    last = shape[axis] - 1
+    direct = np.zeros(m, bool)
+    hits = np.concatenate([s.box_high[:, axis] for s in summaries]) == last if m else []
+    np.logical_or.at(direct, part, hits)
+    direct = direct[np.argsort(first, kind="stable")]
+    return _summarise(axis, last, np.r_[0, table.voxels], np.r_[False, connected],
+                      np.r_[False, direct])
 
 
 def _blockwise_uncertainty(array: Any, *, sizes: tuple[float, ...], axis: int,

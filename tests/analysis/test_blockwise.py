@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from electroseg.analysis import face_pair_counts, pba_profile, volume_fraction_profile
+from electroseg.analysis.connectivity import electronic_connectivity
 from electroseg.analysis.blockwise import analyze_blockwise, blockwise_counts, dask_client
 from electroseg.analysis.summary import analyze_labels, write_analysis
 from electroseg.analysis.particles import particle_table
@@ -55,6 +56,7 @@ def _assert_same_as_in_memory(labels, result, *, voxel_size, depth_axis):
     in_memory = analyze_labels(labels, voxel_size=voxel_size, depth_axis=depth_axis,
                                uncertainty=result.uncertainty is not None)
     assert result.to_dict() == in_memory.to_dict()
+    assert result.connectivity == in_memory.connectivity
     _assert_same_particles(result.particles["am"], in_memory.particles["am"])
 
 
@@ -168,8 +170,28 @@ def test_phases_without_am_count_no_particles():
        chunks=st.tuples(*[st.integers(1, 4)] * 3), depth_axis=st.integers(0, 2))
 def test_any_chunking_gives_the_in_memory_counts(seed, shape, chunks, depth_axis):
     labels = _random_labels(shape, seed=seed, ignore=0.1)
-    result = blockwise_counts(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks)
+    result = blockwise_counts(labels, voxel_size=VOXEL, depth_axis=depth_axis, chunks=chunks,
+                              collector_connectivity=True)
     _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=depth_axis)
+    assert result.connectivity == electronic_connectivity(labels, depth_axis=depth_axis)
+
+
+def test_particle_reaching_the_collector_through_cbd_in_other_blocks():
+    # depth runs along axis 1 (rows); the collector face is the last row. The AM particle in
+    # the top-left block reaches it only through a CBD path crossing three other blocks; the
+    # AM particle at the top right has no solid path and is isolated.
+    labels = np.zeros((1, 6, 6), dtype=np.uint8)
+    labels[0, 0, 0] = 2              # via CBD
+    labels[0, 0, 1:4] = 1            # CBD along the top row ...
+    labels[0, 1:6, 3] = 1            # ... then down to the collector row
+    labels[0, 5, 0] = 2              # direct: on the collector face
+    labels[0, 0, 5] = 2              # isolated
+    counts = blockwise_counts(labels, voxel_size=(1, 1, 1), chunks=(1, 2, 2),
+                              collector_connectivity=True)
+    c = counts.connectivity
+    assert (c.direct_particles, c.via_cbd_particles, c.isolated_particles) == (1, 1, 1)
+    assert c.connected_fraction == pytest.approx(2 / 3)
+    assert c == electronic_connectivity(labels)
 
 
 def test_bad_label_value_names_the_block():
@@ -212,8 +234,8 @@ def test_two_worker_process_cluster(tmp_path):
     labels = _random_labels((24, 32, 20), seed=11)
     path = write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, chunks=(8, 16, 10))
     with dask_client(n_workers=2, threads_per_worker=1, memory_limit="1GB") as client:
+        client.wait_for_workers(2, timeout=60)
         result = analyze_blockwise(path, depth_axis=1, client=client)
         counts = blockwise_counts(path, depth_axis=1, client=client)
-        assert len(client.scheduler_info()["workers"]) == 2
     _assert_same_as_in_memory(labels, counts, voxel_size=VOXEL, depth_axis=1)
     _assert_same_as_in_memory(labels, result, voxel_size=VOXEL, depth_axis=1)

@@ -2,10 +2,11 @@
 
 Every metric here is a sum of counts, so blocks are counted independently and the counts added:
 phase voxels per depth plane, face pairs by phase (inside each block, plus the pairs straddling
-each block boundary, counted from the two boundary planes), and particles (connected components
-labelled per block with cc3d, then merged with a union-find over the labels facing each other
-across block boundaries). The totals equal the in-memory counts exactly; the results are the
-same dataclasses the in-memory functions return.
+each block boundary, counted from the two boundary planes), particles and solid clusters
+(connected components labelled per block with cc3d, then merged with a union-find over the
+labels facing each other across block boundaries). The totals equal the in-memory counts
+exactly; the results are the dataclasses the in-memory functions return. The sub-block
+uncertainty runs one in-memory task per sub-block.
 
 Dask and distributed are imported inside the functions: importing this module stays cheap and
 needs neither.

@@ -472,21 +472,39 @@ def _finish(out: Path, scan: Scan, stages: tuple, segmentations: dict, *, report
     return RunResult(out, scan, stages, segmentations, summary, html)
 
 
+def _shared_model(out: Path, dataset: Mapping, presets: Mapping, options: dict) -> StageRecord:
+    """Train one model on the labels of both samples (``out/train``), front stages first."""
+    prepared, upstream = {}, []
+    for name in ("pristine", "cycled"):
+        stages, _, prepared[name], _ = _front(out / name, dataset, presets[name],
+                                              options["preprocess_steps"], options["classical"],
+                                              options.get("redo", ()))
+        upstream.append(next(s.fingerprint for s in stages if s.name == "preprocess"))
+    combined = {**prepared["pristine"], "name": f"{dataset.get('name')} pristine+cycled",
+                "volumes": prepared["pristine"]["volumes"] + prepared["cycled"]["volumes"]}
+    return run_stage("train", out / "train", lambda f: options["train_model"](f, combined),
+                     settings={"upstream": upstream, "dataset": combined,
+                               "train": dict(options.get("train_settings") or {})},
+                     force="train" in options.get("redo", ()))
+
+
 def run_cycling(out: str | Path, *, dataset: Mapping[str, Any], presets: Mapping[str, Mapping],
-                train_once: bool = True, tolerance: float = 0.03, **options: Any) -> RunResult:
+                shared_model: bool = True, tolerance: float = 0.03, **options: Any) -> RunResult:
     """Pristine and cycled samples through `run_pipeline`, then the PBA drop of every route.
 
     Parameters
     ----------
     out : path
         ``out/pristine`` and ``out/cycled`` are full runs; ``out/cycling`` holds cycling.json
-        and the PBA-versus-depth figure; the report covers both.
+        and the PBA-versus-depth figure; ``out/train`` the shared model; the report covers all.
     dataset : mapping
-        A synthetic dataset config (its ``synthetic.preset`` is replaced per sample).
+        A synthetic dataset config (its preset is replaced per sample).
     presets : mapping with keys "pristine" and "cycled"
         Preset parameters of each sample (same seeds: same particles).
-    train_once : bool
-        Train on the pristine sample only and predict both with that checkpoint.
+    shared_model : bool
+        Train one model on the hand-labelled slices and pseudo-labels of both samples and
+        predict both with it (a model trained on pristine labels only never sees detached CBD);
+        False trains a model per sample.
     tolerance : float
         Acceptable difference between a route's PBA drop and the true drop.
     **options
@@ -495,17 +513,16 @@ def run_cycling(out: str | Path, *, dataset: Mapping[str, Any], presets: Mapping
     from electroseg.evaluation.cycling import cycling_study, write_cycling
 
     out = Path(out)
-    runs = {}
-    for name in ("pristine", "cycled"):
-        if name == "cycled" and train_once and options.get("train_model") is not None:
-            options = {**options, "train_model": None,
-                       "checkpoint": best_checkpoint(out / "pristine" / "train")}
-        runs[name] = run_pipeline(out / name, dataset=dataset, preset=presets[name],
-                                  report=False, **options)
+    extra: tuple[StageRecord, ...] = ()
+    if shared_model and options.get("train_model") is not None and not options.get("checkpoint"):
+        extra = (_shared_model(out, dataset, presets, options),)
+        options = {**options, "train_model": None, "checkpoint": best_checkpoint(out / "train")}
+    runs = {name: run_pipeline(out / name, dataset=dataset, preset=presets[name], report=False,
+                               **options) for name in ("pristine", "cycled")}
     study = cycling_study({k: r.out for k, r in runs.items()}, tolerance=tolerance)
     scan = runs["pristine"].scan
     step = None if scan.voxel_size is None else scan.voxel_size[scan.depth_axis]
     write_cycling(study, out / "cycling", depth_step_um=step)
-    stages = runs["pristine"].stages + runs["cycled"].stages
+    stages = extra + runs["pristine"].stages + runs["cycled"].stages
     return _finish(out, scan, stages, runs["cycled"].segmentations, report=True,
                    title=options.get("title") or "electroseg: pristine versus cycled")

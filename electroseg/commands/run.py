@@ -67,9 +67,11 @@ def _cycling(cfg: DictConfig, options: dict) -> Any:
                          "expected a dataset with a 'synthetic' block (e.g. data=nmc_fibsem)")
     if block.get("shape") is not None:
         dataset["synthetic"]["shape"] = list(block["shape"])
-    presets = {name: load_preset(str(block[name])) for name in ("pristine", "cycled")}
+    changes = block.get("preset_changes") or {}
+    presets = {name: _plain(OmegaConf.merge(load_preset(str(block[name])), changes.get(name) or {}))
+               for name in ("pristine", "cycled")}
     return run_cycling(cfg.out, dataset=dataset, presets=presets,
-                       train_once=bool(block.get("train_once", True)),
+                       shared_model=bool(block.get("shared_model", True)),
                        tolerance=float(block.get("tolerance", 0.03)), **options)
 
 

@@ -387,10 +387,11 @@ def _front(out: Path, dataset: Mapping, preset: Mapping | None, steps: Sequence[
 
 
 def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping | None = None,
-                 preprocess_steps: Sequence[Mapping] = (), classical: Mapping[str, Any] = {},
+                 preprocess_steps: Sequence[Mapping] = (), classical: Mapping[str, Any] | None = None,
                  train_model: TrainModel | None = None, checkpoint: str | Path | None = None,
-                 predict_options: Mapping[str, Any] = {}, analysis_options: Mapping[str, Any] = {},
-                 train_settings: Mapping[str, Any] = {}, blocks_per_axis: int = 3,
+                 predict_options: Mapping[str, Any] | None = None,
+                 analysis_options: Mapping[str, Any] | None = None,
+                 train_settings: Mapping[str, Any] | None = None, blocks_per_axis: int = 3,
                  redo: Sequence[str] = (), report: bool = True,
                  title: str | None = None) -> RunResult:
     """Run data → preprocess → classical → train → predict → analysis → compare → report.
@@ -434,6 +435,8 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
     unknown = sorted(set(redo) - set(STAGES))
     if unknown:
         raise InputError(f"redo: expected stage names among {list(STAGES)}, got {unknown}")
+    classical, predict_options = dict(classical or {}), dict(predict_options or {})
+    analysis_options, train_settings = dict(analysis_options or {}), dict(train_settings or {})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stages, root, prepared, scan = _front(out, dataset, preset, preprocess_steps, classical, redo)

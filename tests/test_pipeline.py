@@ -116,3 +116,23 @@ def test_changed_settings_redo_the_stage(tmp_path):
     changed = run_stage("demo", tmp_path / "demo", build, settings={"threshold": 2})
     assert (first.reused, again.reused, changed.reused) == (False, True, False)
     assert len(calls) == 2 and changed.fingerprint != first.fingerprint
+
+
+@pytest.mark.slow
+def test_cycling_experiment_classical_only_on_tiny_samples(tmp_path):
+    out = tmp_path / "cycling"
+    status = main(["run", "experiment=cycling", f"out={out}", "learned=false",
+                   "cycling.pristine=tiny", "cycling.cycled=tiny", "cycling.shape=null",
+                   "cycling.preset_changes={cycled: {cycling: {detach_fraction: 0.5}}}",
+                   "data.synthetic.samples={seed0: 0}", "data.preprocess=[]",
+                   "analysis.n_blocks=2", "compare.blocks_per_axis=2"])
+    assert status == 0
+    study = json.loads((out / "cycling" / "cycling.json").read_text())
+    truth = study["routes"]["truth"]
+    # half of the AM surface loses its CBD in the cycled truth: the true PBA must fall
+    assert truth["cycled"] < truth["pristine"] and truth["drop"] < -0.1
+    assert set(study["routes"]) == {"classical", "truth"}
+    html = (out / "report.html").read_text()
+    assert "Cycling study" in html and "pba_depth_cycling.png" in html
+    for sample in ("pristine", "cycled"):
+        assert (out / sample / "compare" / "comparison.json").is_file()

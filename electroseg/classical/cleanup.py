@@ -73,26 +73,43 @@ def _border_components(components: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(faces))
 
 
-def _candidate_contacts(
-    contacts: Mapping[tuple[int, int], float], phase: np.ndarray, is_candidate: np.ndarray, num_phases: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Contact area of every candidate component with each phase.
+def _component_sizes(components: np.ndarray, count: int) -> np.ndarray:
+    """Voxels per component, counted slice by slice (np.bincount casts to int64: a full-volume
+    call would need 8 bytes per voxel of scratch memory)."""
+    sizes = np.zeros(count + 1, np.int64)
+    for plane in components.reshape((-1,) + components.shape[-2:]):
+        sizes += np.bincount(plane.reshape(-1), minlength=count + 1)
+    return sizes
 
-    Returns (candidate ids, areas of shape (n_candidates, num_phases)).
+
+def _candidate_contacts(
+    components: np.ndarray, phase: np.ndarray, is_candidate: np.ndarray, num_phases: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Face contacts of every candidate component with each phase.
+
+    Only voxels of candidate components are visited: for each of them and each face
+    neighbour (2 per axis) in another component, one contact with that neighbour's phase.
+
+    Returns (candidate ids, contact counts of shape (n_candidates, num_phases)).
     """
-    if not contacts:
-        return np.zeros(0, int), np.zeros((0, num_phases))
-    pairs = np.fromiter((v for key in contacts for v in key), dtype=np.int64, count=2 * len(contacts))
-    pairs = pairs.reshape(-1, 2)
-    area = np.fromiter(contacts.values(), dtype=float, count=len(contacts))
-    both = np.concatenate([pairs, pairs[:, ::-1]])
-    area = np.concatenate([area, area])
-    keep = is_candidate[both[:, 0]]
-    owner, other, area = both[keep, 0], both[keep, 1], area[keep]
-    ids, row = np.unique(owner, return_inverse=True)
-    table = np.zeros((ids.size, num_phases))
-    np.add.at(table, (row, phase[other]), area)
-    return ids, table
+    ids = np.flatnonzero(is_candidate)
+    rank = np.full(is_candidate.size, -1, np.int64)
+    rank[ids] = np.arange(ids.size)
+    flat = components.reshape(-1)
+    voxels = np.flatnonzero(is_candidate[components].reshape(-1))
+    own = flat[voxels]
+    table = np.zeros(ids.size * num_phases, np.int64)
+    strides = np.cumprod((1,) + components.shape[::-1])[:-1][::-1]
+    for axis, (n, stride) in enumerate(zip(components.shape, strides)):
+        coordinate = (voxels // stride) % n
+        for step in (-1, 1):
+            valid = (coordinate + step >= 0) & (coordinate + step < n)
+            other = flat[voxels[valid] + step * stride]
+            mine = own[valid]
+            touching = other != mine
+            key = rank[mine[touching]] * num_phases + phase[other[touching]]
+            table += np.bincount(key, minlength=table.size)
+    return ids, table.reshape(ids.size, num_phases)
 
 
 def clean_labels(
@@ -117,7 +134,8 @@ def clean_labels(
     Notes
     -----
     One multi-label connected-component pass (cc3d) finds the regions; a region is replaced
-    (i) if smaller than ``min_size`` of its phase, by the phase it shares most faces with, or
+    (i) if smaller than ``min_size`` of its phase, by the phase it shares most voxel faces
+    with (faces are counted whatever the connectivity), or
     (ii) if at most ``max_hole_size`` voxels, not on the image border and touching only one
     ``hole_phases`` phase, by that phase. Replaced regions never seed others (one pass).
     """
@@ -126,7 +144,7 @@ def clean_labels(
     components, count = cc3d.connected_components(
         labels + np.uint8(1), connectivity=connectivity, return_N=True
     )
-    sizes = np.bincount(components.reshape(-1), minlength=count + 1)
+    sizes = _component_sizes(components, count)
     phase = _component_phase(components, labels, count)
     min_size = np.array([options.size_for(name) for name in phases] + [0] * (256 - len(phases)))
     hole_labels = [phases.index(name) for name in options.hole_phases if name in phases]
@@ -135,8 +153,7 @@ def clean_labels(
     hole_candidate[_border_components(components)] = False
     lookup = phase.copy()
     if np.any(candidate[1:] | hole_candidate[1:]):
-        contacts = cc3d.contacts(components, connectivity=connectivity)
-        ids, areas = _candidate_contacts(contacts, phase, candidate | hole_candidate, len(phases))
+        ids, areas = _candidate_contacts(components, phase, candidate | hole_candidate, len(phases))
         touching = areas > 0
         single = touching.sum(axis=1) == 1
         enclosing = np.argmax(touching, axis=1)

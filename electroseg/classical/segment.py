@@ -219,15 +219,12 @@ def segment_volume(
     clock.lap("confidence")
     reassigned = cleaned = 0
     if gradient is not None:
-        classes, band = reassign_transition_bands(classes, image, class_means=means, options=gradient)
-        if gradient.shine_through is not None and phases[lookup[0]] == "pore":
-            classes, ramp = reassign_shine_through(classes, image, class_means=means,
-                                                   min_step=gradient.shine_through)
-            band |= ramp
-        confidence[band] *= band_confidence
-        reassigned = int(band.sum())
+        shine = gradient.shine_through is not None and phases[lookup[0]] == "pore"
+        classes, reassigned = _gradient_analysis(classes, image, confidence, means=means, options=gradient,
+                                                 shine_through=shine, factor=band_confidence)
         clock.lap("gradient")
     labels = lookup[classes]
+    del classes
     if cleanup is not None:
         labels, changed = clean_labels(labels, phases=phases, options=cleanup)
         confidence[changed] *= band_confidence
@@ -239,6 +236,19 @@ def segment_volume(
         method=method, class_means=means, reassigned_voxels=reassigned, cleaned_voxels=cleaned,
         seconds=clock.seconds, cpu_seconds=clock.cpu_seconds,
     )
+
+
+def _gradient_analysis(
+    classes: np.ndarray, image: np.ndarray, confidence: np.ndarray, *, means: np.ndarray,
+    options: GradientOptions, shine_through: bool, factor: float,
+) -> tuple[np.ndarray, int]:
+    """Band reassignment (+ shine-through); lowers ``confidence`` in place where labels moved."""
+    classes, band = reassign_transition_bands(classes, image, class_means=means, options=options)
+    if shine_through:
+        classes, ramp = reassign_shine_through(classes, image, class_means=means, min_step=options.shine_through)
+        band |= ramp
+    confidence[band] *= factor
+    return classes, int(band.sum())
 
 
 class _Clock:

@@ -56,19 +56,26 @@ def _tile_spectra(view: np.ndarray, *, tile: int, highpass_sigma: float) -> tupl
     return spectra, spread
 
 
+def _median_tile_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, highpass_sigma: float) -> np.ndarray:
+    """Median over textured tiles of integer-precision tile shifts."""
+    spectra, spread = _tile_spectra(current, tile=tile, highpass_sigma=highpass_sigma)
+    reference, _ = _tile_spectra(previous, tile=tile, highpass_sigma=highpass_sigma)
+    textured = spread >= 0.25 * np.median(spread)
+    return np.median(phase_shift(spectra[textured], reference[textured], upsample_factor=1), axis=0)
+
+
 def _pairwise_shift(
     current: np.ndarray, previous: np.ndarray, *, tile: int, highpass_sigma: float, upsample_factor: int
 ) -> np.ndarray:
     """Drift from ``previous`` to ``current`` (two registration views), coarse then by tiles.
 
-    A whole-view correlation gives the integer shift (robust to large drifts); ``previous`` is
-    moved by it and the residual is the median over textured tiles of tile-wise correlations.
+    The median over tiles 4x larger gives the integer shift (robust to large drifts);
+    ``previous`` is moved by it and the residual is the median over textured small tiles.
     Between two serial sections the structure itself changes: inclined particle walls move
     in-plane, which a single correlation of the whole field reads as drift. Those local motions
     point in all directions, so the median over tiles follows the common drift more closely.
     """
-    whole = [_tile_spectra(view, tile=max(view.shape), highpass_sigma=highpass_sigma)[0] for view in (current, previous)]
-    estimate = np.round(phase_shift(whole[0][0], whole[1][0], upsample_factor=1))
+    estimate = np.round(_median_tile_shift(current, previous, tile=4 * tile, highpass_sigma=highpass_sigma))
     spectra, spread = _tile_spectra(current, tile=tile, highpass_sigma=highpass_sigma)
     textured = spread >= 0.25 * np.median(spread)
     previous_spectrum = np.fft.fft2(previous)

@@ -58,3 +58,22 @@ def test_bad_inputs_raise_input_error():
         estimate_shifts(np.zeros((8, 8)))
     with pytest.raises(InputError, match="expected shape \\(3, 2\\)"):
         apply_shifts(np.zeros((3, 8, 8)), np.zeros((2, 2)))
+
+
+def test_tile_median_ignores_a_locally_moving_structure():
+    # the whole field drifts by 1 px in x per slice, but a bright bar (a particle wall cut at
+    # an angle) slides 3 px per slice in y: one whole-field correlation is pulled off, the
+    # median over tiles is not
+    rng = np.random.default_rng(4)
+    base = ndi.gaussian_filter(rng.random((128, 128)), 1.0).astype(np.float32)
+    stack = []
+    for k in range(4):
+        plane = base.copy()
+        plane[20 + 3 * k : 60 + 3 * k, 20:110] += 1.0
+        stack.append(ndi.shift(plane, (0.0, 1.0 * k), order=3, mode="nearest"))
+    stack = np.stack(stack)
+    truth = np.array([[0.0, k] for k in range(4)])
+    tiled = estimate_shifts(stack, tile_size=16, highpass_sigma=4)
+    whole = estimate_shifts(stack, tile_size=1000, highpass_sigma=4)
+    assert np.abs(tiled - truth).max() < 0.25
+    assert np.abs(whole - truth).max() > 0.4 > 0.1 > np.abs(tiled - truth).max()

@@ -56,10 +56,3 @@ def check_positive(value: float, *, name: str) -> float:
     if not np.isfinite(value) or value <= 0:
         raise InputError(f"{name}: expected a number > 0, got {value!r}")
     return float(value)
-
-
-def subsample(image: np.ndarray, *, max_values: int = 2_000_000) -> np.ndarray:
-    """Return a strided sample of at most about ``max_values`` voxels (flattened)."""
-    flat = image.reshape(-1)
-    step = max(1, flat.size // max_values)
-    return flat[::step]

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from electroseg.errors import InputError
-from electroseg.preprocess._common import as_float_image, as_stack, check_positive, map_slices
+from electroseg.preprocess._common import as_float_image, check_positive, map_slices
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,8 +71,8 @@ def threshold_sensitivity(
     phases: Sequence[str] = DEFAULT_PHASES,
     phase_order: Sequence[str] | None = None,
     depth_axis: int = 1,
-    gradient: GradientOptions | None = GradientOptions(),
-    cleanup: CleanupOptions | None = CleanupOptions(),
+    gradient: GradientOptions | Mapping[str, Any] | None = GradientOptions(),
+    cleanup: CleanupOptions | Mapping[str, Any] | None = CleanupOptions(),
 ) -> ThresholdSensitivity:
     """Re-segment with each threshold moved by ``-delta`` and ``+delta`` (one at a time).
 

@@ -58,9 +58,28 @@ def run(cfg: DictConfig) -> int:
         write_preprocess_qc(prepared, data[0] if multichannel else data, out)
     if cfg.analyze:
         _analyze(segmentation, volume, image, cfg, out)
+    if cfg.sensitivity_delta is not None:
+        _sensitivity(segmentation, image, cfg, out)
     logger.info("segment: %s -> %s, fractions %s", cfg.input, out,
                 {k: round(v, 3) for k, v in segmentation.to_dict()["volume_fraction"].items()})
     return 0
+
+
+def _sensitivity(segmentation: Any, image: np.ndarray, cfg: DictConfig, out: Path) -> None:
+    from electroseg.classical import threshold_sensitivity
+    from electroseg.io import atomic_output, write_json
+
+    if np.ndim(segmentation.thresholds) != 1:
+        raise InputError("sensitivity_delta: needs global thresholds, got per-slice thresholds (per_slice=true)")
+    segmenter = _plain(cfg.segmenter)
+    result = threshold_sensitivity(
+        image, thresholds=segmentation.thresholds, delta=float(cfg.sensitivity_delta),
+        phases=segmentation.phases, phase_order=segmentation.phase_order, depth_axis=int(cfg.depth_axis),
+        gradient=segmenter.get("gradient"), cleanup=segmenter.get("cleanup"),
+    )
+    with atomic_output(out / "threshold_sensitivity.csv") as tmp:
+        result.as_table().to_csv(tmp, index=False)
+    write_json(out / "threshold_sensitivity.json", result.to_dict())
 
 
 def _analyze(segmentation: Any, volume: Any, image: np.ndarray, cfg: DictConfig, out: Path) -> None:

@@ -24,7 +24,8 @@ def _iou(a, b, phase):
 def test_segment_writes_labels_confidence_thresholds_and_qc(tmp_path, tiny_sample):
     image_path = write_tiff(tmp_path / "image.tif", tiny_sample.images["sem"], voxel_size=tiny_sample.voxel_size)
     out = tmp_path / "out"
-    status = main(["segment", f"input={image_path}", f"out={out}", "preprocess=fibsem", "analyze=true"])
+    status = main(["segment", f"input={image_path}", f"out={out}", "preprocess=fibsem", "analyze=true",
+                   "sensitivity_delta=5"])
     assert status == 0
     labels = read_volume(out / "labels.tif")
     assert labels.voxel_size == pytest.approx(tiny_sample.voxel_size)
@@ -36,6 +37,8 @@ def test_segment_writes_labels_confidence_thresholds_and_qc(tmp_path, tiny_sampl
     assert len(record["preprocess"]["shifts"]) == tiny_sample.labels.shape[0]
     for name in ("shifts.csv", "shifts.png", "qc_preprocess.png", "metrics.json", "config.yaml"):
         assert (out / name).is_file(), name
+    sensitivity = json.loads((out / "threshold_sensitivity.json").read_text())
+    assert [row["shift"] for row in sensitivity["rows"]] == [0.0, -5.0, 5.0, -5.0, 5.0]
 
 
 def test_segment_denoised_finds_the_particles(tmp_path, tiny_sample):

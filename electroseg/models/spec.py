@@ -210,8 +210,8 @@ def spec_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkp
 class LoadedModel:
     """A network rebuilt from a checkpoint, with its spec."""
 
+    network: nn.Module
     spec: ModelSpec
-    model: nn.Module
 
 
 def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> LoadedModel:
@@ -231,4 +231,4 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "check
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise InputError(f"{source}: weights do not fit model {spec.name!r} ({first})") from None
-    return LoadedModel(spec=spec, model=model.eval())
+    return LoadedModel(network=model.eval(), spec=spec)

@@ -28,7 +28,7 @@ def test_round_trip_through_plain_dict_and_weights_only_load(tmp_path):
     assert loaded.spec == spec
     x = torch.rand(1, 1, 16, 16, 16)
     with torch.no_grad():
-        torch.testing.assert_close(loaded.model(x), net.eval()(x))
+        torch.testing.assert_close(loaded.network(x), net.eval()(x))
 
 
 def test_unknown_model_name_is_input_error():

@@ -564,7 +564,7 @@ def _merge_connectivity(shape: tuple[int, ...], numblocks: tuple[int, ...], summ
                         boundaries: list, table: ParticleTable, axis: int) -> Any:
     """:class:`Connectivity` as ``electronic_connectivity`` computes it, from per-block solid
     clusters merged across boundaries like the particles."""
-    from electroseg.analysis.connectivity import _summarise
+    from electroseg.analysis.connectivity import Connectivity
 
     keys = [key for key, _ in boundaries]
     part, m = _components(numblocks, [s.particle_voxels.size for s in summaries],
@@ -585,8 +585,17 @@ def _merge_connectivity(shape: tuple[int, ...], numblocks: tuple[int, ...], summ
     hits = np.concatenate([s.box_high[:, axis] for s in summaries]) == last if m else []
     np.logical_or.at(direct, part, hits)
     direct = direct[np.argsort(first, kind="stable")]
-    return _summarise(axis, last, np.r_[0, table.voxels], np.r_[False, connected],
-                      np.r_[False, direct])
+    sizes, via_cbd, total = table.voxels, connected & ~direct, int(table.voxels.sum())
+
+    def share(mask: np.ndarray) -> float:  # AM voxels of a class / all AM voxels
+        return float(sizes[mask].sum() / total) if total else float("nan")
+
+    return Connectivity(
+        depth_axis=axis, collector_index=int(last), am_voxels=total, particles=int(sizes.size),
+        direct_fraction=share(direct), via_cbd_fraction=share(via_cbd),
+        connected_fraction=share(connected), isolated_fraction=share(~connected),
+        direct_particles=int(direct.sum()), via_cbd_particles=int(via_cbd.sum()),
+        isolated_particles=int((~connected).sum()))
 
 
 def _blockwise_uncertainty(array: Any, *, sizes: tuple[float, ...], axis: int,

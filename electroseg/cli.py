@@ -128,6 +128,8 @@ def _first_line(text: str) -> str:
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
+    for chatty in ("distributed", "lightning.pytorch.utilities.rank_zero", "PIL", "matplotlib"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -48,15 +48,20 @@ def run(cfg: DictConfig) -> int:
     images = _images(cfg, samples)
     phases = tuple(_plain(cfg, "phases"))
     options = {k: _plain(cfg, k) for k in _ANALYSIS_KEYS}
-    results = {}
-    for name, path in samples.items():
-        labels = _read(cfg, path, phases)
-        results[name] = analyze_labels(
-            labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
-            phases=phases, image=images.get(name), source=str(path),
-            histogram_edges=tuple(_plain(cfg, "histogram_edges")),
-            particle_phases=tuple(_plain(cfg, "particle_phases")), **options)
-        logger.info("%s: analysed %s", name, path)
+    options.update(phases=phases, histogram_edges=tuple(_plain(cfg, "histogram_edges")),
+                   particle_phases=tuple(_plain(cfg, "particle_phases")))
+    if cfg.executor == "dask":
+        results = _analyze_on_dask(cfg, samples, images, options)
+    elif cfg.executor == "local":
+        results = {}
+        for name, path in samples.items():
+            labels = _read(cfg, path, phases)
+            results[name] = analyze_labels(
+                labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
+                image=images.get(name), source=str(path), **options)
+            logger.info("%s: analysed %s", name, path)
+    else:
+        raise InputError(f"executor: expected local or dask, got {cfg.executor!r}")
     single = cfg.get("inputs") is None
     written = write_analysis(next(iter(results.values())) if single else results, cfg.out,
                              figures=bool(cfg.figures))
@@ -64,6 +69,20 @@ def run(cfg: DictConfig) -> int:
         written += _write_comparisons(results, Path(cfg.out), seed=int(cfg.seed))
     logger.info("analysis written to %s (%d files)", cfg.out, len(written))
     return 0
+
+
+def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, options: dict) -> dict:
+    """Block-wise analysis of (Zarr) label volumes on a Dask cluster; same results as in memory."""
+    from electroseg.analysis.blockwise import analyze_blockwise, dask_client
+
+    results = {}
+    with dask_client(**_plain(cfg, "dask")) as client:
+        for name, path in samples.items():
+            results[name] = analyze_blockwise(
+                path, voxel_size=_plain(cfg, "voxel_size"), label_values=_plain(cfg, "label_values"),
+                image=images.get(name), source=str(path), client=client, **options)
+            logger.info("%s: analysed %s block-wise on dask", name, path)
+    return results
 
 
 def _read(cfg: DictConfig, path: str, phases: tuple[str, ...]):

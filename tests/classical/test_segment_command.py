@@ -21,6 +21,7 @@ def _iou(a, b, phase):
     return ((a == phase) & (b == phase)).sum() / ((a == phase) | (b == phase)).sum()
 
 
+@pytest.mark.slow
 def test_segment_writes_labels_confidence_thresholds_and_qc(tmp_path, tiny_sample):
     image_path = write_tiff(tmp_path / "image.tif", tiny_sample.images["sem"], voxel_size=tiny_sample.voxel_size)
     out = tmp_path / "out"

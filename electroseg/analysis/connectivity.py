@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cc3d
+import fastremap
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
@@ -72,7 +73,8 @@ class Connectivity:
 
 def electronic_connectivity(labels: np.ndarray, *, depth_axis: int = 1,
                             phases: Sequence[str] = DEFAULT_PHASES, ignore_value: int = 255,
-                            am_phase: str = "am", cbd_phase: str = "cbd") -> Connectivity:
+                            am_phase: str = "am", cbd_phase: str = "cbd",
+                            particles: np.ndarray | None = None) -> Connectivity:
     """Share of AM volume electronically connected to the current-collector face.
 
     Parameters
@@ -87,6 +89,9 @@ def electronic_connectivity(labels: np.ndarray, *, depth_axis: int = 1,
         Label of unlabelled voxels.
     am_phase, cbd_phase : str
         Names of the active-material and the carbon-binder phases in ``phases``.
+    particles : ndarray of int, same shape as ``labels``, optional
+        Ready-made AM particle ids, 0 outside AM: the face-connected AM components, as from
+        ``label_particles(labels, phase=am_phase, connectivity=1)``. Saves labelling them again.
 
     Returns
     -------
@@ -106,6 +111,10 @@ def electronic_connectivity(labels: np.ndarray, *, depth_axis: int = 1,
 
     Each ``*_fraction`` is (AM voxels in particles of that class) / (all AM voxels).
 
+    Only the cluster labels are a second full-size array: particle sizes come from one counting
+    pass (``fastremap.unique``), the particle → cluster map from one joint pass over both label
+    images (``fastremap.inverse_component_map``) and the face flags from the last plane.
+
     Examples
     --------
     >>> import numpy as np
@@ -118,43 +127,98 @@ def electronic_connectivity(labels: np.ndarray, *, depth_axis: int = 1,
     """
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value)
     axis = check_depth_axis(depth_axis, labels.ndim)
+    am_index, cbd_index = _phase_pair(phases, am_phase, cbd_phase)
+    neighbours = 6 if labels.ndim == 3 else 4
+    if particles is None:
+        particles = _components(labels == am_index, neighbours)
+    else:
+        particles = _check_particles(particles, labels.shape)
+    ids, sizes = fastremap.unique(particles, return_counts=True)
+    sizes = np.where(ids == 0, 0, sizes).astype(np.int64)
+    _check_volume(int(sizes.sum()), np.count_nonzero(labels == am_index), am_phase)
+    clusters = _solid_clusters(labels, am_index, cbd_index, neighbours)
+    cluster_of = _cluster_of_particles(particles, clusters, ids)
+    connected = np.isin(cluster_of, _ids_on_face(clusters, axis))
+    direct = np.isin(ids, _ids_on_face(particles, axis))
+    keep = ids != 0
+    return _summarise(axis, labels.shape[axis] - 1, sizes[keep], connected[keep], direct[keep])
+
+
+def _phase_pair(phases: Sequence[str], am_phase: str, cbd_phase: str) -> tuple[int, int]:
     am_index = phase_index(phases, am_phase, argument="am_phase")
     cbd_index = phase_index(phases, cbd_phase, argument="cbd_phase")
     if am_index == cbd_index:
         raise InputError(f"am_phase, cbd_phase: expected two different phases, got "
                          f"{am_phase!r} for both")
-    face_connectivity = 6 if labels.ndim == 3 else 4
-    am = labels == am_index
-    solid = am | (labels == cbd_index)
-    particles, n_particles = cc3d.connected_components(am, connectivity=face_connectivity,
-                                                       return_N=True)
-    clusters = cc3d.connected_components(solid, connectivity=face_connectivity)
-    reaching = _ids_on_face(clusters, axis)
-    touching = _ids_on_face(particles, axis)
-    # Every voxel of a particle lies in the same cluster; take one cluster id per particle.
-    cluster_of = np.zeros(n_particles + 1, dtype=np.int64)
-    cluster_of[particles[am]] = clusters[am]
-    connected = reaching[cluster_of]
-    sizes = np.bincount(particles[am], minlength=n_particles + 1)
-    return _summarise(axis, labels.shape[axis] - 1, sizes, connected, touching)
+    return am_index, cbd_index
+
+
+def _check_particles(particles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if not isinstance(particles, np.ndarray):
+        raise TypeError(f"particles: expected a numpy array of particle ids, got "
+                        f"{type(particles).__name__}")
+    if particles.shape != shape:
+        raise InputError(f"particles: expected the shape of labels {shape}, got "
+                         f"{particles.shape}")
+    if not np.issubdtype(particles.dtype, np.integer):
+        raise InputError(f"particles: expected integer particle ids, got dtype {particles.dtype}")
+    return particles
+
+
+def _check_volume(particle_voxels: int, am_voxels: int, am_phase: str) -> None:
+    if particle_voxels != am_voxels:
+        raise InputError(f"particles: expected ids > 0 exactly on the {am_phase!r} voxels, got "
+                         f"{particle_voxels} particle voxels for {am_voxels} {am_phase!r} voxels")
+
+
+def _solid_clusters(labels: np.ndarray, am_index: int, cbd_index: int,
+                    neighbours: int) -> np.ndarray:
+    """Face-connected components of AM ∪ CBD, uint32 (the mask is freed on return)."""
+    solid = labels == am_index
+    np.logical_or(solid, labels == cbd_index, out=solid)
+    return _components(solid, neighbours)
+
+
+def _components(mask: np.ndarray, neighbours: int) -> np.ndarray:
+    """cc3d labels 1..N (uint32) of a boolean mask.
+
+    The mask goes in as its uint8 view: the same components, and cc3d's multi-valued path ran
+    1.3-3x faster than its boolean path on 300 x 768 x 1024 AM and solid masks (cc3d 4.1).
+    """
+    return cc3d.connected_components(mask.view(np.uint8), connectivity=neighbours,
+                                     out_dtype=np.uint32)
+
+
+def _cluster_of_particles(particles: np.ndarray, clusters: np.ndarray,
+                          ids: np.ndarray) -> np.ndarray:
+    """Solid-cluster id of each particle in ``ids`` (0 for the background id 0).
+
+    A particle that is one face-connected set of AM voxels lies in exactly one cluster; any
+    other particle array (ids on non-solid voxels, diagonal-only links) is refused.
+    """
+    parents = fastremap.inverse_component_map(particles, clusters)
+    cluster_of = np.zeros(ids.size, dtype=np.int64)
+    for i, particle in enumerate(ids.tolist()):
+        if particle == 0:
+            continue
+        found = parents[particle]
+        if len(found) != 1 or found[0] == 0:
+            raise InputError(f"particles: expected face-connected AM components (as from "
+                             f"label_particles(labels, connectivity=1)); particle {particle} "
+                             f"spans solid clusters {sorted(found)[:5]}")
+        cluster_of[i] = found[0]
+    return cluster_of
 
 
 def _ids_on_face(components: np.ndarray, axis: int) -> np.ndarray:
-    """Boolean lookup table: True for component ids present on the last plane along ``axis``.
-
-    cc3d numbers components 1..N, so the table has N + 1 entries (index 0 = background).
-    """
-    face = np.take(components, -1, axis=axis)
-    table = np.zeros(int(components.max()) + 1, dtype=bool)
-    table[np.unique(face)] = True
-    table[0] = False
-    return table
+    """Nonzero component ids present on the last plane along ``axis``."""
+    on_face = fastremap.unique(np.take(components, -1, axis=axis))
+    return on_face[on_face != 0]
 
 
 def _summarise(axis: int, collector_index: int, sizes: np.ndarray, connected: np.ndarray,
                direct: np.ndarray) -> Connectivity:
-    """Volume shares and counts from per-particle sizes and flags (index 0 = background)."""
-    sizes, connected, direct = sizes[1:], connected[1:], direct[1:]
+    """Volume shares and counts from per-particle sizes and flags (one entry per particle)."""
     via_cbd = connected & ~direct
     total = int(sizes.sum())
     if total == 0:

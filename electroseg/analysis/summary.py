@@ -247,7 +247,10 @@ def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_
                   ignore_value=options["ignore_value"])
     extras: dict = {"connectivity": None, "channel_stats": None, "uncertainty": None}
     if collector and "am" in options["phases"] and "cbd" in options["phases"]:
-        extras["connectivity"] = electronic_connectivity(labels, **common)
+        face_ids = options["split"] == "none" and connectivity_rank(
+            options["connectivity"], labels.ndim) == 1  # the face-connected AM components
+        extras["connectivity"] = electronic_connectivity(
+            labels, particles=am_ids if face_ids else None, **common)
     if image is not None:
         if am_ids is None:
             raise InputError(f"image: per-particle statistics need an 'am' phase, got phases "

@@ -132,3 +132,29 @@ def test_matches_independent_scipy_oracle(labels):
     if not (labels == 2).any():
         return
     assert _shares(electronic_connectivity(labels)) == pytest.approx(_reference_shares(labels))
+
+
+def test_ready_made_particle_ids_give_the_same_answer():
+    from electroseg.analysis.particles import label_particles
+
+    ids = label_particles(PLANE, connectivity=1)
+    c = electronic_connectivity(PLANE, depth_axis=0, particles=ids)
+    assert c == electronic_connectivity(PLANE, depth_axis=0)
+    shuffled = np.where(ids > 0, 100 - ids.astype(np.int64), 0)  # other ids, gaps, int64
+    assert electronic_connectivity(PLANE, depth_axis=0, particles=shuffled) == c
+
+
+def test_particle_ids_that_do_not_fit_the_labels_are_refused():
+    from electroseg.analysis.particles import label_particles
+
+    with pytest.raises(InputError, match="particles: expected the shape"):
+        electronic_connectivity(PLANE, depth_axis=0, particles=np.ones((2, 2), np.uint32))
+    with pytest.raises(InputError, match="exactly on the 'am' voxels"):
+        cbd_ids = label_particles(PLANE, phase="cbd")
+        electronic_connectivity(PLANE, depth_axis=0, particles=cbd_ids)
+    diagonal = np.array([[2, 0], [0, 2]], dtype=np.uint8)  # one particle only by corners
+    with pytest.raises(InputError, match="face-connected"):
+        electronic_connectivity(diagonal, depth_axis=0,
+                                particles=label_particles(diagonal, connectivity=2))
+    with pytest.raises(InputError, match="integer"):
+        electronic_connectivity(PLANE, depth_axis=0, particles=np.zeros(PLANE.shape))

@@ -105,3 +105,18 @@ def rel():
     return SimpleNamespace(PHASES=PHASES, VOXEL=VOXEL, REPO=REPO, grains=grains, labels=labels,
                            tiny_spec=tiny_spec, save_checkpoint=save_checkpoint, cli=cli, run_cli=run_cli,
                            snapshot=snapshot, assert_one_line_error=assert_one_line_error, leftovers=leftovers)
+
+
+TINY_TRAIN = ["data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=fast", "trainer.enable_progress_bar=false",
+              "loader.samples_per_epoch=8", "loader.val_patches=2"]
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> Path:
+    """Cache folder with the generated tiny synthetic samples and pseudo-labels, shared by training tests."""
+    from electroseg.commands.train import prepare_synthetic
+    from electroseg.config import compose_command
+
+    cache = tmp_path_factory.mktemp("cache")
+    prepare_synthetic(compose_command("train", [*TINY_TRAIN, "out=unused", f"cache_dir={cache}"]))
+    return cache

@@ -91,19 +91,8 @@ def test_killed_predict_batch_resumes_without_redoing_finished_inputs(tmp_path, 
             json.loads(path.read_text())
 
 
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory):
-    """Generated tiny synthetic samples and pseudo-labels, shared by the training runs."""
-    from electroseg.commands.train import prepare_synthetic
-    from electroseg.config import compose_command
-
-    cache = tmp_path_factory.mktemp("cache")
-    prepare_synthetic(compose_command("train", [*TRAIN, "out=unused", f"cache_dir={cache}"]))
-    return cache
-
-
-TRAIN = ["train", "data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=fast",
-         "trainer.enable_progress_bar=false", "loader.samples_per_epoch=8", "loader.val_patches=2"][1:]
+TRAIN = ["data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=fast", "trainer.enable_progress_bar=false",
+         "loader.samples_per_epoch=8", "loader.val_patches=2"]
 
 
 def test_killed_training_resumes_from_last_checkpoint(tmp_path, tiny_cache, rel):

@@ -21,15 +21,11 @@ def test_synth_same_seed_same_bytes(tmp_path, rel):
 
 
 @pytest.mark.slow
-def test_train_then_predict_same_seed_same_labels(tmp_path, rel):
-    from electroseg.commands.train import prepare_synthetic
-    from electroseg.config import compose_command
-
+def test_train_then_predict_same_seed_same_labels(tmp_path, tiny_cache, rel):
     tiny = ["data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=fast", "trainer.enable_progress_bar=false",
             "trainer.max_epochs=1", "loader.samples_per_epoch=8", "loader.val_patches=2", "seed=5",
-            f"cache_dir={tmp_path / 'cache'}"]
-    prepare_synthetic(compose_command("train", [*tiny, "out=unused"]))
-    scan = tmp_path / "cache" / "synthetic" / "tiny" / "seed1" / "image.tif"
+            f"cache_dir={tiny_cache}"]
+    scan = tiny_cache / "synthetic" / "tiny" / "seed1" / "image.tif"
     assert scan.is_file()
     labels, weights = [], []
     for name in ("one", "two"):

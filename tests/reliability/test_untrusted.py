@@ -53,11 +53,11 @@ def test_pickle_bombed_checkpoint_refused_by_predict(tmp_path, rel, capsys):
     assert not (tmp_path / "out" / "scan").exists()
 
 
-def test_pickle_bombed_checkpoint_refused_by_train_resume(tmp_path, rel, capsys):
+def test_pickle_bombed_checkpoint_refused_by_train_resume(tmp_path, tiny_cache, rel, capsys):
     marker = tmp_path / "marker"
     ckpt = _bombed_checkpoint(tmp_path / "bomb.ckpt", marker, rel)
     status, err = rel.cli(capsys, "train", "model=unet3d_tiny", "trainer=fast", "data.synthetic.preset=tiny",
-                          f"cache_dir={tmp_path / 'cache'}", f"ckpt_path={ckpt}", f"out={tmp_path / 'run'}")
+                          f"cache_dir={tiny_cache}", f"ckpt_path={ckpt}", f"out={tmp_path / 'run'}")
     rel.assert_one_line_error(status, err, "bomb.ckpt")
     assert not marker.exists()
 

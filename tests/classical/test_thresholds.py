@@ -109,3 +109,14 @@ def test_threshold_sensitivity_hand_counted():
     # every AM surface pair along X is the single cbd|am pair: PBA = 1 in all variants
     assert table["pba_pooled"].tolist() == pytest.approx([1.0] * 5)
     assert result.max_change()["fraction_am"] == pytest.approx(0.1)
+
+
+def test_segment_volume_per_slice_follows_flicker_where_global_fails():
+    image, truth = _steps(width=6)
+    volume = np.stack([image * (1.0 + 0.6 * k) for k in range(5)])  # strong brightness drift along Z
+    expected = np.broadcast_to(truth, volume.shape)
+    per_slice = segment_volume(volume, per_slice=True, z_window=1, **PLAIN)
+    np.testing.assert_array_equal(per_slice.labels, expected)
+    assert per_slice.thresholds.shape == (5, 2)
+    assert 0.0 <= per_slice.confidence.min() and per_slice.confidence.max() <= 1.0
+    assert not np.array_equal(segment_volume(volume, **PLAIN).labels, expected)

@@ -13,18 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from electroseg.analysis.uncertainty import (
-    BlockMetrics,
-    _check_bootstrap,
-    _nan_to_none,
-    _nanmean,
-    _none,
-    _ratio,
-    block_values,
+from electroseg.analysis._bootstrap import (
     bootstrap_means,
-    bootstrap_ratio,
+    check_bootstrap,
+    nan_to_none,
+    nanmean,
+    none_if_nan,
     percentile_interval,
+    pooled_ratio,
+    resample_index,
 )
+from electroseg.analysis.uncertainty import BlockMetrics, block_values
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -89,15 +88,16 @@ class SampleComparison:
     def to_dict(self) -> dict:
         """JSON-ready dict (written as comparison.json); NaN → None."""
         a, b = self.names
-        metrics = {m: {a: _none(self.mean_a[j]), b: _none(self.mean_b[j]),
-                       "difference": _none(self.difference[j]),
-                       "ci_low": _none(self.ci_low[j]), "ci_high": _none(self.ci_high[j]),
+        metrics = {m: {a: none_if_nan(self.mean_a[j]), b: none_if_nan(self.mean_b[j]),
+                       "difference": none_if_nan(self.difference[j]),
+                       "ci_low": none_if_nan(self.ci_low[j]),
+                       "ci_high": none_if_nan(self.ci_high[j]),
                        "excludes_zero": bool(self.excludes_zero[j])}
                    for j, m in enumerate(self.metrics)}
         pooled = None
         if self.pba_pooled is not None:
             pooled = dict(zip((a, b, "difference", "ci_low", "ci_high"),
-                              _nan_to_none(self.pba_pooled)))
+                              nan_to_none(self.pba_pooled)))
         return {"samples": [a, b], "difference": f"{b} - {a}",
                 "method": "percentile bootstrap, blocks of each sample resampled independently",
                 "n_blocks": {a: self.n_blocks[0], b: self.n_blocks[1]},
@@ -144,7 +144,7 @@ def compare_samples(a, b, *, names: Sequence[str] = ("pristine", "cycled"), n_bo
     -0.1
     """
     names = _check_names(names)
-    _check_bootstrap(n_boot, seed, confidence)
+    check_bootstrap(n_boot, seed, confidence)
     blocks_a, blocks_b = block_values(a, name="a"), block_values(b, name="b")
     metrics = tuple(m for m in blocks_a.names if m in blocks_b.names)
     only = sorted(set(blocks_a.names) ^ set(blocks_b.names))
@@ -155,9 +155,9 @@ def compare_samples(a, b, *, names: Sequence[str] = ("pristine", "cycled"), n_bo
                          f"{list(blocks_b.names)}")
     values_a, values_b = _columns(blocks_a, metrics), _columns(blocks_b, metrics)
     rng = np.random.default_rng(seed)
-    index_a = rng.integers(0, blocks_a.n_blocks, size=(int(n_boot), blocks_a.n_blocks))
-    index_b = rng.integers(0, blocks_b.n_blocks, size=(int(n_boot), blocks_b.n_blocks))
-    mean_a, mean_b = _nanmean(values_a, axis=0), _nanmean(values_b, axis=0)
+    index_a = resample_index(rng, blocks_a.n_blocks, n_boot)
+    index_b = resample_index(rng, blocks_b.n_blocks, n_boot)
+    mean_a, mean_b = nanmean(values_a, axis=0), nanmean(values_b, axis=0)
     boot = bootstrap_means(values_b, index_b) - bootstrap_means(values_a, index_a)
     low, high = percentile_interval(boot, confidence)
     pooled = _pooled_difference(blocks_a, blocks_b, index_a, index_b, confidence)
@@ -183,11 +183,8 @@ def _pooled_difference(blocks_a: BlockMetrics, blocks_b: BlockMetrics, index_a: 
     needed = {"pba_contacts", "pba_surface"}
     if not (needed <= set(blocks_a.names) and needed <= set(blocks_b.names)):
         return None
-    pooled = []
-    boot = []
-    for blocks, index in ((blocks_a, index_a), (blocks_b, index_b)):
-        contacts, surface = blocks.column("pba_contacts"), blocks.column("pba_surface")
-        pooled.append(float(_ratio(contacts.sum(), surface.sum())))
-        boot.append(bootstrap_ratio(contacts, surface, index))
-    low, high = percentile_interval(boot[1] - boot[0], confidence)
-    return np.array([pooled[0], pooled[1], pooled[1] - pooled[0], low, high], dtype=np.float64)
+    (pooled_a, boot_a), (pooled_b, boot_b) = (
+        pooled_ratio(blocks.column("pba_contacts"), blocks.column("pba_surface"), index)
+        for blocks, index in ((blocks_a, index_a), (blocks_b, index_b)))
+    low, high = percentile_interval(boot_b - boot_a, confidence)
+    return np.array([pooled_a, pooled_b, pooled_b - pooled_a, low, high], dtype=np.float64)

@@ -16,6 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
+from electroseg.analysis._bootstrap import (
+    bootstrap_means,
+    bootstrap_ratio,
+    check_bootstrap,
+    column_summary,
+    nan_to_none,
+    none_if_nan,
+    percentile_interval,
+    pooled_ratio,
+    resample_index,
+)
 from electroseg.analysis._validate import check_depth_axis, check_labels, check_voxel_size
 from electroseg.analysis.connectivity import electronic_connectivity
 from electroseg.analysis.contacts import pba_profile
@@ -75,7 +86,7 @@ class BlockMetrics:
         """JSON-ready: depth_axis, start, stop and the per-block values of each metric."""
         return {"depth_axis": self.depth_axis, "start": self.start.tolist(),
                 "stop": self.stop.tolist(),
-                "values": {name: _nan_to_none(self.values[:, j])
+                "values": {name: nan_to_none(self.values[:, j])
                            for j, name in enumerate(self.names)}}
 
     @classmethod
@@ -136,12 +147,12 @@ class Uncertainty:
 
     def to_dict(self) -> dict:
         """The ``uncertainty`` entry of metrics.json (NaN → None)."""
-        metrics = {name: {"n": int(self.n[j]), "mean": _none(self.mean[j]),
-                          "std": _none(self.std[j]), "ci_low": _none(self.ci_low[j]),
-                          "ci_high": _none(self.ci_high[j])}
+        metrics = {name: {"n": int(self.n[j]), "mean": none_if_nan(self.mean[j]),
+                          "std": none_if_nan(self.std[j]), "ci_low": none_if_nan(self.ci_low[j]),
+                          "ci_high": none_if_nan(self.ci_high[j])}
                    for j, name in enumerate(self.names)}
         pooled = None if self.pba_pooled is None else dict(
-            zip(("estimate", "ci_low", "ci_high"), _nan_to_none(self.pba_pooled)))
+            zip(("estimate", "ci_low", "ci_high"), nan_to_none(self.pba_pooled)))
         return {"method": "percentile bootstrap of the mean over in-plane sub-blocks",
                 "n_blocks": self.blocks.n_blocks, "confidence": self.confidence,
                 "n_boot": self.n_boot, "seed": self.seed, "metrics": metrics,
@@ -265,7 +276,6 @@ def _per_axis(value, n_axes: int, name: str) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-
 def summarize_uncertainty(table, *, n_boot: int = 2000, seed: int = 0,
                           confidence: float = 0.95) -> Uncertainty:
     """Mean, standard deviation and bootstrap interval of every metric over the blocks.
@@ -296,22 +306,17 @@ def summarize_uncertainty(table, *, n_boot: int = 2000, seed: int = 0,
     With a handful of blocks the interval is narrow-biased: report the block count with it.
     """
     blocks = block_values(table, name="table")
-    _check_bootstrap(n_boot, seed, confidence)
+    check_bootstrap(n_boot, seed, confidence)
     values = blocks.values
-    n = np.sum(~np.isnan(values), axis=0)
-    mean = _nanmean(values, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        squares = np.nansum((values - mean) ** 2, axis=0)
-        std = np.where(n >= 2, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
+    n, mean, std = column_summary(values)
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, blocks.n_blocks, size=(int(n_boot), blocks.n_blocks))
+    index = resample_index(rng, blocks.n_blocks, n_boot)
     low, high = percentile_interval(bootstrap_means(values, index), confidence)
     pooled = None
     if {"pba_contacts", "pba_surface"} <= set(blocks.names):
-        contacts, surface = blocks.column("pba_contacts"), blocks.column("pba_surface")
-        estimate = _ratio(contacts.sum(), surface.sum())
-        interval = percentile_interval(bootstrap_ratio(contacts, surface, index), confidence)
-        pooled = np.array([estimate, *interval], dtype=np.float64)
+        estimate, boot = pooled_ratio(blocks.column("pba_contacts"),
+                                      blocks.column("pba_surface"), index)
+        pooled = np.array([estimate, *percentile_interval(boot, confidence)], dtype=np.float64)
     return Uncertainty(blocks.names, n.astype(np.int64), mean, std, low, high, pooled,
                        float(confidence), int(n_boot), int(seed), blocks)
 
@@ -348,57 +353,6 @@ def _from_frame(frame, name: str) -> BlockMetrics:
     stop = frame[stops].to_numpy(np.int64) if stops else empty
     return BlockMetrics(names, values, start, stop, depth_axis=-1)
 
-
-def bootstrap_means(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Resampled row means, NaN-aware: ``values`` (n, m), ``index`` (n_boot, n) → (n_boot, m)."""
-    return _nanmean(values[index], axis=1)
-
-
-def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray,
-                    index: np.ndarray) -> np.ndarray:
-    """Ratio of resampled sums ``Σ numerator / Σ denominator`` per resample, shape (n_boot,)."""
-    return _ratio(numerator[index].sum(axis=1), denominator[index].sum(axis=1))
-
-
-def percentile_interval(samples: np.ndarray, confidence: float) -> tuple:
-    """``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` percentiles along axis 0, NaN-aware."""
-    samples = np.asarray(samples, dtype=np.float64)
-    tails = [50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)]
-    shape = samples.shape[1:]
-    out = np.full((2, *shape), np.nan)
-    defined = ~np.all(np.isnan(samples), axis=0)
-    if np.any(defined):
-        out[:, defined] = np.nanpercentile(samples[:, defined], tails, axis=0)
-    return out[0], out[1]
-
-
-def _check_bootstrap(n_boot, seed, confidence) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise InputError(f"n_boot: expected a positive integer, got {n_boot!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed: expected a non-negative integer, got {seed!r}")
-    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise InputError(f"confidence: expected a level in (0, 1) such as 0.95, got {confidence!r}")
-
-
-def _nanmean(values: np.ndarray, *, axis: int) -> np.ndarray:
-    present = ~np.isnan(values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(present, values, 0.0).sum(axis=axis) / present.sum(axis=axis)
-
-
-def _ratio(numerator, denominator):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1),
-                        np.nan)
-
-
-def _none(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
-
-
-def _nan_to_none(values) -> list:
-    return [_none(float(v)) for v in np.asarray(values, dtype=np.float64)]
 
 def _volume_fraction(block, *, phases, ignore_value, **_) -> dict:
     fractions = volume_fractions(block, phases=phases, ignore_value=ignore_value).fractions

@@ -172,7 +172,7 @@ def test_paths_never_reach_a_shell(command, template, tmp_path, rel, capsys, mon
     marker = tmp_path / "pwned"
     name = template.format(m=marker)
     status, err = rel.cli(capsys, command, f"input='{name}.tif'", f"out={tmp_path / 'out'}")
-    assert status == 2 and "Traceback" not in err
+    rel.assert_one_line_error(status, err, f"{name}.tif")  # the literal name reached the reader
     assert not list(tmp_path.glob("pwned*"))
 
 
@@ -196,7 +196,7 @@ def test_dataset_config_paths_never_reach_a_shell(template, tmp_path, rel, capsy
     conf = _user_data_config(tmp_path, root=str(tmp_path / evil), image=f"{evil}.tif", hand=f"{evil}_l.tif")
     status, err = rel.cli(capsys, "train", "--config-dir", conf, "data=mine", "model=unet3d_tiny", "trainer=fast",
                           f"out={tmp_path / 'run'}")
-    rel.assert_one_line_error(status, err)
+    rel.assert_one_line_error(status, err, evil)  # the literal path reached the reader
     assert not list(tmp_path.glob("pwned*"))
 
 

@@ -19,6 +19,7 @@ import fastremap
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
+from electroseg.analysis._group_stats import group_statistics
 from electroseg.analysis._validate import (
     check_depth_axis,
     check_labels,
@@ -228,7 +229,7 @@ def particle_channel_stats(labels: np.ndarray | None, image: np.ndarray, *,
     values = np.asarray(image).reshape(-1)[where].astype(np.float64)
     if label.size == 0:
         logger.warning("%s: no particle found; the per-particle table is empty", channel)
-    stats = _group_statistics(group, values, label.size)
+    stats = group_statistics(group, values, label.size)
     geometry = _geometry(ids, label.size, sizes, axis)
     order = np.argsort(label, kind="stable")  # ascending original particle id
     fields = {name: value[order] for name, value in {**geometry, **stats}.items()}
@@ -308,37 +309,6 @@ def _check_particles(particles: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
         raise InputError(f"particles: expected ids >= 0 (0 = background), got minimum "
                          f"{particles.min()}")
     return particles
-
-
-def _group_statistics(group: np.ndarray, values: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    """count, mean, std, median, p10, p90 of ``values`` per group 0..n-1 (NaN for empty groups)."""
-    finite = np.isfinite(values)
-    group, values = group[finite], values[finite]
-    count = np.bincount(group, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(group, values, minlength=n) / count
-        deviation = values - mean[group]
-        std = np.sqrt(np.bincount(group, deviation * deviation, minlength=n) / count)
-    ordered = values[np.lexsort((values, group))]
-    starts = np.cumsum(count) - count
-    result = {"count": count.astype(np.int64), "mean": mean, "std": std}
-    for name, q in (("median", 50.0), ("p10", 10.0), ("p90", 90.0)):
-        result[name] = _sorted_percentile(ordered, starts, count, q)
-    return result
-
-
-def _sorted_percentile(ordered: np.ndarray, starts: np.ndarray, count: np.ndarray,
-                       q: float) -> np.ndarray:
-    """Percentile ``q`` of each run ``ordered[starts[i]:starts[i] + count[i]]`` (sorted runs)."""
-    out = np.full(count.shape, np.nan)
-    present = count > 0
-    position = q / 100.0 * (count[present] - 1)
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, count[present] - 1)
-    base = starts[present]
-    below, above = ordered[base + low], ordered[base + high]
-    out[present] = below + (above - below) * (position - low)
-    return out
 
 
 def _geometry(ids: np.ndarray, n: int, sizes, axis: int) -> dict[str, np.ndarray]:

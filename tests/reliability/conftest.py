@@ -37,12 +37,12 @@ def labels(shape=(6, 12, 10), *, seed: int = 0) -> np.ndarray:
     return (grains(shape, seed=seed) // 20000).clip(0, 2).astype(np.uint8)
 
 
-def tiny_spec(*, phases=PHASES, patch_size=(8, 16, 16)):
+def tiny_spec(*, phases=PHASES, patch_size=(8, 16, 16), channels=("bse",)):
     from electroseg.models import ModelSpec
 
-    kwargs = dict(in_channels=1, out_channels=len(phases), channels=[4, 8], strides=[[1, 1, 1], [2, 2, 2]],
+    kwargs = dict(in_channels=len(channels), out_channels=len(phases), channels=[4, 8], strides=[[1, 1, 1], [2, 2, 2]],
                   kernel_sizes=[[3, 3, 3]] * 2)
-    return ModelSpec(name="unet3d", kwargs=kwargs, phases=tuple(phases), channels=("bse",),
+    return ModelSpec(name="unet3d", kwargs=kwargs, phases=tuple(phases), channels=tuple(channels),
                      voxel_size=VOXEL, patch_size=tuple(patch_size), context_slices=0,
                      normalization={"method": "percentile", "lower": 1, "upper": 99})
 

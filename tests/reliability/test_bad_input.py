@@ -380,3 +380,35 @@ def test_run_unknown_options(override, needle, tmp_path, rel, capsys):
     blocker.write_text("a file")
     status, err = rel.cli(capsys, "run", override, f"out={blocker / 'run'}")
     rel.assert_one_line_error(status, err, needle)
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "empty", "truncated", "not_an_image", "wrong_dims", "nan"])
+def test_compare_bad_label_file(case, tmp_path, good_out, rel, capsys):
+    path, name = _bad_file(tmp_path, case, rel, labels=True)
+    if case == "truncated":  # read as its first page: the shapes then differ (see the truncated-TIFF xfail)
+        name = "'b'"
+    good = tmp_path / "good.tif"
+    write_tiff(good, rel.labels((4, 32, 32)), voxel_size=rel.VOXEL)
+    _check(rel, capsys, good_out, ["compare", f"a={good}", f"b={path}", f"out={good_out}"], name)
+
+
+@pytest.mark.parametrize("shape", ["[0,16,16]", "[-4,16,16]", "[4,16]", "[a,b,c]"])
+def test_synth_bad_shape(shape, tmp_path, good_out, rel, capsys):
+    _check(rel, capsys, good_out, ["synth", "preset=tiny", f"shape={shape}", f"out={good_out}"], "shape")
+
+
+def test_predict_channels_of_different_shapes(tmp_path, good_out, rel, capsys, caplog):
+    """A two-detector input whose channel files differ in shape is refused, both files named."""
+    cbs, tld = tmp_path / "cbs.tif", tmp_path / "tld.tif"
+    write_tiff(cbs, rel.grains((8, 16, 16)), voxel_size=rel.VOXEL)
+    write_tiff(tld, rel.grains((8, 16, 18)), voxel_size=rel.VOXEL)
+    ckpt = rel.save_checkpoint(tmp_path / "m.ckpt", rel.tiny_spec(channels=("cbs", "tld")))
+    before = rel.snapshot(good_out)
+    status, err = rel.cli(capsys, "predict", f"checkpoint={ckpt}", f"inputs=[{{cbs: {cbs}, tld: {tld}}}]",
+                          f"out={good_out}", "progress=false")
+    log = err + caplog.text
+    assert status == 1 and "Traceback" not in log
+    assert "tld.tif" in log and "(8, 16, 18)" in log
+    after = rel.snapshot(good_out)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert not any(k.endswith(".tif") for k in set(after) - set(before)), after

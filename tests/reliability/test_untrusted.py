@@ -153,13 +153,23 @@ def test_huge_header_refused_by_the_cli(command, tmp_path, rel, capsys):
     "predict reads inputs lazily (no max_bytes) and the in-memory path then materialises the declared array: "
     "'Unable to allocate 1.82 TiB' instead of a memory-limit error. electroseg/inference/batch.py _predict_item "
     "should compare the input's size with default_max_bytes() before predict_volume and raise InputError"))
-def test_huge_header_refused_by_predict(tmp_path, rel, capsys, caplog):
+def test_huge_header_refused_by_predict(tmp_path, rel):
+    """In a subprocess capped at 16 GB of address space, so a missing check cannot exhaust the machine."""
+    import resource
+    import subprocess
+    import sys
+
     path = _huge_tiff(tmp_path / "huge.tif")
     ckpt = rel.save_checkpoint(tmp_path / "m.ckpt")
-    status, err = rel.cli(capsys, "predict", f"checkpoint={ckpt}", f"inputs=[{path}]", f"out={tmp_path / 'out'}",
-                          "progress=false", "chunked=false")
-    assert status == 1 and "Traceback" not in err + caplog.text
-    assert "memory limit" in err + caplog.text
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "electroseg.cli", "predict", f"checkpoint={ckpt}",
+                           f"inputs=[{path}]", f"out={tmp_path / 'out'}", "progress=false", "chunked=false"],
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "memory limit" in proc.stderr
 
 
 INJECTIONS = ["$(touch {m}1)", "`touch {m}2`", "x; touch {m}3", "x && touch {m}4 #", "x | touch {m}5"]

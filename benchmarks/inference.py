@@ -11,7 +11,7 @@ uint16 volume, each case in its own subprocess so that peak memory (max RSS) is 
 - ``chunked_bf16``: :func:`electroseg.inference.predict_chunked` from a memory-mapped TIFF to Zarr
   on a larger volume.
 
-Usage: ``.venv/bin/python benchmarks/inference.py [--quick] [--threads N]``. Prints a table and the
+Usage: ``.venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--cases a,b]``. Prints a table and the
 ratios, by wall-clock time and by process CPU time (all threads; less disturbed when other work
 shares the machine). "Mvox/s" is output voxels per wall-clock second, windows' overlap included.
 """
@@ -31,6 +31,7 @@ import numpy as np
 
 OVERLAP, BATCH = 0.25, 2
 CHANNELS, PATCH, VOXEL = [16, 32, 64, 128], (16, 96, 96), (0.05, 0.025, 0.025)
+CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
 
 
@@ -136,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small volumes (a smoke run)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", type=int, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -147,19 +149,26 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     shape = (32, 192, 192) if args.quick else (128, 512, 512)
     big = (40, 192, 256) if args.quick else (300, 768, 1024)
-    cases = [("monai_fp32", shape), ("electroseg_fp32", shape), ("electroseg_bf16", shape),
-             ("fast_bf16", shape), ("chunked_bf16", big)]
+    cases = [(c, big if c == "chunked_bf16" else shape) for c in args.cases.split(",")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; patch {PATCH}, overlap {OVERLAP}, "
           f"{BATCH} windows per batch, channels {CHANNELS}")
-    rows = [_run(case, s, args.threads) for case, s in cases]
-    print(f"{'case':<16} {'shape':<16} {'seconds':>8} {'cpu s':>7} {'Mvox/s':>7} {'peak GB':>8}")
-    for r in rows:
-        print(f"{r['case']:<16} {'x'.join(map(str, r['shape'])):<16} {r['seconds']:8.1f} {r['cpu_seconds']:7.1f} "
-              f"{r['mvox_s']:7.2f} {r['peak_bytes'] / 1e9:8.2f}")
-    peer = rows[0]
-    for r in rows[1:4]:
+    print(f"{'case':<16} {'shape':<16} {'seconds':>8} {'cpu s':>7} {'Mvox/s':>7} {'peak GB':>8}", flush=True)
+    rows = {}
+    for case, case_shape in cases:  # each row printed as soon as it is measured
+        r = rows[case] = _run(case, case_shape, args.threads)
+        print(f"{case:<16} {'x'.join(map(str, case_shape)):<16} {r['seconds']:8.1f} {r['cpu_seconds']:7.1f} "
+              f"{r['mvox_s']:7.2f} {r['peak_bytes'] / 1e9:8.2f}", flush=True)
+    _ratios(rows, shape)
+
+
+def _ratios(rows: dict, shape) -> None:
+    peer = rows.get("monai_fp32")
+    for case in ("electroseg_fp32", "electroseg_bf16", "fast_bf16"):
+        r = rows.get(case)
+        if peer is None or r is None:
+            continue
         same = np.sum(np.abs(np.subtract(r["label_counts"], peer["label_counts"]))) / 2 / np.prod(shape)
-        print(f"{r['case']} / monai_fp32 throughput: {r['mvox_s'] / peer['mvox_s']:.2f}x wall-clock, "
+        print(f"{case} / monai_fp32 throughput: {r['mvox_s'] / peer['mvox_s']:.2f}x wall-clock, "
               f"{peer['cpu_seconds'] / r['cpu_seconds']:.2f}x CPU time "
               f"(label-count difference {same:.4f} of voxels)")
 

@@ -88,3 +88,12 @@ def test_bad_inputs_name_argument():
         agreement(LAB + 3, REF)
     with pytest.raises(InputError, match="integer"):
         agreement(LAB.astype(float), REF)
+
+
+def test_evaluation_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, electroseg.evaluation; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

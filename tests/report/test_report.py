@@ -130,3 +130,20 @@ def test_report_command_rebuilds_from_products(run_dir, capsys):
     assert (run_dir / "report.md").is_file()
     assert "electroseg report:" in (run_dir / "report.html").read_text()
     assert main(["report", f"dir={run_dir / 'missing'}"]) == 2
+
+
+def test_report_command_on_empty_folder_writes_nothing(tmp_path, capsys):
+    from electroseg.cli import main
+
+    assert main(["report", f"dir={tmp_path}"]) == 2
+    assert "no metrics.json" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_experiment_or_preset_is_an_error(tmp_path, capsys):
+    from electroseg.cli import main
+
+    for override in ("experiment=nope", "preset=nope"):
+        assert main(["run", override, f"out={tmp_path / 'o'}"]) == 2
+        assert "nope" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -130,6 +130,8 @@ def _setup_logging() -> None:
                         datefmt="%H:%M:%S", stream=sys.stderr)
     for chatty in ("distributed", "lightning.pytorch.utilities.rank_zero", "PIL", "matplotlib"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # tifffile logs a warning before the reader's own one-line error for a corrupt file
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

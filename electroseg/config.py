@@ -10,6 +10,7 @@ from types import ModuleType
 from omegaconf import DictConfig, OmegaConf
 
 from electroseg.config_files import builtin_config_dir
+from electroseg.errors import InputError
 from electroseg.io import atomic_output
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
     from hydra._internal.utils import create_config_search_path
     from hydra.core.global_hydra import GlobalHydra
 
+    _check_group_options(overrides, config_dir=config_dir)
     GlobalHydra.instance().clear()
     search_path = create_config_search_path(str(builtin_config_dir()))
     if config_dir is not None:
@@ -35,6 +37,17 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
         return compose(config_name=command, overrides=list(overrides))
     finally:
         GlobalHydra.instance().clear()
+
+
+def _check_group_options(overrides: Sequence[str], *, config_dir: Path | None) -> None:
+    """Refuse ``group=option`` naming no config file (Hydra ignores it silently for optional groups)."""
+    groups = config_groups(config_dir=config_dir)
+    for override in overrides:
+        key, sep, value = override.lstrip("~+").partition("=")
+        if not sep or key not in groups or value in ("null", ""):
+            continue
+        if value not in groups[key]:
+            raise InputError(f"{key}={value}: no such {key} config; available: {', '.join(groups[key])}")
 
 
 def config_groups(*, config_dir: Path | None = None) -> dict[str, list[str]]:

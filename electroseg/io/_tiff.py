@@ -40,6 +40,7 @@ def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tu
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
+            _check_complete(tif, series, path)
             axes, shape, dtype = series.axes, tuple(series.shape), np.dtype(series.dtype)
             _check_size(path, shape, dtype, max_bytes)
             voxel_size = _voxel_size(tif, axes)
@@ -48,11 +49,30 @@ def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tu
                 data = _lazy_tiff(path)
             else:
                 data = series.asarray()
+    except InputError:
+        raise
     except (tifffile.TiffFileError, struct.error, ValueError, IndexError, KeyError, EOFError) as err:
         raise InputError(f"{path}: not a readable TIFF image ({err})") from err
-    if data is None:
+    if data is None:  # lazy read of a compressed file: it is decoded whole, so the limit applies
+        import psutil
+
+        _check_size(path, shape, dtype, max_bytes or int(0.8 * psutil.virtual_memory().available))
         data = tifffile.imread(path)
     return _to_czyx(data, axes, path), voxel_size, channels
+
+
+def _check_complete(tif: Any, series: Any, path: Path) -> None:
+    """Refuse a truncated file: fewer images than its ImageJ header declares, or data past the end."""
+    declared = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
+    found = int(np.prod(series.shape[:-2])) if len(series.shape) > 2 else 1
+    if declared is not None and int(declared) > found:
+        raise InputError(f"{path}: truncated TIFF: the header declares {declared} images, the file holds {found}")
+    offset = getattr(series, "dataoffset", None)
+    size = path.stat().st_size
+    if offset is not None and offset + series.nbytes > size:
+        raise InputError(
+            f"{path}: truncated TIFF: the image data needs {offset + series.nbytes} bytes, the file has {size}"
+        )
 
 
 def _check_size(path: Path, shape: tuple, dtype: np.dtype, max_bytes: int | None) -> None:

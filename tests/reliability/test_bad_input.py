@@ -74,20 +74,14 @@ def good_out(tmp_path):
     return out
 
 
-TRUNCATED_READS = pytest.mark.xfail(
-    strict=True, reason="a truncated ImageJ TIFF is read as its first page only (tifffile warns 'ImageJ series "
-    "metadata invalid'): electroseg/io/_tiff.py read_tiff should refuse a series with fewer images than the header")
 
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=TRUNCATED_READS) if c == "truncated" else c
-                                  for c in FILE_CASES])
+@pytest.mark.parametrize("case", FILE_CASES)
 def test_segment_bad_image(case, tmp_path, good_out, rel, capsys):
     path, name = _bad_file(tmp_path, case, rel)
     _check(rel, capsys, good_out, ["segment", f"input={path}", f"out={good_out}"], name)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=TRUNCATED_READS) if c == "truncated" else c
-                                  for c in FILE_CASES])
+@pytest.mark.parametrize("case", FILE_CASES)
 def test_analyze_bad_labels(case, tmp_path, good_out, rel, capsys):
     path, name = _bad_file(tmp_path, case, rel, labels=True)
     _check(rel, capsys, good_out, ["analyze", f"input={path}", f"out={good_out}", "voxel_size=[0.05,0.02,0.02]"],
@@ -365,15 +359,8 @@ def test_report_bad_run_folder(case, tmp_path, rel, capsys):
     assert rel.snapshot(tmp_path) == before
 
 
-OPTIONAL_GROUP_IGNORED = pytest.mark.xfail(strict=True, reason=(
-    "configs/run.yaml lists `optional experiment: null` / `optional preset: null`, so Hydra silently ignores "
-    "experiment=nope (preset=nope) and the whole default pipeline runs; electroseg/config.py compose_command should "
-    "check that an option given for an optional group exists and raise InputError listing the available ones"))
-
-
 @pytest.mark.parametrize("override, needle", [
-    pytest.param("experiment=nope", "nope", marks=OPTIONAL_GROUP_IGNORED),
-    pytest.param("preset=nope", "nope", marks=OPTIONAL_GROUP_IGNORED), ("data=nope", "nope"), ("no_such_key=1", "no_such_key")])
+    ("experiment=nope", "nope"), ("preset=nope", "nope"), ("data=nope", "nope"), ("no_such_key=1", "no_such_key")])
 def test_run_unknown_options(override, needle, tmp_path, rel, capsys):
     """out lies under a file, so a run that ignored the bad option stops at once with an error about out."""
     blocker = tmp_path / "taken"
@@ -385,8 +372,6 @@ def test_run_unknown_options(override, needle, tmp_path, rel, capsys):
 @pytest.mark.parametrize("case", ["missing", "directory", "empty", "truncated", "not_an_image", "wrong_dims", "nan"])
 def test_compare_bad_label_file(case, tmp_path, good_out, rel, capsys):
     path, name = _bad_file(tmp_path, case, rel, labels=True)
-    if case == "truncated":  # read as its first page: the shapes then differ (see the truncated-TIFF xfail)
-        name = "'b'"
     good = tmp_path / "good.tif"
     write_tiff(good, rel.labels((4, 32, 32)), voxel_size=rel.VOXEL)
     _check(rel, capsys, good_out, ["compare", f"a={good}", f"b={path}", f"out={good_out}"], name)

@@ -72,8 +72,8 @@ def _main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         raise UsageError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
-    config_dir, show_help, overrides = _parse_options(rest)
     module = importlib.import_module(f"electroseg.commands.{command}")
+    config_dir, show_help, overrides = _parse_options(rest, positional=getattr(module, "POSITIONAL", None))
     from electroseg import config
 
     if show_help:
@@ -85,7 +85,8 @@ def _main(argv: list[str]) -> int:
     return status
 
 
-def _parse_options(args: list[str]) -> tuple[Path | None, bool, list[str]]:
+def _parse_options(args: list[str], *, positional: str | None = None) -> tuple[Path | None, bool, list[str]]:
+    """Split argv into (--config-dir, --help, overrides); a bare first word fills ``positional``."""
     config_dir, show_help, overrides = None, False, []
     it = iter(args)
     for arg in it:
@@ -97,6 +98,8 @@ def _parse_options(args: list[str]) -> tuple[Path | None, bool, list[str]]:
             config_dir = Path(arg.split("=", 1)[1])
         elif arg.startswith("-"):
             raise UsageError(f"unknown option {arg!r}; options are key=value overrides, --config-dir, --help")
+        elif positional is not None and "=" not in arg and not overrides:
+            overrides.append(f"{positional}={arg}")
         else:
             overrides.append(arg)
     if config_dir is not None and not config_dir.is_dir():

@@ -58,3 +58,14 @@ def test_user_config_dir_is_searched_first(tmp_path, capsys):
     (tmp_path / "analyze.yaml").write_text("# a user's own primary config\nout: mine\ninput: x.tif\n")
     assert main(["analyze", "--config-dir", str(tmp_path), "--help"]) == 0
     assert "out: mine" in capsys.readouterr().out
+
+
+def test_report_takes_its_folder_as_a_bare_word(tmp_path, capsys):
+    missing = tmp_path / "no_run_here"
+    assert main(["report", str(missing)]) == 2
+    assert f"dir: expected an existing run folder, got {str(missing)!r}" in capsys.readouterr().err
+
+
+def test_a_bare_word_is_still_an_error_where_a_command_takes_none(capsys):
+    assert main(["analyze", "labels.tif"]) == 2
+    assert "labels.tif" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``electroseg report dir=DIR``: rebuild the report of a run folder from its products."""
+"""``electroseg report DIR`` (or ``dir=DIR``): rebuild the report of a run folder from its products."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from electroseg.errors import InputError
 
 HELP = "rebuild report.html / report.md of a run folder from its products"
+POSITIONAL = "dir"  # `electroseg report DIR` means dir=DIR
 
 logger = logging.getLogger(__name__)
 

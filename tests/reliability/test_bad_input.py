@@ -343,10 +343,7 @@ def test_predict_bad_voxel_size(voxel, tmp_path, good_out, rel, capsys, caplog):
     assert {k: v for k, v in rel.snapshot(good_out).items() if k in before} == before
 
 
-@pytest.mark.parametrize("case", ["missing", "file", pytest.param("empty_folder", marks=pytest.mark.xfail(
-    strict=True, reason="report on a folder with nothing to report exits 2 but leaves a new summary.json: "
-    "electroseg/commands/report.py run() writes summary.json before render_report finds no products; build the "
-    "report (or check for products) first, then write summary.json"))])
+@pytest.mark.parametrize("case", ["missing", "file", "empty_folder"])
 def test_report_bad_run_folder(case, tmp_path, rel, capsys):
     folder = {"missing": tmp_path / "nope", "file": tmp_path / "file.txt", "empty_folder": tmp_path / "empty"}[case]
     if case == "file":

@@ -206,3 +206,16 @@ def test_binned_by_size_and_by_depth():
         s.binned(by="colour")
     with pytest.raises(InputError, match="edges"):
         s.binned(edges=[1.0, 1.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-4, 4)), max_size=40))
+def test_sort_within_groups_equals_lexsort(pairs):
+    from electroseg.analysis._group_stats import sort_within_groups
+
+    group = np.array([g for g, _ in pairs], dtype=np.int64)
+    values = np.array([v / 2 for _, v in pairs], dtype=np.float64)
+    count = np.bincount(group, minlength=6)
+    starts = np.cumsum(count) - count
+    expected = values[np.lexsort((values, group))]
+    assert np.array_equal(sort_within_groups(group, values, starts, count), expected)

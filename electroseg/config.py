@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from electroseg.config_files import builtin_config_dir
 from electroseg.errors import InputError
@@ -34,9 +34,32 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
         search_path.prepend(provider="user", path=f"file://{Path(config_dir).resolve()}")
     Hydra.create_main_hydra2(task_name="electroseg", config_search_path=search_path)
     try:
-        return compose(config_name=command, overrides=list(overrides))
+        cfg = compose(config_name=command, overrides=list(overrides), return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if config_dir is not None:
+        _resolve_user_dataset_root(cfg, choices.get("data"), Path(config_dir))
+    return cfg
+
+
+def _resolve_user_dataset_root(cfg: DictConfig, choice: str | None, config_dir: Path) -> None:
+    """A dataset config from ``--config-dir``: its relative ``root`` is relative to the file's folder.
+
+    (Built-in dataset configs keep ``root`` relative to the working folder, where ``../shared/data``
+    lies; a ``root: null`` user dataset that is not synthetic means the file's own folder.)
+    """
+    folder = (config_dir / "data").resolve()
+    if not choice or not (folder / f"{choice}.yaml").is_file() or "data" not in cfg:
+        return
+    root = cfg.data.get("root")
+    with open_dict(cfg):
+        if root is None and not cfg.data.get("synthetic"):
+            cfg.data.root = str(folder)
+        elif root is not None and not Path(str(root)).expanduser().is_absolute():
+            cfg.data.root = str(folder / str(root))
 
 
 def _check_group_options(overrides: Sequence[str], *, config_dir: Path | None) -> None:

@@ -40,9 +40,9 @@ def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tu
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            _check_complete(tif, series, path)
             axes, shape, dtype = series.axes, tuple(series.shape), np.dtype(series.dtype)
             _check_size(path, shape, dtype, max_bytes)
+            _check_complete(tif, series, path)
             voxel_size = _voxel_size(tif, axes)
             channels = _channel_names(tif, axes, shape)
             if lazy:
@@ -98,7 +98,11 @@ def _lazy_tiff(path: Path) -> Any:
 def _to_czyx(data: Any, axes: str, path: Path) -> Any:
     """Drop singleton T/S axes and order the rest as (C, Z, Y, X)."""
     axes = axes.replace("Q", "Z").replace("I", "Z")
-    keep = [i for i, a in enumerate(axes) if not (a in "TS" and data.shape[i] == 1)]
+    if "Z" not in axes and "T" in axes and data.shape[axes.index("T")] > 1:
+        # ImageJ stacks saved as time frames (ilastik exports, some FIB-SEM tools): frames are slices
+        axes = axes.replace("T", "Z")
+    # a single slice is a 2D image (Y, X): drop singleton T, S and Z axes
+    keep = [i for i, a in enumerate(axes) if not (a in "TSZ" and data.shape[i] == 1)]
     if len(keep) != len(axes):
         data = data.reshape(tuple(data.shape[i] for i in keep))
         axes = "".join(axes[i] for i in keep)

@@ -127,3 +127,20 @@ def test_label_values_map_to_phase_indices(tmp_path):
     np.testing.assert_array_equal(got, [[0, 1], [2, 255]])
     got = read_labels(path, phases=("pore", "am", "cbd"), label_values=[0, 170, 85]).numpy()
     np.testing.assert_array_equal(got, [[0, 2], [1, 255]])
+
+
+def test_imagej_frames_are_read_as_slices(tmp_path, labels):
+    path = tmp_path / "frames.tif"  # ilastik writes label stacks as ImageJ time frames (axes TYX)
+    tifffile.imwrite(path, labels, imagej=True, metadata={"axes": "TYX"})
+    volume = read_volume(path)
+    assert volume.shape == labels.shape
+    np.testing.assert_array_equal(volume.numpy(), labels)
+
+
+def test_every_real_data_file_reads(shared_data):
+    shapes = {"taufactor/electrode.tiff": (256, 256, 256), "inpainter/unmasked.tif": (128, 128, 128),
+              "nrel_expertsegmentation/nmc1cal_labels.tiff": (75, 75, 75),
+              "nrel_expertsegmentation/nmc1cal.tif": (75, 75, 75), "samba_kintsugi/4_phase.tif": (682, 1024),
+              "superres/sem_image_half.tif": (628, 758), "superres/large_slice_nmc.tif": (1024, 1024)}
+    for name, shape in shapes.items():
+        assert read_volume(shared_data / name).shape == shape, name

@@ -218,10 +218,6 @@ def test_dataset_config_paths_resolve_relative_to_the_file(tmp_path):
     assert dataset.volumes[0].images["bse"] == (conf / "scans" / "a.tif").resolve()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "through the CLI a relative data.root resolves against the working folder, not the config file "
-    "(electroseg/training/train.py _dataset uses Path(root) as is): config.compose_command should record the "
-    "folder of a --config-dir group file and _dataset resolve a relative root against it"))
 def test_cli_dataset_config_paths_resolve_relative_to_the_file(tmp_path, rel, capsys, monkeypatch):
     conf = _user_data_config(tmp_path, root="..", image="scans/a.tif")
     (conf / "scans").mkdir()

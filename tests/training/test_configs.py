@@ -54,8 +54,6 @@ def test_segmentpy_label_values_map_to_our_phases(shared_data):
         assert np.array_equal(stored == upstream, volume.target.labels[0] == ours)
 
 
-@pytest.mark.xfail(raises=InputError, strict=False,
-                   reason="electroseg.io refuses the TIFF axes 'TYX' of nmc1cal_labels.tiff (reported to io owner)")
 def test_nrel_scribbles_zero_is_unlabelled(shared_data):
     data = OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / "data" / "nrel_nmc1cal.yaml"))
     dataset = parse_dataset_config(data, root=shared_data / "nrel_expertsegmentation")

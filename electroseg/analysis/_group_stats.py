@@ -20,12 +20,17 @@ def group_statistics(group: np.ndarray, values: np.ndarray, n: int) -> dict[str,
     `sorted_percentile` on the values sorted by (group, value) (`sort_within_groups`).
     """
     finite = np.isfinite(values)
-    group, values = group[finite], values[finite]
+    if not finite.all():  # copies only when some value is NaN or infinite
+        group, values = group[finite], values[finite]
+    del finite
     count = np.bincount(group, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(group, values, minlength=n) / count
-        deviation = values - mean[group]
-        std = np.sqrt(np.bincount(group, deviation * deviation, minlength=n) / count)
+        deviation = mean[group]
+        np.subtract(values, deviation, out=deviation)
+        np.multiply(deviation, deviation, out=deviation)
+        std = np.sqrt(np.bincount(group, deviation, minlength=n) / count)
+        del deviation
     starts = np.cumsum(count) - count
     ordered = sort_within_groups(group, values, starts, count)
     result = {"count": count.astype(np.int64), "mean": mean, "std": std}

@@ -224,9 +224,7 @@ def particle_channel_stats(labels: np.ndarray | None, image: np.ndarray, *,
     axis = check_depth_axis(depth_axis, ids.ndim)
     sizes = check_voxel_size(voxel_size, ids.ndim, what="particle volumes")
     ids, label = _consecutive(ids, renumber=particles is not None)
-    where = np.flatnonzero(ids.reshape(-1))
-    group = ids.reshape(-1)[where].astype(np.int64) - 1
-    values = np.asarray(image).reshape(-1)[where].astype(np.float64)
+    group, values = _particle_values(ids, image)
     if label.size == 0:
         logger.warning("%s: no particle found; the per-particle table is empty", channel)
     stats = group_statistics(group, values, label.size)
@@ -235,6 +233,14 @@ def particle_channel_stats(labels: np.ndarray | None, image: np.ndarray, *,
     fields = {name: value[order] for name, value in {**geometry, **stats}.items()}
     return ChannelStats(channel=str(channel), ndim=ids.ndim, shape=tuple(ids.shape),
                         voxel_size=sizes, depth_axis=axis, label=label[order], **fields)
+
+
+def _particle_values(ids: np.ndarray, image) -> tuple[np.ndarray, np.ndarray]:
+    """Group ``id - 1`` (int64) and image value (float64) of every particle voxel, raster order."""
+    where = np.flatnonzero(ids.reshape(-1))
+    group = ids.reshape(-1)[where].astype(np.int64)
+    group -= 1
+    return group, np.asarray(image).reshape(-1)[where].astype(np.float64)
 
 
 def _binned_table(stats: ChannelStats, group: np.ndarray, low: np.ndarray, high: np.ndarray):

@@ -107,7 +107,10 @@ class SegmentationModule(L.LightningModule):
         self.confusion += torch.bincount(truth * k + pred, minlength=k * k).reshape(k, k)
 
     def on_validation_epoch_end(self) -> None:
-        iou = iou_from_confusion(self.confusion)
+        # under DDP each rank saw part of the validation set: sum the confusion matrices first
+        confusion = self.trainer.strategy.reduce(self.confusion, reduce_op="sum") if self.trainer.world_size > 1 \
+            else self.confusion
+        iou = iou_from_confusion(confusion)
         for phase, value in zip(self.spec.phases, iou.tolist()):
             if value == value:
                 self.log(f"val/iou_{phase}", value)

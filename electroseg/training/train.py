@@ -68,7 +68,7 @@ def _dataset(cfg: DictConfig) -> DatasetConfig:
 
 
 def _volumes(cfg: DictConfig, dataset: DatasetConfig) -> tuple[list, list, Any]:
-    options = LabelOptions(**OmegaConf.to_container(cfg.labels, resolve=True))
+    options = LabelOptions(**_options(cfg, "labels", LabelOptions))
     norm = OmegaConf.to_container(cfg.normalization, resolve=True)
     cache = Path(cfg.cache_dir) if cfg.get("cache_dir") else None
     train_volumes, voxel_size = load_split(dataset, "train", normalization=norm, label_options=options,
@@ -106,6 +106,25 @@ def _resume_path(cfg: DictConfig, out: Path, spec: ModelSpec) -> str | None:
     return str(path)
 
 
+_DATAMODULE_ARGUMENTS = ("train_volumes", "val_volumes", "patch_size", "num_classes", "context_slices",
+                         "augment", "seed")
+
+
+def _options(cfg: DictConfig, key: str, target: Any, *, given: Sequence[str] = ()) -> dict[str, Any]:
+    """``cfg[key]`` as keyword arguments of ``target``; an unknown key is an InputError naming it.
+
+    ``given`` names the arguments that `train` passes itself (not configurable under ``key``).
+    """
+    import inspect
+
+    options = OmegaConf.to_container(cfg[key], resolve=True)
+    accepted = set(inspect.signature(target).parameters) - {"self", *given}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InputError(f"{key}.{unknown[0]}: unknown option; {key} takes {', '.join(sorted(accepted))}")
+    return options
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train a segmentation model as configured by ``configs/train.yaml``; return final metrics.
 
@@ -125,7 +144,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         train_volumes, val_volumes, patch_size=spec.patch_size, num_classes=len(spec.phases),
         context_slices=None if spec.name == "unet3d" else spec.context_slices,
         augment=OmegaConf.to_container(cfg.augment, resolve=True), seed=int(cfg.seed),
-        **OmegaConf.to_container(cfg.loader, resolve=True))
+        **_options(cfg, "loader", ElectrodeDataModule, given=_DATAMODULE_ARGUMENTS))
     module = SegmentationModule(net, spec=spec, optimizer=instantiate(cfg.optimizer),
                                 scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
                                 dice_weight=float(cfg.loss.dice_weight),
@@ -146,6 +165,6 @@ def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, sec
         best_checkpoint=str(best.best_model_path) if best is not None and best.best_model_path else None,
         best_score=float(best.best_model_score) if best is not None and best.best_model_score is not None else None,
     )
-    if out.is_dir():
+    if out.is_dir() and trainer.is_global_zero:
         write_json(out / "train_metrics.json", metrics)
     return metrics

@@ -83,10 +83,7 @@ def _sensitivity(segmentation: Any, image: np.ndarray, cfg: DictConfig, out: Pat
 
 
 def _analyze(segmentation: Any, volume: Any, image: np.ndarray, cfg: DictConfig, out: Path) -> None:
-    try:
-        from electroseg.analysis import analyze_labels, write_analysis
-    except ImportError:  # the package re-export may lag behind the module
-        from electroseg.analysis.summary import analyze_labels, write_analysis
+    from electroseg.analysis import analyze_labels, write_analysis
 
     voxel_size = volume.require_voxel_size("the analysis of segment (analyze=true)")
     result = analyze_labels(segmentation.labels, voxel_size=voxel_size, depth_axis=int(cfg.depth_axis),

@@ -59,6 +59,14 @@ def flatten_shading(
     -------
     ndarray, float32, same shape; each slice keeps its mean brightness.
 
+    Notes
+    -----
+    The background is the image itself blurred, so phase regions comparable to ``sigma`` bias
+    it: on the Pt-infiltrated SAMBA SEM image (200 px bright Pt areas) dividing by it lowers
+    the mean IoU of the classical segmentation from 0.86 to 0.33. Use it for stacks whose
+    shading is larger than the microstructure (FIB-SEM ramps and vignetting), not by default on
+    single SEM cross-sections.
+
     Examples
     --------
     >>> yy, xx = np.mgrid[:128, :128]

@@ -44,7 +44,8 @@ def _steps(preset: dict, shape: tuple, seed: int) -> list[tuple[str, float]]:
     rows: list[tuple[str, float]] = []
     micro = _timed(rows, "generate_microstructure", generate_microstructure, shape,
                    voxel_size=preset["voxel_size"], seed=seed, **preset["microstructure"])
-    _timed(rows, "detach_cbd (cycled variant)", detach_cbd, micro, detach_fraction=0.18, seed=seed)
+    _timed(rows, "detach_cbd (cycled variant)", detach_cbd, micro, seed=seed,
+           **load_preset("nmc_fibsem_cycled")["cycling"])
     shifts = random_drift_shifts(shape[0], step_px=preset["drift_step_px"], seed=seed)
     _timed(rows, "simulate_fibsem", simulate_fibsem, micro.labels, voxel_size=preset["voxel_size"],
            shifts=shifts, seed=seed, **preset["detectors"]["sem"])

@@ -1,7 +1,8 @@
 """FIB-SEM image simulator: phase contrast plus the artefacts that defeat plain thresholding.
 
 Artefacts (each switched off by setting its amount to 0 or ``shifts=None``): texture,
-shine-through of pore back walls along the milling direction +Z, curtaining stripes, edge
+shine-through of pore back walls along the milling direction +Z (dim in narrow pores and
+slits, whose small aperture lets little signal out), curtaining stripes, edge
 contrast (in-lens / TLD-like), Gaussian PSF blur, per-slice drift, shading, per-slice
 brightness flicker and Poisson-Gaussian noise.
 """
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import edt
 import numpy as np
 from scipy import ndimage
 
@@ -68,6 +70,7 @@ def simulate_fibsem(
     grain_label: int = 2,
     shine_through: float = 0.9,
     shine_through_um: float = 0.25,
+    shine_through_opening_um: float = 0.2,
     curtaining: float = 0.05,
     edge_contrast: float = 0.0,
     blur_sigma_um: float = 0.03,
@@ -95,9 +98,12 @@ def simulate_fibsem(
         Primary grains inside secondary particles (channelling contrast): voxels of label
         ``grain_label`` get a gain ``1 + grain_contrast * g`` constant per Voronoi cell of mean
         size ``grain_size_um``, ``g`` standard normal per grain.
-    shine_through, shine_through_um : float
-        A pore voxel shows ``pore + s exp(-d / L) (wall - pore)`` where ``wall`` is the grey
-        level of the first solid voxel behind it (larger z) at distance ``d`` (µm).
+    shine_through, shine_through_um, shine_through_opening_um : float
+        A pore voxel shows ``pore + s exp(-d / L) (1 - exp(-(w / a)**2)) (wall - pore)`` where
+        ``wall`` is the grey level of the first solid voxel behind it (larger z) at distance
+        ``d`` (µm), and ``w`` the narrowest in-plane opening (µm) of the pore channel between the
+        voxel and that wall (see Notes); ``a = shine_through_opening_um`` (0 = no aperture
+        effect: every pore shines through as if wide open).
     curtaining : float
         Relative amplitude of vertical stripes (constant along Y, random profile along X,
         slowly changing along Z); multiplicative, so strongest on the brightest phase.
@@ -121,9 +127,33 @@ def simulate_fibsem(
     -------
     SimulatedImage
         uint8 image (Z, Y, X) and the shifts applied.
+
+    Notes
+    -----
+    Shine-through is signal from the back wall escaping through the open pore towards the
+    detector, so it needs both a near wall and a wide enough aperture: narrow slits (open
+    cracks, CBD detachment gaps of 2-3 pixels) stay dark, as they do in real unfilled
+    FIB-SEM images. The opening ``w`` of a pore pixel is its local thickness in the slice
+    (diameter of the largest disc inside the pore covering it, ``2 r - 1`` pixels with ``r``
+    the disc's whole-pixel distance to the nearest solid pixel centre); pores wider than
+    ``2.5 a`` count as fully open.
+
+    Examples
+    --------
+    >>> labels = np.zeros((4, 8, 16), np.uint8)
+    >>> labels[2:] = 2                       # AM wall behind two pore slices,
+    >>> labels[:2, :, [0, 4]] = 2            # seen through a 3-pixel slit and a wide pore
+    >>> out = simulate_fibsem(labels, voxel_size=(0.1, 0.05, 0.05), levels=(0.0, 0.5, 1.0),
+    ...                       texture=0, curtaining=0, blur_sigma_um=0, shading=0, flicker=0,
+    ...                       photons=0, read_noise=0).image
+    >>> out[1, 4, 1:4].tolist(), out[1, 4, 5:8].tolist()
+    ([66, 66, 66], [154, 154, 154])
     """
     labels, vs, levels_arr = check_labels_levels(labels, voxel_size, levels)
     shifts = _check_shifts(shifts, labels.shape[0])
+    if not shine_through_opening_um >= 0:
+        raise InputError(f"shine_through_opening_um: expected a width >= 0 µm (0 = no aperture "
+                         f"effect), got {shine_through_opening_um!r}")
     rng_texture, rng_curtain, rng_grains = child_rngs(seed, 3)
     rng_gain, rng_noise = child_rngs(seed if noise_seed is None else [noise_seed, 1], 2)
     signal = levels_arr[labels]
@@ -138,8 +168,8 @@ def simulate_fibsem(
     if edge_contrast > 0:
         signal += np.float32(edge_contrast) * _edges(levels_arr[labels])
     if shine_through > 0:
-        _shine_through(signal, labels, float(levels_arr[0]), vs[0], strength=shine_through,
-                       length_um=shine_through_um)
+        _shine_through(signal, labels, float(levels_arr[0]), vs, strength=shine_through,
+                       length_um=shine_through_um, opening_um=shine_through_opening_um)
     if curtaining > 0:
         signal *= 1.0 + np.float32(curtaining) * _curtains(labels.shape, rng_curtain)
     if blur_sigma_um > 0:
@@ -193,19 +223,57 @@ def _edges(level_image: np.ndarray) -> np.ndarray:
     return np.hypot(dy, dx)
 
 
-def _shine_through(signal, labels, pore_level, step_um, *, strength, length_um) -> None:
-    """Pore voxels take a fading copy of the first solid voxel behind them (+Z), in place."""
+def _shine_through(signal, labels, pore_level, voxel_size, *, strength, length_um,
+                   opening_um) -> None:
+    """Pore voxels take a fading copy of the first solid voxel behind them (+Z), in place.
+
+    The copy is weighted by the aperture of the pore channel: its narrowest in-plane opening
+    between the voxel and the wall (see simulate_fibsem Notes).
+    """
     num_slices = labels.shape[0]
     wall = np.full(labels.shape[1:], pore_level, np.float32)
     wall_z = np.full(labels.shape[1:], np.inf)
+    aperture = np.ones(labels.shape[1:], np.float32)
     for z in range(num_slices - 1, -1, -1):
         pore = labels[z] == 0
+        escape = _escape_fraction(pore, voxel_size[1:], opening_um)
         if z + 1 < num_slices:
             solid_behind = labels[z + 1] != 0
             wall = np.where(solid_behind, signal[z + 1], wall)
             wall_z = np.where(solid_behind, z + 1, wall_z)
-        weight = strength * np.exp(-(wall_z - z) * step_um / length_um).astype(np.float32)
-        signal[z][pore] += (weight * (wall - pore_level))[pore]
+            aperture = np.where(solid_behind, escape, np.minimum(aperture, escape))
+        else:
+            aperture = escape
+        weight = strength * aperture * np.exp(-(wall_z - z) * voxel_size[0] / length_um)
+        signal[z][pore] += (weight.astype(np.float32) * (wall - pore_level))[pore]
+
+
+def _escape_fraction(pore: np.ndarray, pixel_size, opening_um: float) -> np.ndarray:
+    """``1 - exp(-(w / opening_um)**2)`` per pixel of a slice, ``w`` the local pore opening (µm).
+
+    ``w = 2 r - 1`` pixels for the largest whole-pixel disc radius ``r`` (to solid pixel
+    centres) whose binary opening of the pore still covers the pixel: exact for slits an odd
+    number of pixels wide, one pixel short for even ones. Searched up to ``w = 2.5 opening_um``
+    (escape 0.998); pores open beyond that (and every pixel when ``opening_um`` is 0) get 1.
+    """
+    escape = np.ones(pore.shape, np.float32)
+    if opening_um <= 0 or pore.all() or not pore.any():
+        return escape
+    pixel = float(np.mean(pixel_size))
+    inside = edt.edt(pore, anisotropy=pixel_size, black_border=False) / np.float32(pixel)
+    width = np.where(pore, np.float32(1.0), np.float32(0.0))  # radius 1 covers every pore pixel
+    covered = pore
+    for radius in range(2, int(np.ceil((2.5 * opening_um / pixel + 1.0) / 2.0)) + 1):
+        centres = inside >= radius - 1e-4  # discs of this radius fitting in the pore
+        if not centres.any():
+            break
+        covered = pore & (edt.edt(~centres, anisotropy=pixel_size, black_border=False)
+                          <= (radius + 1e-4) * pixel)
+        width[covered] = 2 * radius - 1
+    else:
+        width[covered] = np.inf  # wider than every disc tried: fully open
+    escape[pore] = -np.expm1(-(width[pore] * np.float32(pixel / opening_um)) ** 2)
+    return escape
 
 
 def _curtains(shape, rng) -> np.ndarray:

@@ -139,3 +139,45 @@ def test_noise_seed_changes_noise_but_not_the_specimen():
     a = simulate_fibsem(labels, voxel_size=VOXEL, seed=1, noise_seed=1, **noisy).image
     b = simulate_fibsem(labels, voxel_size=VOXEL, seed=1, noise_seed=2, **noisy).image
     assert not np.array_equal(a, b)
+
+
+def _slit_and_wide_pore(num_pore_slices: int = 2) -> np.ndarray:
+    """AM wall behind ``num_pore_slices`` slices showing a 3-pixel slit (x 1..3) and a wide pore."""
+    labels = np.zeros((num_pore_slices + 2, 8, 16), np.uint8)
+    labels[num_pore_slices:] = 2
+    labels[:num_pore_slices, :, [0, 4]] = 2
+    return labels
+
+
+def test_narrow_slit_shows_little_shine_through():
+    options = {**OFF, "shine_through": 1.0, "shine_through_um": 0.2,
+               "shine_through_opening_um": 0.2}
+    out = simulate_fibsem(_slit_and_wide_pore(), voxel_size=VOXEL, levels=(0.0, 0.5, 1.0),
+                          **options).image
+    # Wall one slice (0.1 µm) behind; the slit is 3 px = 0.15 µm wide, the open pore counts as
+    # fully open: 255 exp(-0.5) (1 - exp(-0.75**2)) = 66, 255 exp(-0.5) = 155.
+    fade = 255 * np.exp(-0.1 / 0.2)
+    assert np.all(out[1, :, 1:4] == np.round(fade * -np.expm1(-0.75**2)))
+    assert np.all(out[1, :, 5:] == np.round(fade))
+
+
+def test_shine_through_opening_zero_lets_slits_shine_like_open_pores():
+    options = {**OFF, "shine_through": 1.0, "shine_through_um": 0.2,
+               "shine_through_opening_um": 0.0}
+    out = simulate_fibsem(_slit_and_wide_pore(), voxel_size=VOXEL, levels=(0.0, 0.5, 1.0),
+                          **options).image
+    assert np.all(out[1, :, 1:4] == out[1, :, 5:8])
+
+
+def test_shine_through_is_limited_by_the_narrowest_opening_on_the_way_to_the_wall():
+    labels = _slit_and_wide_pore()
+    labels[0] = 0  # an open slice in front of the slit: the slit still shades the wall
+    out = simulate_fibsem(labels, voxel_size=VOXEL, levels=(0.0, 0.5, 1.0),
+                          **{**OFF, "shine_through": 1.0, "shine_through_um": 0.2}).image
+    assert np.all(out[0, :, 1:4] < out[0, :, 5:8] / 2)
+    assert np.all(out[0, :, [0, 4]] == np.round(255 * np.exp(-0.1 / 0.2)))  # wall at z = 1
+
+
+def test_negative_shine_through_opening_raises():
+    with pytest.raises(InputError, match="shine_through_opening_um"):
+        simulate_fibsem(_discs((4, 16, 16)), voxel_size=VOXEL, shine_through_opening_um=-0.1)

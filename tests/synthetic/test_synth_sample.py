@@ -76,6 +76,19 @@ def test_pristine_and_cycled_share_am_and_pba_drops(tiny):
     assert summary["detached_fraction"] == 0.25
 
 
+def test_cycled_detachment_gaps_are_imaged_dark_like_pores(tiny):
+    # The cycled preset's gap spans >= 3 in-plane voxels and narrow pores show little
+    # shine-through, so the gaps (CBD before, pore after) look like pore, not like CBD.
+    cycling = load_preset("nmc_fibsem_cycled")["cycling"]
+    assert cycling["gap_um"] >= 3 * min(tiny["voxel_size"][1:]) - 1e-9
+    pristine = make_sample(tiny, seed=2)
+    cycled = make_sample({**tiny, "cycling": cycling}, seed=2)
+    gap = (pristine.labels == 1) & (cycled.labels == 0)
+    image = cycled.images["sem"].astype(float)
+    pore, cbd = image[cycled.labels == 0].mean(), image[cycled.labels == 1].mean()
+    assert gap.sum() > 100 and image[gap].mean() < (pore + cbd) / 2
+
+
 def test_write_sample_files_and_truth_match_labels(tmp_path, tiny):
     sample = make_sample(tiny, seed=1)
     files = write_sample(sample, tmp_path / "a")

@@ -48,7 +48,10 @@ def run(cfg: DictConfig) -> int:
     steps = _plain(cfg.preprocess.steps) or []
     prepared = preprocess_volume(data, steps=steps, multichannel=multichannel)
     image = prepared.image[0] if multichannel else prepared.image
-    segmentation = segment_volume(image, **_segment_options(_plain(cfg.segmenter), cfg))
+    try:
+        segmentation = segment_volume(image, **_segment_options(_plain(cfg.segmenter), cfg))
+    except InputError as err:  # name the file: segment_volume only knows it was given an array
+        raise InputError(f"{cfg.input}: {err}") from err
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     write_tiff(out / "labels.tif", segmentation.labels, voxel_size=volume.voxel_size)

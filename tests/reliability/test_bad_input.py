@@ -126,8 +126,6 @@ def test_predict_bad_checkpoint(case, tmp_path, good_out, rel, capsys):
                                    "progress=false"], ckpt.name)
 
 
-@pytest.mark.xfail(strict=True, reason="the message says 'image: expected at least 3 distinct grey values' "
-                   "without the file name: electroseg/commands/segment.py run() should prefix cfg.input")
 def test_segment_constant_image(tmp_path, good_out, rel, capsys):
     """Fewer grey levels than phases: thresholds are undefined, the file is named."""
     path = tmp_path / "flat.tif"

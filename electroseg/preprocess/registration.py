@@ -169,11 +169,11 @@ def estimate_shifts(
     tilted ellipsoids make cross-sections move in-plane in the same direction over many slices.
     Even with no drift at all, a synthetic nmc_fibsem stack (64 x 256 x 256, seeds 0-2) reads as
     1.1-2.1 px RMS of apparent drift with the unshrunk fit described below, and its label volume
-    alone as up to 4 px at one slice. This error is coherent along Z, so it is not a random walk that
-    averaging could remove. The following were measured on nmc_fibsem and kintsugi_2ch, seeds
-    0-3, and all do worse or show no consistent gain: a robust least-squares solve over pairs at
-    offsets 1-16; a running-average reference of the previous 2-4 registered slices; a 2-D
-    kernel mode instead of the median over tiles; high-pass sigma 2-4 px; 8-12 px tiles. On
+    alone as up to 4 px at one slice. This error is coherent along Z, so it is not a random walk
+    that averaging could remove. The following were measured on nmc_fibsem and kintsugi_2ch,
+    seeds 0-3, and all do worse or show no consistent gain: a robust least-squares solve over
+    pairs at offsets 1-16; a running-average reference of the previous 2-4 registered slices; a
+    2-D kernel mode instead of the median over tiles; high-pass sigma 2-4 px; 8-12 px tiles. On
     those samples `_pairwise_shift` recovers only 0.45-0.7 of each true step: the shared Hann
     windows pull the residual to 0, so the sum shrinks towards 0. Removing each tile's mean and
     iterating to convergence cuts the control error (a rigidly moved slice 0) from 0.18 to 0.02

@@ -437,7 +437,7 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
         raise InputError(f"redo: expected stage names among {list(STAGES)}, got {unknown}")
     classical, predict_options = dict(classical or {}), dict(predict_options or {})
     analysis_options, train_settings = dict(analysis_options or {}), dict(train_settings or {})
-    out = Path(out)
+    out = Path(out).resolve()  # stage products refer to each other by path: relative ones broke
     out.mkdir(parents=True, exist_ok=True)
     stages, root, prepared, scan = _front(out, dataset, preset, preprocess_steps, classical, redo)
     segmentations = {"classical": out / "classical" / "labels.tif"}
@@ -515,7 +515,7 @@ def run_cycling(out: str | Path, *, dataset: Mapping[str, Any], presets: Mapping
     """
     from electroseg.evaluation.cycling import cycling_study, write_cycling
 
-    out = Path(out)
+    out = Path(out).resolve()  # stage products refer to each other by path: relative ones broke
     extra: tuple[StageRecord, ...] = ()
     if shared_model and options.get("train_model") is not None and not options.get("checkpoint"):
         extra = (_shared_model(out, dataset, presets, options),)

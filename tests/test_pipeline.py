@@ -80,9 +80,10 @@ TINY_RUN = ["preset=tiny", "model=unet3d_tiny", "trainer=fast", "trainer.max_epo
 
 
 @pytest.mark.slow
-def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["run", f"out={out}", *TINY_RUN]) == 0
+def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative out, as `make demo` gives it
+    out = (tmp_path / "run").resolve()
+    assert main(["run", "out=run", *TINY_RUN]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out / "report.html")
     for product in ("data/seed0/image.tif", "preprocess/seed0_image/image.tif",
                     "classical/labels.tif", "classical/confidence.tif",
@@ -101,7 +102,7 @@ def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys):
     assert "Comparison: classical vs learned vs reference" in html and "sha256" in html
     # rerun: every stage reused, the report rebuilt from the products
     first = (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
-    assert main(["run", f"out={out}", *TINY_RUN]) == 0
+    assert main(["run", "out=run", *TINY_RUN]) == 0
     assert (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns == first
 
 

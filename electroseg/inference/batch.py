@@ -138,11 +138,23 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         import zarr
 
         return zarr.open_array(str(result.labels_path), mode="r")[...], volume.voxel_size
+    _check_fits_in_memory(volume, item)
     prediction = predict_volume(loaded, volume, probabilities=options.probabilities, **options.predict)
     write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size)
     if prediction.probabilities is not None:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
     return prediction.labels, volume.voxel_size
+
+
+def _check_fits_in_memory(volume, item: InputItem) -> None:
+    """Refuse, before allocating, an in-memory prediction of an input larger than the memory limit."""
+    from electroseg.io.readers import default_max_bytes
+
+    nbytes = int(np.prod(volume.shape, dtype=np.float64)) * max(volume.dtype.itemsize, 4)
+    limit = default_max_bytes()
+    if nbytes > limit:
+        raise InputError(f"{item.describe()}: the input {tuple(volume.shape)} needs {nbytes / 1e9:.1f} GB in memory, "
+                         f"over the {limit / 1e9:.1f} GB memory limit; use chunked=true (3-D inputs)")
 
 
 def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> None:

@@ -149,10 +149,6 @@ def test_huge_header_refused_by_the_cli(command, tmp_path, rel, capsys):
     rel.assert_one_line_error(status, err, "huge.tif", "memory limit")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "predict reads inputs lazily (no max_bytes) and the in-memory path then materialises the declared array: "
-    "'Unable to allocate 1.82 TiB' instead of a memory-limit error. electroseg/inference/batch.py _predict_item "
-    "should compare the input's size with default_max_bytes() before predict_volume and raise InputError"))
 def test_huge_header_refused_by_predict(tmp_path, rel):
     """In a subprocess capped at 16 GB of address space, so a missing check cannot exhaust the machine."""
     import resource
@@ -169,7 +165,21 @@ def test_huge_header_refused_by_predict(tmp_path, rel):
                            f"inputs=[{path}]", f"out={tmp_path / 'out'}", "progress=false", "chunked=false"],
                           capture_output=True, text=True, timeout=120, preexec_fn=cap, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "memory limit" in proc.stderr
+    # refused from the header: the declared data lie past the end of the 140 kB file
+    assert "truncated TIFF" in proc.stderr or "memory limit" in proc.stderr
+
+
+def test_huge_lazy_input_refused_by_in_memory_predict(tmp_path, rel, capsys, caplog):
+    """A Zarr input declaring 1 TB (no chunk written) is refused before predict allocates it."""
+    import zarr
+
+    zarr.open_array(str(tmp_path / "huge.zarr"), mode="w", shape=(10_000, 10_000, 10_000), dtype="uint8",
+                    chunks=(64, 1024, 1024))
+    ckpt = rel.save_checkpoint(tmp_path / "m.ckpt")
+    status, _ = rel.cli(capsys, "predict", f"checkpoint={ckpt}", f"inputs=[{tmp_path / 'huge.zarr'}]",
+                        f"out={tmp_path / 'out'}", "progress=false", "chunked=false", "voxel_size=[1,1,1]")
+    assert status == 1
+    assert "memory limit; use chunked=true" in caplog.text
 
 
 INJECTIONS = ["$(touch {m}1)", "`touch {m}2`", "x; touch {m}3", "x && touch {m}4 #", "x | touch {m}5"]

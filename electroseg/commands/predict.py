@@ -26,7 +26,8 @@ def run(cfg: DictConfig) -> int:
         voxel_size=_plain(cfg.voxel_size), depth_axis=int(cfg.depth_axis),
         overlap=float(cfg.overlap), batch_size=cfg.batch_size, device=cfg.device,
         precision=str(cfg.precision), max_memory_bytes=cfg.max_memory_bytes,
-        progress=bool(cfg.progress),
+        progress=bool(cfg.progress), executor=str(cfg.executor), dask=_plain(cfg.dask),
+        slab_size=int(cfg.slab_size),
     )
     for failed in (r for r in result.results if r.status == "failed"):
         logger.error("%s: %s", failed.name, failed.error)

@@ -91,6 +91,7 @@ class _Options:
     depth_axis: int
     max_memory_bytes: int
     predict: dict
+    blockwise: dict | None = None  # executor=dask: {"client": ..., "slab_size": ...}
 
 
 def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
@@ -131,6 +132,8 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
 
     volume = item.read(lazy=True, voxel_size=options.voxel_size)
     phases = loaded.spec.phases
+    if options.blockwise is not None and len(volume.spatial_shape) == 3:
+        return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size
     if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
         result = predict_chunked(loaded, volume, folder / "labels.zarr", probabilities_path=prob_path,
@@ -144,6 +147,19 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     if prediction.probabilities is not None:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
     return prediction.labels, volume.voxel_size
+
+
+def _predict_on_dask(loaded, volume, folder: Path, options: _Options) -> np.ndarray:
+    """executor=dask: Z slabs with halos as Dask tasks, labels stored to ``labels.zarr``."""
+    from electroseg.inference.blockwise import predict_blockwise
+
+    if options.probabilities:
+        raise InputError("save_probabilities: not available with executor=dask; use the local executor")
+    predict = {k: v for k, v in options.predict.items() if k != "progress"}
+    result = predict_blockwise(loaded, volume, folder / "labels.zarr", **options.blockwise, **predict)
+    import zarr
+
+    return zarr.open_array(str(result.labels_path), mode="r")[...]
 
 
 def _check_fits_in_memory(volume, item: InputItem) -> None:
@@ -260,6 +276,9 @@ def predict_batch(
     precision: str = "auto",
     max_memory_bytes: int | None = None,
     progress: bool = False,
+    executor: str = "local",
+    dask: dict | None = None,
+    slab_size: int = 64,
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
 
@@ -291,6 +310,12 @@ def predict_batch(
         As :func:`electroseg.inference.predict_volume`.
     progress : bool
         tqdm bars over inputs and windows (stderr).
+    executor : {"local", "dask"}
+        ``dask``: volumes are predicted in Z slabs of ``slab_size`` (with halos) as tasks on a Dask
+        cluster (:func:`electroseg.inference.blockwise.predict_blockwise`), labels to ``labels.zarr``.
+    dask : dict, optional
+        Options of :func:`electroseg.analysis.blockwise.dask_client` (``scheduler_address``,
+        ``n_workers``, ``threads_per_worker``, ``memory_limit``, ``processes``).
 
     Returns
     -------
@@ -306,6 +331,21 @@ def predict_batch(
     items = resolve_inputs(inputs, channels=loaded.spec.channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if executor not in ("local", "dask"):
+        raise InputError(f"executor: expected local or dask, got {executor!r}")
+    if executor == "dask":
+        from dataclasses import replace
+
+        from electroseg.analysis.blockwise import dask_client
+
+        with dask_client(**(dask or {})) as client:
+            blockwise = {"client": client, "slab_size": int(slab_size)}
+            return _run_all(loaded, items, out_dir, replace(options, blockwise=blockwise), overwrite, progress)
+    return _run_all(loaded, items, out_dir, options, overwrite, progress)
+
+
+def _run_all(loaded, items, out_dir: Path, options: _Options, overwrite: bool, progress: bool) -> BatchResult:
+    """Run every input in turn, rewriting summary.csv after each."""
     results: list[InputResult] = []
     iterator = items
     if progress:

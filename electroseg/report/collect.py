@@ -29,8 +29,30 @@ def metrics_section(root: Path) -> Section | None:
     if not paths:
         return None
     named = {label_of(p, root): read_json(p) for p in paths}
-    table = side_by_side(named, "Metrics of each segmentation (metrics.json)")
-    return Section("Metrics", tables=(table,), figures=figures_under(root, [p.parent for p in paths]))
+    table = side_by_side({k: {m: v for m, v in tree.items() if m != "uncertainty"} for k, tree in named.items()},
+                         "Metrics of each segmentation (metrics.json)")
+    tables = (table, _uncertainty_table(named)) if any(t.get("uncertainty") for t in named.values()) else (table,)
+    return Section("Metrics", tables=tables, figures=figures_under(root, [p.parent for p in paths]))
+
+
+def _uncertainty_table(named: dict[str, dict]) -> Table:
+    """One row per sub-block metric: mean ± std [95 % interval] for each segmentation."""
+    per_source = {k: (tree.get("uncertainty") or {}).get("metrics", {}) for k, tree in named.items()}
+    keys: list[str] = []
+    for metrics in per_source.values():
+        keys.extend(m for m in metrics if m not in keys)
+
+    def cell(entry: dict | None) -> str:
+        if not entry or entry.get("mean") is None:
+            return ""
+        text = f"{entry['mean']:.4g} ± {entry.get('std') or 0:.2g}"
+        if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
+            text += f" [{entry['ci_low']:.4g}, {entry['ci_high']:.4g}]"
+        return text
+
+    rows = tuple((key, *(cell(per_source[n].get(key)) for n in named)) for key in keys)
+    return Table(caption="Within-sample variability over in-plane sub-blocks: mean ± std [bootstrap 95 % interval]",
+                 columns=("metric", *named), rows=rows)
 
 
 def _difference_table(comparison: dict, caption: str) -> Table:

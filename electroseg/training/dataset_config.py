@@ -2,10 +2,10 @@
 
 A dataset config is a YAML file (see ``configs/data/TEMPLATE.yaml``). Paths in ``volumes`` are
 relative to ``root``; ``root`` itself is absolute or relative to the folder the config file is
-in when read with :func:`read_dataset_config`, or relative to the current working directory when
-the config arrives through the command line (Hydra does not keep file locations). ``root: null``
-means the folder of the config file (library use) or, for ``synthetic`` datasets, the cache
-folder the samples are generated into.
+in when read with :func:`read_dataset_config` or found in a ``--config-dir`` folder (the command
+layer resolves it, `electroseg.config`); the built-in configs' ``root`` is relative to the working
+folder (where ``../shared/data`` lies). ``root: null`` means the folder of the config file or, for
+``synthetic`` datasets, the cache folder the samples are generated into.
 """
 
 from __future__ import annotations

@@ -110,8 +110,12 @@ def _use_chunked(volume, options: _Options, spec) -> bool:
         return options.chunked == "true"
     if spec.preprocess:  # preprocessing (e.g. slice registration) needs the whole volume
         return False
-    nbytes = int(np.prod(volume.shape)) * max(volume.dtype.itemsize, 4)
-    return nbytes > options.max_memory_bytes
+    return _float32_bytes(volume) > options.max_memory_bytes
+
+
+def _float32_bytes(volume) -> int:
+    """Bytes of the input as float32 (or its own dtype when wider): what prediction holds in memory."""
+    return int(np.prod(volume.shape, dtype=np.float64)) * max(volume.dtype.itemsize, 4)
 
 
 def _write_probabilities(path: Path, probabilities: np.ndarray, voxel_size, phases) -> None:
@@ -166,7 +170,7 @@ def _check_fits_in_memory(volume, item: InputItem) -> None:
     """Refuse, before allocating, an in-memory prediction of an input larger than the memory limit."""
     from electroseg.io.readers import default_max_bytes
 
-    nbytes = int(np.prod(volume.shape, dtype=np.float64)) * max(volume.dtype.itemsize, 4)
+    nbytes = _float32_bytes(volume)
     limit = default_max_bytes()
     if nbytes > limit:
         raise InputError(f"{item.describe()}: the input {tuple(volume.shape)} needs {nbytes / 1e9:.1f} GB in memory, "

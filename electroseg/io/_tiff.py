@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from electroseg.errors import InputError
+from electroseg.io._validate import default_max_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,7 @@ def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tu
     except (tifffile.TiffFileError, struct.error, ValueError, IndexError, KeyError, EOFError) as err:
         raise InputError(f"{path}: not a readable TIFF image ({err})") from err
     if data is None:  # lazy read of a compressed file: it is decoded whole, so the limit applies
-        import psutil
-
-        _check_size(path, shape, dtype, max_bytes or int(0.8 * psutil.virtual_memory().available))
+        _check_size(path, shape, dtype, max_bytes or default_max_bytes())
         data = tifffile.imread(path)
     return _to_czyx(data, axes, path), voxel_size, channels
 

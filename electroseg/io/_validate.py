@@ -10,6 +10,13 @@ import numpy as np
 from electroseg.errors import InputError
 
 
+def default_max_bytes() -> int:
+    """Largest array read into memory by default: 80 % of the memory available now."""
+    import psutil
+
+    return int(0.8 * psutil.virtual_memory().available)
+
+
 def check_voxel_size(voxel_size: Any, ndim: int, name: str) -> tuple[float, ...] | None:
     """Return ``voxel_size`` as a tuple of ``ndim`` positive floats (µm), or None.
 

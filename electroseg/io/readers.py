@@ -17,7 +17,7 @@ import numpy as np
 
 from electroseg.errors import InputError
 from electroseg.io._tiff import read_tiff, unit_scale
-from electroseg.io._validate import check_image_array, check_same_shape, check_voxel_size
+from electroseg.io._validate import check_image_array, check_same_shape, check_voxel_size, default_max_bytes
 from electroseg.io.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -25,13 +25,6 @@ logger = logging.getLogger(__name__)
 TIFF_SUFFIXES = (".tif", ".tiff")
 SLICE_SUFFIXES = (".tif", ".tiff", ".png")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
-
-
-def default_max_bytes() -> int:
-    """Largest array read into memory by default: 80 % of the memory available now."""
-    import psutil
-
-    return int(0.8 * psutil.virtual_memory().available)
 
 
 def read_volume(

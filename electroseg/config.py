@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -60,6 +61,11 @@ def _resolve_user_dataset_root(cfg: DictConfig, choice: str | None, config_dir: 
             cfg.data.root = str(folder)
         elif root is not None and not Path(str(root)).expanduser().is_absolute():
             cfg.data.root = str(folder / str(root))
+
+
+def plain(value: Any) -> Any:
+    """A config node as plain Python (dicts, lists), resolved; anything else unchanged."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _check_group_options(overrides: Sequence[str], *, config_dir: Path | None) -> None:

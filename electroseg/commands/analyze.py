@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from electroseg.config import plain
 from electroseg.errors import InputError
 
 HELP = "metrics of a label volume (fractions, PBA, particles, surfaces)"
@@ -19,10 +20,7 @@ _ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "s
 
 
 def _plain(cfg: DictConfig, key: str):
-    value = cfg.get(key)
-    if OmegaConf.is_config(value):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
+    return plain(cfg.get(key))
 
 
 def _named_paths(cfg: DictConfig, key: str, single: str) -> dict[str, str]:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from electroseg.config import plain as _plain
 
 HELP = "batch inference with a trained checkpoint"
 
 logger = logging.getLogger(__name__)
-
-
-def _plain(value):
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def run(cfg: DictConfig) -> int:

@@ -8,15 +8,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from electroseg.config import plain as _plain
 from electroseg.errors import InputError
 
 HELP = "the whole chain on one dataset, with a report (report.html in out)"
 
 logger = logging.getLogger(__name__)
-
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def make_trainer(cfg: DictConfig):

@@ -7,17 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from electroseg.config import plain as _plain
 from electroseg.errors import InputError
 
 HELP = "classical segmentation (preprocess, thresholds, gradient analysis)"
 
 logger = logging.getLogger(__name__)
-
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _pick_channel(volume: Any, channel: int) -> tuple[np.ndarray, bool]:

@@ -1,6 +1,7 @@
 """Segmentation networks (torch/MONAI only): planned 3D U-Net and multi-channel 2D/2.5D U-Net.
 
-This package never opens files and never imports Lightning or Hydra. The checkpoint contract
+This package opens no files but checkpoints (:func:`read_checkpoint`) and never imports
+Lightning or Hydra. The checkpoint contract
 shared with :mod:`electroseg.inference` is documented in :mod:`electroseg.models.spec`.
 """
 
@@ -14,6 +15,7 @@ from electroseg.models.spec import (
     ModelSpec,
     build_model,
     model_from_checkpoint,
+    read_checkpoint,
     spec_from_checkpoint,
 )
 
@@ -30,6 +32,7 @@ __all__ = [
     "model_from_checkpoint",
     "normalize_intensity",
     "plan_unet",
+    "read_checkpoint",
     "spec_from_checkpoint",
     "stack_context",
 ]

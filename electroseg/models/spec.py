@@ -10,8 +10,9 @@ and contains:
 - ``checkpoint["state_dict"]``: the network weights under keys prefixed ``"net."`` (the
   LightningModule holds the network as ``self.net``); other keys may exist and are ignored.
 
-To rebuild the network use :func:`model_from_checkpoint` (or :func:`spec_from_checkpoint`
-then :func:`build_model` and ``load_state_dict``). Networks are constructed only from the
+Read the file with :func:`read_checkpoint` (clear errors for missing, corrupt or foreign
+files), then rebuild the network with :func:`model_from_checkpoint` (or
+:func:`spec_from_checkpoint` then :func:`build_model` and ``load_state_dict``). Networks are constructed only from the
 allow-list :data:`MODEL_REGISTRY`, never from class paths stored in a checkpoint.
 
 How a network is applied (both training and inference follow this):
@@ -30,7 +31,9 @@ How a network is applied (both training and inference follow this):
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -194,6 +197,28 @@ def build_model(spec: ModelSpec) -> nn.Module:
     """Construct the (untrained) network described by ``spec`` from the allow-list registry."""
     cls = MODEL_REGISTRY[spec.name]
     return cls(**dict(spec.kwargs))
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load an electroseg checkpoint file as a dict, with one clear error for any bad file.
+
+    ``torch.load(path, map_location="cpu", weights_only=True)``: a checkpoint can never run
+    code. Raises :class:`~electroseg.errors.InputError` when the file is missing, is not a
+    torch checkpoint, is corrupt or truncated, holds objects ``weights_only`` refuses, or has
+    no valid ``electroseg`` entry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found (expected a .ckpt file from electroseg train)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - corrupt bytes make torch's unpickler raise
+        # KeyError, IndexError, struct.error, UnpicklingError, RuntimeError ... : the call reads
+        # only this file, so any failure here means the file is not a usable checkpoint.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: not a readable checkpoint (corrupt or truncated? {first[:200]})") from None
+    spec_from_checkpoint(checkpoint, source=str(path))
+    return checkpoint
 
 
 def spec_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> ModelSpec:

@@ -28,11 +28,11 @@ def test_missing_corrupt_and_foreign_files_are_input_errors(tmp_path, kit):
     good = kit.save_checkpoint(tmp_path / "m.ckpt", kit.tiny_spec())
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(InputError, match="truncated.ckpt: not a readable torch checkpoint"):
+    with pytest.raises(InputError, match="truncated.ckpt: not a readable checkpoint"):
         load_checkpoint(truncated)
     text = tmp_path / "notes.ckpt"
     text.write_text("hello")
-    with pytest.raises(InputError, match="notes.ckpt: not a readable torch checkpoint"):
+    with pytest.raises(InputError, match="notes.ckpt: not a readable checkpoint"):
         load_checkpoint(text)
     plain = tmp_path / "plain.ckpt"
     torch.save({"state_dict": {}}, plain)
@@ -43,5 +43,5 @@ def test_missing_corrupt_and_foreign_files_are_input_errors(tmp_path, kit):
 def test_pickled_objects_are_refused_without_running_them(tmp_path):
     path = tmp_path / "evil.ckpt"
     torch.save({"electroseg": object()}, path)  # needs unpickling an arbitrary class
-    with pytest.raises(InputError, match="evil.ckpt: not a readable torch checkpoint"):
+    with pytest.raises(InputError, match="evil.ckpt: not a readable checkpoint"):
         load_checkpoint(path)

@@ -45,4 +45,4 @@ def test_predict_command_exit_status_and_one_line_errors(setup, capsys):
     bad.write_bytes(b"\x00not a checkpoint")
     assert main(["predict", f"checkpoint={bad}", f"inputs={tmp}/scans/a.tif", f"out={out}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "bad.ckpt: not a readable torch checkpoint" in err and "Traceback" not in err
+    assert "bad.ckpt: not a readable checkpoint" in err and "Traceback" not in err

@@ -27,6 +27,7 @@ from electroseg.training.volumes import load_image, preprocess_image  # noqa: E4
 
 RUNS = {  # name -> (data config, overrides); peers are in SCORERS
     "nmc_fibsem": ("nmc_fibsem", ["model=unet3d"]),
+    "nmc_fibsem_2d": ("nmc_fibsem", ["model=multichannel2d"]),
     "kintsugi_2ch": ("kintsugi_2ch", ["model=multichannel2d"]),
     "kintsugi_cbs_only": ("kintsugi_2ch", ["model=multichannel2d"]),
     "segmentpy": ("segmentpy", ["model=multichannel2d", "model.context_slices=0"]),
@@ -64,7 +65,8 @@ def mean_iou(labels: np.ndarray, truth: np.ndarray, num_phases: int) -> float:
 def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool):
     data, overrides = RUNS[name]
     limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
-    extra = ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false"]
+    extra = ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false",
+             "trainer.enable_model_summary=false"]
     if quick:
         extra += ["loader.samples_per_epoch=8"]
         if data in ("nmc_fibsem", "kintsugi_2ch"):
@@ -122,6 +124,7 @@ def run_one(name: str, *, minutes: float, quick: bool, cache: Path) -> dict:
 
 TARGETS = {
     "nmc_fibsem": "learned >= 0.90 and >= classical + 0.05",
+    "nmc_fibsem_2d": "learned >= 0.90 and >= classical + 0.05",
     "kintsugi_2ch": "2 detectors > cbs only",
     "kintsugi_cbs_only": "(peer of kintsugi_2ch)",
     "segmentpy": "learned >= classical + 0.05",

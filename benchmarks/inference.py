@@ -1,7 +1,7 @@
 """Inference throughput and peak memory: electroseg's engine against plain MONAI sliding windows.
 
-Runs the default ``unet3d`` model config (configs/model/unet3d.yaml: channels 16-32-64-128, patch
-16x96x96, planned for a 0.05 x 0.025 x 0.025 µm FIB-SEM voxel) with random weights on a random
+Runs the default ``unet3d`` model config (read from configs/model/unet3d.yaml: channels and patch,
+planned for a 0.05 x 0.025 x 0.025 µm FIB-SEM voxel) with random weights on a random
 uint16 volume, each case in its own subprocess so that peak memory (max RSS) is per case:
 
 - ``monai_fp32``: normalize_intensity + MONAI ``sliding_window_inference`` (Gaussian, same patch,
@@ -30,7 +30,18 @@ from pathlib import Path
 import numpy as np
 
 OVERLAP, BATCH = 0.25, 2
-CHANNELS, PATCH, VOXEL = [16, 32, 64, 128], (16, 96, 96), (0.05, 0.025, 0.025)
+VOXEL = (0.05, 0.025, 0.025)
+
+
+def _default_model() -> tuple[list[int], tuple[int, ...], int]:
+    """Channels, patch size and ``min_size`` of the shipped default ``unet3d`` config."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "electroseg/configs/model/unet3d.yaml")
+    return list(cfg.channels), tuple(cfg.patch_size), int(cfg.min_size)
+
+
+CHANNELS, PATCH, MIN_SIZE = _default_model()
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
 
@@ -38,7 +49,7 @@ FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: th
 def _spec():
     from electroseg.models import ModelSpec, plan_unet
 
-    plan = plan_unet(VOXEL, PATCH, max_levels=len(CHANNELS), min_size=4)
+    plan = plan_unet(VOXEL, PATCH, max_levels=len(CHANNELS), min_size=MIN_SIZE)
     kwargs = dict(in_channels=1, out_channels=3, channels=CHANNELS, **plan.to_dict())
     return ModelSpec(name="unet3d", kwargs=kwargs, phases=("pore", "cbd", "am"), channels=("bse",),
                      voxel_size=VOXEL, patch_size=PATCH)

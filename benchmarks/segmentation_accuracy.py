@@ -1,6 +1,6 @@
 """Segmentation accuracy: mean IoU over phases against ground truth, dataset x method.
 
-    .venv/bin/python benchmarks/segmentation_accuracy.py [--quick] [--only DATASET ...]
+    .venv/bin/python benchmarks/segmentation_accuracy.py [--quick] [--only DATASET ...] [--learned MINUTES]
 
 Rows are (dataset, method) -> mean IoU; the peer is plain multi-Otsu ("multiotsu") and the last
 column is the difference to it on the same dataset. To add a method, write a function
@@ -8,6 +8,11 @@ column is the difference to it on the same dataset. To add a method, write a fun
 Datasets: synthetic FIB-SEM presets from `electroseg.synthetic` (dense truth), real SegmentPy
 nano-CT slices (dense labels) and the Pt-infiltrated SAMBA SEM image (labelled rectangles), read
 from ../shared/data. A second table reports drift recovery (RMS error of the per-slice shifts).
+
+With ``--learned MINUTES`` the learned segmenters are trained with the shipped dataset configs
+(pseudo-labels + hand-labelled slices; SegmentPy: 8 dense pairs) for at most MINUTES each and
+scored on each config's test split, next to the classical pipeline on that same split:
+``multichannel2d`` and ``unet3d`` on nmc_fibsem, two detectors against one on kintsugi_2ch.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
+
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from electroseg.classical import segment_volume  # noqa: E402
 from electroseg.preprocess import estimate_shifts, preprocess_volume  # noqa: E402
@@ -131,7 +138,7 @@ def samba_kintsugi(phase_order) -> Dataset:
                    phase_order=tuple(phase_order), steps=SINGLE_IMAGE_STEPS)
 
 
-def datasets(quick: bool, only: list[str] | None) -> list[Callable[[], Dataset]]:
+def datasets(quick: bool, only: list[str] | None) -> list[tuple[str, Callable[[], Dataset]]]:
     makers = {
         "nmc_fibsem": lambda: synthetic("nmc_fibsem", detector=None, phase_order=("pore", "cbd", "am"), quick=quick),
         "kintsugi_2ch": lambda: synthetic("kintsugi_2ch", detector="cbs", phase_order=("cbd", "am", "pore"), quick=quick),
@@ -144,14 +151,44 @@ def datasets(quick: bool, only: list[str] | None) -> list[Callable[[], Dataset]]
     default = [k for k in makers if k != "samba4"]
     if not SHARED.is_dir():
         makers = {k: v for k, v in makers.items() if not k.startswith(("segmentpy", "samba"))}
-    return [maker for name, maker in makers.items() if (name in only if only else name in default)]
+    return [(name, maker) for name, maker in makers.items() if (name in only if only else name in default)]
+
+
+# ---- learned methods (--learned): trained with the real `electroseg train` config ------------
+
+LEARNED = {  # dataset key -> (method label, run name in benchmarks/_training_accuracy.RUNS)
+    "nmc_fibsem": [("multichannel2d", "nmc_fibsem_2d"), ("unet3d", "nmc_fibsem")],
+    "kintsugi_2ch": [("mc2d cbs+tld", "kintsugi_2ch"), ("mc2d cbs", "kintsugi_cbs_only")],
+    "segmentpy": [("multichannel2d", "segmentpy")],
+}
+
+
+def learned_rows(key: str, name: str, *, minutes: float, quick: bool) -> list[tuple]:
+    """Rows of the learned methods for dataset ``key``, each scored on its dataset config's
+    test split (synthetic: the training scan's full truth; SegmentPy: 3 held-out pairs), with the
+    classical pipeline on the same split as the reference row."""
+    import logging
+
+    from _training_accuracy import run_one
+
+    logging.getLogger("lightning").setLevel(logging.WARNING)
+    rows, cache = [], REPO / ".cache" / "electroseg"
+    for method, run in LEARNED.get(key, []):
+        start = time.perf_counter()
+        result = run_one(run, minutes=minutes, quick=quick, cache=cache)
+        split = f"{name} test split"
+        if not any(r[0] == split for r in rows):
+            rows.append((split, "classical", result["classical_miou"], float("nan")))
+        rows.append((split, method, result["learned_miou"], time.perf_counter() - start))
+    return rows
 
 
 # ---- reporting -------------------------------------------------------------------------------
 
-def accuracy_rows(quick: bool, only: list[str] | None) -> tuple[list[tuple], list[tuple]]:
+def accuracy_rows(quick: bool, only: list[str] | None,
+                  learned_minutes: float | None = None) -> tuple[list[tuple], list[tuple]]:
     rows, drift_rows = [], []
-    for make in datasets(quick, only):
+    for key, make in datasets(quick, only):
         data = make()
         for method, run in METHODS.items():
             start = time.perf_counter()
@@ -161,6 +198,8 @@ def accuracy_rows(quick: bool, only: list[str] | None) -> tuple[list[tuple], lis
             rows.append((data.name, method, float(score), time.perf_counter() - start))
         if data.shifts is not None:
             drift_rows.append(drift_error(data))
+        if learned_minutes:
+            rows += learned_rows(key, data.name, minutes=learned_minutes, quick=quick)
     return rows, drift_rows
 
 
@@ -180,10 +219,13 @@ def drift_error(data: Dataset) -> tuple[str, float, float]:
 
 def print_tables(rows: list[tuple], drift_rows: list[tuple]) -> None:
     peer = {d: s for d, m, s, _ in rows if m == "multiotsu"}
+    classical = {d: s for d, m, s, _ in rows if m == "classical"}
     width = max(len(r[0]) for r in rows) + 2
-    print(f"{'dataset':<{width}}{'method':<12}{'mean IoU':>9}{'vs multiotsu':>14}{'seconds':>9}")
+    print(f"{'dataset':<{width}}{'method':<16}{'mean IoU':>9}{'vs multiotsu':>14}{'vs classical':>14}{'seconds':>9}")
     for dataset, method, score, seconds in rows:
-        print(f"{dataset:<{width}}{method:<12}{score:>9.4f}{score - peer[dataset]:>+14.4f}{seconds:>9.1f}")
+        vs_peer = score - peer.get(dataset, np.nan)
+        vs_classical = score - classical.get(dataset, np.nan) if method != "classical" else np.nan
+        print(f"{dataset:<{width}}{method:<16}{score:>9.4f}{vs_peer:>+14.4f}{vs_classical:>+14.4f}{seconds:>9.1f}")
     if drift_rows:
         print("\ndrift recovery, RMS error of per-slice shifts (px):")
         print(f"{'dataset':<{width}}{'sample':>9}{'rigid control':>15}")
@@ -195,8 +237,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller synthetic volumes, 3 SegmentPy slices")
     parser.add_argument("--only", nargs="*", help="dataset keys: nmc_fibsem kintsugi_2ch segmentpy samba (default all of these), samba4")
+    parser.add_argument("--learned", type=float, metavar="MINUTES",
+                        help="also train multichannel2d / unet3d for at most MINUTES each (the 15 min "
+                             "budget of the learned issue) and add their rows")
     args = parser.parse_args()
-    print_tables(*accuracy_rows(args.quick, args.only))
+    print_tables(*accuracy_rows(args.quick, args.only, args.learned))
 
 
 if __name__ == "__main__":

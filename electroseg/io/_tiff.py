@@ -54,9 +54,13 @@ def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tu
         raise
     except (tifffile.TiffFileError, struct.error, ValueError, IndexError, KeyError, EOFError) as err:
         raise InputError(f"{path}: not a readable TIFF image ({err})") from err
-    if data is None:  # lazy read of a compressed file: it is decoded whole, so the limit applies
+    if data is None:  # lazy read that failed: the file is decoded whole, so the limit applies
         _check_size(path, shape, dtype, max_bytes or default_max_bytes())
         data = tifffile.imread(path)
+    if not isinstance(data, np.ndarray) and _needs_reorder(data.shape, axes):
+        # a lazy (Zarr) view cannot be reshaped or transposed without reading it: read it whole
+        _check_size(path, shape, dtype, max_bytes or default_max_bytes())
+        data = data[...]
     return _to_czyx(data, axes, path), voxel_size, channels
 
 
@@ -84,14 +88,33 @@ def _check_size(path: Path, shape: tuple, dtype: np.dtype, max_bytes: int | None
 
 
 def _lazy_tiff(path: Path) -> Any:
-    """A memory map of an uncompressed TIFF, else None (the caller reads it whole)."""
+    """A lazy view of the first series: a memory map of an uncompressed contiguous TIFF, else a
+    read-only Zarr array over the file (tifffile's ``aszarr`` store: compressed or tiled pages
+    are decoded one chunk at a time when sliced); None when neither opens (read it whole)."""
     import tifffile
 
     try:
         return tifffile.memmap(path, mode="r")
     except ValueError:
-        logger.info("%s: not memory-mappable (compressed or tiled); reading it whole", path)
+        pass
+    try:
+        import zarr
+
+        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        logger.info("%s: compressed or tiled, not memory-mappable: read lazily chunk by chunk", path)
+        return zarr.open(store, mode="r")
+    except Exception as err:  # noqa: BLE001 - any failure of the lazy route falls back to a whole read
+        logger.info("%s: no lazy view (%s); reading it whole", path, err)
         return None
+
+
+def _needs_reorder(shape: tuple, axes: str) -> bool:
+    """Whether `_to_czyx` would have to reshape or transpose an array of these axes."""
+    axes = axes.replace("Q", "Z").replace("I", "Z")
+    if "Z" not in axes and "T" in axes and shape[axes.index("T")] > 1:
+        axes = axes.replace("T", "Z")
+    kept = "".join(a for a, n in zip(axes, shape) if not (a in "TSZ" and n == 1))
+    return kept != axes or [kept.index(a) for a in "CZYX" if a in kept] != list(range(len(kept)))
 
 
 def _to_czyx(data: Any, axes: str, path: Path) -> Any:

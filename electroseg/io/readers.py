@@ -1,6 +1,7 @@
 """Readers: one entry point, `read_volume`, for every supported format.
 
-Formats: multipage TIFF (ImageJ hyperstack, OME-TIFF, plain), a folder of 2D slices (TIFF/PNG,
+Formats: multipage TIFF (ImageJ hyperstack, OME-TIFF, plain; lazy: a memory map, or for
+compressed or tiled files a Zarr view decoded chunk by chunk), a folder of 2D slices (TIFF/PNG,
 natural sort order), Zarr and OME-Zarr (lazy), HDF5 as ``file.h5:/path/to/dataset`` (lazy),
 ``.npy`` and single 2D images (PNG).
 """
@@ -44,7 +45,8 @@ def read_volume(
     voxel_size : sequence of float, optional
         Micrometres per voxel, (z, y, x) or (y, x); overrides the file's metadata.
     lazy : bool
-        Keep large arrays on disk (TIFF memory map, Zarr, HDF5) instead of loading them.
+        Keep large arrays on disk (TIFF memory map, or a Zarr view of a compressed or tiled
+        TIFF; Zarr; HDF5) instead of loading them.
     max_bytes : int, optional
         Refuse, before allocating, an in-memory read larger than this (default: 80 % of the
         available memory).

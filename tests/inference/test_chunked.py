@@ -32,6 +32,17 @@ def test_chunked_equals_in_memory_from_a_memory_mapped_tiff(tmp_path, kit, unet,
     assert len(np.unique(in_memory.labels)) > 1  # a random network still gives a non-trivial map
 
 
+def test_chunked_reads_a_compressed_tiff_lazily(tmp_path, kit, unet):
+    import tifffile
+
+    volume = kit.grains((12, 20, 18), seed=5)
+    tifffile.imwrite(tmp_path / "packed.tif", volume, compression="zlib")
+    assert isinstance(read_volume(tmp_path / "packed.tif", lazy=True).data, zarr.Array)
+    result = predict_chunked(unet, tmp_path / "packed.tif", tmp_path / "out.zarr", slab_size=4, precision="fp32")
+    expected = predict_volume(unet, volume, precision="fp32").labels
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
+
+
 def test_chunked_reads_zarr_and_refuses_2d(tmp_path, kit, unet):
     volume = kit.grains((10, 17, 33), seed=2)
     store = zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=volume.shape, dtype=volume.dtype,

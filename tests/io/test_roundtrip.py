@@ -76,6 +76,18 @@ def test_zarr_is_lazy_and_keeps_voxel_size(tmp_path, labels):
     np.testing.assert_array_equal(volume.numpy(), labels)
 
 
+@pytest.mark.parametrize("layout", [dict(), dict(tile=(16, 16))])
+def test_compressed_tiff_is_read_lazily_page_by_page(tmp_path, labels, layout):
+    path = tmp_path / "packed.tif"
+    tifffile.imwrite(path, labels, compression="zlib", **layout)
+    volume = read_volume(path, lazy=True)
+    assert isinstance(volume.data, zarr.Array) and volume.spatial_shape == labels.shape
+    np.testing.assert_array_equal(volume.data[1:3], labels[1:3])
+    two_channels = tmp_path / "two.tif"
+    tifffile.imwrite(two_channels, np.stack([labels, labels + 1]), compression="zlib", metadata={"axes": "CZYX"})
+    np.testing.assert_array_equal(read_volume(two_channels, lazy=True).data[1], labels + 1)
+
+
 def test_ome_zarr_multiscale(tmp_path, labels):
     root = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
     root.create_array("0", shape=labels.shape, dtype=labels.dtype)[...] = labels

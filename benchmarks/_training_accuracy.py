@@ -66,7 +66,7 @@ def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool):
     data, overrides = RUNS[name]
     limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
     extra = ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false",
-             "+trainer.enable_model_summary=false"]
+             "++trainer.enable_model_summary=false"]
     if quick:
         extra += ["loader.samples_per_epoch=8"]
         if data in ("nmc_fibsem", "kintsugi_2ch"):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-OVERLAP, BATCH = 0.25, 2
+BATCH = 2
 VOXEL = (0.05, 0.025, 0.025)
 
 
@@ -42,6 +42,16 @@ def _default_model() -> tuple[list[int], tuple[int, ...], int]:
 
 
 CHANNELS, PATCH, MIN_SIZE = _default_model()
+
+
+def _default_overlap() -> float:
+    """Window overlap of the shipped ``electroseg predict`` config."""
+    from omegaconf import OmegaConf
+
+    return float(OmegaConf.load(Path(__file__).resolve().parents[1] / "electroseg/configs/predict.yaml").overlap)
+
+
+OVERLAP = _default_overlap()
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
 
@@ -135,7 +145,8 @@ def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
 
 
 def _run(case: str, shape, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", case, "--threads", str(threads), "--shape", *map(str, shape)]
+    cmd = [sys.executable, __file__, "--worker", case, "--threads", str(threads), "--overlap", str(OVERLAP),
+           "--shape", *map(str, shape)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{case} failed:\n{done.stderr[-2000:]}")
@@ -145,13 +156,17 @@ def _run(case: str, shape, threads: int) -> dict:
 
 
 def main() -> None:
+    global OVERLAP
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small volumes (a smoke run)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument("--overlap", type=float, default=OVERLAP,
+                        help=f"window overlap of every case (default: the predict config's, {OVERLAP})")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", type=int, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    OVERLAP = args.overlap
     if args.worker:
         return _worker(args.worker, tuple(args.shape), args.threads)
     import torch

@@ -24,10 +24,11 @@ def run(cfg: DictConfig) -> int:
     root = Path(str(cfg.dir))
     if not root.is_dir():
         raise InputError(f"dir: expected an existing run folder, got {str(root)!r}")
-    files = build_report(root, title=cfg.title)  # raises, writing nothing, when there is no product
     if cfg.summary:
-        write_json(root / "summary.json", summarize_run(root))
-        files = build_report(root, title=cfg.title)  # again, with the fresh summary
+        summary = summarize_run(root)
+        if summary["lines"] or summary["values"]:  # a folder without products gets no summary.json
+            write_json(root / "summary.json", summary)
+    files = build_report(root, title=cfg.title)  # raises, writing no report, when there is no product
     logger.info("report written: %s and %s", files.html, files.markdown)
     print(files.html)
     return 0

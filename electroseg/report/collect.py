@@ -79,6 +79,9 @@ def comparison_sections(root: Path) -> list[Section]:
     return sections
 
 
+_CYCLING_COLUMNS = ("pristine", "cycled", "drop", "ci_low", "ci_high", "error_vs_truth")
+
+
 def cycling_section(root: Path) -> Section | None:
     """The pristine-versus-cycled study (``cycling.json``) with its PBA-versus-depth figure."""
     paths = products(root, "cycling.json")
@@ -86,9 +89,19 @@ def cycling_section(root: Path) -> Section | None:
         return None
     cycling = read_json(paths[0])
     lines = tuple(str(line) for line in cycling.get("lines", []))
-    table = side_by_side({"value": {k: v for k, v in cycling.items() if k != "lines"}},
-                         "Pristine versus cycled")
-    return Section("Cycling study", paragraphs=lines, tables=(table,),
+    routes = cycling.get("routes", {})
+    recovers = cycling.get("recovers_truth", {})
+    tolerance = cycling.get("tolerance")
+    rows = tuple((name, *(format_value(route.get(c)) for c in _CYCLING_COLUMNS),
+                  {True: "yes", False: "no"}.get(recovers.get(name), ""))
+                 for name, route in routes.items())
+    within = f"within ±{tolerance:g}" if isinstance(tolerance, (int, float)) else "within tolerance"
+    table = Table(caption="Pooled PBA, pristine versus cycled: drop = cycled − pristine, with its "
+                          "95 % interval from in-plane sub-blocks",
+                  columns=("segmentation", "PBA pristine", "PBA cycled", "drop", "95 % low", "95 % high",
+                           "drop − true drop", f"{within} of the true drop"),
+                  rows=rows)
+    return Section("Cycling study", paragraphs=lines, tables=(table,) if rows else (),
                    figures=figures_under(root, [paths[0].parent]))
 
 

@@ -105,7 +105,12 @@ def test_cycling_section_and_summary(tmp_path):
     folder = tmp_path / "cycling"
     folder.mkdir()
     (folder / "cycling.json").write_text(json.dumps(
-        {"lines": ["PBA truth: pristine 0.550 → cycled 0.450, drop -0.100"], "tolerance": 0.03}))
+        {"lines": ["PBA truth: pristine 0.550 → cycled 0.450, drop -0.100"], "tolerance": 0.03,
+         "routes": {"learned": {"pristine": 0.52, "cycled": 0.44, "drop": -0.08, "ci_low": -0.12,
+                                "ci_high": -0.04, "error_vs_truth": 0.02},
+                    "truth": {"pristine": 0.55, "cycled": 0.45, "drop": -0.1, "ci_low": -0.15,
+                              "ci_high": -0.05, "error_vs_truth": 0.0}},
+         "recovers_truth": {"learned": True}}))
     _figure(folder / "pba_depth_cycling.png")
     metrics = tmp_path / "analysis" / "learned"
     metrics.mkdir(parents=True)
@@ -120,6 +125,10 @@ def test_cycling_section_and_summary(tmp_path):
                                  "analysis/learned.am_fraction": 0.6}
     sections = {s.title: s for s in collect_report(tmp_path).sections}
     assert sections["Cycling study"].figures == (folder / "pba_depth_cycling.png",)
+    (table,) = sections["Cycling study"].tables
+    assert table.columns[-1] == "within ±0.03 of the true drop"
+    assert [row[0] for row in table.rows] == ["learned", "truth"]
+    assert table.rows[0][3] == "-0.08" and table.rows[0][-1] == "yes" and table.rows[1][-1] == ""
 
 
 def test_report_command_rebuilds_from_products(run_dir, capsys):

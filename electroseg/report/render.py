@@ -18,7 +18,9 @@ table{border-collapse:collapse;margin:0.6em 0 1.4em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;font-size:0.9em}
 td:first-child,th:first-child{text-align:left}
 caption{caption-side:top;text-align:left;font-style:italic;padding:4px 0}
-figure{display:inline-block;margin:0.5em}
+figure{display:inline-block;margin:0.5em;max-width:100%}
+img{max-width:100%;height:auto}
+.wide{overflow-x:auto;max-width:100%}
 figcaption{font-size:0.85em;color:#555}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.85em}
 """
@@ -28,8 +30,8 @@ def _html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
                    for row in table.rows)
-    return (f"<table><caption>{html.escape(table.caption)}</caption>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return (f'<div class="wide"><table><caption>{html.escape(table.caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 def _html_figure(path: Path, root: Path) -> str:

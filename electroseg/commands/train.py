@@ -20,7 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_synthetic(cfg: DictConfig) -> None:
-    """Generate missing synthetic samples of ``cfg.data.synthetic`` and set ``cfg.data.root``."""
+    """Generate missing synthetic samples of ``cfg.data.synthetic`` and set ``cfg.data.root``.
+
+    Without an explicit ``data.root`` the samples go to
+    ``<cache_dir>/synthetic/<preset>/<shape>-<hash>``, the hash taken over the preset's settings
+    and the shape: a sample made with another shape or an edited preset is never reused.
+    (After upgrading electroseg, delete the cache to regenerate samples with the new generator.)
+    """
     block = cfg.data.get("synthetic")
     if not block:
         return
@@ -28,8 +34,8 @@ def prepare_synthetic(cfg: DictConfig) -> None:
     from electroseg.config import compose_command
 
     preset = str(block.preset)
-    root = Path(cfg.data.root) if cfg.data.get("root") else Path(cfg.cache_dir) / "synthetic" / preset
     shape = block.get("shape")
+    root = Path(cfg.data.root) if cfg.data.get("root") else synthetic_cache_folder(cfg.cache_dir, preset, shape)
     for folder, seed in OmegaConf.to_container(block.samples, resolve=True).items():
         target = root / str(folder)
         if (target / "truth.json").is_file():
@@ -42,6 +48,20 @@ def prepare_synthetic(cfg: DictConfig) -> None:
         synth.run(compose_command("synth", overrides))
     with open_dict(cfg):
         cfg.data.root = str(root)
+
+
+def synthetic_cache_folder(cache_dir: str | Path, preset: str, shape=None) -> Path:
+    """``<cache_dir>/synthetic/<preset>/<shape>-<hash>`` for samples of a built-in preset."""
+    import hashlib
+    import json
+
+    from electroseg.synthetic import load_preset
+
+    settings = load_preset(preset)
+    size = [int(s) for s in shape] if shape is not None else list(settings.get("shape") or [])
+    digest = hashlib.sha256(json.dumps({"preset": settings, "shape": size}, sort_keys=True,
+                                       default=str).encode()).hexdigest()[:8]
+    return Path(cache_dir) / "synthetic" / preset / f"{'x'.join(map(str, size)) or 'default'}-{digest}"
 
 
 def run(cfg: DictConfig) -> int:

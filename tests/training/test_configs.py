@@ -1,3 +1,5 @@
+import pathlib
+
 import numpy as np
 import pytest
 import tifffile
@@ -62,3 +64,18 @@ def test_nrel_scribbles_zero_is_unlabelled(shared_data):
     assert np.count_nonzero(volume.target.weight) == np.count_nonzero(stored)
     assert np.array_equal(volume.target.labels == 1, stored.reshape(volume.target.labels.shape) == 1)
     assert 0.0 <= volume.image.min() and volume.image.max() <= 1.0
+
+
+def test_synthetic_samples_of_another_shape_are_not_reused(tmp_path):
+    from electroseg.commands.train import prepare_synthetic
+    from electroseg.config import compose_command
+
+    roots = []
+    for shape in ("[8,32,32]", "[8,32,48]", "[8,32,32]"):
+        cfg = compose_command("train", ["data=nmc_fibsem", "data.synthetic.preset=tiny",
+                                        f"+data.synthetic.shape={shape}", "out=unused", f"cache_dir={tmp_path}"])
+        prepare_synthetic(cfg)
+        roots.append(pathlib.Path(cfg.data.root))
+    assert roots[0] != roots[1] and roots[0] == roots[2]
+    assert roots[1].name.startswith("8x32x48-")
+    assert tifffile.imread(roots[1] / "seed0" / "image.tif").shape == (8, 32, 48)

@@ -81,12 +81,23 @@ def _volumes(cfg: DictConfig, dataset: DatasetConfig) -> tuple[list, list, Any]:
     return train_volumes, val_volumes, voxel_size
 
 
-def _callbacks(cfg: DictConfig, out: Path) -> list:
+def _callbacks(cfg: DictConfig, out: Path, *, has_val: bool = True) -> list:
+    """Best/last checkpoints, and early stopping when there is a validation split.
+
+    Without one, validation scores training patches: sparse interior scribbles reach IoU 1.0
+    within an epoch, so early stopping would end the run before boundaries are learnt and
+    "best" would be that first epoch. Then there is no early stopping and best = latest.
+    """
     ckpt_dir = out / "checkpoints"
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1,
-                           auto_insert_metric_name=False, enable_version_counter=False)
+    # no val split: nothing to judge "best" by, so best.ckpt is the latest epoch's model
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR if has_val else None,
+                           mode="max", save_top_k=1, auto_insert_metric_name=False,
+                           enable_version_counter=False)
     last = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
                            every_n_train_steps=int(cfg.callbacks.checkpoint_every_n_steps) or None)
+    if not has_val:
+        logger.info("no val split: no early stopping; training runs to trainer.max_epochs / max_time")
+        return [best, last]
     stop = EarlyStopping(monitor=MONITOR, mode="max", patience=int(cfg.callbacks.early_stopping_patience),
                          strict=False, check_on_train_epoch_end=False)
     return [best, last, stop]
@@ -150,7 +161,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                 dice_weight=float(cfg.loss.dice_weight),
                                 channels_last=bool(cfg.get("channels_last", False)))
     loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
-    trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out), logger=loggers, default_root_dir=str(out))
+    trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out, has_val=bool(val_volumes)),
+                          logger=loggers, default_root_dir=str(out))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     return _report(trainer, out, spec, count_parameters(net), time.perf_counter() - start)

@@ -71,3 +71,18 @@ def test_corrupt_checkpoint_gives_one_line_error(train_config, tmp_path, tiny_ca
                    f"cache_dir={tiny_cache}", f"out={tmp_path / 'cli'}", f"ckpt_path={bad}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and "not a readable checkpoint" in err[-1] and "Traceback" not in "".join(err)
+
+
+def test_without_a_val_split_there_is_no_early_stopping_and_best_is_latest(tmp_path):
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from omegaconf import OmegaConf
+
+    from electroseg.training.train import _callbacks
+
+    cfg = OmegaConf.create({"callbacks": {"checkpoint_every_n_steps": 0, "early_stopping_patience": 5}})
+    with_val = _callbacks(cfg, tmp_path, has_val=True)
+    assert any(isinstance(c, EarlyStopping) for c in with_val)
+    without = _callbacks(cfg, tmp_path, has_val=False)
+    assert not any(isinstance(c, EarlyStopping) for c in without)
+    best = next(c for c in without if isinstance(c, ModelCheckpoint) and c.filename == "best")
+    assert best.monitor is None

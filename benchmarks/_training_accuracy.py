@@ -62,11 +62,11 @@ def mean_iou(labels: np.ndarray, truth: np.ndarray, num_phases: int) -> float:
     return float(np.mean(scores))
 
 
-def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool):
+def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool, seed: int = 0):
     data, overrides = RUNS[name]
     limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
     extra = ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false",
-             "++trainer.enable_model_summary=false"]
+             "++trainer.enable_model_summary=false", f"seed={int(seed)}"]
     if quick:
         extra += ["loader.samples_per_epoch=8"]
         if data in ("nmc_fibsem", "kintsugi_2ch"):
@@ -109,9 +109,9 @@ def evaluate(cfg, checkpoint: Path) -> dict:
     return {"learned_miou": float(np.mean(learned)), "classical_miou": float(np.mean(classical))}
 
 
-def run_one(name: str, *, minutes: float, quick: bool, cache: Path) -> dict:
+def run_one(name: str, *, minutes: float, quick: bool, cache: Path, seed: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = _config(name, minutes, Path(tmp) / "run", cache, quick)
+        cfg = _config(name, minutes, Path(tmp) / "run", cache, quick, seed)
         start = time.perf_counter()
         metrics = train(cfg)
         seconds = time.perf_counter() - start
@@ -132,13 +132,13 @@ TARGETS = {
 }
 
 
-def accuracy_table(names: list[str], *, minutes: float, quick: bool) -> None:
+def accuracy_table(names: list[str], *, minutes: float, quick: bool, seed: int = 0) -> None:
     logging.getLogger("lightning").setLevel(logging.WARNING)
     cache = REPO / ".cache" / "electroseg"
     print(f"\n{'dataset':<20}{'train s':>9}{'steps':>7}{'val mIoU':>10}{'learned':>9}{'classical':>10}"
           f"{'diff':>7}  target")
     for name in names:
-        row = run_one(name, minutes=minutes, quick=quick, cache=cache)
+        row = run_one(name, minutes=minutes, quick=quick, cache=cache, seed=seed)
         if "solid_fraction" in row:
             learned, classical, diff = row["solid_fraction"], float("nan"), row["solid_fraction"] - 0.51
         else:

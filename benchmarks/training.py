@@ -1,6 +1,6 @@
 """Training speed and accuracy of the learned segmenters.
 
-    .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--minutes M]
+    .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--minutes M] [--seed N]
 
 Part 1 (always): time of one optimisation step (forward + backward + AdamW) of the default
 models on CPU, fp32 against bf16 autocast (``torch.autocast("cpu", dtype=torch.bfloat16)``);
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller patches, fewer repeats")
     parser.add_argument("--accuracy", nargs="*", default=[], help="datasets to train and score")
     parser.add_argument("--minutes", type=float, default=15.0, help="training time limit per dataset")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the accuracy runs")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     if not args.skip_speed:
@@ -104,7 +105,7 @@ def main() -> None:
     if args.accuracy:
         from _training_accuracy import accuracy_table
 
-        accuracy_table(args.accuracy, minutes=args.minutes, quick=args.quick)
+        accuracy_table(args.accuracy, minutes=args.minutes, quick=args.quick, seed=args.seed)
 
 
 if __name__ == "__main__":

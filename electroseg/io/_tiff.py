@@ -54,13 +54,11 @@ def read_tiff(path: Path, *, lazy: bool, max_bytes: int | None) -> tuple[Any, tu
         raise
     except (tifffile.TiffFileError, struct.error, ValueError, IndexError, KeyError, EOFError) as err:
         raise InputError(f"{path}: not a readable TIFF image ({err})") from err
-    if data is None:  # lazy read that failed: the file is decoded whole, so the limit applies
+    # no lazy view, or a Zarr view that would need a reshape or transpose: the file is decoded
+    # whole, so the memory limit applies
+    if data is None or (not isinstance(data, np.ndarray) and _needs_reorder(shape, axes)):
         _check_size(path, shape, dtype, max_bytes or default_max_bytes())
-        data = tifffile.imread(path)
-    if not isinstance(data, np.ndarray) and _needs_reorder(data.shape, axes):
-        # a lazy (Zarr) view cannot be reshaped or transposed without reading it: read it whole
-        _check_size(path, shape, dtype, max_bytes or default_max_bytes())
-        data = data[...]
+        data = tifffile.imread(path) if data is None else data[...]
     return _to_czyx(data, axes, path), voxel_size, channels
 
 
@@ -108,26 +106,31 @@ def _lazy_tiff(path: Path) -> Any:
         return None
 
 
-def _needs_reorder(shape: tuple, axes: str) -> bool:
-    """Whether `_to_czyx` would have to reshape or transpose an array of these axes."""
+def _czyx_axes(shape: tuple, axes: str) -> tuple[list[int], str]:
+    """Indices and letters of the axes `_to_czyx` keeps: Q/I read as Z, ImageJ time frames as Z
+    slices when there is no Z axis, and singleton T, S and Z axes dropped."""
     axes = axes.replace("Q", "Z").replace("I", "Z")
     if "Z" not in axes and "T" in axes and shape[axes.index("T")] > 1:
+        # ImageJ stacks saved as time frames (ilastik exports, some FIB-SEM tools): frames are slices
         axes = axes.replace("T", "Z")
-    kept = "".join(a for a, n in zip(axes, shape) if not (a in "TSZ" and n == 1))
-    return kept != axes or [kept.index(a) for a in "CZYX" if a in kept] != list(range(len(kept)))
+    # a single slice is a 2D image (Y, X)
+    keep = [i for i, a in enumerate(axes) if not (a in "TSZ" and shape[i] == 1)]
+    return keep, "".join(axes[i] for i in keep)
+
+
+def _needs_reorder(shape: tuple, axes: str) -> bool:
+    """Whether `_to_czyx` would have to reshape or transpose an array of these axes."""
+    keep, kept = _czyx_axes(shape, axes)
+    order = [kept.index(a) for a in "CZYX" if a in kept]
+    return len(keep) != len(axes) or order != sorted(order)
 
 
 def _to_czyx(data: Any, axes: str, path: Path) -> Any:
-    """Drop singleton T/S axes and order the rest as (C, Z, Y, X)."""
-    axes = axes.replace("Q", "Z").replace("I", "Z")
-    if "Z" not in axes and "T" in axes and data.shape[axes.index("T")] > 1:
-        # ImageJ stacks saved as time frames (ilastik exports, some FIB-SEM tools): frames are slices
-        axes = axes.replace("T", "Z")
-    # a single slice is a 2D image (Y, X): drop singleton T, S and Z axes
-    keep = [i for i, a in enumerate(axes) if not (a in "TSZ" and data.shape[i] == 1)]
+    """Drop singleton T/S/Z axes and order the rest as (C, Z, Y, X)."""
+    keep, kept = _czyx_axes(data.shape, axes)
     if len(keep) != len(axes):
         data = data.reshape(tuple(data.shape[i] for i in keep))
-        axes = "".join(axes[i] for i in keep)
+    axes = kept
     if "S" in axes:
         raise InputError(f"{path}: expected a greyscale image, got colour samples (axes {axes})")
     order = [axes.index(a) for a in "CZYX" if a in axes]

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _worker import run_worker  # benchmarks/ is sys.path[0] when a script here runs
 
 VOXEL_SIZE = (0.05, 0.03, 0.03)  # µm: FIB-SEM slice step and pixel size
 PORE, CBD, AM = 0, 1, 2
@@ -180,9 +180,7 @@ def _worker(kind: str, path: str) -> None:
 
 
 def _run(kind: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", kind, str(path)], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, kind, path)
 
 
 def _agree(a: dict, b: dict) -> bool:

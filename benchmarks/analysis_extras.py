@@ -25,13 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _worker import run_worker  # benchmarks/ is sys.path[0] when a script here runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -133,9 +134,7 @@ def _worker(kind: str, folder: str) -> None:
 
 
 def _run(kind: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", kind, str(folder)], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, kind, folder)
 
 
 def _stats_agree(a: dict, b: dict) -> str:

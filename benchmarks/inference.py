@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _worker import run_worker  # benchmarks/ is sys.path[0] when a script here runs
 
 BATCH = 2
 VOXEL = (0.05, 0.025, 0.025)
@@ -145,12 +145,7 @@ def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
 
 
 def _run(case: str, shape, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", case, "--threads", str(threads), "--overlap", str(OVERLAP),
-           "--shape", *map(str, shape)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{case} failed:\n{done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_worker(__file__, case, "--threads", threads, "--overlap", OVERLAP, "--shape", *shape)
     result.update(case=case, shape=shape, mvox_s=np.prod(shape) / result["seconds"] / 1e6)
     return result
 

@@ -33,25 +33,18 @@ BATCH = 2
 VOXEL = (0.05, 0.025, 0.025)
 
 
-def _default_model() -> tuple[list[int], tuple[int, ...], int]:
-    """Channels, patch size and ``min_size`` of the shipped default ``unet3d`` config."""
+def _shipped(name: str):
+    """A shipped config file (``electroseg/configs/<name>``), as an OmegaConf node."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "electroseg/configs/model/unet3d.yaml")
-    return list(cfg.channels), tuple(cfg.patch_size), int(cfg.min_size)
+    from electroseg.config_files import builtin_config_dir
+
+    return OmegaConf.load(builtin_config_dir() / name)
 
 
-CHANNELS, PATCH, MIN_SIZE = _default_model()
-
-
-def _default_overlap() -> float:
-    """Window overlap of the shipped ``electroseg predict`` config."""
-    from omegaconf import OmegaConf
-
-    return float(OmegaConf.load(Path(__file__).resolve().parents[1] / "electroseg/configs/predict.yaml").overlap)
-
-
-OVERLAP = _default_overlap()
+_MODEL = _shipped("model/unet3d.yaml")  # the default unet3d: channels, patch size, min_size
+CHANNELS, PATCH, MIN_SIZE = list(_MODEL.channels), tuple(_MODEL.patch_size), int(_MODEL.min_size)
+OVERLAP = float(_shipped("predict.yaml").overlap)  # the `electroseg predict` default
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
 

@@ -30,8 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-
 from electroseg.classical import segment_volume  # noqa: E402
 from electroseg.preprocess import estimate_shifts, preprocess_volume  # noqa: E402
 

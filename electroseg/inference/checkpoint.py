@@ -37,6 +37,7 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     never run code, and the network class comes from an allow-list, never from the file.
     """
     loaded = model_from_checkpoint(read_checkpoint(path), source=str(path))
-    logger.info("loaded %s: model %s, phases %s, channels %s", path, loaded.spec.name,
-                list(loaded.spec.phases), list(loaded.spec.channels))
+    logger.info("loaded %s: model %s, phases %s, channels %s%s", path, loaded.spec.name,
+                list(loaded.spec.phases), list(loaded.spec.channels),
+                "" if loaded.spec.logit_bias is None else f", volume-fraction logit offsets {list(loaded.spec.logit_bias)}")
     return loaded

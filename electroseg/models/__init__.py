@@ -12,17 +12,21 @@ from electroseg.models.spec import (
     FORMAT_VERSION,
     MODEL_REGISTRY,
     LoadedModel,
+    LogitBias,
     ModelSpec,
     build_model,
     model_from_checkpoint,
+    network_from_checkpoint,
     read_checkpoint,
     spec_from_checkpoint,
+    with_logit_bias,
 )
 
 __all__ = [
     "FORMAT_VERSION",
     "MODEL_REGISTRY",
     "LoadedModel",
+    "LogitBias",
     "ModelSpec",
     "MultiChannel2D",
     "UNet3D",
@@ -30,9 +34,11 @@ __all__ = [
     "build_model",
     "count_parameters",
     "model_from_checkpoint",
+    "network_from_checkpoint",
     "normalize_intensity",
     "plan_unet",
     "read_checkpoint",
     "spec_from_checkpoint",
     "stack_context",
+    "with_logit_bias",
 ]

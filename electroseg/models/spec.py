@@ -26,6 +26,9 @@ How a network is applied (both training and inference follow this):
    repeated at the volume ends). 2-D images are treated as a volume of one slice.
 3. Output logits (N, len(spec.phases), ...); ``argmax`` over channels gives phase index i =
    ``spec.phases[i]``. Patch sizes must be multiples of ``model.divisor`` per axis.
+4. When ``spec.logit_bias`` is set (a model calibrated to known volume fractions, see
+   :mod:`electroseg.training.calibrate`), it is added to the logits of phase i before the
+   argmax; :func:`model_from_checkpoint` returns a network that already does this.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ __all__ = [
     "spec_from_checkpoint",
     "model_from_checkpoint",
     "LoadedModel",
+    "LogitBias",
+    "network_from_checkpoint",
+    "with_logit_bias",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,6 +91,8 @@ class ModelSpec:
         ``{"method": "percentile", "lower": 0.5, "upper": 99.5}``.
     preprocess : tuple of dict
         Preprocessing steps applied before normalisation, or ().
+    logit_bias : tuple of float or None
+        Per-phase offsets added to the logits (volume-fraction calibration), or None.
     format_version : int
     """
 
@@ -99,6 +107,7 @@ class ModelSpec:
         default_factory=lambda: {"method": "percentile", "lower": 0.5, "upper": 99.5}
     )
     preprocess: tuple[Mapping[str, Any], ...] = ()
+    logit_bias: tuple[float, ...] | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -111,6 +120,8 @@ class ModelSpec:
         object.__setattr__(self, "patch_size", tuple(int(p) for p in self.patch_size))
         if self.voxel_size is not None:
             object.__setattr__(self, "voxel_size", tuple(float(v) for v in self.voxel_size))
+        if self.logit_bias is not None:
+            object.__setattr__(self, "logit_bias", tuple(float(v) for v in self.logit_bias))
         _validate_spec(self)
 
     def to_dict(self) -> dict:
@@ -122,6 +133,7 @@ class ModelSpec:
         for key in ("phases", "channels", "patch_size"):
             out[key] = list(out[key])
         out["voxel_size"] = None if self.voxel_size is None else [float(v) for v in self.voxel_size]
+        out["logit_bias"] = None if self.logit_bias is None else list(self.logit_bias)
         return out
 
     @classmethod
@@ -152,6 +164,7 @@ class ModelSpec:
                 context_slices=int(data.get("context_slices", 0)),
                 normalization=dict(data.get("normalization") or {"method": "none"}),
                 preprocess=tuple(dict(p) for p in data.get("preprocess") or ()),
+                logit_bias=None if data.get("logit_bias") is None else tuple(float(v) for v in data["logit_bias"]),
                 format_version=version,
             )
         except InputError as err:
@@ -190,6 +203,10 @@ def _validate_spec(spec: ModelSpec) -> None:
         raise InputError(
             f"model {spec.name!r}: out_channels={spec.kwargs.get('out_channels')} does not match "
             f"{len(spec.phases)} phases {list(spec.phases)}"
+        )
+    if spec.logit_bias is not None and len(spec.logit_bias) != len(spec.phases):
+        raise InputError(
+            f"model {spec.name!r}: logit_bias {list(spec.logit_bias)} needs one value per phase {list(spec.phases)}"
         )
 
 
@@ -231,6 +248,22 @@ def spec_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkp
     return ModelSpec.from_dict(checkpoint["electroseg"], source=source)
 
 
+class LogitBias(nn.Module):
+    """``network(x) + bias`` per output channel: a volume-fraction-calibrated network.
+
+    The bias is a float32 buffer, so under bf16 autocast the sum (and the argmax) is float32.
+    """
+
+    def __init__(self, network: nn.Module, bias) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("bias", torch.as_tensor(bias, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.network(x)
+        return logits + self.bias.view(1, -1, *([1] * (logits.ndim - 2)))
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A network rebuilt from a checkpoint, with its spec."""
@@ -246,6 +279,18 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "check
     file name) is quoted in errors. The model comes back in eval mode.
     """
     spec = spec_from_checkpoint(checkpoint, source=source)
+    return LoadedModel(network=with_logit_bias(network_from_checkpoint(checkpoint, spec, source=source), spec),
+                       spec=spec)
+
+
+def with_logit_bias(network: nn.Module, spec: ModelSpec) -> nn.Module:
+    """``network`` itself, or wrapped in :class:`LogitBias` when ``spec.logit_bias`` is set."""
+    return network if spec.logit_bias is None else LogitBias(network, spec.logit_bias).eval()
+
+
+def network_from_checkpoint(checkpoint: Mapping[str, Any], spec: ModelSpec, *,
+                            source: str = "checkpoint") -> nn.Module:
+    """The trained network (eval mode, no logit bias) from the ``net.`` weights of ``checkpoint``."""
     state = checkpoint.get("state_dict")
     if not isinstance(state, Mapping):
         raise InputError(f"{source}: checkpoint has no 'state_dict' with network weights")
@@ -256,4 +301,4 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "check
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise InputError(f"{source}: weights do not fit model {spec.name!r} ({first})") from None
-    return LoadedModel(network=model.eval(), spec=spec)
+    return model.eval()

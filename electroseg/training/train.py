@@ -165,10 +165,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                           logger=loggers, default_root_dir=str(out))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-    return _report(trainer, out, spec, count_parameters(net), time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    calibration = _calibrate(trainer, out, dataset, train_volumes, seed=int(cfg.seed))
+    return _report(trainer, out, spec, count_parameters(net), seconds, calibration)
 
 
-def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, seconds: float) -> dict[str, Any]:
+def _calibrate(trainer: L.Trainer, out: Path, dataset: DatasetConfig, volumes: list,
+               *, seed: int) -> dict[str, Any] | None:
+    """Fit volume-fraction offsets into best.ckpt and last.ckpt when the dataset names fractions."""
+    if dataset.volume_fractions is None or not trainer.is_global_zero:
+        return None
+    from electroseg.training.calibrate import calibrate_checkpoint
+
+    reports = {}
+    for name in ("best", "last"):
+        path = out / "checkpoints" / f"{name}.ckpt"
+        if path.is_file():
+            reports[name] = calibrate_checkpoint(path, [v.image for v in volumes], dataset.volume_fractions,
+                                                 seed=seed)
+    return reports
+
+
+def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, seconds: float,
+            calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback
     metrics.update(
@@ -177,6 +196,8 @@ def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, sec
         best_checkpoint=str(best.best_model_path) if best is not None and best.best_model_path else None,
         best_score=float(best.best_model_score) if best is not None and best.best_model_score is not None else None,
     )
+    if calibration is not None:
+        metrics["calibration"] = calibration
     if out.is_dir() and trainer.is_global_zero:
         write_json(out / "train_metrics.json", metrics)
     return metrics

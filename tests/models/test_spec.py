@@ -79,3 +79,22 @@ def test_stack_context_orders_detector_major():
     assert out.shape == (4, 6, 1, 1)
     assert out[0, :, 0, 0].tolist() == [0, 0, 1, 10, 10, 11]
     assert out[3, :, 0, 0].tolist() == [2, 3, 3, 12, 13, 13]
+
+
+def test_logit_bias_round_trips_and_is_added_before_the_argmax(tmp_path):
+    spec = _spec(logit_bias=(0.0, 0.0, 50.0))
+    net = build_model(spec)
+    checkpoint = {"electroseg": spec.to_dict(), "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}
+    torch.save(checkpoint, tmp_path / "m.ckpt")
+    loaded = model_from_checkpoint(torch.load(tmp_path / "m.ckpt", weights_only=True), source="m.ckpt")
+    assert loaded.spec.logit_bias == (0.0, 0.0, 50.0)
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        raw, biased = net.eval()(x), loaded.network(x)
+    torch.testing.assert_close(biased - raw, torch.tensor([0.0, 0.0, 50.0]).view(1, 3, 1, 1, 1).expand_as(raw))
+    assert (biased.argmax(1) == 2).all()
+
+
+def test_logit_bias_needs_one_value_per_phase():
+    with pytest.raises(InputError, match="logit_bias .* one value per phase"):
+        _spec(logit_bias=(0.0, 1.0))

@@ -1,0 +1,130 @@
+"""Calibrate a trained model to known volume fractions with per-phase logit offsets.
+
+Battery scientists often know a phase's volume fraction independently of the images: the
+porosity from the electrode's mass loading, thickness and densities, or a target set by the
+authors of a dataset. Sparse scribbles say which voxels are clearly pore or clearly particle,
+but not where the partial-volume boundary between them lies, and that boundary decides the
+fraction. Given ``volume_fractions`` in the dataset config, :func:`calibrate_checkpoint` moves
+the decision boundary (not the ranking of voxels) so that the predicted fractions of the
+training volumes match: it fits one offset per phase that is added to the logits before the
+argmax, and stores it in the checkpoint (``ModelSpec.logit_bias``), so that inference applies
+it too. This is the learned counterpart of the classical ``method: fractions`` thresholds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
+
+__all__ = ["fit_logit_bias", "predict_logits", "calibrate_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_SAMPLES = 1 << 22  # voxels the offsets are fitted on (a uniform random subset beyond this)
+
+
+def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray, *,
+                   overlap: float = 0.25) -> torch.Tensor:
+    """Float32 logits (K, Z, Y, X) of a normalised (C, Z, Y, X) image.
+
+    MONAI Gaussian-blended sliding windows of ``spec.patch_size`` under bf16 autocast; slice
+    by slice with ``spec.context_slices`` neighbours for ``multichannel2d``.
+    """
+    from monai.inferers import sliding_window_inference
+
+    if spec.name == "multichannel2d":
+        batch, windows = stack_context(image, context_slices=spec.context_slices), 8  # (Z, C', Y, X)
+    else:
+        batch, windows = image[None], 2
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = sliding_window_inference(torch.from_numpy(np.ascontiguousarray(batch)), spec.patch_size,
+                                          windows, network, overlap=overlap, mode="gaussian").float()
+    return logits.movedim(1, 0) if spec.name == "multichannel2d" else logits[0]
+
+
+def fit_logit_bias(logits: np.ndarray, targets: Mapping[int, float], *, sweeps: int = 50,
+                   tolerance: float = 1e-4) -> np.ndarray:
+    """Offsets ``b`` (K,) such that ``argmax(logits + b)`` gives phase k the fraction ``targets[k]``.
+
+    Parameters
+    ----------
+    logits : array (K, N)
+        Logits of N voxels.
+    targets : mapping phase index -> fraction in (0, 1)
+        Phases not named keep offset 0 and take what is left.
+
+    Notes
+    -----
+    Cyclic coordinate updates, each exact: with the other offsets fixed, voxel n goes to phase
+    k iff ``b_k > m_kn = max_{j != k}(l_jn + b_j) - l_kn``, so the fraction of phase k is the
+    empirical CDF of ``m_k`` at ``b_k`` and ``b_k = quantile(m_k, f_k)``. Stops when every
+    fraction is within ``tolerance`` (ties and coupled phases can leave it slightly off).
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    bias = np.zeros(logits.shape[0])
+    others = np.ones(logits.shape[0], bool)
+    for _ in range(sweeps):
+        for k, fraction in targets.items():
+            others[:] = True
+            others[k] = False
+            margin = (logits[others] + bias[others, None]).max(0) - logits[k]
+            # the smallest offset above the f-quantile of the margins: ceil(f N) voxels go to k
+            order = np.sort(margin)
+            n = int(np.clip(round(fraction * order.size), 0, order.size))
+            bias[k] = order[n - 1] + 1e-9 * max(1.0, abs(order[n - 1])) if n else order[0] - 1.0
+        achieved = fractions_of(logits, bias)
+        if all(abs(achieved[k] - f) <= tolerance for k, f in targets.items()):
+            break
+    return bias
+
+
+def fractions_of(logits: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """Fraction of voxels (K, N logits) whose argmax (after ``bias``) is each phase."""
+    shifted = logits if bias is None else logits + np.asarray(bias)[:, None]
+    return np.bincount(np.argmax(shifted, 0), minlength=logits.shape[0]) / logits.shape[1]
+
+
+def calibrate_checkpoint(path: str | os.PathLike, images: Sequence[np.ndarray],
+                         volume_fractions: Mapping[str, float], *, seed: int = 0) -> dict:
+    """Fit ``logit_bias`` on ``images`` (normalised (C, Z, Y, X) training volumes) and store it.
+
+    The checkpoint is rewritten in place (a temporary file, then an atomic rename) with the
+    fitted offsets in its model spec; a previous calibration is replaced, not compounded.
+    Returns ``{"fractions_before": {...}, "fractions_after": {...}, "logit_bias": [...]}``.
+    """
+    path = Path(path)
+    checkpoint = read_checkpoint(path)
+    spec = ModelSpec.from_dict(checkpoint["electroseg"], source=str(path))
+    network = network_from_checkpoint(checkpoint, spec, source=str(path))
+    rng = np.random.default_rng(seed)
+    total = sum(int(np.prod(im.shape[1:])) for im in images)
+    keep = min(1.0, _MAX_SAMPLES / max(total, 1))
+    samples = []
+    for image in images:
+        logits = predict_logits(network, spec, image).reshape(len(spec.phases), -1).numpy()
+        if keep < 1.0:
+            logits = logits[:, rng.random(logits.shape[1]) < keep]
+        samples.append(logits)
+    logits = np.concatenate(samples, axis=1)
+    targets = {spec.phases.index(p): float(f) for p, f in volume_fractions.items()}
+    bias = fit_logit_bias(logits, targets)
+    before, after = fractions_of(logits), fractions_of(logits, bias)
+    checkpoint["electroseg"] = replace(spec, logit_bias=tuple(float(b) for b in bias)).to_dict()
+    partial = path.with_name(path.name + ".partial")
+    torch.save(checkpoint, partial)
+    os.replace(partial, path)
+    report = {"fractions_before": dict(zip(spec.phases, before.round(4).tolist())),
+              "fractions_after": dict(zip(spec.phases, after.round(4).tolist())),
+              "logit_bias": [round(float(b), 4) for b in bias]}
+    logger.info("%s: calibrated to volume fractions %s: %s -> %s (logit offsets %s)", path.name,
+                dict(volume_fractions), report["fractions_before"], report["fractions_after"],
+                report["logit_bias"])
+    return report

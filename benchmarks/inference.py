@@ -11,7 +11,9 @@ uint16 volume, each case in its own subprocess so that peak memory (max RSS) is 
 - ``chunked_bf16``: :func:`electroseg.inference.predict_chunked` from a memory-mapped TIFF to Zarr
   on a larger volume.
 
-Usage: ``.venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--cases a,b]``. Prints a table and the
+Each case first runs once, untimed, on a small volume (oneDNN's per-shape kernel set-up), so the
+figures are steady-state throughput. Usage:
+``.venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--cases a,b] [--overlap F] [--patch Z Y X]``. Prints a table and the
 ratios, by wall-clock time and by process CPU time (all threads; less disturbed when other work
 shares the machine). "Mvox/s" is output voxels per wall-clock second, windows' overlap included.
 """
@@ -43,7 +45,8 @@ def _shipped(name: str):
 
 
 _MODEL = _shipped("model/unet3d.yaml")  # the default unet3d: channels, patch size, min_size
-CHANNELS, PATCH, MIN_SIZE = list(_MODEL.channels), tuple(_MODEL.patch_size), int(_MODEL.min_size)
+CHANNELS, TRAIN_PATCH, MIN_SIZE = list(_MODEL.channels), tuple(_MODEL.patch_size), int(_MODEL.min_size)
+PATCH = TRAIN_PATCH  # inference window of every case but fast_bf16 (--patch)
 OVERLAP = float(_shipped("predict.yaml").overlap)  # the `electroseg predict` default
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
@@ -52,10 +55,10 @@ FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: th
 def _spec():
     from electroseg.models import ModelSpec, plan_unet
 
-    plan = plan_unet(VOXEL, PATCH, max_levels=len(CHANNELS), min_size=MIN_SIZE)
+    plan = plan_unet(VOXEL, TRAIN_PATCH, max_levels=len(CHANNELS), min_size=MIN_SIZE)
     kwargs = dict(in_channels=1, out_channels=3, channels=CHANNELS, **plan.to_dict())
     return ModelSpec(name="unet3d", kwargs=kwargs, phases=("pore", "cbd", "am"), channels=("bse",),
-                     voxel_size=VOXEL, patch_size=PATCH)
+                     voxel_size=VOXEL, patch_size=TRAIN_PATCH)
 
 
 def _loaded():
@@ -92,7 +95,7 @@ def _case_ours(shape, precision, *, fast=False):
     from electroseg.inference import predict_volume
 
     loaded, volume = _loaded(), _volume(shape)
-    options = dict(overlap=0.0, patch_size=FAST_PATCH) if fast else dict(overlap=OVERLAP)
+    options = dict(overlap=0.0, patch_size=FAST_PATCH) if fast else dict(overlap=OVERLAP, patch_size=PATCH)
     start, cpu = time.perf_counter(), time.process_time()
     labels = predict_volume(loaded, volume, batch_size=BATCH, precision=precision, device="cpu",
                             **options).labels
@@ -113,9 +116,21 @@ def _case_chunked(shape):
         out.flush()
         del out
         start, cpu = time.perf_counter(), time.process_time()
-        predict_chunked(loaded, path, Path(tmp) / "labels.zarr", overlap=OVERLAP, batch_size=BATCH,
+        predict_chunked(loaded, path, Path(tmp) / "labels.zarr", overlap=OVERLAP, patch_size=PATCH, batch_size=BATCH,
                         precision="bf16", device="cpu")
         return time.perf_counter() - start, time.process_time() - cpu, None
+
+
+def _warm_up(case: str) -> None:
+    """Run the case once on a small volume, untimed: oneDNN builds its kernels for each new
+    input shape on first use (1-3 s here), a one-off cost per process that a batch of many
+    scans pays once. Every case gets the same treatment, the peer included."""
+    patch = FAST_PATCH if case == "fast_bf16" else PATCH
+    small = (patch[0], 2 * patch[1], 2 * patch[2])
+    if case == "monai_fp32":
+        _case_monai(small)
+    else:
+        _case_ours(small, "fp32" if case == "electroseg_fp32" else "bf16", fast=case == "fast_bf16")
 
 
 def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
@@ -123,6 +138,7 @@ def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+    _warm_up(case)
     if case == "monai_fp32":
         seconds, cpu_seconds, labels = _case_monai(shape)
     elif case == "fast_bf16":
@@ -138,23 +154,26 @@ def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
 
 
 def _run(case: str, shape, threads: int) -> dict:
-    result = run_worker(__file__, case, "--threads", threads, "--overlap", OVERLAP, "--shape", *shape)
+    result = run_worker(__file__, case, "--threads", threads, "--overlap", OVERLAP, "--patch", *PATCH,
+                        "--shape", *shape)
     result.update(case=case, shape=shape, mvox_s=np.prod(shape) / result["seconds"] / 1e6)
     return result
 
 
 def main() -> None:
-    global OVERLAP
+    global OVERLAP, PATCH
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small volumes (a smoke run)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     parser.add_argument("--overlap", type=float, default=OVERLAP,
                         help=f"window overlap of every case (default: the predict config's, {OVERLAP})")
+    parser.add_argument("--patch", type=int, nargs=3, default=PATCH,
+                        help=f"window (z, y, x) of every case but fast_bf16 (default: the model's, {PATCH})")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", type=int, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    OVERLAP = args.overlap
+    OVERLAP, PATCH = args.overlap, tuple(args.patch)
     if args.worker:
         return _worker(args.worker, tuple(args.shape), args.threads)
     import torch

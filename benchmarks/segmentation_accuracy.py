@@ -13,6 +13,9 @@ With ``--learned MINUTES`` the learned segmenters are trained with the shipped d
 (pseudo-labels + hand-labelled slices; SegmentPy: 8 dense pairs) for at most MINUTES each and
 scored on each config's test split, next to the classical pipeline on that same split:
 ``multichannel2d`` and ``unet3d`` on nmc_fibsem, two detectors against one on kintsugi_2ch.
+The row ``unet3d dense*`` is a control, not a product setting: the same ``unet3d`` trained on the
+full ground truth of the other sample (seed1) with no pseudo-labels, i.e. what this model reaches
+in the time budget when labels are perfect.
 """
 
 from __future__ import annotations
@@ -155,7 +158,8 @@ def datasets(quick: bool, only: list[str] | None) -> list[tuple[str, Callable[[]
 # ---- learned methods (--learned): trained with the real `electroseg train` config ------------
 
 LEARNED = {  # dataset key -> (method label, run name in benchmarks/_training_accuracy.RUNS)
-    "nmc_fibsem": [("multichannel2d", "nmc_fibsem_2d"), ("unet3d", "nmc_fibsem")],
+    "nmc_fibsem": [("multichannel2d", "nmc_fibsem_2d"), ("unet3d", "nmc_fibsem"),
+                   ("unet3d dense*", "nmc_fibsem_dense")],  # * control: trained on seed1's full truth
     "kintsugi_2ch": [("mc2d cbs+tld", "kintsugi_2ch"), ("mc2d cbs", "kintsugi_cbs_only")],
     "segmentpy": [("multichannel2d", "segmentpy")],
 }

@@ -242,6 +242,15 @@ def test_train_resume_from_checkpoint_of_other_phase_set(tmp_path, tiny_cache, r
     assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
 
 
+@pytest.mark.parametrize("fractions", ["{solid: 0.5}", "{am: 1.5}", "{pore: 0.6, am: 0.5}"])
+def test_train_volume_fractions_refused_before_training(fractions, tmp_path, tiny_cache, rel, capsys):
+    out = tmp_path / "run"
+    status, err = rel.cli(capsys, "train", "model=unet3d_tiny", "trainer=fast", "data.synthetic.preset=tiny",
+                          f"cache_dir={tiny_cache}", f"out={out}", f"+data.volume_fractions={fractions}")
+    rel.assert_one_line_error(status, err, "volume_fractions")
+    assert not (out / "checkpoints").exists()
+
+
 def _out_cases(tmp_path):
     blocker = tmp_path / "taken"
     blocker.write_text("a file, not a folder")

@@ -35,8 +35,9 @@ def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray,
                    overlap: float = 0.25) -> torch.Tensor:
     """Float32 logits (K, Z, Y, X) of a normalised (C, Z, Y, X) image.
 
-    MONAI Gaussian-blended sliding windows of ``spec.patch_size`` under bf16 autocast; slice
-    by slice with ``spec.context_slices`` neighbours for ``multichannel2d``.
+    MONAI Gaussian-blended sliding windows of ``spec.patch_size`` under bf16 autocast (on CUDA
+    when present, the logits come back on the CPU); slice by slice with ``spec.context_slices``
+    neighbours for ``multichannel2d``.
     """
     from monai.inferers import sliding_window_inference
 
@@ -44,9 +45,12 @@ def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray,
         batch, windows = stack_context(image, context_slices=spec.context_slices), 8  # (Z, C', Y, X)
     else:
         batch, windows = image[None], 2
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    network = network.eval().to(device)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
         logits = sliding_window_inference(torch.from_numpy(np.ascontiguousarray(batch)), spec.patch_size,
-                                          windows, network, overlap=overlap, mode="gaussian").float()
+                                          windows, network, overlap=overlap, mode="gaussian",
+                                          sw_device=device, device="cpu").float()
     return logits.movedim(1, 0) if spec.name == "multichannel2d" else logits[0]
 
 

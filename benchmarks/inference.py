@@ -9,7 +9,7 @@ uint16 volume, each case in its own subprocess so that peak memory (max RSS) is 
 - ``electroseg_fp32`` / ``electroseg_bf16``: :func:`electroseg.inference.predict_volume`;
 - ``fast_bf16``: the same with overlap 0 and a 32x128x128 patch (fewer, larger windows);
 - ``chunked_bf16``: :func:`electroseg.inference.predict_chunked` from a memory-mapped TIFF to Zarr
-  on a larger volume.
+  on a larger volume; ``chunked_tif_bf16`` (only with ``--cases``): the same to an OME BigTIFF.
 
 Each case first runs once, untimed, on a small volume (oneDNN's per-shape kernel set-up), so the
 figures are steady-state throughput. Usage:
@@ -49,6 +49,7 @@ CHANNELS, TRAIN_PATCH, MIN_SIZE = list(_MODEL.channels), tuple(_MODEL.patch_size
 PATCH = TRAIN_PATCH  # inference window of every case but fast_bf16 (--patch)
 OVERLAP = float(_shipped("predict.yaml").overlap)  # the `electroseg predict` default
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
+EXTRA_CASES = ("chunked_tif_bf16",)  # on request (--cases): chunked with labels to an OME BigTIFF
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
 
 
@@ -102,7 +103,7 @@ def _case_ours(shape, precision, *, fast=False):
     return time.perf_counter() - start, time.process_time() - cpu, labels
 
 
-def _case_chunked(shape):
+def _case_chunked(shape, suffix=".zarr"):
     import tifffile
 
     from electroseg.inference import predict_chunked
@@ -116,7 +117,7 @@ def _case_chunked(shape):
         out.flush()
         del out
         start, cpu = time.perf_counter(), time.process_time()
-        predict_chunked(loaded, path, Path(tmp) / "labels.zarr", overlap=OVERLAP, patch_size=PATCH, batch_size=BATCH,
+        predict_chunked(loaded, path, Path(tmp) / f"labels{suffix}", overlap=OVERLAP, patch_size=PATCH, batch_size=BATCH,
                         precision="bf16", device="cpu")
         return time.perf_counter() - start, time.process_time() - cpu, None
 
@@ -145,6 +146,8 @@ def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
         seconds, cpu_seconds, labels = _case_ours(shape, "bf16", fast=True)
     elif case == "chunked_bf16":
         seconds, cpu_seconds, labels = _case_chunked(shape)
+    elif case == "chunked_tif_bf16":
+        seconds, cpu_seconds, labels = _case_chunked(shape, ".tif")
     else:
         seconds, cpu_seconds, labels = _case_ours(shape, case.split("_")[1])
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -165,7 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small volumes (a smoke run)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, among {','.join(CASES + EXTRA_CASES)} (default: {','.join(CASES)})")
     parser.add_argument("--overlap", type=float, default=OVERLAP,
                         help=f"window overlap of every case (default: the predict config's, {OVERLAP})")
     parser.add_argument("--patch", type=int, nargs=3, default=PATCH,
@@ -182,7 +186,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     shape = (32, 192, 192) if args.quick else (128, 512, 512)
     big = (40, 192, 256) if args.quick else (300, 768, 1024)
-    cases = [(c, big if c == "chunked_bf16" else shape) for c in args.cases.split(",")]
+    cases = [(c, big if c.startswith("chunked") else shape) for c in args.cases.split(",")]
+    unknown = sorted(set(c for c, _ in cases) - set(CASES + EXTRA_CASES))
+    if unknown:
+        parser.error(f"--cases: unknown {unknown}; choose among {', '.join(CASES + EXTRA_CASES)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; patch {PATCH}, overlap {OVERLAP}, "
           f"{BATCH} windows per batch, channels {CHANNELS}")
     print(f"{'case':<16} {'shape':<16} {'seconds':>8} {'cpu s':>7} {'Mvox/s':>7} {'peak GB':>8}", flush=True)

@@ -21,6 +21,7 @@ def run(cfg: DictConfig) -> int:
         cfg.checkpoint, _plain(cfg.inputs), cfg.out,
         analyze=bool(cfg.analyze), save_probabilities=_plain(cfg.save_probabilities),
         tta=bool(cfg.tta), overwrite=bool(cfg.overwrite), chunked=cfg.chunked,
+        chunked_format=str(cfg.chunked_format),
         voxel_size=_plain(cfg.voxel_size), depth_axis=int(cfg.depth_axis),
         overlap=float(cfg.overlap), batch_size=cfg.batch_size, device=cfg.device,
         precision=str(cfg.precision), max_memory_bytes=cfg.max_memory_bytes,

@@ -92,6 +92,7 @@ class _Options:
     max_memory_bytes: int
     predict: dict
     blockwise: dict | None = None  # executor=dask: {"client": ..., "slab_size": ...}
+    chunked_format: str = "zarr"   # chunked labels: labels.zarr or labels.tif (OME BigTIFF)
 
 
 def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
@@ -140,8 +141,12 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size
     if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
-        result = predict_chunked(loaded, volume, folder / "labels.zarr", probabilities_path=prob_path,
+        result = predict_chunked(loaded, volume, folder / f"labels.{options.chunked_format}", probabilities_path=prob_path,
                                  probabilities=options.probabilities or "float16", **options.predict)
+        if options.chunked_format == "tif":
+            import tifffile
+
+            return np.asarray(tifffile.memmap(result.labels_path, mode="r")), volume.voxel_size
         import zarr
 
         return zarr.open_array(str(result.labels_path), mode="r")[...], volume.voxel_size
@@ -246,10 +251,12 @@ def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
 
 
 def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, max_memory_bytes,
-             predict) -> _Options:
+             predict, chunked_format="zarr") -> _Options:
     chunked = str(chunked).lower()
     if chunked not in CHUNKED_CHOICES:
         raise InputError(f"chunked: expected one of {CHUNKED_CHOICES}, got {chunked!r}")
+    if chunked_format not in ("zarr", "tif"):
+        raise InputError(f"chunked_format: expected zarr or tif, got {chunked_format!r}")
     if save_probabilities not in (False, None, True, "float16", "uint8"):
         raise InputError(f"save_probabilities: expected true, false, float16 or uint8, got {save_probabilities!r}")
     probabilities = "float16" if save_probabilities is True else (save_probabilities or None)
@@ -259,7 +266,7 @@ def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, ma
         max_memory_bytes = default_max_bytes() // 8  # input + float32 copy + outputs fit easily
     voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
     return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
-                    int(max_memory_bytes), predict)
+                    int(max_memory_bytes), predict, chunked_format=chunked_format)
 
 
 def predict_batch(
@@ -272,6 +279,7 @@ def predict_batch(
     tta: bool = False,
     overwrite: bool = False,
     chunked: str | bool = "auto",
+    chunked_format: str = "zarr",
     voxel_size: Sequence[float] | None = None,
     depth_axis: int = 1,
     overlap: float = 0.25,
@@ -304,8 +312,11 @@ def predict_batch(
     overwrite : bool
         Redo inputs whose outputs are complete (default: skip them).
     chunked : {"auto", "true", "false"}
-        Stream labels to ``labels.zarr`` instead of ``labels.tif``; ``auto`` streams inputs whose
-        float32 size exceeds ``max_memory_bytes`` (default an eighth of the available memory).
+        Stream labels to ``labels.zarr`` (or ``labels.tif``, see ``chunked_format``) slab by slab
+        instead of predicting in memory; ``auto`` streams inputs whose float32 size exceeds
+        ``max_memory_bytes`` (default an eighth of the available memory).
+    chunked_format : {"zarr", "tif"}
+        Streamed labels as a Zarr array or as an uncompressed OME BigTIFF (Fiji opens it).
     voxel_size : sequence of float, optional
         µm per voxel, overrides file metadata.
     depth_axis : int
@@ -331,7 +342,7 @@ def predict_batch(
                "precision": precision, "progress": progress}
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
-                       predict=predict)
+                       predict=predict, chunked_format=str(chunked_format).lower())
     items = resolve_inputs(inputs, channels=loaded.spec.channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Larger-than-memory prediction: lazy input read slab by slab, labels streamed to Zarr."""
+"""Larger-than-memory prediction: lazy input read slab by slab, labels streamed to Zarr or BigTIFF."""
 
 from __future__ import annotations
 
@@ -20,20 +20,36 @@ from electroseg.io import Volume, atomic_output, read_volume
 logger = logging.getLogger(__name__)
 
 
-class ZarrSink(Sink):
-    """Buffers final rows into Z slabs of ``slab_size`` and writes each slab once, chunk-aligned."""
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in TIFF_SUFFIXES
+
+
+class SlabSink(Sink):
+    """Buffers final rows into Z slabs of ``slab_size`` and writes each slab once.
+
+    Labels go to a Zarr array (chunk-aligned slabs) or, for a ``.tif`` path, to an uncompressed
+    OME BigTIFF written slab by slab; probabilities always to Zarr.
+    """
 
     def __init__(self, labels_path: Path, shape: tuple[int, int, int], *, slab_size: int,
                  voxel_size: Sequence[float] | None, probabilities_path: Path | None = None,
-                 probabilities_dtype: str | None = None) -> None:
+                 probabilities_dtype: str | None = None, tiff: bool = False) -> None:
         import zarr
+
+        from electroseg.io import BigTiffSlabs
 
         self.shape, self.slab = shape, int(min(slab_size, shape[0]))
         self.chunks = (self.slab, min(shape[1], 1024), min(shape[2], 1024))
-        self.labels = zarr.open_array(str(labels_path), mode="w", shape=shape, dtype=np.uint8,
-                                      chunks=self.chunks)
         self.attrs = {} if voxel_size is None else {"voxel_size_um": [float(v) for v in voxel_size]}
-        self.labels.attrs.update(self.attrs)
+        if tiff:
+            self.labels = BigTiffSlabs(labels_path, shape, np.uint8, voxel_size=voxel_size)
+        else:
+            self.labels = zarr.open_array(str(labels_path), mode="w", shape=shape, dtype=np.uint8,
+                                          chunks=self.chunks)
+            self.labels.attrs.update(self.attrs)
         self.probabilities_path = probabilities_path
         self.probabilities_dtype = probabilities_dtype if probabilities_path is not None else None
         self.probabilities = None
@@ -102,7 +118,7 @@ def predict_chunked(
     precision: str = "auto",
     progress: bool = False,
 ) -> ChunkedPrediction:
-    """Segment a volume that need not fit in memory; labels go to a Zarr array at ``out_path``.
+    """Segment a volume that need not fit in memory; labels go to Zarr or BigTIFF at ``out_path``.
 
     Parameters
     ----------
@@ -112,8 +128,10 @@ def predict_chunked(
         A path is opened with ``read_volume(path, lazy=True)`` (TIFF memory map, Zarr, HDF5, .npy).
         (Z, Y, X), or (C, Z, Y, X) channels first for several detectors.
     out_path : path
-        Zarr array folder for the uint8 labels (chunks of ``slab_size`` slices), written
-        atomically; ``attrs["voxel_size_um"]`` holds the voxel size when known.
+        Where the uint8 labels go, written atomically: a Zarr array folder (chunks of
+        ``slab_size`` slices; ``attrs["voxel_size_um"]`` holds the voxel size when known), or for a
+        ``.tif``/``.tiff`` name an uncompressed OME BigTIFF (``PhysicalSize*`` in µm) filled slab
+        by slab, which Fiji opens directly.
     slab_size : int
         Z slices buffered before each write (Zarr chunk depth).
     probabilities_path : path, optional
@@ -145,8 +163,8 @@ def predict_chunked(
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_output(out_path))
         tmp_p = None if probabilities_path is None else stack.enter_context(atomic_output(probabilities_path))
-        sink = ZarrSink(tmp, source.shape[1:], slab_size=slab_size, voxel_size=lazy.voxel_size,
-                        probabilities_path=tmp_p, probabilities_dtype=probabilities)
+        sink = SlabSink(tmp, source.shape[1:], slab_size=slab_size, voxel_size=lazy.voxel_size,
+                        probabilities_path=tmp_p, probabilities_dtype=probabilities, tiff=_is_tiff(out_path))
         _run(setup, plan, source, sink, progress=progress, what=out_path.name)
         sink.flush()
     logger.info("wrote %s %s", out_path, source.shape[1:])

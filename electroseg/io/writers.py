@@ -147,19 +147,53 @@ def _write_imagej(tmp: Path, array: np.ndarray, voxel_size, channels, extra) -> 
     tifffile.imwrite(tmp, array, imagej=True, metadata=meta, **kwargs)
 
 
-def _write_ome_bigtiff(tmp: Path, array: np.ndarray, voxel_size, channels) -> None:
-    import tifffile
-
+def _ome_metadata(ndim: int, voxel_size, channels=()) -> dict[str, Any]:
+    """OME metadata (axes, ``PhysicalSize*`` in µm, channel names) for tifffile."""
     multichannel = len(channels) > 1
-    axes = ("C" if multichannel else "") + "ZYX"[-(array.ndim - multichannel):]
-    meta: dict[str, Any] = {"axes": axes}
+    meta: dict[str, Any] = {"axes": ("C" if multichannel else "") + "ZYX"[-(ndim - multichannel):]}
     if voxel_size is not None:
         for axis, size in zip("ZYX"[-len(voxel_size):], voxel_size):
             meta[f"PhysicalSize{axis}"] = size
             meta[f"PhysicalSize{axis}Unit"] = "µm"
     if multichannel:
         meta["Channel"] = {"Name": list(channels)}
-    tifffile.imwrite(tmp, array, bigtiff=True, ome=True, metadata=meta)
+    return meta
+
+
+def _write_ome_bigtiff(tmp: Path, array: np.ndarray, voxel_size, channels) -> None:
+    import tifffile
+
+    tifffile.imwrite(tmp, array, bigtiff=True, ome=True, metadata=_ome_metadata(array.ndim, voxel_size, channels))
+
+
+class BigTiffSlabs:
+    """An uncompressed OME BigTIFF of ``shape`` (Z, ...), filled by whole Z slabs in any order.
+
+    ``out[z0:z1] = slab`` writes the slab's bytes straight into the file (no memory map, so the
+    process's resident memory does not grow with the file). Fiji, napari and
+    `electroseg.io.read_volume` open the result with its voxel size. The caller makes it atomic
+    (create it at an `atomic_output` path).
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype, *, voxel_size=None) -> None:
+        import tifffile
+
+        self.path, self.shape, self.dtype = Path(path), tuple(int(n) for n in shape), np.dtype(dtype)
+        voxel_size = check_voxel_size(voxel_size, len(self.shape), str(path))
+        created = tifffile.memmap(str(self.path), shape=self.shape, dtype=self.dtype, bigtiff=True, ome=True,
+                                  metadata=_ome_metadata(len(self.shape), voxel_size))
+        self.offset = int(created.offset)  # contiguous image data starts here
+        del created
+        self.slice_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+
+    def __setitem__(self, key: slice, value: np.ndarray) -> None:
+        start, stop, step = key.indices(self.shape[0])
+        data = np.ascontiguousarray(value, dtype=self.dtype)
+        if step != 1 or data.shape != (stop - start, *self.shape[1:]):
+            raise ValueError(f"{self.path}: expected a slab of shape {(stop - start, *self.shape[1:])}, got {data.shape}")
+        with open(self.path, "r+b") as f:
+            f.seek(self.offset + start * self.slice_bytes)
+            data.tofile(f)
 
 
 def write_zarr(

@@ -93,6 +93,21 @@ def test_detector_mapping_and_channel_folder_inputs(tmp_path, kit):
         np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out" / name / "labels.zarr"))[...], expected)
 
 
+def test_chunked_batch_writes_bigtiff_on_request(tmp_path, scans):
+    ckpt, folder = scans
+    result = predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "out", chunked="true", chunked_format="tif",
+                           precision="fp32", analyze=True)
+    assert [r.status for r in result.results] == ["ok"]
+    labels = read_volume(tmp_path / "out" / "a" / "labels.tif")
+    expected = predict_volume(load_checkpoint(ckpt), read_volume(folder / "a.tif"), precision="fp32").labels
+    np.testing.assert_array_equal(labels.numpy(), expected)
+    assert labels.voxel_size == pytest.approx(VOXEL)
+    assert not (tmp_path / "out" / "a" / "labels.zarr").exists()
+    assert (tmp_path / "out" / "a" / "metrics.json").is_file()
+    with pytest.raises(InputError, match="chunked_format: expected zarr or tif, got 'h5'"):
+        predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "out2", chunked_format="h5")
+
+
 def test_batch_level_errors(tmp_path, scans):
     ckpt, folder = scans
     with pytest.raises(InputError, match="matched no files"):

@@ -32,6 +32,24 @@ def test_chunked_equals_in_memory_from_a_memory_mapped_tiff(tmp_path, kit, unet,
     assert len(np.unique(in_memory.labels)) > 1  # a random network still gives a non-trivial map
 
 
+def test_chunked_to_bigtiff_equals_in_memory_and_keeps_the_voxel_size(tmp_path, kit, unet):
+    import tifffile
+
+    volume = kit.grains((13, 22, 19), seed=3)
+    expected = predict_volume(unet, volume, precision="fp32").labels
+    result = predict_chunked(unet, volume, tmp_path / "labels.tif", slab_size=4, precision="fp32",
+                             voxel_size=(0.05, 0.02, 0.02))
+    with tifffile.TiffFile(result.labels_path) as tif:
+        assert tif.is_bigtiff and tif.is_ome and tif.pages[0].compression == 1  # uncompressed
+    back = read_volume(result.labels_path)
+    np.testing.assert_array_equal(back.numpy(), expected)
+    assert back.voxel_size == pytest.approx((0.05, 0.02, 0.02))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    with pytest.raises(InputError):
+        predict_chunked(unet, volume[0], tmp_path / "bad.tif")
+    assert not (tmp_path / "bad.tif").exists()
+
+
 def test_chunked_reads_a_compressed_tiff_lazily(tmp_path, kit, unet):
     import tifffile
 

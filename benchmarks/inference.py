@@ -13,7 +13,9 @@ uint16 volume, each case in its own subprocess so that peak memory (max RSS) is 
 
 Each case first runs once, untimed, on a small volume (oneDNN's per-shape kernel set-up), so the
 figures are steady-state throughput. Usage:
-``.venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--cases a,b] [--overlap F] [--patch Z Y X]``. Prints a table and the
+``.venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--cases a,b] [--overlap F] [--patch Z Y X]
+[--repeats N]``. With ``--repeats N`` the cases run N interleaved rounds and the ratios use each
+case's median run. Prints a table and the
 ratios, by wall-clock time and by process CPU time (all threads; less disturbed when other work
 shares the machine). "Mvox/s" is output voxels per wall-clock second, windows' overlap included.
 """
@@ -174,6 +176,8 @@ def main() -> None:
                         help=f"window overlap of every case (default: the predict config's, {OVERLAP})")
     parser.add_argument("--patch", type=int, nargs=3, default=PATCH,
                         help=f"window (z, y, x) of every case but fast_bf16 (default: the model's, {PATCH})")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over all cases, interleaved; each row is the round with the median time")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", type=int, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -192,12 +196,18 @@ def main() -> None:
         parser.error(f"--cases: unknown {unknown}; choose among {', '.join(CASES + EXTRA_CASES)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; patch {PATCH}, overlap {OVERLAP}, "
           f"{BATCH} windows per batch, channels {CHANNELS}")
-    print(f"{'case':<16} {'shape':<16} {'seconds':>8} {'cpu s':>7} {'Mvox/s':>7} {'peak GB':>8}", flush=True)
-    rows = {}
-    for case, case_shape in cases:  # each row printed as soon as it is measured
-        r = rows[case] = _run(case, case_shape, args.threads)
-        print(f"{case:<16} {'x'.join(map(str, case_shape)):<16} {r['seconds']:8.1f} {r['cpu_seconds']:7.1f} "
-              f"{r['mvox_s']:7.2f} {r['peak_bytes'] / 1e9:8.2f}", flush=True)
+    print(f"{'case':<20} {'shape':<16} {'seconds':>8} {'cpu s':>7} {'Mvox/s':>7} {'peak GB':>8}", flush=True)
+    runs: dict[str, list[dict]] = {case: [] for case, _ in cases}
+    for round_ in range(max(1, args.repeats)):  # interleaved, so slow spells of the machine hit every case
+        for case, case_shape in cases:  # each row printed as soon as it is measured
+            r = _run(case, case_shape, args.threads)
+            runs[case].append(r)
+            label = case if args.repeats <= 1 else f"{case} #{round_ + 1}"
+            print(f"{label:<20} {'x'.join(map(str, case_shape)):<16} {r['seconds']:8.1f} {r['cpu_seconds']:7.1f} "
+                  f"{r['mvox_s']:7.2f} {r['peak_bytes'] / 1e9:8.2f}", flush=True)
+    rows = {case: sorted(rs, key=lambda r: r["seconds"])[(len(rs) - 1) // 2] for case, rs in runs.items()}
+    if args.repeats > 1:
+        print(f"median of {args.repeats} rounds:")
     _ratios(rows, shape)
 
 

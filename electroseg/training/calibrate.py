@@ -80,10 +80,13 @@ def fit_logit_bias(logits: np.ndarray, targets: Mapping[int, float], *, sweeps: 
             others[:] = True
             others[k] = False
             margin = (logits[others] + bias[others, None]).max(0) - logits[k]
-            # the smallest offset above the f-quantile of the margins: ceil(f N) voxels go to k
-            order = np.sort(margin)
-            n = int(np.clip(round(fraction * order.size), 0, order.size))
-            bias[k] = order[n - 1] + 1e-9 * max(1.0, abs(order[n - 1])) if n else order[0] - 1.0
+            # just above the n-th smallest margin (n = round(f N)): those n voxels go to k
+            n = int(np.clip(round(fraction * margin.size), 0, margin.size))
+            if n:
+                edge = np.partition(margin, n - 1)[n - 1]
+                bias[k] = edge + 1e-9 * max(1.0, abs(edge))
+            else:
+                bias[k] = margin.min() - 1.0
         achieved = fractions_of(logits, bias)
         if all(abs(achieved[k] - f) <= tolerance for k, f in targets.items()):
             break

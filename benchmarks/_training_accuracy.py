@@ -147,12 +147,13 @@ def accuracy_table(names: list[str], *, minutes: float, quick: bool, seed: int =
           f"{'diff':>7}  target")
     for name in names:
         row = run_one(name, minutes=minutes, quick=quick, cache=cache, seed=seed)
+        target = TARGETS[name]
         if "solid_fraction" in row:
             learned, classical, diff = row["solid_fraction"], float("nan"), row["solid_fraction"] - 0.51
             agree = ", ".join(f"{p} {a:.1%}" for p, a in row["scribble_agreement"].items())
-            TARGETS[name] += f"; scribbles kept: {agree}"
+            target += f"; scribbles kept: {agree}"
         else:
             learned, classical = row["learned_miou"], row["classical_miou"]
             diff = learned - classical
         print(f"{name:<20}{row['train_s']:>9.0f}{row['steps']:>7}{row['val_miou'] or 0:>10.3f}{learned:>9.3f}"
-              f"{classical:>10.3f}{diff:>+7.3f}  {TARGETS[name]}", flush=True)
+              f"{classical:>10.3f}{diff:>+7.3f}  {target}", flush=True)

@@ -143,13 +143,7 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
         result = predict_chunked(loaded, volume, folder / f"labels.{options.chunked_format}", probabilities_path=prob_path,
                                  probabilities=options.probabilities or "float16", **options.predict)
-        if options.chunked_format == "tif":
-            import tifffile
-
-            return np.asarray(tifffile.memmap(result.labels_path, mode="r")), volume.voxel_size
-        import zarr
-
-        return zarr.open_array(str(result.labels_path), mode="r")[...], volume.voxel_size
+        return _streamed_labels(result.labels_path), volume.voxel_size
     _check_fits_in_memory(volume, item)
     prediction = predict_volume(loaded, volume, probabilities=options.probabilities, **options.predict)
     write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size)
@@ -166,9 +160,14 @@ def _predict_on_dask(loaded, volume, folder: Path, options: _Options) -> np.ndar
         raise InputError("save_probabilities: not available with executor=dask; use the local executor")
     predict = {k: v for k, v in options.predict.items() if k != "progress"}
     result = predict_blockwise(loaded, volume, folder / "labels.zarr", **options.blockwise, **predict)
-    import zarr
+    return _streamed_labels(result.labels_path)
 
-    return zarr.open_array(str(result.labels_path), mode="r")[...]
+
+def _streamed_labels(path: Path) -> np.ndarray:
+    """The labels a streaming path wrote (``labels.zarr`` or BigTIFF ``labels.tif``), in memory."""
+    from electroseg.io import read_volume
+
+    return read_volume(path, lazy=True).numpy()
 
 
 def _check_fits_in_memory(volume, item: InputItem) -> None:

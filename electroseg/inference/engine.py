@@ -140,10 +140,12 @@ def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
 def prepare_network(network: nn.Module, device: torch.device) -> nn.Module:
     """Network in eval mode on ``device``; on the CPU, traced and frozen at its first call.
 
-    On the CPU a frozen TorchScript graph (:class:`_FrozenOnFirstCall`) runs the default
-    unet3d 1.5x faster under bf16 autocast (29 vs 44 ms for two 16x96x96 windows), with
-    bit-identical logits: freezing casts the weights to bf16 once instead of on every call and
-    drops the Python dispatch of the small layers.
+    On the CPU a frozen TorchScript graph (:class:`_FrozenOnFirstCall`) gives bit-identical
+    logits and made the default unet3d 10-15 % faster end to end under bf16 autocast
+    (benchmarks/inference.py, 128x512x512: 3.2 against 2.8 Mvox/s; isolated forward passes of
+    two 16x96x96 windows ranged from no gain to 29 against 44 ms between runs): freezing casts
+    the weights to bf16 once instead of on every call and drops the Python dispatch of the
+    small layers.
     Kept in the default (channels-first) layout: for the planned DynUNet with instance norm,
     channels-last 3-D convolutions measured 25-35 % slower in bf16 on AVX-512-BF16 CPUs, and
     running only the narrow (<= 16 channel) convolutions channels-last, with a layout copy in

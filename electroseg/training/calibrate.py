@@ -24,7 +24,7 @@ import torch
 
 from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
 
-__all__ = ["fit_logit_bias", "predict_logits", "calibrate_checkpoint"]
+__all__ = ["fit_logit_bias", "fractions_of", "predict_logits", "calibrate_checkpoint"]
 
 logger = logging.getLogger(__name__)
 

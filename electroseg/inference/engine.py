@@ -22,6 +22,7 @@ from torch import nn
 
 from electroseg.inference.normalize import ChannelBounds
 from electroseg.inference.windows import importance_map, window_starts
+from electroseg.models import channels_last_network
 
 logger = logging.getLogger(__name__)
 
@@ -138,22 +139,25 @@ def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
 
 
 def prepare_network(network: nn.Module, device: torch.device) -> nn.Module:
-    """Network in eval mode on ``device``; on the CPU, traced and frozen at its first call.
+    """Network in eval mode on ``device``; on the CPU, run channels-last, traced and frozen.
 
-    On the CPU a frozen TorchScript graph (:class:`_FrozenOnFirstCall`) gives bit-identical
-    logits and made the default unet3d 10-15 % faster end to end under bf16 autocast
-    (benchmarks/inference.py, 128x512x512: 3.2 against 2.8 Mvox/s; isolated forward passes of
-    two 16x96x96 windows ranged from no gain to 29 against 44 ms between runs): freezing casts
-    the weights to bf16 once instead of on every call and drops the Python dispatch of the
-    small layers.
-    Kept in the default (channels-first) layout: for the planned DynUNet with instance norm,
-    channels-last 3-D convolutions measured 25-35 % slower in bf16 on AVX-512-BF16 CPUs, and
-    running only the narrow (<= 16 channel) convolutions channels-last, with a layout copy in
-    and out, was no faster (interleaved A/B, 15 forward passes each: 47.6 vs 49.9 ms best);
-    torch.compile (inductor, freezing) was slower still.
+    On the CPU, :func:`~electroseg.models.channels_last_network` runs the convolutions
+    channels-last with a copy-free instance norm, and :class:`_FrozenOnFirstCall` turns that
+    into a frozen TorchScript graph at the first batch (the weights cast to bf16 once instead
+    of on every call, no Python dispatch of the small layers). Logits equal the eager
+    channels-first network's to bf16 rounding (tests/models/test_layout.py).
+    Two 16x96x96 windows of the default unet3d per forward pass under bf16 autocast, medians
+    of 12 interleaved rounds in one process: channels-first frozen 33-43 ms (it varies with
+    glibc's mmap threshold: its temporaries page-fault), channels-last with PyTorch's instance
+    norm 31-44 ms (the norm's layout copies eat the convolution gain), channels-last with the
+    copy-free norm 25-27 ms; end to end (benchmarks/inference.py, 128x512x512) 3.2 -> 3.9
+    Mvoxel/s. Multichannel2d forward passes are unchanged (33 against 32 ms).
+    torch.compile (inductor, freezing) was slower than the frozen graph.
     """
     network = network.eval().to(device)
-    return _FrozenOnFirstCall(network) if device.type == "cpu" else network
+    if device.type != "cpu":
+        return network
+    return _FrozenOnFirstCall(channels_last_network(network).eval())
 
 
 class _FrozenOnFirstCall(nn.Module):

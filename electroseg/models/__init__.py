@@ -5,6 +5,7 @@ Lightning or Hydra. The checkpoint contract
 shared with :mod:`electroseg.inference` is documented in :mod:`electroseg.models.spec`.
 """
 
+from electroseg.models.layout import ChannelsLastInstanceNorm, channels_last_network
 from electroseg.models.networks import MultiChannel2D, UNet3D, count_parameters
 from electroseg.models.normalization import normalize_intensity, stack_context
 from electroseg.models.planning import UNetPlan, plan_unet
@@ -23,6 +24,7 @@ from electroseg.models.spec import (
 )
 
 __all__ = [
+    "ChannelsLastInstanceNorm",
     "FORMAT_VERSION",
     "MODEL_REGISTRY",
     "LoadedModel",
@@ -32,6 +34,7 @@ __all__ = [
     "UNet3D",
     "UNetPlan",
     "build_model",
+    "channels_last_network",
     "count_parameters",
     "model_from_checkpoint",
     "network_from_checkpoint",

@@ -24,7 +24,7 @@ import torch
 
 from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
 
-__all__ = ["fit_logit_bias", "fractions_of", "predict_logits", "calibrate_checkpoint"]
+__all__ = ["fit_logit_bias", "fractions_of", "predict_logits", "calibrate_checkpoint", "same_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +100,15 @@ def fractions_of(logits: np.ndarray, bias: np.ndarray | None = None) -> np.ndarr
 
 
 def calibrate_checkpoint(path: str | os.PathLike, images: Sequence[np.ndarray],
-                         volume_fractions: Mapping[str, float], *, seed: int = 0) -> dict:
+                         volume_fractions: Mapping[str, float], *, seed: int = 0,
+                         also: Sequence[str | os.PathLike] = ()) -> dict:
     """Fit ``logit_bias`` on ``images`` (normalised (C, Z, Y, X) training volumes) and store it.
 
     The checkpoint is rewritten in place (a temporary file, then an atomic rename) with the
     fitted offsets in its model spec; a previous calibration is replaced, not compounded.
-    Returns ``{"fractions_before": {...}, "fractions_after": {...}, "logit_bias": [...]}``.
+    The same offsets are stored in the checkpoints ``also`` (which must hold the same weights:
+    see :func:`same_weights`). Returns ``{"fractions_before": {...}, "fractions_after": {...},
+    "logit_bias": [...]}``.
     """
     path = Path(path)
     checkpoint = read_checkpoint(path)
@@ -122,16 +125,31 @@ def calibrate_checkpoint(path: str | os.PathLike, images: Sequence[np.ndarray],
         samples.append(logits)
     logits = np.concatenate(samples, axis=1)
     targets = {spec.phases.index(p): float(f) for p, f in volume_fractions.items()}
-    bias = fit_logit_bias(logits, targets)
-    before, after = fractions_of(logits), fractions_of(logits, bias)
-    checkpoint["electroseg"] = replace(spec, logit_bias=tuple(float(b) for b in bias)).to_dict()
+    bias = tuple(float(b) for b in fit_logit_bias(logits, targets))
+    before, after = fractions_of(logits), fractions_of(logits, np.asarray(bias))
+    _store_bias(path, checkpoint, bias)
+    for other in also:
+        _store_bias(Path(other), read_checkpoint(other), bias)
+    report = {"fractions_before": dict(zip(spec.phases, before.round(4).tolist())),
+              "fractions_after": dict(zip(spec.phases, after.round(4).tolist())),
+              "logit_bias": [round(b, 4) for b in bias]}
+    logger.info("%s: calibrated to volume fractions %s: %s -> %s (logit offsets %s)",
+                ", ".join(p.name for p in (path, *map(Path, also))), dict(volume_fractions),
+                report["fractions_before"], report["fractions_after"], report["logit_bias"])
+    return report
+
+
+def same_weights(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two checkpoints hold the same network weights (same keys, equal tensors)."""
+    first, second = read_checkpoint(a).get("state_dict"), read_checkpoint(b).get("state_dict")
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return False
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def _store_bias(path: Path, checkpoint: dict, bias: tuple[float, ...]) -> None:
+    spec = ModelSpec.from_dict(checkpoint["electroseg"], source=str(path))
+    checkpoint["electroseg"] = replace(spec, logit_bias=bias).to_dict()
     partial = path.with_name(path.name + ".partial")
     torch.save(checkpoint, partial)
     os.replace(partial, path)
-    report = {"fractions_before": dict(zip(spec.phases, before.round(4).tolist())),
-              "fractions_after": dict(zip(spec.phases, after.round(4).tolist())),
-              "logit_bias": [round(float(b), 4) for b in bias]}
-    logger.info("%s: calibrated to volume fractions %s: %s -> %s (logit offsets %s)", path.name,
-                dict(volume_fractions), report["fractions_before"], report["fractions_after"],
-                report["logit_bias"])
-    return report

@@ -175,15 +175,15 @@ def _calibrate(trainer: L.Trainer, out: Path, dataset: DatasetConfig, volumes: l
     """Fit volume-fraction offsets into best.ckpt and last.ckpt when the dataset names fractions."""
     if dataset.volume_fractions is None or not trainer.is_global_zero:
         return None
-    from electroseg.training.calibrate import calibrate_checkpoint
+    from electroseg.training.calibrate import calibrate_checkpoint, same_weights
 
-    reports = {}
-    for name in ("best", "last"):
-        path = out / "checkpoints" / f"{name}.ckpt"
-        if path.is_file():
-            reports[name] = calibrate_checkpoint(path, [v.image for v in volumes], dataset.volume_fractions,
-                                                 seed=seed)
-    return reports
+    images = [v.image for v in volumes]
+    best, last = (out / "checkpoints" / f"{name}.ckpt" for name in ("best", "last"))
+    if best.is_file() and last.is_file() and same_weights(best, last):  # e.g. no val split: fit once
+        report = calibrate_checkpoint(best, images, dataset.volume_fractions, seed=seed, also=[last])
+        return {"best": report, "last": report}
+    return {path.stem: calibrate_checkpoint(path, images, dataset.volume_fractions, seed=seed)
+            for path in (best, last) if path.is_file()}
 
 
 def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, seconds: float,

@@ -6,11 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from electroseg.errors import InputError
 from electroseg.inference import load_checkpoint, predict_volume
+from electroseg.models import ModelSpec
 from electroseg.training import train
-from electroseg.training.calibrate import fit_logit_bias, fractions_of
+from electroseg.training.calibrate import fit_logit_bias, fractions_of, same_weights
 from electroseg.training.dataset_config import parse_dataset_config
 
 
@@ -72,3 +74,24 @@ def test_training_with_known_fractions_calibrates_the_checkpoints(train_config, 
     image = tifffile.imread(Path(cfg.data.root) / "seed0" / "image.tif")
     labels = predict_volume(loaded, image).labels
     assert (labels == 2).mean() == pytest.approx(0.3, abs=0.01)
+    # one epoch: best and last hold the same weights, so the offsets are fitted once and shared
+    best, last = (tmp_path / "run" / "checkpoints" / f"{n}.ckpt" for n in ("best", "last"))
+    assert same_weights(best, last)
+    assert metrics["calibration"]["best"] == metrics["calibration"]["last"]
+    assert load_checkpoint(last).spec.logit_bias == loaded.spec.logit_bias
+
+
+def test_same_weights_compares_every_tensor(tmp_path):
+    spec = ModelSpec(name="unet3d", phases=("pore", "cbd", "am"), channels=("bse",),
+                     kwargs=dict(in_channels=1, out_channels=3, channels=[4, 8], strides=[[1, 1, 1], [2, 2, 2]],
+                                 kernel_sizes=[[3, 3, 3]] * 2),
+                     voxel_size=(0.05, 0.02, 0.02), patch_size=(8, 16, 16))
+    a = {"electroseg": spec.to_dict(), "state_dict": {"net.w": torch.ones(3), "net.b": torch.zeros(2)}}
+    torch.save(a, tmp_path / "a.ckpt")
+    torch.save({**a, "epoch": 7}, tmp_path / "copy.ckpt")
+    changed = {"net.w": torch.ones(3), "net.b": torch.tensor([0.0, 1e-6])}
+    torch.save({**a, "state_dict": changed}, tmp_path / "changed.ckpt")
+    torch.save({**a, "state_dict": {"net.w": torch.ones(3)}}, tmp_path / "fewer.ckpt")
+    assert same_weights(tmp_path / "a.ckpt", tmp_path / "copy.ckpt")
+    assert not same_weights(tmp_path / "a.ckpt", tmp_path / "changed.ckpt")
+    assert not same_weights(tmp_path / "a.ckpt", tmp_path / "fewer.ckpt")

@@ -32,13 +32,15 @@ class ChannelsLastInstanceNorm(nn.Module):
     ``track_running_stats=False``) to float32 rounding: the variance is one pass,
     E[x^2] - E[x]^2 in float32, with a relative error of about (mean / std)^2 * 1e-7 (a shifted
     second pass cost 10 % of the forward pass), far below the bf16 rounding of the activations.
-    The output keeps the input's dtype and channels-last layout. Inputs in any other layout go to :func:`torch.nn.functional.instance_norm`.
+    The output keeps the input's dtype and channels-last layout. Inputs in any other layout go
+    to :func:`torch.nn.functional.instance_norm`.
     """
 
     def __init__(self, norm: nn.modules.instancenorm._InstanceNorm) -> None:
         super().__init__()
         if not norm.affine or norm.track_running_stats:
-            raise ValueError("ChannelsLastInstanceNorm replaces affine instance norms without running statistics")
+            raise ValueError("ChannelsLastInstanceNorm replaces affine instance norms without "
+                             "running statistics")
         self.weight, self.bias, self.eps = norm.weight, norm.bias, float(norm.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ FIB-SEM or CT images and the drift applied; ``write_sample`` writes them with tr
 """
 
 from electroseg.synthetic.ct import simulate_ct
-from electroseg.synthetic.fibsem import SimulatedImage, random_drift_shifts, simulate_fibsem
+from electroseg.synthetic.fibsem import SimulatedImage, narrow_pores, random_drift_shifts, simulate_fibsem
 from electroseg.synthetic.microstructure import (
     Microstructure,
     detach_cbd,
@@ -27,6 +27,7 @@ __all__ = [
     "make_labels",
     "make_sample",
     "merge_phases",
+    "narrow_pores",
     "random_drift_shifts",
     "sample_truth",
     "simulate_ct",

@@ -81,6 +81,8 @@ def simulate_fibsem(
     shifts: np.ndarray | None = None,
     seed: int = 0,
     noise_seed: int | None = None,
+    unfilled: np.ndarray | None = None,
+    unfilled_level: float | None = None,
 ) -> SimulatedImage:
     """Simulate a FIB-SEM serial-section stack of a labelled electrode.
 
@@ -122,6 +124,10 @@ def simulate_fibsem(
         together share it. Same seeds, same bytes.
     noise_seed : int, optional
         Detector randomness (flicker, noise); default derived from ``seed``.
+    unfilled, unfilled_level : bool ndarray (Z, Y, X) and float, optional
+        Pore voxels left empty by a Pt infiltration (kintsugi; e.g. :func:`narrow_pores`) and
+        their grey level: they show ``unfilled_level`` instead of the (Pt-filled) pore level.
+        Both or neither.
 
     Returns
     -------
@@ -157,6 +163,16 @@ def simulate_fibsem(
     rng_texture, rng_curtain, rng_grains = child_rngs(seed, 3)
     rng_gain, rng_noise = child_rngs(seed if noise_seed is None else [noise_seed, 1], 2)
     signal = levels_arr[labels]
+    if (unfilled is None) != (unfilled_level is None):
+        raise InputError("unfilled and unfilled_level: give both (Pt-free pore voxels and their "
+                         "grey level) or neither")
+    if unfilled is not None:
+        unfilled = np.asarray(unfilled, bool)
+        if unfilled.shape != labels.shape:
+            raise InputError(f"unfilled: expected a mask of the labels' shape {labels.shape}, "
+                             f"got {unfilled.shape}")
+        signal[unfilled & (labels == 0)] = np.float32(unfilled_level)
+    level_image = signal.copy() if edge_contrast > 0 else None
     if texture > 0:
         sigma = [texture_length_um / v for v in vs]
         signal *= 1.0 + np.float32(texture) * smooth_field(labels.shape, sigma_px=sigma,
@@ -166,7 +182,7 @@ def simulate_fibsem(
         signal[grains] *= 1.0 + np.float32(grain_contrast) * _grains(
             labels.shape, vs, grain_size_um, rng_grains)[grains]
     if edge_contrast > 0:
-        signal += np.float32(edge_contrast) * _edges(levels_arr[labels])
+        signal += np.float32(edge_contrast) * _edges(level_image)
     if shine_through > 0:
         _shine_through(signal, labels, float(levels_arr[0]), vs, strength=shine_through,
                        length_um=shine_through_um, opening_um=shine_through_opening_um)
@@ -251,19 +267,33 @@ def _shine_through(signal, labels, pore_level, voxel_size, *, strength, length_u
 def _escape_fraction(pore: np.ndarray, pixel_size, opening_um: float) -> np.ndarray:
     """``1 - exp(-(w / opening_um)**2)`` per pixel of a slice, ``w`` the local pore opening (µm).
 
-    ``w = 2 r - 1`` pixels for the largest whole-pixel disc radius ``r`` (to solid pixel
-    centres) whose binary opening of the pore still covers the pixel: exact for slits an odd
-    number of pixels wide, one pixel short for even ones. Searched up to ``w = 2.5 opening_um``
-    (escape 0.998); pores open beyond that (and every pixel when ``opening_um`` is 0) get 1.
+    ``w`` from :func:`_opening_width`, searched up to ``2.5 opening_um`` (escape 0.998); pores
+    open beyond that (and every pixel when ``opening_um`` is 0) get 1.
     """
     escape = np.ones(pore.shape, np.float32)
     if opening_um <= 0 or pore.all() or not pore.any():
         return escape
     pixel = float(np.mean(pixel_size))
-    inside = edt.edt(pore, anisotropy=pixel_size, black_border=False) / np.float32(pixel)
+    width = _opening_width(pore, pixel_size, 2.5 * opening_um)
+    escape[pore] = -np.expm1(-(width[pore] * np.float32(pixel / opening_um)) ** 2)
+    return escape
+
+
+def _opening_width(pore: np.ndarray, pixel_size, max_um: float) -> np.ndarray:
+    """In-plane opening ``w`` (pixels) of every pore pixel of a slice; 0 off the pore.
+
+    ``w = 2 r - 1`` pixels for the largest whole-pixel disc radius ``r`` (to solid pixel
+    centres) whose binary opening of the pore still covers the pixel: exact for slits an odd
+    number of pixels wide, one pixel short for even ones. Searched up to ``w = max_um``; pixels
+    of pores open beyond that get ``inf``.
+    """
+    pixel = float(np.mean(pixel_size))
     width = np.where(pore, np.float32(1.0), np.float32(0.0))  # radius 1 covers every pore pixel
+    if pore.all():
+        return np.full(pore.shape, np.inf, np.float32)
+    inside = edt.edt(pore, anisotropy=pixel_size, black_border=False) / np.float32(pixel)
     covered = pore
-    for radius in range(2, int(np.ceil((2.5 * opening_um / pixel + 1.0) / 2.0)) + 1):
+    for radius in range(2, int(np.ceil((max_um / pixel + 1.0) / 2.0)) + 1):
         centres = inside >= radius - 1e-4  # discs of this radius fitting in the pore
         if not centres.any():
             break
@@ -272,8 +302,29 @@ def _escape_fraction(pore: np.ndarray, pixel_size, opening_um: float) -> np.ndar
         width[covered] = 2 * radius - 1
     else:
         width[covered] = np.inf  # wider than every disc tried: fully open
-    escape[pore] = -np.expm1(-(width[pore] * np.float32(pixel / opening_um)) ** 2)
-    return escape
+    return width
+
+
+def narrow_pores(labels: np.ndarray, voxel_size: Sequence[float], opening_um: float,
+                 *, pore_label: int = 0) -> np.ndarray:
+    """Pore voxels whose in-plane opening (:func:`simulate_fibsem` Notes) is at most ``opening_um``.
+
+    Kintsugi imaging infiltrates the pores with Pt, but narrow cracks and slits are left
+    unfilled and image as empty pores (Hein et al.): pass this mask as ``unfilled`` to
+    :func:`simulate_fibsem`. ``opening_um`` 0 gives an empty mask.
+    """
+    labels = np.asarray(labels)
+    out = np.zeros(labels.shape, bool)
+    if opening_um <= 0:
+        return out
+    pixel_size = tuple(float(v) for v in voxel_size[1:])
+    pixel = float(np.mean(pixel_size))
+    for z in range(labels.shape[0]):
+        pore = labels[z] == pore_label
+        if pore.any():
+            width = _opening_width(pore, pixel_size, opening_um + pixel)
+            out[z] = pore & (width * pixel <= opening_um + 1e-6)
+    return out
 
 
 def _curtains(shape, rng) -> np.ndarray:

@@ -4,8 +4,10 @@ A preset (``configs/preset/<name>.yaml``) holds the arguments of the generators:
 
 ``name, shape, voxel_size, phases, phase_map, depth_axis, sparse_slices, microstructure``
 (`generate_microstructure` options), ``cycling`` (`detach_cbd` options or null),
-``modality`` (``fibsem`` or ``ct``), ``drift_step_px`` and ``detectors`` (name ->
-`simulate_fibsem` or `simulate_ct` options).
+``modality`` (``fibsem`` or ``ct``), ``drift_step_px``, ``detectors`` (name ->
+`simulate_fibsem` or `simulate_ct` options) and, for Pt-infiltrated (kintsugi) samples,
+``pt_free_opening_um``: pores at most this wide in-plane stay empty (`narrow_pores`) and every
+detector shows them at its ``unfilled_level``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from electroseg.errors import InputError
 from electroseg.synthetic._fields import check_shape, check_voxel_size
 from electroseg.synthetic.ct import simulate_ct
-from electroseg.synthetic.fibsem import random_drift_shifts, simulate_fibsem
+from electroseg.synthetic.fibsem import narrow_pores, random_drift_shifts, simulate_fibsem
 from electroseg.synthetic.microstructure import (
     detach_cbd,
     generate_microstructure,
@@ -35,7 +37,7 @@ logger = logging.getLogger(__name__)
 IGNORE_VALUE = 255
 PRESET_KEYS = frozenset({
     "name", "shape", "voxel_size", "phases", "phase_map", "depth_axis", "sparse_slices",
-    "microstructure", "cycling", "modality", "drift_step_px", "detectors",
+    "microstructure", "cycling", "modality", "drift_step_px", "detectors", "pt_free_opening_um",
 })
 MODALITIES = ("fibsem", "ct")
 
@@ -192,6 +194,17 @@ def make_images(labels: np.ndarray, preset: Mapping[str, Any], *,
         return images, np.zeros((labels.shape[0], 2))
     shifts = random_drift_shifts(labels.shape[0], step_px=float(preset.get("drift_step_px", 0.0)),
                                  seed=seed_drift)
+    opening = float(preset.get("pt_free_opening_um") or 0.0)
+    if opening <= 0 and any(options.get("unfilled_level") is not None for _, options in detectors):
+        raise InputError(f"preset {preset.get('name')!r}: unfilled_level is set but pt_free_opening_um "
+                         f"(the widest Pt-free pore, µm) is not")
+    if opening > 0:  # kintsugi: narrow pores are left without Pt, the same voxels for every detector
+        lacking = [name for name, options in detectors if options.get("unfilled_level") is None]
+        if lacking:
+            raise InputError(f"preset {preset.get('name')!r}: pt_free_opening_um needs unfilled_level "
+                             f"(grey of an empty pore) in every detector; missing in {lacking}")
+        unfilled = narrow_pores(labels, voxel_size, opening)
+        detectors = [(name, {**options, "unfilled": unfilled}) for name, options in detectors]
     images = {name: simulate_fibsem(labels, voxel_size=voxel_size, shifts=shifts, seed=seed_image,
                                     noise_seed=_detector_seed(seed_image, index), **options).image
               for index, (name, options) in enumerate(detectors)}

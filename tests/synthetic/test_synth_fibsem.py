@@ -7,7 +7,7 @@ import pytest
 from skimage.registration import phase_cross_correlation
 
 from electroseg.errors import InputError
-from electroseg.synthetic import random_drift_shifts, simulate_ct, simulate_fibsem
+from electroseg.synthetic import narrow_pores, random_drift_shifts, simulate_ct, simulate_fibsem
 
 VOXEL = (0.1, 0.05, 0.05)
 OFF = dict(texture=0, shine_through=0, curtaining=0, edge_contrast=0, blur_sigma_um=0, shading=0,
@@ -181,3 +181,38 @@ def test_shine_through_is_limited_by_the_narrowest_opening_on_the_way_to_the_wal
 def test_negative_shine_through_opening_raises():
     with pytest.raises(InputError, match="shine_through_opening_um"):
         simulate_fibsem(_discs((4, 16, 16)), voxel_size=VOXEL, shine_through_opening_um=-0.1)
+
+
+def test_narrow_pores_by_hand():
+    # one slice of AM with a 1-pixel slit, a 3-pixel slit and a 7-pixel channel (0.05 µm pixels)
+    labels = np.full((1, 20, 30), 2, np.uint8)
+    labels[0, :, 3] = 0
+    labels[0, :, 8:11] = 0
+    labels[0, :, 16:23] = 0
+    narrow = narrow_pores(labels, VOXEL, 0.15)[0]
+    assert narrow[:, 3].all() and narrow[:, 8:11].all()
+    assert not narrow[:, 16:23].any() and not narrow[labels[0] != 0].any()
+    one_pixel = narrow_pores(labels, VOXEL, 0.05)[0]
+    assert one_pixel[:, 3].all() and not one_pixel[:, 8:11].any()
+    assert not narrow_pores(labels, VOXEL, 0.0).any()
+
+
+def test_unfilled_pores_show_their_own_level():
+    labels = _discs((2, 64, 64))
+    unfilled = np.zeros(labels.shape, bool)
+    unfilled[:, :4, :4] = True  # a pore corner, and CBD/AM voxels that must stay as they are
+    unfilled[:, 20, 20] = True   # an AM voxel (disc centre): not a pore, so not emptied
+    out = simulate_fibsem(labels, voxel_size=VOXEL, levels=(0.9, 0.3, 0.6), unfilled=unfilled,
+                          unfilled_level=0.1, **OFF).image
+    assert np.all(out[:, :4, :4] == round(0.1 * 255)) and out[0, 20, 20] == round(0.6 * 255)
+    assert np.all(out[:, 60:, :4] == round(0.9 * 255))  # other pores keep the filled level
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(unfilled_level=0.1), "give both"),
+    (dict(unfilled=np.zeros((2, 64, 64), bool)), "give both"),
+    (dict(unfilled=np.zeros((2, 8, 8), bool), unfilled_level=0.1), "shape"),
+])
+def test_unfilled_needs_a_mask_of_the_labels_shape_and_a_level(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        simulate_fibsem(_discs((2, 64, 64)), voxel_size=VOXEL, **kwargs)

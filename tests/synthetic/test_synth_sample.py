@@ -15,7 +15,7 @@ from electroseg.cli import main
 from electroseg.config_files import builtin_config_dir
 from electroseg.errors import InputError
 from electroseg.io import read_labels
-from electroseg.synthetic import load_preset, make_labels, make_sample, write_sample
+from electroseg.synthetic import load_preset, make_labels, make_sample, narrow_pores, write_sample
 from electroseg.synthetic.sample import PRESET_KEYS
 
 PRESETS = ["nmc_fibsem", "nmc_fibsem_cycled", "he_nmc_fibsem", "kintsugi_2ch", "xray_ct", "tiny"]
@@ -44,7 +44,7 @@ def test_cycled_preset_only_adds_cycling():
     pristine, cycled = load_preset("nmc_fibsem"), load_preset("nmc_fibsem_cycled")
     assert not pristine["cycling"] and cycled["cycling"]["detach_fraction"] > 0
     for key in PRESET_KEYS - {"name", "cycling"}:
-        assert pristine[key] == cycled[key], key
+        assert pristine.get(key) == cycled.get(key), key
 
 
 def test_unknown_preset_and_unknown_key_raise_input_error(tiny):
@@ -125,6 +125,19 @@ def test_kintsugi_has_two_detectors_with_pt_filled_pores_brightest(tmp_path):
     assert names[:2] == ["image_cbs.tif", "image_tld.tif"]
 
 
+def test_kintsugi_pt_free_narrow_pores_look_like_cbd_in_cbs_but_not_in_tld():
+    preset = load_preset("kintsugi_2ch")
+    sample = make_sample(preset, seed=0, shape=(16, 128, 128))
+    unfilled = narrow_pores(sample.labels, preset["voxel_size"], preset["pt_free_opening_um"])
+    assert unfilled.any() and np.all(sample.labels[unfilled] == 0)  # Pt-free pores are still pore
+    cbs, tld = (sample.images[d].astype(float) for d in ("cbs", "tld"))
+    cbd = sample.labels == 1
+    filled = (sample.labels == 0) & ~unfilled
+    assert abs(cbs[unfilled].mean() - cbs[cbd].mean()) < 10  # CBS: empty pores ~ CBD (grey levels 0-255)
+    assert cbs[filled].mean() - cbs[unfilled].mean() > 80    # ... and far from the Pt-filled pores
+    assert tld[cbd].mean() - tld[unfilled].mean() > 10       # TLD tells them apart
+
+
 def test_xray_ct_has_two_phases_and_no_pba(tmp_path):
     sample = make_sample(load_preset("xray_ct"), seed=0, shape=(16, 48, 48))
     assert sample.phases == ("pore", "am")
@@ -171,6 +184,8 @@ def test_command_cycled_preset_shares_particles_with_pristine(tmp_path):
     (lambda p: p["detectors"]["sem"].update(gain=2), "detectors.sem"),
     (lambda p: p.update(modality="mri"), "modality"),
     (lambda p: p.update(detectors={}), "detectors"),
+    (lambda p: p.update(pt_free_opening_um=0.1), "needs unfilled_level .* missing in \\['sem'\\]"),
+    (lambda p: p["detectors"]["sem"].update(unfilled_level=0.1), "pt_free_opening_um"),
 ])
 def test_bad_preset_parameters_raise_input_error(change, match):
     preset = load_preset("tiny")

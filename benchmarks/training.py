@@ -5,7 +5,8 @@
 Part 1 (always): time of one optimisation step (forward + backward + AdamW) of the default
 models on CPU, fp32 against bf16 autocast (``torch.autocast("cpu", dtype=torch.bfloat16)``);
 the peer is fp32, ratio = fp32 time / bf16 time.
-Part 2 (``--accuracy nmc_fibsem kintsugi_2ch segmentpy nrel_nmc1cal nrel_nmc1cal_fixed``): train with the real
+Part 2 (``--accuracy nmc_fibsem kintsugi_2ch segmentpy nrel_nmc1cal nrel_nmc1cal_fixed``; all names
+in ``_training_accuracy.RUNS``): train with the real
 ``electroseg train`` config for at most ``--minutes`` and score against the reference (see
 ``benchmarks/_training_accuracy.py``).
 """

@@ -150,8 +150,9 @@ def prepare_network(network: nn.Module, device: torch.device) -> nn.Module:
     of 12 interleaved rounds in one process: channels-first frozen 33-43 ms (it varies with
     glibc's mmap threshold: its temporaries page-fault), channels-last with PyTorch's instance
     norm 31-44 ms (the norm's layout copies eat the convolution gain), channels-last with the
-    copy-free norm 25-27 ms; end to end (benchmarks/inference.py, 128x512x512) 3.2 -> 3.9
-    Mvoxel/s. Multichannel2d forward passes are unchanged (33 against 32 ms).
+    copy-free norm 25-27 ms; end to end (benchmarks/inference.py, 128x512x512, medians of
+    3 rounds in 3 runs) 3.2 -> 3.7-4.2 Mvoxel/s. Multichannel2d forward passes are unchanged
+    (33 against 32 ms).
     torch.compile (inductor, freezing) was slower than the frozen graph.
     """
     network = network.eval().to(device)

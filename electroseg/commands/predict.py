@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> int:
         overlap=float(cfg.overlap), batch_size=cfg.batch_size, device=cfg.device,
         precision=str(cfg.precision), max_memory_bytes=cfg.max_memory_bytes,
         progress=bool(cfg.progress), executor=str(cfg.executor), dask=_plain(cfg.dask),
-        slab_size=int(cfg.slab_size),
+        slab_size=int(cfg.slab_size), volume_fractions=_plain(cfg.get("volume_fractions")),
     )
     for failed in (r for r in result.results if r.status == "failed"):
         logger.error("%s: %s", failed.name, failed.error)

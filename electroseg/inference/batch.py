@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from electroseg.errors import InputError
 from electroseg.inference.checkpoint import load_checkpoint
 from electroseg.inference.sources import InputItem, resolve_inputs
 from electroseg.io import atomic_output, write_json
+from electroseg.models.calibration import check_volume_fractions
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _predict_on_dask(loaded, volume, folder: Path, options: _Options) -> np.ndar
 
     if options.probabilities:
         raise InputError("save_probabilities: not available with executor=dask; use the local executor")
-    predict = {k: v for k, v in options.predict.items() if k != "progress"}
+    predict = {k: v for k, v in options.predict.items() if k not in ("progress", "volume_fractions")}
     result = predict_blockwise(loaded, volume, folder / "labels.zarr", **options.blockwise, **predict)
     return _streamed_labels(result.labels_path)
 
@@ -290,6 +291,7 @@ def predict_batch(
     executor: str = "local",
     dask: dict | None = None,
     slab_size: int = 64,
+    volume_fractions: Mapping[str, float] | None = None,
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
 
@@ -330,6 +332,11 @@ def predict_batch(
     dask : dict, optional
         Options of :func:`electroseg.analysis.blockwise.dask_client` (``scheduler_address``,
         ``n_workers``, ``threads_per_worker``, ``memory_limit``, ``processes``).
+    volume_fractions : mapping phase -> fraction, optional
+        Known volume fractions of every input (e.g. {"pore": 0.35} from the mass loading):
+        logit offsets are fitted per input so that its labels match them
+        (:mod:`electroseg.inference.calibrate`). Local executor only. Inputs finished in an
+        earlier run are skipped as usual: rerun with ``overwrite=true`` after changing them.
 
     Returns
     -------
@@ -337,8 +344,11 @@ def predict_batch(
         ``failed`` counts failed inputs; the command exits non-zero when it is not 0.
     """
     loaded = checkpoint if hasattr(checkpoint, "spec") else load_checkpoint(checkpoint)
+    fractions = check_volume_fractions(volume_fractions, list(loaded.spec.phases), "volume_fractions")
+    if fractions and executor == "dask":
+        raise InputError("volume_fractions: not available with executor=dask; use the local executor")
     predict = {"overlap": overlap, "batch_size": batch_size, "tta": tta, "device": device,
-               "precision": precision, "progress": progress}
+               "precision": precision, "progress": progress, "volume_fractions": fractions}
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
                        predict=predict, chunked_format=str(chunked_format).lower())

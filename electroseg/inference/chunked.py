@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,7 @@ def predict_chunked(
     device: Any = None,
     precision: str = "auto",
     progress: bool = False,
+    volume_fractions: Mapping[str, float] | None = None,
 ) -> ChunkedPrediction:
     """Segment a volume that need not fit in memory; labels go to Zarr or BigTIFF at ``out_path``.
 
@@ -165,7 +166,8 @@ def predict_chunked(
         tmp_p = None if probabilities_path is None else stack.enter_context(atomic_output(probabilities_path))
         sink = SlabSink(tmp, source.shape[1:], slab_size=slab_size, voxel_size=lazy.voxel_size,
                         probabilities_path=tmp_p, probabilities_dtype=probabilities, tiff=_is_tiff(out_path))
-        _run(setup, plan, source, sink, progress=progress, what=out_path.name)
+        _run(setup, plan, source, sink, progress=progress, what=out_path.name,
+             volume_fractions=volume_fractions)
         sink.flush()
     logger.info("wrote %s %s", out_path, source.shape[1:])
     return ChunkedPrediction(out_path, None if probabilities_path is None else Path(probabilities_path),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,18 @@ def _check_probabilities(probabilities: str | None) -> None:
         raise InputError(f"probabilities: expected one of {PROBABILITY_DTYPES} or None, got {probabilities!r}")
 
 
-def _run(setup: Setup, plan: WindowPlan, source, sink: Sink, *, progress: bool, what: str) -> None:
-    """Run the engine matching the model kind, with an optional tqdm bar over windows."""
+def _run(setup: Setup, plan: WindowPlan, source, sink: Sink, *, progress: bool, what: str,
+         volume_fractions: Mapping[str, float] | None = None) -> None:
+    """Run the engine matching the model kind, with an optional tqdm bar over windows; first
+    fit logit offsets to ``volume_fractions`` on this input when given."""
     import torch
 
     network = prepare_network(setup.network, plan.device)
+    if volume_fractions:
+        from electroseg.inference.calibrate import calibrated_network
+
+        network = calibrated_network(network, source, plan, kind=setup.kind, context_slices=setup.context_slices,
+                                     phases=setup.phases, fractions=volume_fractions, where=what)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -117,6 +124,7 @@ def predict_volume(
     precision: str = "auto",
     probabilities: str | None = None,
     progress: bool = False,
+    volume_fractions: Mapping[str, float] | None = None,
 ) -> Prediction:
     """Segment one image or volume held in memory (or lazily) with a trained network.
 
@@ -147,6 +155,10 @@ def predict_volume(
         Also return softmax probabilities in this dtype (uint8 = ``round(255 p)``).
     progress : bool
         Show a tqdm bar over windows (stderr).
+    volume_fractions : mapping phase -> fraction, optional
+        Known volume fractions of this input (e.g. the porosity from mass loading): logit
+        offsets fitted on this input make its predicted fractions match
+        (:mod:`electroseg.inference.calibrate`). Some or all phases, each in (0, 1).
 
     Returns
     -------
@@ -165,7 +177,7 @@ def predict_volume(
     plan = _plan(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
     source, two_d = make_source(image, setup)
     sink = ArraySink(source.shape[1:], probabilities_dtype=probabilities)
-    _run(setup, plan, source, sink, progress=progress, what="windows")
+    _run(setup, plan, source, sink, progress=progress, what="windows", volume_fractions=volume_fractions)
     labels, probs = sink.labels, sink.probabilities
     if two_d:
         labels, probs = labels[0], None if probs is None else probs[:, 0]

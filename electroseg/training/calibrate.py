@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
+from electroseg.models.calibration import fit_logit_bias, fractions_of
 
 __all__ = ["fit_logit_bias", "fractions_of", "predict_logits", "calibrate_checkpoint", "same_weights"]
 
@@ -52,51 +53,6 @@ def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray,
                                           windows, network, overlap=overlap, mode="gaussian",
                                           sw_device=device, device="cpu").float()
     return logits.movedim(1, 0) if spec.name == "multichannel2d" else logits[0]
-
-
-def fit_logit_bias(logits: np.ndarray, targets: Mapping[int, float], *, sweeps: int = 50,
-                   tolerance: float = 1e-4) -> np.ndarray:
-    """Offsets ``b`` (K,) such that ``argmax(logits + b)`` gives phase k the fraction ``targets[k]``.
-
-    Parameters
-    ----------
-    logits : array (K, N)
-        Logits of N voxels.
-    targets : mapping phase index -> fraction in (0, 1)
-        Phases not named keep offset 0 and take what is left.
-
-    Notes
-    -----
-    Cyclic coordinate updates, each exact: with the other offsets fixed, voxel n goes to phase
-    k iff ``b_k > m_kn = max_{j != k}(l_jn + b_j) - l_kn``, so the fraction of phase k is the
-    empirical CDF of ``m_k`` at ``b_k`` and ``b_k = quantile(m_k, f_k)``. Stops when every
-    fraction is within ``tolerance`` (ties and coupled phases can leave it slightly off).
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    bias = np.zeros(logits.shape[0])
-    others = np.ones(logits.shape[0], bool)
-    for _ in range(sweeps):
-        for k, fraction in targets.items():
-            others[:] = True
-            others[k] = False
-            margin = (logits[others] + bias[others, None]).max(0) - logits[k]
-            # just above the n-th smallest margin (n = round(f N)): those n voxels go to k
-            n = int(np.clip(round(fraction * margin.size), 0, margin.size))
-            if n:
-                edge = np.partition(margin, n - 1)[n - 1]
-                bias[k] = edge + 1e-9 * max(1.0, abs(edge))
-            else:
-                bias[k] = margin.min() - 1.0
-        achieved = fractions_of(logits, bias)
-        if all(abs(achieved[k] - f) <= tolerance for k, f in targets.items()):
-            break
-    return bias
-
-
-def fractions_of(logits: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """Fraction of voxels (K, N logits) whose argmax (after ``bias``) is each phase."""
-    shifted = logits if bias is None else logits + np.asarray(bias)[:, None]
-    return np.bincount(np.argmax(shifted, 0), minlength=logits.shape[0]) / logits.shape[1]
 
 
 def calibrate_checkpoint(path: str | os.PathLike, images: Sequence[np.ndarray],

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from electroseg.errors import InputError
+from electroseg.models.calibration import check_volume_fractions
 
 __all__ = ["DatasetConfig", "VolumeEntry", "parse_dataset_config", "read_dataset_config", "SPLITS"]
 
@@ -126,32 +127,8 @@ def parse_dataset_config(
         pseudo_labels=bool(data.get("pseudo_labels", False)),
         classical=dict(data.get("classical") or {}),
         preprocess=_steps(data.get("preprocess"), name),
-        volume_fractions=_fractions(data.get("volume_fractions"), phases, name),
+        volume_fractions=check_volume_fractions(data.get("volume_fractions"), phases, name),
     )
-
-
-def _fractions(value: Any, phases: list[str], name: str) -> dict[str, float] | None:
-    """Known volume fractions {phase: f}: some or all phases, each in (0, 1), summing to 1 if all."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not value:
-        raise InputError(f"{name}: volume_fractions: expected a mapping {{phase: fraction}}, got {value!r}")
-    unknown = sorted(str(k) for k in value if k not in phases)
-    if unknown:
-        raise InputError(f"{name}: volume_fractions: {unknown} are not phases of this dataset {phases}")
-    try:
-        fractions = {str(k): float(v) for k, v in value.items()}
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: volume_fractions: expected numbers, got {dict(value)!r}") from None
-    bad = {k: f for k, f in fractions.items() if not 0.0 < f < 1.0}
-    if bad:
-        raise InputError(f"{name}: volume_fractions: each fraction must lie between 0 and 1, got {bad}")
-    total = sum(fractions.values())
-    if len(fractions) == len(phases) and abs(total - 1.0) > 0.01:
-        raise InputError(f"{name}: volume_fractions: fractions of all phases must sum to 1, got {total:.4f}")
-    if len(fractions) < len(phases) and total >= 1.0:
-        raise InputError(f"{name}: volume_fractions: {total:.4f} leaves nothing for the phases not named")
-    return fractions
 
 
 def _steps(value: Any, name: str) -> tuple[dict, ...]:

@@ -251,6 +251,18 @@ def test_train_volume_fractions_refused_before_training(fractions, tmp_path, tin
     assert not (out / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("fractions", ["{solid: 0.5}", "{am: 1.5}", "{pore: 0.6, am: 0.5}"])
+def test_predict_volume_fractions_refused_before_predicting(fractions, tmp_path, rel, capsys):
+    scan = tmp_path / "scan.tif"
+    write_tiff(scan, rel.grains((8, 16, 16)), voxel_size=rel.VOXEL)
+    ckpt = rel.save_checkpoint(tmp_path / "m.ckpt")
+    out = tmp_path / "out"
+    status, err = rel.cli(capsys, "predict", f"checkpoint={ckpt}", f"inputs=[{scan}]", f"out={out}",
+                          "progress=false", f"volume_fractions={fractions}")
+    rel.assert_one_line_error(status, err, "volume_fractions")
+    assert not (out / "scan").exists()
+
+
 def _out_cases(tmp_path):
     blocker = tmp_path / "taken"
     blocker.write_text("a file, not a folder")

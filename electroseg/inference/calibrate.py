@@ -1,0 +1,100 @@
+"""Per-input calibration to known volume fractions at prediction time.
+
+A model trained on one electrode meets others whose porosity is known from their mass loading,
+thickness and densities. ``volume_fractions`` moves each input's decision boundary (one logit
+offset per phase, :func:`electroseg.models.calibration.fit_logit_bias`) so that the input's
+predicted fractions match, without changing which voxels are the most confidently of a phase.
+
+The offsets are fitted on the blended logits of evenly spaced Z slabs of the input (all of it
+when it holds at most ``max_voxels`` voxels), run through the same engine as the prediction,
+and then applied to the whole prediction: on a large volume the achieved fractions differ from
+the targets by the sampling error of the slabs (the batch's summary.csv reports them).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from electroseg.inference.engine import Sink, Source, WindowPlan, run_2d, run_3d
+from electroseg.models import LogitBias
+from electroseg.models.calibration import check_volume_fractions, fit_logit_bias, fractions_of
+
+__all__ = ["calibrated_network"]
+
+logger = logging.getLogger(__name__)
+
+MAX_VOXELS = 1 << 24  # voxels whose logits are computed for the fit (16.8 M)
+_KEPT = 1 << 22       # of which at most this many (a uniform random subset) enter the fit
+
+
+def calibrated_network(network: torch.nn.Module, source: Source, plan: WindowPlan, *, kind: str,
+                       context_slices: int, phases: tuple[str, ...], fractions: Mapping[str, float],
+                       max_voxels: int = MAX_VOXELS, seed: int = 0, where: str = "input") -> torch.nn.Module:
+    """``network`` plus the logit offsets that give ``source`` the volume ``fractions``.
+
+    ``network`` is the prepared (device, eval) network the engine runs; the returned module
+    wraps it in :class:`~electroseg.models.LogitBias`. Deterministic for a given input.
+    """
+    fractions = check_volume_fractions(dict(fractions), list(phases), "volume_fractions")
+    depth = plan.patch_size[0] * 2 if kind == "unet3d" else 8
+    plane = source.shape[2] * source.shape[3]
+    slabs = _slabs(source.shape[1], depth, plane, max_voxels)
+    sink = _LogitSample(sum(z1 - z0 for z0, z1 in slabs) * plane, keep=_KEPT, seed=seed)
+    for z0, z1 in slabs:
+        sub = _ZRange(source, z0, z1)
+        with torch.inference_mode():
+            if kind == "unet3d":
+                run_3d(network, sub, sink, plan)
+            else:
+                run_2d(network, sub, sink, plan, context_slices=context_slices)
+    logits = sink.logits()
+    targets = {phases.index(p): f for p, f in fractions.items()}
+    bias = fit_logit_bias(logits, targets)
+    logger.info("%s: logit offsets %s fitted on %d voxels for volume fractions %s (before: %s)", where,
+                np.round(bias, 4).tolist(), logits.shape[1], fractions,
+                dict(zip(phases, np.round(fractions_of(logits), 4).tolist())))
+    return LogitBias(network, bias.astype(np.float32)).to(plan.device).eval()
+
+
+def _slabs(n_z: int, depth: int, plane: int, max_voxels: int) -> list[tuple[int, int]]:
+    """Evenly spaced [z0, z1) slabs of ``depth`` slices holding about ``max_voxels`` voxels."""
+    if n_z * plane <= max_voxels or n_z <= depth:
+        return [(0, n_z)]
+    count = max(1, min(n_z // depth, math.ceil(max_voxels / (depth * plane))))
+    starts = np.linspace(0, n_z - depth, count).round().astype(int)
+    return [(int(z), int(z) + depth) for z in starts]
+
+
+class _ZRange:
+    """Slices [z0, z1) of a :class:`Source` (what the engine reads of one); reads beyond them see
+    the real neighbouring slices, so a slab's windows blend as they do in the whole volume."""
+
+    def __init__(self, parent: Source, z0: int, z1: int) -> None:
+        self.parent, self.z0 = parent, z0
+        self.shape = (parent.shape[0], z1 - z0, *parent.shape[2:])
+
+    def read(self, z0: int, z1: int) -> np.ndarray:
+        return self.parent.read(self.z0 + z0, self.z0 + z1)
+
+
+class _LogitSample(Sink):
+    """Keeps the blended logits of a random subset of the voxels it is given (float32, (K, N))."""
+
+    def __init__(self, total: int, *, keep: int, seed: int) -> None:
+        self.rate = min(1.0, keep / max(int(total), 1))
+        self.rng = np.random.default_rng(seed)
+        self.parts: list[np.ndarray] = []
+
+    def emit(self, z0: int, logits: torch.Tensor) -> None:
+        flat = logits.reshape(logits.shape[0], -1).float().cpu().numpy()
+        if self.rate < 1.0:
+            flat = flat[:, self.rng.random(flat.shape[1]) < self.rate]
+        self.parts.append(flat)
+
+    def logits(self) -> np.ndarray:
+        return np.concatenate(self.parts, axis=1)

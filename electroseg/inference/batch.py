@@ -159,7 +159,7 @@ def _predict_on_dask(loaded, volume, folder: Path, options: _Options) -> np.ndar
 
     if options.probabilities:
         raise InputError("save_probabilities: not available with executor=dask; use the local executor")
-    predict = {k: v for k, v in options.predict.items() if k not in ("progress", "volume_fractions")}
+    predict = {k: v for k, v in options.predict.items() if k != "progress"}
     result = predict_blockwise(loaded, volume, folder / "labels.zarr", **options.blockwise, **predict)
     return _streamed_labels(result.labels_path)
 
@@ -335,8 +335,9 @@ def predict_batch(
     volume_fractions : mapping phase -> fraction, optional
         Known volume fractions of every input (e.g. {"pore": 0.35} from the mass loading):
         logit offsets are fitted per input so that its labels match them
-        (:mod:`electroseg.inference.calibrate`). Local executor only. Inputs finished in an
-        earlier run are skipped as usual: rerun with ``overwrite=true`` after changing them.
+        (:mod:`electroseg.inference.calibrate`; with ``executor=dask`` fitted once per input
+        before its slabs are sent out). Inputs finished in an earlier run are skipped as
+        usual: rerun with ``overwrite=true`` after changing them.
 
     Returns
     -------
@@ -345,8 +346,6 @@ def predict_batch(
     """
     loaded = checkpoint if hasattr(checkpoint, "spec") else load_checkpoint(checkpoint)
     fractions = check_volume_fractions(volume_fractions, list(loaded.spec.phases), "volume_fractions")
-    if fractions and executor == "dask":
-        raise InputError("volume_fractions: not available with executor=dask; use the local executor")
     predict = {"overlap": overlap, "batch_size": batch_size, "tta": tta, "device": device,
                "precision": precision, "progress": progress, "volume_fractions": fractions}
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,

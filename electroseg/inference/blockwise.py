@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ def predict_blockwise(
     torch_threads: int | None = None,
     client: Any = None,
     scheduler_address: str | None = None,
+    volume_fractions: Mapping[str, float] | None = None,
 ) -> ChunkedPrediction:
     """Segment a (Z, Y, X) volume slab by slab on a Dask cluster; labels go to Zarr.
 
@@ -91,6 +92,10 @@ def predict_blockwise(
     client, scheduler_address
         Where to run (see :func:`electroseg.analysis.blockwise.compute`); default dask's
         current scheduler.
+    volume_fractions : mapping phase -> fraction, optional
+        Known volume fractions of the volume: the logit offsets are fitted once, here, on the
+        whole volume's normalised source (as :func:`electroseg.inference.predict_volume` does)
+        and every task applies them.
 
     Returns
     -------
@@ -123,13 +128,14 @@ def predict_blockwise(
     n_z, shape = source.shape[1], tuple(source.shape[1:])
     options = dict(patch_size=patch_size or setup.patch_size, overlap=overlap,
                    batch_size=batch_size, tta=tta, device=device, precision=precision)
+    bias = None if not volume_fractions else _fit_offsets(setup, source, options, volume_fractions, lazy.name)
     shared_source, shared_model = dask.delayed(source), dask.delayed(model if isinstance(
         model, (str, os.PathLike)) else loaded)
     slabs = []
     for z0 in range(0, n_z, int(slab_size)):
         z1 = min(n_z, z0 + int(slab_size))
         task = dask.delayed(_predict_slab, pure=True)(
-            shared_source, shared_model, spec, z0, z1, halo, options, torch_threads)
+            shared_source, shared_model, spec, z0, z1, halo, options, torch_threads, bias)
         slabs.append(da.from_delayed(task, shape=(z1 - z0, *shape[1:]), dtype=np.uint8))
     labels = da.concatenate(slabs, axis=0)
     out_path = Path(out_path)
@@ -173,9 +179,23 @@ def _open_output(path: Path, shape: tuple[int, ...], slab: int, voxel_size: Any)
     return out
 
 
+def _fit_offsets(setup, source, options: dict, fractions, where: str) -> np.ndarray:
+    """Logit offsets for ``fractions`` on the whole (lazy) source, fitted in this process."""
+    from electroseg.inference.calibrate import fit_offsets
+    from electroseg.inference.engine import prepare_network
+    from electroseg.inference.predict import _plan
+
+    plan = _plan(setup, overlap=options["overlap"], batch_size=options["batch_size"], tta=options["tta"],
+                 device=options["device"], precision=options["precision"])
+    return fit_offsets(prepare_network(setup.network, plan.device), source, plan, kind=setup.kind,
+                       context_slices=setup.context_slices, phases=setup.phases, fractions=fractions,
+                       where=where)
+
+
 def _predict_slab(source: Any, model: Any, spec: Any, z0: int, z1: int, halo: int,
-                  options: dict, torch_threads: int | None) -> np.ndarray:
-    """Labels (z1 - z0, Y, X) of one slab, predicted with ``halo`` slices of context."""
+                  options: dict, torch_threads: int | None, bias: np.ndarray | None = None) -> np.ndarray:
+    """Labels (z1 - z0, Y, X) of one slab, predicted with ``halo`` slices of context (and the
+    logit offsets ``bias`` of a volume-fraction calibration)."""
     if torch_threads is not None:
         import torch
 
@@ -183,5 +203,11 @@ def _predict_slab(source: Any, model: Any, spec: Any, z0: int, z1: int, halo: in
     a, b = max(0, z0 - halo), min(source.shape[1], z1 + halo)
     slab = source.read(a, b)  # (C, b - a, Y, X) float32, normalised with the global bounds
     image = slab if slab.shape[0] > 1 else slab[0]
-    labels = predict_volume(_model(model), image, spec=spec, **options).labels
+    model = _model(model)
+    if bias is not None:
+        from electroseg.models import LogitBias
+
+        calibrated = LogitBias(getattr(model, "network", model), bias).eval()
+        model = dataclasses.replace(model, network=calibrated) if hasattr(model, "spec") else calibrated
+    labels = predict_volume(model, image, spec=spec, **options).labels
     return labels[z0 - a:z1 - a]

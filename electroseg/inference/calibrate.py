@@ -24,7 +24,7 @@ from electroseg.inference.engine import Sink, Source, WindowPlan, run_2d, run_3d
 from electroseg.models import LogitBias
 from electroseg.models.calibration import check_volume_fractions, fit_logit_bias, fractions_of
 
-__all__ = ["calibrated_network"]
+__all__ = ["calibrated_network", "fit_offsets"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,15 @@ def calibrated_network(network: torch.nn.Module, source: Source, plan: WindowPla
     ``network`` is the prepared (device, eval) network the engine runs; the returned module
     wraps it in :class:`~electroseg.models.LogitBias`. Deterministic for a given input.
     """
+    bias = fit_offsets(network, source, plan, kind=kind, context_slices=context_slices, phases=phases,
+                       fractions=fractions, max_voxels=max_voxels, seed=seed, where=where)
+    return LogitBias(network, bias).to(plan.device).eval()
+
+
+def fit_offsets(network: torch.nn.Module, source: Source, plan: WindowPlan, *, kind: str,
+                context_slices: int, phases: tuple[str, ...], fractions: Mapping[str, float],
+                max_voxels: int = MAX_VOXELS, seed: int = 0, where: str = "input") -> np.ndarray:
+    """The logit offsets (K,) float32 of :func:`calibrated_network`."""
     fractions = check_volume_fractions(dict(fractions), list(phases), "volume_fractions")
     depth = plan.patch_size[0] * 2 if kind == "unet3d" else 8
     plane = source.shape[2] * source.shape[3]
@@ -58,7 +67,7 @@ def calibrated_network(network: torch.nn.Module, source: Source, plan: WindowPla
     logger.info("%s: logit offsets %s fitted on %d voxels for volume fractions %s (before: %s)", where,
                 np.round(bias, 4).tolist(), logits.shape[1], fractions,
                 dict(zip(phases, np.round(fractions_of(logits), 4).tolist())))
-    return LogitBias(network, bias.astype(np.float32)).to(plan.device).eval()
+    return bias.astype(np.float32)
 
 
 def _slabs(n_z: int, depth: int, plane: int, max_voxels: int) -> list[tuple[int, int]]:

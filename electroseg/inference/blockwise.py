@@ -187,9 +187,8 @@ def _fit_offsets(setup, source, options: dict, fractions, where: str) -> np.ndar
 
     plan = _plan(setup, overlap=options["overlap"], batch_size=options["batch_size"], tta=options["tta"],
                  device=options["device"], precision=options["precision"])
-    return fit_offsets(prepare_network(setup.network, plan.device), source, plan, kind=setup.kind,
-                       context_slices=setup.context_slices, phases=setup.phases, fractions=fractions,
-                       where=where)
+    network = prepare_network(setup.network, plan.device)
+    return fit_offsets(network, setup, source, plan, fractions, where=where)
 
 
 def _predict_slab(source: Any, model: Any, spec: Any, z0: int, z1: int, halo: int,

@@ -7,6 +7,7 @@ predicted fractions match, without changing which voxels are the most confidentl
 
 The offsets are fitted on the blended logits of evenly spaced Z slabs of the input (all of it
 when it holds at most ``max_voxels`` voxels), run through the same engine as the prediction,
+with :class:`electroseg.models.calibration.LogitSample` (as training calibrates checkpoints),
 and then applied to the whole prediction: on a large volume the achieved fractions differ from
 the targets by the sampling error of the slabs (the batch's summary.csv reports them).
 """
@@ -21,52 +22,50 @@ import numpy as np
 import torch
 
 from electroseg.inference.engine import Sink, Source, WindowPlan, run_2d, run_3d
+from electroseg.inference.inputs import Setup
 from electroseg.models import LogitBias
-from electroseg.models.calibration import check_volume_fractions, fit_logit_bias, fractions_of
+from electroseg.models.calibration import LogitSample, check_volume_fractions
 
 __all__ = ["calibrated_network", "fit_offsets"]
 
 logger = logging.getLogger(__name__)
 
-MAX_VOXELS = 1 << 24  # voxels whose logits are computed for the fit (16.8 M)
-_KEPT = 1 << 22       # of which at most this many (a uniform random subset) enter the fit
+MAX_VOXELS = 1 << 24  # voxels whose logits are computed for the fit (16.8 M; at most
+                      # models.calibration.MAX_FIT_VOXELS of them, a random subset, enter it)
 
 
-def calibrated_network(network: torch.nn.Module, source: Source, plan: WindowPlan, *, kind: str,
-                       context_slices: int, phases: tuple[str, ...], fractions: Mapping[str, float],
-                       max_voxels: int = MAX_VOXELS, seed: int = 0, where: str = "input") -> torch.nn.Module:
+def calibrated_network(network: torch.nn.Module, setup: Setup, source: Source, plan: WindowPlan,
+                       fractions: Mapping[str, float], *, max_voxels: int = MAX_VOXELS, seed: int = 0,
+                       where: str = "input") -> torch.nn.Module:
     """``network`` plus the logit offsets that give ``source`` the volume ``fractions``.
 
-    ``network`` is the prepared (device, eval) network the engine runs; the returned module
-    wraps it in :class:`~electroseg.models.LogitBias`. Deterministic for a given input.
+    ``network`` is the prepared (device, eval) network the engine runs for ``setup``; the
+    returned module wraps it in :class:`~electroseg.models.LogitBias`. Deterministic for a
+    given input.
     """
-    bias = fit_offsets(network, source, plan, kind=kind, context_slices=context_slices, phases=phases,
-                       fractions=fractions, max_voxels=max_voxels, seed=seed, where=where)
+    bias = fit_offsets(network, setup, source, plan, fractions, max_voxels=max_voxels, seed=seed, where=where)
     return LogitBias(network, bias).to(plan.device).eval()
 
 
-def fit_offsets(network: torch.nn.Module, source: Source, plan: WindowPlan, *, kind: str,
-                context_slices: int, phases: tuple[str, ...], fractions: Mapping[str, float],
-                max_voxels: int = MAX_VOXELS, seed: int = 0, where: str = "input") -> np.ndarray:
+def fit_offsets(network: torch.nn.Module, setup: Setup, source: Source, plan: WindowPlan,
+                fractions: Mapping[str, float], *, max_voxels: int = MAX_VOXELS, seed: int = 0,
+                where: str = "input") -> np.ndarray:
     """The logit offsets (K,) float32 of :func:`calibrated_network`."""
-    fractions = check_volume_fractions(dict(fractions), list(phases), "volume_fractions")
-    depth = plan.patch_size[0] * 2 if kind == "unet3d" else 8
+    fractions = check_volume_fractions(dict(fractions), list(setup.phases), "volume_fractions")
+    depth = plan.patch_size[0] * 2 if setup.kind == "unet3d" else 8
     plane = source.shape[2] * source.shape[3]
     slabs = _slabs(source.shape[1], depth, plane, max_voxels)
-    sink = _LogitSample(sum(z1 - z0 for z0, z1 in slabs) * plane, keep=_KEPT, seed=seed)
+    sink = _SampleSink(LogitSample(sum(z1 - z0 for z0, z1 in slabs) * plane, seed=seed))
     for z0, z1 in slabs:
         sub = _ZRange(source, z0, z1)
         with torch.inference_mode():
-            if kind == "unet3d":
+            if setup.kind == "unet3d":
                 run_3d(network, sub, sink, plan)
             else:
-                run_2d(network, sub, sink, plan, context_slices=context_slices)
-    logits = sink.logits()
-    targets = {phases.index(p): f for p, f in fractions.items()}
-    bias = fit_logit_bias(logits, targets)
-    logger.info("%s: logit offsets %s fitted on %d voxels for volume fractions %s (before: %s)", where,
-                np.round(bias, 4).tolist(), logits.shape[1], fractions,
-                dict(zip(phases, np.round(fractions_of(logits), 4).tolist())))
+                run_2d(network, sub, sink, plan, context_slices=setup.context_slices)
+    bias, before, _ = sink.sample.fit(setup.phases, fractions)
+    logger.info("%s: logit offsets %s fitted for volume fractions %s (before: %s)", where,
+                np.round(bias, 4).tolist(), fractions, dict(zip(setup.phases, np.round(before, 4).tolist())))
     return bias.astype(np.float32)
 
 
@@ -91,19 +90,11 @@ class _ZRange:
         return self.parent.read(self.z0 + z0, self.z0 + z1)
 
 
-class _LogitSample(Sink):
-    """Keeps the blended logits of a random subset of the voxels it is given (float32, (K, N))."""
+class _SampleSink(Sink):
+    """Hands the blended logits the engine emits to a :class:`~electroseg.models.calibration.LogitSample`."""
 
-    def __init__(self, total: int, *, keep: int, seed: int) -> None:
-        self.rate = min(1.0, keep / max(int(total), 1))
-        self.rng = np.random.default_rng(seed)
-        self.parts: list[np.ndarray] = []
+    def __init__(self, sample: LogitSample) -> None:
+        self.sample = sample
 
     def emit(self, z0: int, logits: torch.Tensor) -> None:
-        flat = logits.reshape(logits.shape[0], -1).float().cpu().numpy()
-        if self.rate < 1.0:
-            flat = flat[:, self.rng.random(flat.shape[1]) < self.rate]
-        self.parts.append(flat)
-
-    def logits(self) -> np.ndarray:
-        return np.concatenate(self.parts, axis=1)
+        self.sample.add(logits.reshape(logits.shape[0], -1).float().cpu().numpy())

@@ -92,8 +92,7 @@ def _run(setup: Setup, plan: WindowPlan, source, sink: Sink, *, progress: bool, 
     if volume_fractions:
         from electroseg.inference.calibrate import calibrated_network
 
-        network = calibrated_network(network, source, plan, kind=setup.kind, context_slices=setup.context_slices,
-                                     phases=setup.phases, fractions=volume_fractions, where=what)
+        network = calibrated_network(network, setup, source, plan, volume_fractions, where=what)
     bar = None
     if progress:
         from tqdm.auto import tqdm

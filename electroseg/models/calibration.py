@@ -17,7 +17,9 @@ import numpy as np
 
 from electroseg.errors import InputError
 
-__all__ = ["check_volume_fractions", "fit_logit_bias", "fractions_of"]
+__all__ = ["MAX_FIT_VOXELS", "LogitSample", "check_volume_fractions", "fit_logit_bias", "fractions_of"]
+
+MAX_FIT_VOXELS = 1 << 22  # voxels the offsets are fitted on (a uniform random subset beyond this)
 
 
 def fit_logit_bias(logits: np.ndarray, targets: Mapping[int, float], *, sweeps: int = 50,
@@ -63,6 +65,33 @@ def fractions_of(logits: np.ndarray, bias: np.ndarray | None = None) -> np.ndarr
     """Fraction of voxels (K, N logits) whose argmax (after ``bias``) is each phase."""
     shifted = logits if bias is None else logits + np.asarray(bias)[:, None]
     return np.bincount(np.argmax(shifted, 0), minlength=logits.shape[0]) / logits.shape[1]
+
+
+class LogitSample:
+    """Logits of a uniform random subset of at most ~``keep`` of ``total`` voxels, gathered part
+    by part, and the offsets that give them known volume fractions.
+
+    Training feeds it whole volumes, prediction the rows its engine emits; the same ``seed``
+    and parts give the same subset.
+    """
+
+    def __init__(self, total: int, *, seed: int = 0, keep: int = MAX_FIT_VOXELS) -> None:
+        self.rate = min(1.0, keep / max(int(total), 1))
+        self.rng = np.random.default_rng(seed)
+        self.parts: list[np.ndarray] = []
+
+    def add(self, logits: np.ndarray) -> None:
+        """Logits (K, N) of N more voxels; a random share ``rate`` of them is kept."""
+        if self.rate < 1.0:
+            logits = logits[:, self.rng.random(logits.shape[1]) < self.rate]
+        self.parts.append(logits)
+
+    def fit(self, phases: Sequence[str],
+            fractions: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Offsets (K,) for ``fractions`` ({phase name: f}), and the fractions before and after."""
+        logits = np.concatenate(self.parts, axis=1)
+        bias = fit_logit_bias(logits, {list(phases).index(p): float(f) for p, f in fractions.items()})
+        return bias, fractions_of(logits), fractions_of(logits, bias)
 
 
 def check_volume_fractions(value: Any, phases: Sequence[str], name: str) -> dict[str, float] | None:

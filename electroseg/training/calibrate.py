@@ -23,14 +23,11 @@ import numpy as np
 import torch
 
 from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
-from electroseg.models.calibration import fit_logit_bias, fractions_of
+from electroseg.models.calibration import LogitSample, fit_logit_bias, fractions_of
 
 __all__ = ["fit_logit_bias", "fractions_of", "predict_logits", "calibrate_checkpoint", "same_weights"]
 
 logger = logging.getLogger(__name__)
-
-_MAX_SAMPLES = 1 << 22  # voxels the offsets are fitted on (a uniform random subset beyond this)
-
 
 def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray, *,
                    overlap: float = 0.25) -> torch.Tensor:
@@ -70,19 +67,11 @@ def calibrate_checkpoint(path: str | os.PathLike, images: Sequence[np.ndarray],
     checkpoint = read_checkpoint(path)
     spec = ModelSpec.from_dict(checkpoint["electroseg"], source=str(path))
     network = network_from_checkpoint(checkpoint, spec, source=str(path))
-    rng = np.random.default_rng(seed)
-    total = sum(int(np.prod(im.shape[1:])) for im in images)
-    keep = min(1.0, _MAX_SAMPLES / max(total, 1))
-    samples = []
+    sample = LogitSample(sum(int(np.prod(im.shape[1:])) for im in images), seed=seed)
     for image in images:
-        logits = predict_logits(network, spec, image).reshape(len(spec.phases), -1).numpy()
-        if keep < 1.0:
-            logits = logits[:, rng.random(logits.shape[1]) < keep]
-        samples.append(logits)
-    logits = np.concatenate(samples, axis=1)
-    targets = {spec.phases.index(p): float(f) for p, f in volume_fractions.items()}
-    bias = tuple(float(b) for b in fit_logit_bias(logits, targets))
-    before, after = fractions_of(logits), fractions_of(logits, np.asarray(bias))
+        sample.add(predict_logits(network, spec, image).reshape(len(spec.phases), -1).numpy())
+    offsets, before, after = sample.fit(spec.phases, volume_fractions)
+    bias = tuple(float(b) for b in offsets)
     _store_bias(path, checkpoint, bias)
     for other in also:
         _store_bias(Path(other), read_checkpoint(other), bias)

@@ -93,13 +93,11 @@ ARTEFACTS["all"] = tuple(k for keys in ARTEFACTS.values() for k in keys)
 
 def _preprocessing(denoise: dict | None) -> list[dict] | None:
     """The nmc_fibsem dataset's preprocessing without registration (no drift here), or None."""
-    from omegaconf import OmegaConf
-
-    from electroseg.config_files import builtin_config_dir
+    from electroseg.config_files import builtin_config
 
     if denoise is None:
         return None
-    steps = OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / "data" / "nmc_fibsem.yaml").preprocess)
+    steps = builtin_config("data/nmc_fibsem.yaml")["preprocess"]
     return [s if s["step"] != "denoise" else {"step": "denoise", **denoise} for s in steps
             if s["step"] != "register_slices"]
 

@@ -33,23 +33,16 @@ import numpy as np
 
 from _worker import run_worker  # benchmarks/ is sys.path[0] when a script here runs
 
+from electroseg.config_files import builtin_config
+
 BATCH = 2
 VOXEL = (0.05, 0.025, 0.025)
 
 
-def _shipped(name: str):
-    """A shipped config file (``electroseg/configs/<name>``), as an OmegaConf node."""
-    from omegaconf import OmegaConf
-
-    from electroseg.config_files import builtin_config_dir
-
-    return OmegaConf.load(builtin_config_dir() / name)
-
-
-_MODEL = _shipped("model/unet3d.yaml")  # the default unet3d: channels, patch size, min_size
-CHANNELS, TRAIN_PATCH, MIN_SIZE = list(_MODEL.channels), tuple(_MODEL.patch_size), int(_MODEL.min_size)
+_MODEL = builtin_config("model/unet3d.yaml")  # the default unet3d: channels, patch size, min_size
+CHANNELS, TRAIN_PATCH, MIN_SIZE = list(_MODEL["channels"]), tuple(_MODEL["patch_size"]), int(_MODEL["min_size"])
 PATCH = TRAIN_PATCH  # inference window of every case but fast_bf16 (--patch)
-OVERLAP = float(_shipped("predict.yaml").overlap)  # the `electroseg predict` default
+OVERLAP = float(builtin_config("predict.yaml")["overlap"])  # the `electroseg predict` default
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
 EXTRA_CASES = ("chunked_tif_bf16",)  # on request (--cases): chunked with labels to an OME BigTIFF
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting

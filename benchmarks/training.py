@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from electroseg.config_files import builtin_config
 from electroseg.models import build_model, count_parameters
 from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
 from electroseg.training.losses import segmentation_loss
@@ -29,16 +30,8 @@ MODELS = {  # model config -> (batch size, detectors)
 }
 
 
-def _model_config(name: str) -> dict:
-    from omegaconf import OmegaConf
-
-    from electroseg.config_files import builtin_config_dir
-
-    return OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / "model" / f"{name}.yaml"))
-
-
 def _spec(name: str, quick: bool):
-    model = _model_config(name)
+    model = builtin_config(f"model/{name}.yaml")
     if quick:
         model["patch_size"] = [8, 64, 64] if model["name"] == "unet3d" else [64, 64]
     dataset = DatasetConfig(name="bench", phases=("pore", "cbd", "am"), channels=("bse",),

@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from electroseg.cli import main
 from electroseg.errors import InputError
-from electroseg.config_files import builtin_config_dir
+from electroseg.config_files import builtin_config, builtin_config_dir
 from electroseg.models import build_model
 from electroseg.training import make_spec, parse_dataset_config
 from electroseg.training.volumes import LabelOptions, load_split
@@ -45,7 +45,7 @@ def test_help_lists_models_with_parameter_counts(capsys):
 
 
 def test_segmentpy_label_values_map_to_our_phases(shared_data):
-    data = OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / "data" / "segmentpy.yaml"))
+    data = builtin_config("data/segmentpy.yaml")
     data["volumes"] = data["volumes"][:1]
     dataset = parse_dataset_config(data, root=shared_data / "segmentpy")
     (volume,), _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
@@ -57,7 +57,7 @@ def test_segmentpy_label_values_map_to_our_phases(shared_data):
 
 
 def test_nrel_scribbles_zero_is_unlabelled(shared_data):
-    data = OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / "data" / "nrel_nmc1cal.yaml"))
+    data = builtin_config("data/nrel_nmc1cal.yaml")
     dataset = parse_dataset_config(data, root=shared_data / "nrel_expertsegmentation")
     (volume,), _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
     stored = tifffile.imread(shared_data / "nrel_expertsegmentation" / "nmc1cal_labels.tiff")

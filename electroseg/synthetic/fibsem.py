@@ -4,7 +4,8 @@ Artefacts (each switched off by setting its amount to 0 or ``shifts=None``): tex
 shine-through of pore back walls along the milling direction +Z (dim in narrow pores and
 slits, whose small aperture lets little signal out), curtaining stripes, edge
 contrast (in-lens / TLD-like), Gaussian PSF blur, per-slice drift, shading, per-slice
-brightness flicker and Poisson-Gaussian noise.
+brightness flicker and Poisson-Gaussian noise. Optionally the protective Pt cap above the
+specimen with tracking marks milled into it, the reference real acquisitions register on.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def simulate_fibsem(
     noise_seed: int | None = None,
     unfilled: np.ndarray | None = None,
     unfilled_level: float | None = None,
+    fiducial_rows: int = 0,
 ) -> SimulatedImage:
     """Simulate a FIB-SEM serial-section stack of a labelled electrode.
 
@@ -128,11 +130,18 @@ def simulate_fibsem(
         Pore voxels left empty by a Pt infiltration (kintsugi; e.g. :func:`narrow_pores`) and
         their grey level: they show ``unfilled_level`` instead of the (Pt-filled) pore level.
         Both or neither.
+    fiducial_rows : int
+        Height (pixels) of a band added above the specimen: vacuum, then the protective Pt cap
+        with V-shaped tracking marks milled into it parallel to Z (so every slice cuts them at
+        the same place), as in Tang et al. (sec. 2.2) where "reference markers" correct the
+        drift. The band drifts, blurs, shades and gets noise like the specimen; its texture
+        changes from slice to slice. 0 (default) = no band. Register on it with
+        ``estimate_shifts(fiducial_roi=[[0, fiducial_rows], None])`` and crop it away.
 
     Returns
     -------
     SimulatedImage
-        uint8 image (Z, Y, X) and the shifts applied.
+        uint8 image (Z, Y + fiducial_rows, X) and the shifts applied.
 
     Notes
     -----
@@ -160,7 +169,11 @@ def simulate_fibsem(
     if not shine_through_opening_um >= 0:
         raise InputError(f"shine_through_opening_um: expected a width >= 0 µm (0 = no aperture "
                          f"effect), got {shine_through_opening_um!r}")
-    rng_texture, rng_curtain, rng_grains = child_rngs(seed, 3)
+    fiducial_rows = int(fiducial_rows)
+    if fiducial_rows < 0 or (0 < fiducial_rows < 8):
+        raise InputError(f"fiducial_rows: expected 0 (no marker band) or a band of at least 8 "
+                         f"pixels, got {fiducial_rows!r}")
+    rng_texture, rng_curtain, rng_grains, rng_band = child_rngs(seed, 4)
     rng_gain, rng_noise = child_rngs(seed if noise_seed is None else [noise_seed, 1], 2)
     signal = levels_arr[labels]
     if (unfilled is None) != (unfilled_level is None):
@@ -186,14 +199,18 @@ def simulate_fibsem(
     if shine_through > 0:
         _shine_through(signal, labels, float(levels_arr[0]), vs, strength=shine_through,
                        length_um=shine_through_um, opening_um=shine_through_opening_um)
+    if fiducial_rows:
+        band = _fiducial_band(labels.shape[0], fiducial_rows, labels.shape[2], texture=texture,
+                              rng=rng_band)
+        signal = np.concatenate([band, signal], axis=1)
     if curtaining > 0:
-        signal *= 1.0 + np.float32(curtaining) * _curtains(labels.shape, rng_curtain)
+        signal *= 1.0 + np.float32(curtaining) * _curtains(signal.shape, rng_curtain)
     if blur_sigma_um > 0:
         sigma = [0.0, blur_sigma_um / vs[1], blur_sigma_um / vs[2]]  # each slice imaged alone
         signal = ndimage.gaussian_filter(signal, sigma)
     if np.any(shifts != 0):
         signal = _apply_drift(signal, shifts)
-    signal *= _gain(labels.shape, shading=shading, flicker=flicker, rng=rng_gain)
+    signal *= _gain(signal.shape, shading=shading, flicker=flicker, rng=rng_gain)
     signal = _add_noise(signal, photons=photons, read_noise=read_noise, rng=rng_noise)
     image = np.round(np.clip(signal, 0.0, 1.0) * 255.0).astype(np.uint8)
     logger.debug("simulated FIB-SEM stack %s", image.shape)
@@ -325,6 +342,29 @@ def narrow_pores(labels: np.ndarray, voxel_size: Sequence[float], opening_um: fl
             width = _opening_width(pore, pixel_size, opening_um + pixel)
             out[z] = pore & (width * pixel <= opening_um + 1e-6)
     return out
+
+
+def _fiducial_band(num_slices: int, rows: int, width: int, *, texture: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Signal (Z, rows, X) above the specimen: vacuum (top quarter), then the Pt cap (bright)
+    with V-shaped tracking marks (carbon-filled, mid grey) milled from its top surface 60 % of
+    the way down, one per ~64 pixels at uneven spacings (a periodic comb would register equally
+    well one period off), 3-6 pixels wide at the top. The marks run along Z, so they sit at the
+    same place in every slice; the cap's grain texture does not."""
+    top = rows // 4
+    depth = 0.6 * (rows - top)
+    plane = np.full((rows, width), 0.02, np.float32)
+    plane[top:] = 0.9
+    y = np.arange(rows, dtype=np.float32)[:, None] - top
+    x = np.arange(width, dtype=np.float32)[None, :]
+    count = max(2, width // 64)
+    spacing = 1.0 + 0.6 * np.sin(2.4 * np.arange(count + 1))  # uneven, deterministic
+    centres = np.cumsum(spacing)[:-1] / spacing.sum() * width
+    for index, centre in enumerate(centres):
+        half_width = (1.5 + 1.5 * (index % 3) / 2) * (1.0 - y / depth)
+        plane[(y >= 0) & (np.abs(x - centre) <= half_width)] = 0.35
+    grain = smooth_field((num_slices, rows, width), sigma_px=(0.5, 1.0, 1.0), rng=rng)
+    return plane[None] * (1.0 + np.float32(max(texture, 0.02)) * grain)
 
 
 def _curtains(shape, rng) -> np.ndarray:

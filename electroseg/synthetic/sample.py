@@ -137,7 +137,8 @@ def _options(func, options: Mapping[str, Any] | None, where: str) -> dict[str, A
     options = dict(options or {})
     accepted = {name for name, p in inspect.signature(func).parameters.items()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"voxel_size", "seed", "shifts",
-                                                                 "noise_seed", "depth_axis"}
+                                                                 "noise_seed", "depth_axis",
+                                                                 "fiducial_rows"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise InputError(f"{where}: unknown options {unknown}; expected options among "
@@ -175,12 +176,15 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
     return labels, micro.to_dict()
 
 
-def make_images(labels: np.ndarray, preset: Mapping[str, Any], *,
-                seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def make_images(labels: np.ndarray, preset: Mapping[str, Any], *, seed: int = 0,
+                fiducial_rows: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Simulate every detector of a preset on ``labels``; return (images, drift shifts).
 
     FIB-SEM detectors image one specimen together: they share the drift, texture, grains and
-    curtains (``seed``) and have independent noise (``noise_seed``).
+    curtains (``seed``) and have independent noise (``noise_seed``). ``fiducial_rows`` > 0
+    adds the cap with tracking marks above the specimen (`simulate_fibsem`): the images are
+    then that many rows taller than ``labels`` (same seed, same specimen and drift), so samples
+    (`make_sample`) never have it.
     """
     _, voxel_size, _ = _check_preset(preset, labels.shape)
     _, _, seed_drift, seed_image = _seeds(_check_seed(seed), 4)
@@ -188,6 +192,9 @@ def make_images(labels: np.ndarray, preset: Mapping[str, Any], *,
     detectors = [(str(name), _options(simulator, options, f"preset detectors.{name}"))
                  for name, options in preset["detectors"].items()]
     if simulator is simulate_ct:
+        if fiducial_rows:
+            raise InputError(f"fiducial_rows: a marker band is a FIB-SEM feature; preset "
+                             f"{preset.get('name')!r} is CT")
         images = {name: simulate_ct(labels, voxel_size=voxel_size,
                                     seed=_detector_seed(seed_image, index), **options).image
                   for index, (name, options) in enumerate(detectors)}
@@ -206,7 +213,8 @@ def make_images(labels: np.ndarray, preset: Mapping[str, Any], *,
         unfilled = narrow_pores(labels, voxel_size, opening)
         detectors = [(name, {**options, "unfilled": unfilled}) for name, options in detectors]
     images = {name: simulate_fibsem(labels, voxel_size=voxel_size, shifts=shifts, seed=seed_image,
-                                    noise_seed=_detector_seed(seed_image, index), **options).image
+                                    noise_seed=_detector_seed(seed_image, index),
+                                    fiducial_rows=fiducial_rows, **options).image
               for index, (name, options) in enumerate(detectors)}
     return images, shifts
 

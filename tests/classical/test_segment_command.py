@@ -66,3 +66,27 @@ def test_segment_bad_phase_order_is_one_line_error(tmp_path, tiny_sample, capsys
 def test_segment_missing_input(tmp_path, capsys):
     assert main(["segment", f"input={tmp_path / 'nope.tif'}", f"out={tmp_path / 'o'}"]) == 2
     assert "nope.tif" in capsys.readouterr().err
+
+
+def test_segment_registers_on_the_marker_band_and_crops_it(tmp_path, tiny_sample):
+    from electroseg.synthetic import load_preset, make_images
+
+    # the same acquisition with the cap and its tracking marks in the top 32 rows
+    image = make_images(tiny_sample.labels, load_preset("tiny"), seed=0, fiducial_rows=32)[0]["sem"]
+    image_path = write_tiff(tmp_path / "image.tif", image, voxel_size=tiny_sample.voxel_size)
+    out = tmp_path / "out"
+    assert main(["segment", f"input={image_path}", f"out={out}", "preprocess=fibsem_markers"]) == 0
+    assert read_volume(out / "labels.tif").numpy().shape == tiny_sample.labels.shape
+    shifts = np.array(json.loads((out / "thresholds.json").read_text())["preprocess"]["shifts"])
+    truth = tiny_sample.shifts - tiny_sample.shifts[0]
+    assert np.sqrt(np.mean(np.sum((shifts - truth) ** 2, axis=1))) < 0.2
+
+
+def test_segment_fiducial_roi_outside_the_image_is_one_line_error(tmp_path, tiny_sample, capsys):
+    image_path = write_tiff(tmp_path / "image.tif", tiny_sample.images["sem"], voxel_size=tiny_sample.voxel_size)
+    status = main(["segment", f"input={image_path}", f"out={tmp_path / 'out'}", "preprocess=fibsem_markers",
+                   "preprocess.steps.0.fiducial_roi=[[0,4],null]"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "fiducial_roi" in err and "fewer than 8 pixels" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "labels.tif").exists()

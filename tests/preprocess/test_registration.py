@@ -77,3 +77,62 @@ def test_tile_median_ignores_a_locally_moving_structure():
     whole = estimate_shifts(stack, tile_size=1000, highpass_sigma=4)
     assert np.abs(tiled - truth).max() < 0.25
     assert np.abs(whole - truth).max() > 0.4 > 0.1 > np.abs(tiled - truth).max()
+
+
+def _marked_stack(truth, *, specimen_motion=(0.0, 0.0), noise=0.02, seed=5):
+    """A specimen whose content slides by ``specimen_motion`` px per slice (its own change from
+    slice to slice) under a static 24-row band with uneven marks; the whole field then drifts by
+    ``truth``. Independent answer: the drift applied."""
+    from electroseg.synthetic.fibsem import _fiducial_band
+
+    rng = np.random.default_rng(seed)
+    specimen = ndi.gaussian_filter(rng.random((96, 128)), 2.0).astype(np.float32)
+    band = _fiducial_band(len(truth), 24, 128, texture=0.05, rng=rng)
+    planes = []
+    for k, shift in enumerate(truth):
+        moved = ndi.shift(specimen, np.multiply(specimen_motion, k), order=3, mode="wrap")
+        plane = np.concatenate([band[k], moved])
+        planes.append(ndi.shift(plane, shift, order=3, mode="nearest")
+                      + noise * rng.standard_normal(plane.shape).astype(np.float32))
+    return np.stack(planes)
+
+
+def test_fiducial_band_gives_the_drift_not_the_specimen_motion():
+    # the specimen slides 1.5 px per slice in x on top of the drift; registering on the band
+    # recovers the drift alone, registering on the specimen follows the slide
+    truth = np.cumsum(np.random.default_rng(1).normal(0, 0.4, (12, 2)), axis=0)
+    truth -= truth[0]
+    stack = _marked_stack(truth, specimen_motion=(0.0, 1.5))
+    marked = estimate_shifts(stack, fiducial_roi=[[0, 24], None], highpass_sigma=4)
+    assert np.sqrt(np.mean(np.sum((marked - truth) ** 2, axis=1))) < 0.1
+    specimen = estimate_shifts(stack[:, 24:], highpass_sigma=4)
+    assert np.abs(specimen[-1, 1] - truth[-1, 1] - 11 * 1.5) < 1.0
+
+
+def test_register_slices_with_fiducial_roi_moves_the_whole_field():
+    truth = np.array([[0.0, 0.0], [1.25, -0.5], [2.5, 1.75], [-0.75, 3.0]])
+    stack = _marked_stack(truth, noise=0.0)
+    registered, shifts = register_slices(stack, fiducial_roi=[[0, 24], [None, None]], highpass_sigma=4, order=3)
+    np.testing.assert_allclose(shifts, truth, atol=0.1)
+    inner = (slice(None), slice(30, -8), slice(8, -8))  # the specimen, below the band
+    error = np.abs(registered[inner] - registered[0][inner[1:]]).mean()
+    before = np.abs(stack[inner] - stack[0][inner[1:]]).mean()
+    assert error < 0.1 * before
+
+
+@pytest.mark.parametrize("roi, message", [
+    ([[0, 24]], "expected \\[\\[y0, y1\\], \\[x0, x1\\]\\]"),
+    ([[0, 24, 3], None], "start, stop\\] pairs"),
+    ([[0, 4], None], "fewer than 8 pixels of axis y"),
+    ([None, [200, 300]], "fewer than 8 pixels of axis x"),
+])
+def test_bad_fiducial_roi_raises_input_error(roi, message):
+    with pytest.raises(InputError, match=message):
+        estimate_shifts(np.random.default_rng(0).random((3, 64, 128)), fiducial_roi=roi)
+
+
+def test_constant_fiducial_region_raises_input_error():
+    stack = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    stack[:, :16] = 0.5
+    with pytest.raises(InputError, match="no texture"):
+        estimate_shifts(stack, fiducial_roi=[[0, 16], None])

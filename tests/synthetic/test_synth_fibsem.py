@@ -216,3 +216,33 @@ def test_unfilled_pores_show_their_own_level():
 def test_unfilled_needs_a_mask_of_the_labels_shape_and_a_level(kwargs, match):
     with pytest.raises(InputError, match=match):
         simulate_fibsem(_discs((2, 64, 64)), voxel_size=VOXEL, **kwargs)
+
+
+def test_fiducial_band_sits_above_the_specimen_and_its_marks_stay_put():
+    labels = _discs((6, 64, 128))
+    plain = simulate_fibsem(labels, voxel_size=VOXEL, **OFF).image
+    out = simulate_fibsem(labels, voxel_size=VOXEL, fiducial_rows=16, **OFF).image
+    assert out.shape == (6, 80, 128)
+    np.testing.assert_array_equal(out[:, 16:], plain)  # the specimen is imaged as before
+    band = out[:, :16].astype(float)
+    assert band[:, :4].max() < 20 and np.median(band[:, 4:]) > 200  # vacuum, then the bright cap
+    marks = band[:, 5] < 150  # the marks cut the cap's top rows ...
+    assert 2 <= marks[0].sum() <= 15 and (marks == marks[0]).all()  # ... at the same x every slice
+    gaps = np.diff(np.flatnonzero(np.diff(marks[0].astype(int)) == 1))
+    assert len(set(gaps.tolist())) == len(gaps)  # uneven spacing: no period to alias on
+
+
+def test_fiducial_band_drifts_with_the_specimen():
+    labels = _discs((4, 64, 128))
+    shifts = np.array([[0.0, 0.0], [0.5, 1.0], [1.0, -1.5], [-0.5, 2.0]])
+    out = simulate_fibsem(labels, voxel_size=VOXEL, shifts=shifts, fiducial_rows=16,
+                          **{**OFF, "photons": 300.0}).image.astype(float)
+    for k in range(1, 4):
+        found, _, _ = phase_cross_correlation(out[0, :16], out[k, :16], upsample_factor=20)
+        assert np.allclose(-found, shifts[k], atol=0.25), (k, found, shifts[k])
+
+
+@pytest.mark.parametrize("rows", [-1, 4])
+def test_fiducial_rows_too_small_raises(rows):
+    with pytest.raises(InputError, match="fiducial_rows"):
+        simulate_fibsem(_discs((2, 16, 16)), voxel_size=VOXEL, fiducial_rows=rows)

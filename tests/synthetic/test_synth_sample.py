@@ -15,7 +15,7 @@ from electroseg.cli import main
 from electroseg.config_files import builtin_config_dir
 from electroseg.errors import InputError
 from electroseg.io import read_labels
-from electroseg.synthetic import load_preset, make_labels, make_sample, narrow_pores, write_sample
+from electroseg.synthetic import load_preset, make_images, make_labels, make_sample, narrow_pores, write_sample
 from electroseg.synthetic.sample import PRESET_KEYS
 
 PRESETS = ["nmc_fibsem", "nmc_fibsem_cycled", "he_nmc_fibsem", "kintsugi_2ch", "xray_ct", "tiny"]
@@ -186,12 +186,33 @@ def test_command_cycled_preset_shares_particles_with_pristine(tmp_path):
     (lambda p: p.update(detectors={}), "detectors"),
     (lambda p: p.update(pt_free_opening_um=0.1), "needs unfilled_level .* missing in \\['sem'\\]"),
     (lambda p: p["detectors"]["sem"].update(unfilled_level=0.1), "pt_free_opening_um"),
+    # a marker band makes images taller than the labels: not a sample option
+    (lambda p: p["detectors"]["sem"].update(fiducial_rows=32), "unknown options \\['fiducial_rows'\\]"),
 ])
 def test_bad_preset_parameters_raise_input_error(change, match):
     preset = load_preset("tiny")
     change(preset)
     with pytest.raises(InputError, match=match):
         make_sample(preset, seed=0, shape=(4, 16, 16))
+
+
+def test_make_images_adds_the_marker_band_to_every_detector_with_the_same_specimen():
+    preset = load_preset("kintsugi_2ch")
+    sample = make_sample(preset, seed=2, shape=(4, 32, 64))
+    images, shifts = make_images(sample.labels, preset, seed=2, fiducial_rows=12)
+    np.testing.assert_array_equal(shifts, sample.shifts)
+    for name, image in images.items():
+        assert image.shape == (4, 44, 64)
+        # the same specimen below the band (the noise differs: it is drawn for the taller image)
+        assert np.corrcoef(image[:, 12:].ravel(), sample.images[name].ravel().astype(float))[0, 1] > 0.4
+        assert image[:, :2].mean() < 40 < np.median(image[:, 4:12])  # vacuum, then the cap
+
+
+def test_marker_band_on_ct_raises_input_error():
+    preset = load_preset("xray_ct")
+    labels = make_sample(preset, seed=0, shape=(4, 16, 16)).labels
+    with pytest.raises(InputError, match="FIB-SEM feature"):
+        make_images(labels, preset, fiducial_rows=12)
 
 
 def test_negative_seed_raises_input_error(tiny):

@@ -14,7 +14,9 @@ it (the same acquisition simulated with ``fiducial_rows``), which is what Tang e
 With ``--learned MINUTES`` the learned segmenters are trained with the shipped dataset configs
 (pseudo-labels + hand-labelled slices; SegmentPy: 8 dense pairs) for at most MINUTES each and
 scored on each config's test split, next to the classical pipeline on that same split:
-``multichannel2d`` and ``unet3d`` on nmc_fibsem, two detectors against one on kintsugi_2ch.
+``multichannel2d`` and ``unet3d`` on nmc_fibsem and on nmc_fibsem_markers (the same specimens
+acquired with the cap and its tracking marks in view, drift read from the marks), two detectors
+against one on kintsugi_2ch.
 The row ``unet3d dense*`` is a control, not a product setting: the same ``unet3d`` trained on the
 full ground truth of the other sample (seed1) with no pseudo-labels, i.e. what this model reaches
 in the time budget when labels are perfect.
@@ -61,6 +63,7 @@ class Dataset:
     steps: list[dict] = field(default_factory=list)
     shifts: np.ndarray | None = None
     marked: Callable[[], np.ndarray] | None = None  # the same image with a marker band on top
+    raw: list[np.ndarray] | None = None  # what the classical route reads (images + band), if other
 
 
 DRIFT_TARGET_PX = 0.5  # RMS error of the recovered per-slice shifts (classical issue)
@@ -82,7 +85,7 @@ def mean_iou(labels: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, num
 # ---- methods: (dataset) -> list of label arrays -------------------------------------------
 
 def run_multiotsu(data: Dataset) -> list[np.ndarray]:
-    """Plain multi-Otsu on the raw image (the peer)."""
+    """Plain multi-Otsu on the raw image (the peer; below the marker band if there is one)."""
     return [segment_volume(image, phases=data.phases, phase_order=data.phase_order,
                            gradient=None, cleanup=None).labels for image in data.images]
 
@@ -90,7 +93,7 @@ def run_multiotsu(data: Dataset) -> list[np.ndarray]:
 def run_classical(data: Dataset) -> list[np.ndarray]:
     """Default preprocessing of the modality + thresholds + gradient analysis + cleanup."""
     out = []
-    for image in data.images:
+    for image in data.raw or data.images:
         prepared = preprocess_volume(image, steps=data.steps).image
         out.append(segment_volume(prepared, phases=data.phases, phase_order=data.phase_order).labels)
     return out
@@ -105,19 +108,27 @@ METHODS: dict[str, Callable[[Dataset], list[np.ndarray]]] = {
 # ---- datasets --------------------------------------------------------------------------------
 
 def synthetic(preset: str, *, detector: str | None, phase_order, quick: bool) -> Dataset:
+    """Sample seed 0 of a preset. With a marker band (preset ``fiducial_rows``) the classical
+    route uses its data config's preprocessing (register on the band, crop it) and multi-Otsu sees
+    the image below the band."""
+    from electroseg.config_files import builtin_config
     from electroseg.synthetic import load_preset, make_images, make_sample
 
     config = load_preset(preset)
     shape = [32, 192, 192] if quick else None
     sample = make_sample(config, seed=0, shape=shape)
     channel = detector or sample.channels[0]
+    rows = sample.fiducial_rows
 
-    def marked() -> np.ndarray:  # same specimen, drift and seeds, imaged with the cap above it
+    def marked() -> np.ndarray:  # the acquisition with the cap above the specimen
+        if rows:
+            return sample.images[channel]
         return make_images(sample.labels, config, seed=0, fiducial_rows=MARKER_ROWS)[0][channel]
 
-    return Dataset(f"synthetic {preset} ({channel})", [sample.images[channel]], [sample.labels],
-                   [None], phases=sample.phases, phase_order=phase_order, steps=FIBSEM_STEPS,
-                   shifts=sample.shifts, marked=marked)
+    steps = builtin_config(f"data/{preset}.yaml")["preprocess"] if rows else FIBSEM_STEPS
+    return Dataset(f"synthetic {preset} ({channel})", [sample.images[channel][:, rows:]], [sample.labels],
+                   [None], phases=sample.phases, phase_order=phase_order, steps=steps,
+                   shifts=sample.shifts, marked=marked, raw=[sample.images[channel]])
 
 
 def segmentpy(quick: bool) -> Dataset:
@@ -153,6 +164,8 @@ def samba_kintsugi(phase_order) -> Dataset:
 def datasets(quick: bool, only: list[str] | None) -> list[tuple[str, Callable[[], Dataset]]]:
     makers = {
         "nmc_fibsem": lambda: synthetic("nmc_fibsem", detector=None, phase_order=("pore", "cbd", "am"), quick=quick),
+        "nmc_fibsem_markers": lambda: synthetic("nmc_fibsem_markers", detector=None,
+                                                phase_order=("pore", "cbd", "am"), quick=quick),
         "kintsugi_2ch": lambda: synthetic("kintsugi_2ch", detector="cbs", phase_order=("cbd", "am", "pore"), quick=quick),
         "segmentpy": lambda: segmentpy(quick),
         "samba": lambda: samba_kintsugi(("cbd", "am", "pore")),
@@ -171,6 +184,7 @@ def datasets(quick: bool, only: list[str] | None) -> list[tuple[str, Callable[[]
 LEARNED = {  # dataset key -> (method label, run name in benchmarks/_training_accuracy.RUNS)
     "nmc_fibsem": [("multichannel2d", "nmc_fibsem_2d"), ("unet3d", "nmc_fibsem"),
                    ("unet3d dense*", "nmc_fibsem_dense")],  # * control: trained on seed1's full truth
+    "nmc_fibsem_markers": [("multichannel2d", "nmc_fibsem_markers_2d"), ("unet3d", "nmc_fibsem_markers")],
     "kintsugi_2ch": [("mc2d cbs+tld", "kintsugi_2ch"), ("mc2d cbs", "kintsugi_cbs_only")],
     "segmentpy": [("multichannel2d", "segmentpy")],
 }
@@ -228,7 +242,9 @@ def drift_error(data: Dataset) -> tuple[str, float, float, float]:
     rigid = np.stack([ndi.shift(data.images[0][0].astype(np.float32), s, order=3, mode="nearest")
                       for s in truth])
     control = estimate_shifts(rigid)
-    markers = estimate_shifts(data.marked(), fiducial_roi=[[0, MARKER_ROWS], None], highpass_sigma=4.0)
+    marked = data.marked()
+    rows = marked.shape[1] - data.images[0].shape[1]
+    markers = estimate_shifts(marked, fiducial_roi=[[0, rows], None], highpass_sigma=4.0)
     rms = lambda e: float(np.sqrt(np.mean(np.sum(e**2, axis=1))))
     return data.name, rms(estimated - truth), rms(control - truth), rms(markers - truth)
 
@@ -252,7 +268,8 @@ def print_tables(rows: list[tuple], drift_rows: list[tuple]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller synthetic volumes, 3 SegmentPy slices")
-    parser.add_argument("--only", nargs="*", help="dataset keys: nmc_fibsem kintsugi_2ch segmentpy samba (default all of these), samba4")
+    parser.add_argument("--only", nargs="*", help="dataset keys: nmc_fibsem nmc_fibsem_markers kintsugi_2ch segmentpy "
+                                                  "samba (default all of these), samba4")
     parser.add_argument("--learned", type=float, metavar="MINUTES",
                         help="also train multichannel2d / unet3d for at most MINUTES each (the 15 min "
                              "budget of the learned issue) and add their rows")

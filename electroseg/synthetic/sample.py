@@ -7,7 +7,10 @@ A preset (``configs/preset/<name>.yaml``) holds the arguments of the generators:
 ``modality`` (``fibsem`` or ``ct``), ``drift_step_px``, ``detectors`` (name ->
 `simulate_fibsem` or `simulate_ct` options) and, for Pt-infiltrated (kintsugi) samples,
 ``pt_free_opening_um``: pores at most this wide in-plane stay empty (`narrow_pores`) and every
-detector shows them at its ``unfilled_level``.
+detector shows them at its ``unfilled_level``. ``fiducial_rows`` (FIB-SEM, default 0) images the
+protective cap with tracking marks in that many rows above the specimen (`simulate_fibsem`):
+the images are then taller than the labels, and ``preprocess=fibsem_markers`` registers on the
+band and crops it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ IGNORE_VALUE = 255
 PRESET_KEYS = frozenset({
     "name", "shape", "voxel_size", "phases", "phase_map", "depth_axis", "sparse_slices",
     "microstructure", "cycling", "modality", "drift_step_px", "detectors", "pt_free_opening_um",
+    "fiducial_rows",
 })
 MODALITIES = ("fibsem", "ct")
 
@@ -53,7 +57,7 @@ class Sample:
     seed : int
     labels : ndarray of uint8, shape (Z, Y, X)
         Dense ground truth, phase indices into ``phases``.
-    images : dict of str to ndarray of uint8, shape (Z, Y, X)
+    images : dict of str to ndarray of uint8, shape (Z, fiducial_rows + Y, X)
         One simulated stack per detector (channel name -> image), in acquisition frame.
     voxel_size : tuple of float
         µm (z, y, x).
@@ -65,6 +69,8 @@ class Sample:
         Z indices labelled in `sparse_labels`.
     summary : dict
         Generator record: particle_count, cracked_count, detached_fraction, targets.
+    fiducial_rows : int
+        Rows of cap with tracking marks above the specimen in every image (0 = none).
     """
 
     name: str
@@ -77,6 +83,7 @@ class Sample:
     shifts: np.ndarray
     sparse_slices: tuple[int, ...]
     summary: dict = field(default_factory=dict)
+    fiducial_rows: int = 0
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -177,15 +184,17 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
 
 
 def make_images(labels: np.ndarray, preset: Mapping[str, Any], *, seed: int = 0,
-                fiducial_rows: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                fiducial_rows: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Simulate every detector of a preset on ``labels``; return (images, drift shifts).
 
     FIB-SEM detectors image one specimen together: they share the drift, texture, grains and
     curtains (``seed``) and have independent noise (``noise_seed``). ``fiducial_rows`` > 0
     adds the cap with tracking marks above the specimen (`simulate_fibsem`): the images are
-    then that many rows taller than ``labels`` (same seed, same specimen and drift), so samples
-    (`make_sample`) never have it.
+    then that many rows taller than ``labels`` (same seed, same specimen and drift); None = the
+    preset's ``fiducial_rows`` (default 0).
     """
+    if fiducial_rows is None:
+        fiducial_rows = _fiducial_rows(preset)
     _, voxel_size, _ = _check_preset(preset, labels.shape)
     _, _, seed_drift, seed_image = _seeds(_check_seed(seed), 4)
     simulator = simulate_ct if preset.get("modality", "fibsem") == "ct" else simulate_fibsem
@@ -219,6 +228,14 @@ def make_images(labels: np.ndarray, preset: Mapping[str, Any], *, seed: int = 0,
     return images, shifts
 
 
+def _fiducial_rows(preset: Mapping[str, Any]) -> int:
+    rows = preset.get("fiducial_rows") or 0
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 0:
+        raise InputError(f"preset {preset.get('name')!r} fiducial_rows: expected a number of rows "
+                         f">= 0 (0 = no marker band), got {rows!r}")
+    return int(rows)
+
+
 def _detector_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
@@ -245,5 +262,6 @@ def make_sample(preset: Mapping[str, Any], *, seed: int = 0,
     logger.info("sample %r seed %d: shape %s, %d particles, channels %s", preset.get("name"),
                 seed, labels.shape, summary["particle_count"], list(images))
     return Sample(str(preset.get("name", "custom")), int(seed), labels, images, voxel_size,
-                  phases, int(preset.get("depth_axis", 1)), shifts, sparse, summary)
+                  phases, int(preset.get("depth_axis", 1)), shifts, sparse, summary,
+                  fiducial_rows=next(iter(images.values())).shape[1] - labels.shape[1])
 

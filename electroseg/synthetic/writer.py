@@ -46,6 +46,10 @@ def sample_truth(sample: Sample) -> dict[str, Any]:
         "drift_shifts_px": sample.shifts.round(6).tolist(),
         "drift_convention": "image[k] = true-frame slice k shifted by (dy, dx) "
                             "(scipy.ndimage.shift); labels are in the true frame",
+        "fiducial_rows": sample.fiducial_rows,
+        "fiducial_note": ("images show the protective cap with tracking marks in rows "
+                          f"[0, {sample.fiducial_rows}) above the specimen: register on them and "
+                          "crop them (preprocess=fibsem_markers)") if sample.fiducial_rows else None,
         "sparse_slices": list(sample.sparse_slices),
         "ignore_value": IGNORE_VALUE,
     }

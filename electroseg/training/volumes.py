@@ -44,14 +44,15 @@ def load_image(entry: VolumeEntry, dataset: DatasetConfig) -> tuple[np.ndarray, 
 
 
 def preprocess_image(raw: np.ndarray, steps: Any) -> np.ndarray:
-    """Apply ``electroseg.preprocess`` steps to a raw (C, Z, Y, X) image (Z = 1: 2-D steps)."""
+    """Apply ``electroseg.preprocess`` steps to a raw (C, Z, Y, X) image (Z = 1: 2-D steps).
+    A ``crop`` step makes the result smaller than ``raw``."""
     if not steps:
         return raw
     from electroseg.preprocess import preprocess_volume
 
     flat = raw[:, 0] if raw.shape[1] == 1 else raw
     out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True).image
-    return out.reshape(raw.shape)
+    return out[:, None] if raw.shape[1] == 1 else out
 
 
 def _labels(path: Path | None, dataset: DatasetConfig, shape: tuple[int, ...]) -> np.ndarray | None:

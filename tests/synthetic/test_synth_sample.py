@@ -18,7 +18,8 @@ from electroseg.io import read_labels
 from electroseg.synthetic import load_preset, make_images, make_labels, make_sample, narrow_pores, write_sample
 from electroseg.synthetic.sample import PRESET_KEYS
 
-PRESETS = ["nmc_fibsem", "nmc_fibsem_cycled", "he_nmc_fibsem", "kintsugi_2ch", "xray_ct", "tiny"]
+PRESETS = ["nmc_fibsem", "nmc_fibsem_cycled", "nmc_fibsem_markers", "he_nmc_fibsem", "kintsugi_2ch", "xray_ct",
+           "tiny"]
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +219,25 @@ def test_marker_band_on_ct_raises_input_error():
 def test_negative_seed_raises_input_error(tiny):
     with pytest.raises(InputError, match="seed"):
         make_sample(tiny, seed=-3)
+
+
+def test_markers_preset_images_the_same_specimen_with_the_cap_above(tmp_path):
+    plain, marked = load_preset("nmc_fibsem"), load_preset("nmc_fibsem_markers")
+    assert {k: v for k, v in marked.items() if k not in ("name", "fiducial_rows")} == \
+        {k: v for k, v in plain.items() if k != "name"}
+    a = make_sample(plain, seed=3, shape=(4, 48, 64))
+    b = make_sample(marked, seed=3, shape=(4, 48, 64))
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.shifts, b.shifts)
+    assert b.fiducial_rows == 32 and b.images["sem"].shape == (4, 80, 64) and a.fiducial_rows == 0
+    write_sample(b, tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["fiducial_rows"] == 32 and "crop" in truth["fiducial_note"]
+    assert tifffile.imread(tmp_path / "image.tif").shape == (4, 80, 64)
+    assert tifffile.imread(tmp_path / "labels.tif").shape == (4, 48, 64)
+
+
+@pytest.mark.parametrize("rows", [-2, 1.5, True])
+def test_bad_preset_fiducial_rows_raises_input_error(rows):
+    preset = {**load_preset("tiny"), "fiducial_rows": rows}
+    with pytest.raises(InputError, match="fiducial_rows"):
+        make_sample(preset, seed=0, shape=(4, 16, 16))

@@ -79,3 +79,19 @@ def test_synthetic_samples_of_another_shape_are_not_reused(tmp_path):
     assert roots[0] != roots[1] and roots[0] == roots[2]
     assert roots[1].name.startswith("8x32x48-")
     assert tifffile.imread(roots[1] / "seed0" / "image.tif").shape == (8, 32, 48)
+
+
+def test_markers_dataset_registers_on_the_band_and_crops_it_to_the_labels(tmp_path):
+    from electroseg.commands.train import prepare_synthetic
+    from electroseg.config import compose_command
+
+    cfg = compose_command("train", ["data=nmc_fibsem_markers", "+data.synthetic.shape=[6,48,64]",
+                                    "out=unused", f"cache_dir={tmp_path}"])
+    prepare_synthetic(cfg)
+    root = pathlib.Path(cfg.data.root)
+    assert tifffile.imread(root / "seed0" / "image.tif").shape == (6, 80, 64)  # 32 rows of cap on top
+    dataset = parse_dataset_config(OmegaConf.to_container(cfg.data, resolve=True), root=root)
+    (volume,), _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
+    assert volume.image.shape == (1, 6, 48, 64)
+    sparse = tifffile.imread(root / "seed0" / "sparse_labels.tif")
+    assert np.array_equal(volume.target.labels[sparse != 255], sparse[sparse != 255])

@@ -201,6 +201,26 @@ def preprocess_images(images: Mapping[str, Path], out: Path, *, steps: Sequence[
     write_json(out / "preprocess.json", result.to_dict())
 
 
+def check_label_shapes(prepared: Mapping) -> None:
+    """Every labels file of a `preprocessed_dataset` covers its preprocessed image voxel for
+    voxel (a 2-D image may be stored (1, Y, X)): a preprocessing that crops (a marker band)
+    must fit the images it ran on. One line naming both files otherwise."""
+    import tifffile
+
+    def shape(path: str) -> tuple[int, ...]:
+        with tifffile.TiffFile(path) as tif:
+            dims = tuple(int(n) for n in tif.series[0].shape)
+        return tuple(n for i, n in enumerate(dims) if n != 1 or i >= len(dims) - 2)
+
+    for volume in prepared["volumes"]:
+        image = next(iter(volume["images"].values()))
+        for field in ("hand_labels", "labels"):
+            if volume.get(field) and shape(volume[field]) != shape(image):
+                raise InputError(f"{volume[field]}: expected labels of the preprocessed image's "
+                                 f"shape {shape(image)} ({image}), got {shape(volume[field])}; "
+                                 f"does the dataset's preprocess (crop, fiducial_roi) fit these images?")
+
+
 def preprocessed_dataset(dataset: Mapping, root: Path, pre_root: Path, classical: Mapping) -> dict:
     """The dataset mapping with absolute paths, images replaced by their preprocessed copies.
 
@@ -378,6 +398,7 @@ def _front(out: Path, dataset: Mapping, preset: Mapping | None, steps: Sequence[
         for key, images in sets.items()], settings={"upstream": upstream, "steps": list(steps)},
         force="preprocess" in redo))
     prepared = preprocessed_dataset(dataset, root, out / "preprocess", classical)
+    check_label_shapes(prepared)
     scan = target_scan(prepared, root)
     stages.append(run_stage("classical", out / "classical", lambda f: segment_classical(
         scan, f, options=classical), settings={"upstream": stages[-1].fingerprint,

@@ -137,3 +137,13 @@ def test_cycling_experiment_classical_only_on_tiny_samples(tmp_path):
     assert "Cycling study" in html and "pba_depth_cycling.png" in html
     for sample in ("pristine", "cycled"):
         assert (out / sample / "compare" / "comparison.json").is_file()
+
+
+def test_preprocessing_that_crops_the_specimen_is_one_line_error(tmp_path, capsys):
+    # the marker dataset crops a 32-row band that the tiny preset's images do not have
+    status = main(["run", f"out={tmp_path / 'run'}", "data=nmc_fibsem_markers", "preset=tiny",
+                   "learned=false", "data.synthetic.samples={seed0: 0}", "analysis.uncertainty=false"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "sparse_labels.tif: expected labels of the preprocessed image's shape (16, 32, 64)" in err
+    assert "Traceback" not in err and not (tmp_path / "run" / "classical" / "labels.tif").exists()

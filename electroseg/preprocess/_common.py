@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
@@ -10,6 +11,31 @@ import numpy as np
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
+
+
+def roi_slices(shape: Sequence[int], roi: Sequence[Sequence[int | None] | None], *, name: str,
+               min_size: int = 1) -> list[slice]:
+    """Slices of the last ``len(roi)`` axes of ``shape`` for ``[start, stop]`` pairs (None or a
+    None bound = full extent), each keeping at least ``min_size`` pixels; errors name ``name``.
+
+    >>> roi_slices((4, 5), [[1, 3], None], name="roi")
+    [slice(1, 3, None), slice(None, None, None)]
+    """
+    roi = list(roi)
+    if len(roi) > len(shape):
+        raise InputError(f"{name}: expected at most {len(shape)} [start, stop] pairs, got {len(roi)}")
+    slices = []
+    for axis, bounds in enumerate(roi, start=len(shape) - len(roi)):
+        bounds = [None, None] if bounds is None else list(bounds)
+        if len(bounds) != 2:
+            raise InputError(f"{name}: expected [start, stop] pairs, got {bounds!r}")
+        part = slice(*bounds)
+        kept = len(range(*part.indices(shape[axis])))
+        if kept < min_size:
+            what = "is empty" if kept == 0 else f"keeps fewer than {min_size} pixels"
+            raise InputError(f"{name}: {bounds!r} {what} for axis {axis} of length {shape[axis]}")
+        slices.append(part)
+    return slices
 
 
 def as_float_image(image: np.ndarray, *, name: str = "image") -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from electroseg.errors import InputError
+from electroseg.preprocess._common import roi_slices
 from electroseg.preprocess.denoise import denoise
 from electroseg.preprocess.destripe import remove_curtaining
 from electroseg.preprocess.intensity import flatten_shading, normalize_slices
@@ -35,19 +36,8 @@ def crop(image: np.ndarray, *, roi: Sequence[Sequence[int | None] | None]) -> np
     [[5, 6], [10, 11]]
     """
     image = np.asarray(image)
-    roi = list(roi)
-    if len(roi) > image.ndim:
-        raise InputError(f"roi: expected at most {image.ndim} [start, stop] pairs, got {len(roi)}")
-    index: list[slice] = [slice(None)] * (image.ndim - len(roi))
-    for axis, bounds in enumerate(roi, start=image.ndim - len(roi)):
-        bounds = [None, None] if bounds is None else list(bounds)
-        if len(bounds) != 2:
-            raise InputError(f"roi: expected [start, stop] pairs, got {bounds!r}")
-        part = slice(*bounds)
-        if len(range(*part.indices(image.shape[axis]))) == 0:
-            raise InputError(f"roi: {bounds!r} is empty for axis {axis} of length {image.shape[axis]}")
-        index.append(part)
-    return image[tuple(index)]
+    slices = roi_slices(image.shape, roi, name="roi")
+    return image[(Ellipsis, *slices)]
 
 
 @dataclass(frozen=True)

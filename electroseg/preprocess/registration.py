@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
 from electroseg.errors import InputError
-from electroseg.preprocess._common import as_float_image
+from electroseg.preprocess._common import as_float_image, roi_slices
 
 logger = logging.getLogger(__name__)
 
@@ -224,18 +224,9 @@ def _fiducial_shifts(image: np.ndarray, roi: Sequence[Sequence[int | None] | Non
     """
     if not (isinstance(roi, Sequence) and len(roi) == 2):
         raise InputError(f"fiducial_roi: expected [[y0, y1], [x0, x1]] (None for a full extent), got {roi!r}")
-    index = []
-    for axis, bounds in zip((1, 2), roi):
-        bounds = [None, None] if bounds is None else list(bounds)
-        if len(bounds) != 2:
-            raise InputError(f"fiducial_roi: expected [start, stop] pairs, got {bounds!r}")
-        part = slice(*bounds)
-        if len(range(*part.indices(image.shape[axis]))) < 8:
-            raise InputError(f"fiducial_roi: {bounds!r} leaves fewer than 8 pixels of axis "
-                             f"{'yx'[axis - 1]} (length {image.shape[axis]})")
-        index.append(part)
+    rows, columns = roi_slices(image.shape[1:], roi, name="fiducial_roi (axes y, x of a slice)", min_size=8)
     views = np.stack([view - ndi.gaussian_filter(view, highpass_sigma) if highpass_sigma > 0
-                      else view - view.mean() for view in image[:, index[0], index[1]]])
+                      else view - view.mean() for view in image[:, rows, columns]])
     if not np.any(views.std(axis=(1, 2)) > 0):
         raise InputError(f"fiducial_roi: {roi!r} shows no texture to register on (constant region)")
 

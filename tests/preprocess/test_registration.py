@@ -123,8 +123,8 @@ def test_register_slices_with_fiducial_roi_moves_the_whole_field():
 @pytest.mark.parametrize("roi, message", [
     ([[0, 24]], "expected \\[\\[y0, y1\\], \\[x0, x1\\]\\]"),
     ([[0, 24, 3], None], "start, stop\\] pairs"),
-    ([[0, 4], None], "fewer than 8 pixels of axis y"),
-    ([None, [200, 300]], "fewer than 8 pixels of axis x"),
+    ([[0, 4], None], "keeps fewer than 8 pixels for axis 0"),
+    ([None, [200, 300]], "is empty for axis 1"),
 ])
 def test_bad_fiducial_roi_raises_input_error(roi, message):
     with pytest.raises(InputError, match=message):

@@ -136,3 +136,19 @@ def test_constant_fiducial_region_raises_input_error():
     stack[:, :16] = 0.5
     with pytest.raises(InputError, match="no texture"):
         estimate_shifts(stack, fiducial_roi=[[0, 16], None])
+
+
+def test_fiducial_region_is_tracked_under_drift_larger_than_the_band():
+    # 19 px downwards and 9.5 px sideways across a 24-row band: fixed windows alias (a circular
+    # correlation of 24 rows cannot tell +19 from -5); the tracked region follows the marks
+    truth = np.outer(np.arange(20), [1.0, 0.5])
+    stack = _marked_stack(truth, seed=6)
+    shifts = estimate_shifts(stack, fiducial_roi=[[0, 24], None], highpass_sigma=4)
+    assert np.sqrt(np.mean(np.sum((shifts - truth) ** 2, axis=1))) < 0.1
+
+
+def test_marks_leaving_the_image_are_warned_about(caplog):
+    truth = np.outer(np.arange(16), [-1.0, 0.0])  # upwards: the band leaves through the top edge
+    with caplog.at_level("WARNING", logger="electroseg.preprocess.registration"):
+        estimate_shifts(_marked_stack(truth, seed=7), fiducial_roi=[[0, 24], None], highpass_sigma=4)
+    assert "reached the image edge" in caplog.text

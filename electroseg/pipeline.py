@@ -204,12 +204,11 @@ def preprocess_images(images: Mapping[str, Path], out: Path, *, steps: Sequence[
 def check_label_shapes(prepared: Mapping) -> None:
     """Every labels file of a `preprocessed_dataset` covers its preprocessed image voxel for
     voxel (a 2-D image may be stored (1, Y, X)): a preprocessing that crops (a marker band)
-    must fit the images it ran on. One line naming both files otherwise."""
-    import tifffile
+    must fit the images it ran on. One line naming both files otherwise. Shapes are read lazily
+    (any label format `read_volume` takes)."""
 
     def shape(path: str) -> tuple[int, ...]:
-        with tifffile.TiffFile(path) as tif:
-            dims = tuple(int(n) for n in tif.series[0].shape)
+        dims = read_volume(path, lazy=True).shape
         return tuple(n for i, n in enumerate(dims) if n != 1 or i >= len(dims) - 2)
 
     for volume in prepared["volumes"]:

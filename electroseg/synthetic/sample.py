@@ -69,8 +69,6 @@ class Sample:
         Z indices labelled in `sparse_labels`.
     summary : dict
         Generator record: particle_count, cracked_count, detached_fraction, targets.
-    fiducial_rows : int
-        Rows of cap with tracking marks above the specimen in every image (0 = none).
     """
 
     name: str
@@ -83,7 +81,11 @@ class Sample:
     shifts: np.ndarray
     sparse_slices: tuple[int, ...]
     summary: dict = field(default_factory=dict)
-    fiducial_rows: int = 0
+
+    @property
+    def fiducial_rows(self) -> int:
+        """Rows of cap with tracking marks above the specimen in every image (0 = none)."""
+        return next(iter(self.images.values())).shape[1] - self.labels.shape[1]
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -262,6 +264,5 @@ def make_sample(preset: Mapping[str, Any], *, seed: int = 0,
     logger.info("sample %r seed %d: shape %s, %d particles, channels %s", preset.get("name"),
                 seed, labels.shape, summary["particle_count"], list(images))
     return Sample(str(preset.get("name", "custom")), int(seed), labels, images, voxel_size,
-                  phases, int(preset.get("depth_axis", 1)), shifts, sparse, summary,
-                  fiducial_rows=next(iter(images.values())).shape[1] - labels.shape[1])
+                  phases, int(preset.get("depth_axis", 1)), shifts, sparse, summary)
 

@@ -55,7 +55,7 @@ def predict(loaded, raw: np.ndarray) -> np.ndarray:
     """Labels (Z, Y, X) of a raw (C, Z, Y, X) image with MONAI sliding windows, bf16 autocast
     (the logit offsets of a volume-fraction-calibrated checkpoint included)."""
     spec = loaded.spec
-    image = preprocess_image(raw, spec.preprocess)
+    image = preprocess_image(raw, spec.preprocess, spec.channels)
     image = np.stack([normalize_intensity(c, spec.normalization) for c in image])
     return predict_logits(loaded.network, spec, image).argmax(0).numpy().astype(np.uint8)
 
@@ -88,12 +88,15 @@ def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool, seed
             cfg.data.channels = ["cbs"]
             for volume in cfg.data.volumes:
                 volume.images = {"cbs": volume.images.cbs}
+            for step in cfg.data.preprocess:  # registered on the one detector it has
+                if step.step == "register_slices" and "channel" in step:
+                    step.channel = "cbs"
     prepare_synthetic(cfg)
     return cfg
 
 
 def _classical(raw: np.ndarray, dataset) -> np.ndarray:
-    prepared = preprocess_image(raw, dataset.preprocess)
+    prepared = preprocess_image(raw, dataset.preprocess, dataset.channels)
     options = dict(dataset.classical)
     channel = options.pop("channel", dataset.channels[0])
     image = prepared[dataset.channels.index(channel)]

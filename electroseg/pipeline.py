@@ -193,7 +193,7 @@ def preprocess_images(images: Mapping[str, Path], out: Path, *, steps: Sequence[
 
     volumes = [read_volume(p, voxel_size=voxel_size, allow_channels=False) for p in images.values()]
     stack = np.stack([v.numpy() for v in volumes]) if len(volumes) > 1 else volumes[0].numpy()
-    result = preprocess_volume(stack, steps=list(steps), multichannel=len(volumes) > 1)
+    result = preprocess_volume(stack, steps=list(steps), multichannel=len(volumes) > 1, channel_names=list(images))
     out.mkdir(parents=True, exist_ok=True)
     arrays = list(result.image) if len(volumes) > 1 else [result.image]
     for name, array in zip(_file_names(list(images)), arrays):

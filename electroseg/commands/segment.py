@@ -17,15 +17,25 @@ HELP = "classical segmentation (preprocess, thresholds, gradient analysis)"
 logger = logging.getLogger(__name__)
 
 
-def _pick_channel(volume: Any, channel: int) -> tuple[np.ndarray, bool]:
-    """(array, multichannel) with the segmented channel first for multi-channel inputs."""
+def _pick_channel(volume: Any, channel: int) -> tuple[np.ndarray, list[int] | None]:
+    """(array, channel order or None) with the segmented channel first for multi-channel inputs."""
     data = volume.numpy()
     if not volume.is_multichannel:
-        return data, False
+        return data, None
     if not 0 <= channel < data.shape[0]:
         raise InputError(f"channel: expected 0..{data.shape[0] - 1} for {volume.source}, got {channel}")
     order = [channel] + [c for c in range(data.shape[0]) if c != channel]
-    return data[order], True
+    return data[order], order
+
+
+def _reordered_steps(steps: list[dict[str, Any]], order: list[int] | None) -> list[dict[str, Any]]:
+    """Steps whose ``register_slices`` ``channel`` (an index into the input's channels) points
+    at the same detector after `_pick_channel` moved the segmented channel first."""
+    if order is None:
+        return steps
+    return [{**step, "channel": order.index(step["channel"])}
+            if step.get("step") == "register_slices" and step.get("channel") in order else step
+            for step in steps]
 
 
 def _segment_options(segmenter: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
@@ -41,9 +51,11 @@ def run(cfg: DictConfig) -> int:
     from electroseg.preprocess import preprocess_volume, write_preprocess_qc
 
     volume = read_volume(cfg.input, voxel_size=_plain(cfg.voxel_size))
-    data, multichannel = _pick_channel(volume, int(cfg.channel))
-    steps = _plain(cfg.preprocess.steps) or []
-    prepared = preprocess_volume(data, steps=steps, multichannel=multichannel)
+    data, order = _pick_channel(volume, int(cfg.channel))
+    multichannel = order is not None
+    steps = _reordered_steps(_plain(cfg.preprocess.steps) or [], order)
+    names = [volume.channels[c] for c in order] if multichannel else None
+    prepared = preprocess_volume(data, steps=steps, multichannel=multichannel, channel_names=names)
     image = prepared.image[0] if multichannel else prepared.image
     try:
         segmentation = segment_volume(image, **_segment_options(_plain(cfg.segmenter), cfg))

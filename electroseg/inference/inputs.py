@@ -78,8 +78,10 @@ def _channel_index(names: tuple[str, ...], count: int, expected: tuple[str, ...]
     return list(range(count))
 
 
-def _preprocessed(data: Any, index: list[int], has_c: bool, steps, where: str, lazy_only: bool) -> np.ndarray:
-    """The checkpoint's preprocess steps (as in training) on the whole (C, Z, Y, X) input."""
+def _preprocessed(data: Any, index: list[int], has_c: bool, steps, where: str, lazy_only: bool,
+                  channels: Sequence[str]) -> np.ndarray:
+    """The checkpoint's preprocess steps (as in training) on the whole (C, Z, Y, X) input, whose
+    selected channels are the checkpoint's ``channels``."""
     from electroseg.preprocess import preprocess_volume
 
     if lazy_only:
@@ -87,7 +89,8 @@ def _preprocessed(data: Any, index: list[int], has_c: bool, steps, where: str, l
                          "need the whole volume in memory; predict it with chunked=false")
     stacked = np.asarray(data)[index] if has_c else np.asarray(data)[None]
     flat = stacked[:, 0] if stacked.shape[1] == 1 else stacked
-    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True).image
+    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True,
+                            channel_names=list(channels) or None).image
     return out[:, None] if out.ndim == 3 else out
 
 
@@ -118,7 +121,8 @@ def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[S
     if two_d:
         data = np.asarray(data)[:, None] if has_c else np.asarray(data)[None]
     if setup.preprocess:
-        data, index, has_c = _preprocessed(data, index, has_c, setup.preprocess, where, lazy_only), \
+        data, index, has_c = _preprocessed(data, index, has_c, setup.preprocess, where, lazy_only,
+                                                setup.channels), \
             list(range(len(index))), True
     source = Source(data, channel_index=index if has_c else None,
                     bounds=[ChannelBounds(None, None)] * len(index))

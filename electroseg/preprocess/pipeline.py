@@ -94,8 +94,20 @@ def _split_step(step: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(step["step"]), options
 
 
+def _channel_index(options: dict[str, Any], names: Sequence[str] | None) -> dict[str, Any]:
+    """``register_slices`` options with a detector name in ``channel`` replaced by its index."""
+    channel = options.get("channel")
+    if not isinstance(channel, str):
+        return options
+    if names is None or channel not in names:
+        known = "the image's channels have no names" if names is None else f"expected one of {list(names)}"
+        raise InputError(f"register_slices: channel {channel!r} is not a channel of this image ({known})")
+    return {**options, "channel": list(names).index(channel)}
+
+
 def _run_step(
-    image: np.ndarray, name: str, options: dict[str, Any], *, multichannel: bool, spatial_ndim: int
+    image: np.ndarray, name: str, options: dict[str, Any], *, multichannel: bool, spatial_ndim: int,
+    channel_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Run one step; returns (image, shifts or None, status)."""
     if name == "crop":
@@ -104,10 +116,11 @@ def _run_step(
         if spatial_ndim < 3 or image.shape[-3] < 2:
             logger.info("register_slices: skipped, needs a stack of at least 2 slices")
             return image, None, "skipped"
-        registered, shifts = register_slices(image, **options)
-        return registered, shifts, "done"
-    func = _PER_CHANNEL[name]
     try:
+        if name == "register_slices":
+            registered, shifts = register_slices(image, **_channel_index(options, channel_names))
+            return registered, shifts, "done"
+        func = _PER_CHANNEL[name]
         if multichannel:
             return np.stack([func(channel, **options) for channel in image]), None, "done"
         return func(image, **options), None, "done"
@@ -116,7 +129,8 @@ def _run_step(
 
 
 def preprocess_volume(
-    image: np.ndarray, *, steps: Sequence[Mapping[str, Any]] = (), multichannel: bool = False
+    image: np.ndarray, *, steps: Sequence[Mapping[str, Any]] = (), multichannel: bool = False,
+    channel_names: Sequence[str] | None = None,
 ) -> PreprocessResult:
     """Run preprocessing steps in the order given.
 
@@ -128,8 +142,12 @@ def preprocess_volume(
         `electroseg.preprocess` of the same name, options passed as keyword arguments).
         Steps that need Z (registration, slice normalisation) are skipped on 2-D images.
     multichannel : bool
-        First axis holds channels: registration uses channel 0 and moves every channel by the
-        same shifts; other steps run per channel.
+        First axis holds channels: registration uses channel 0 (or the ``channel`` option of the
+        ``register_slices`` step) and moves every channel by the same shifts; other steps run
+        per channel.
+    channel_names : sequence of str, optional
+        Detector names of the channels, in order: ``register_slices`` may then name its
+        ``channel`` (``{"step": "register_slices", "channel": "tld"}``).
 
     Returns
     -------
@@ -147,7 +165,8 @@ def preprocess_volume(
         name, options = _split_step(step)
         start, cpu_start = time.perf_counter(), time.process_time()
         image, step_shifts, status = _run_step(
-            image, name, options, multichannel=multichannel, spatial_ndim=spatial_ndim
+            image, name, options, multichannel=multichannel, spatial_ndim=spatial_ndim,
+            channel_names=channel_names,
         )
         shifts = step_shifts if step_shifts is not None else shifts
         seconds = time.perf_counter() - start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -43,15 +43,15 @@ def load_image(entry: VolumeEntry, dataset: DatasetConfig) -> tuple[np.ndarray, 
     return data, voxel_size
 
 
-def preprocess_image(raw: np.ndarray, steps: Any) -> np.ndarray:
-    """Apply ``electroseg.preprocess`` steps to a raw (C, Z, Y, X) image (Z = 1: 2-D steps).
-    A ``crop`` step makes the result smaller than ``raw``."""
+def preprocess_image(raw: np.ndarray, steps: Any, channels: Sequence[str] | None = None) -> np.ndarray:
+    """Apply ``electroseg.preprocess`` steps to a raw (C, Z, Y, X) image (Z = 1: 2-D steps) whose
+    channels are the detectors ``channels``. A ``crop`` step makes the result smaller than ``raw``."""
     if not steps:
         return raw
     from electroseg.preprocess import preprocess_volume
 
     flat = raw[:, 0] if raw.shape[1] == 1 else raw
-    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True).image
+    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True, channel_names=channels).image
     return out[:, None] if raw.shape[1] == 1 else out
 
 
@@ -89,7 +89,7 @@ def load_split(
     volumes, voxel_size = [], None
     for entry in dataset.split(split):
         raw, vs = load_image(entry, dataset)
-        raw = preprocess_image(raw, dataset.preprocess)
+        raw = preprocess_image(raw, dataset.preprocess, dataset.channels)
         voxel_size = voxel_size or vs
         image = np.stack([normalize_intensity(c, normalization) for c in raw])
         pseudo = _pseudo(raw, dataset, cache_dir) if use_pseudo else (None, None)

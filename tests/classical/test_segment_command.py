@@ -90,3 +90,14 @@ def test_segment_fiducial_roi_outside_the_image_is_one_line_error(tmp_path, tiny
     err = capsys.readouterr().err
     assert "fiducial_roi" in err and "fewer than 8 pixels" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "labels.tif").exists()
+
+
+def test_registration_channel_follows_the_detector_when_the_segmented_channel_moves_first():
+    from electroseg.commands.segment import _reordered_steps
+
+    steps = [{"step": "register_slices", "channel": 1}, {"step": "denoise"}]
+    # segmenting channel 1 of a 3-channel input puts it first: input channel 1 is now index 0
+    assert _reordered_steps(steps, [1, 0, 2]) == [{"step": "register_slices", "channel": 0}, {"step": "denoise"}]
+    assert _reordered_steps([{"step": "register_slices", "channel": 0}], [2, 0, 1])[0]["channel"] == 1
+    assert _reordered_steps([{"step": "register_slices", "channel": "tld"}], [1, 0])[0]["channel"] == "tld"
+    assert _reordered_steps(steps, None) is steps

@@ -103,3 +103,28 @@ def test_checkpoint_preprocess_steps_run_before_prediction(tmp_path, kit):
     np.testing.assert_array_equal(got, predict_volume(without, volume[1:9, 2:18], precision="fp32").labels)
     with pytest.raises(InputError, match="preprocess steps \\['crop'\\] need the whole volume"):
         predict_chunked(with_crop, volume, tmp_path / "o.zarr")
+
+
+def test_checkpoint_registration_on_a_named_detector(tmp_path, kit):
+    """A checkpoint whose preprocessing registers on its second detector by name: predict reads
+    the drift from that channel (the first is featureless) and moves both channels by it."""
+    from dataclasses import replace
+
+    from scipy import ndimage as ndi
+
+    spec = kit.tiny_spec(name="multichannel2d", channels=("cbs", "tld"), patch_size=(16, 16))
+    steps = ({"step": "register_slices", "channel": "tld", "highpass_sigma": 4},)
+    registered = load_checkpoint(kit.save_checkpoint(tmp_path / "r.ckpt", replace(spec, preprocess=steps)))
+    plain = load_checkpoint(kit.save_checkpoint(tmp_path / "p.ckpt", spec))
+    base = ndi.gaussian_filter(np.random.default_rng(3).random((48, 48)), 2).astype(np.float32)
+    drifted = np.stack([base, ndi.shift(base, (2.0, -1.0), order=3, mode="wrap")])
+    volume = np.stack([np.full_like(drifted, 0.5), drifted])  # (C, Z, Y, X): cbs flat, tld textured
+    aligned = np.stack([np.full_like(drifted, 0.5), np.stack([base, base])])
+    inner = (slice(None), slice(6, -6), slice(6, -6))
+    got = predict_volume(registered, volume, precision="fp32").labels
+    want = predict_volume(plain, aligned, precision="fp32").labels
+    assert np.mean(got[inner] == want[inner]) > 0.97
+    bad = load_checkpoint(kit.save_checkpoint(
+        tmp_path / "b.ckpt", replace(spec, preprocess=({"step": "register_slices", "channel": "se"},))))
+    with pytest.raises(InputError, match="channel 'se' is not a channel of this image.*\\['cbs', 'tld'\\]"):
+        predict_volume(bad, volume)

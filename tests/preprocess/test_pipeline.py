@@ -61,3 +61,20 @@ def test_bad_steps():
         preprocess_volume(np.zeros((4, 4)), steps=["denoise"])
     with pytest.raises(InputError, match="bad options"):
         preprocess_volume(np.zeros((4, 4)), steps=[{"step": "denoise", "radius": 3}])
+
+
+def test_registration_channel_by_detector_name():
+    first = _stack([[0, 0], [0, 0]])
+    second = _stack([[0, 0], [2.0, 1.0]])
+    steps = [{"step": "register_slices", "channel": "tld", "highpass_sigma": 4}]
+    result = preprocess_volume(np.stack([first, second]), steps=steps, multichannel=True,
+                               channel_names=["cbs", "tld"])
+    np.testing.assert_allclose(result.shifts[1], [2.0, 1.0], atol=0.1)
+    assert result.log[0]["channel"] == "tld"
+    with pytest.raises(InputError, match="channel 'se' is not a channel of this image \\(expected one of"):
+        preprocess_volume(np.stack([first, second]), steps=[{"step": "register_slices", "channel": "se"}],
+                          multichannel=True, channel_names=["cbs", "tld"])
+    with pytest.raises(InputError, match="channels have no names"):
+        preprocess_volume(np.stack([first, second]), steps=steps, multichannel=True)
+    with pytest.raises(InputError, match="bad options"):
+        preprocess_volume(second, steps=[{"step": "register_slices", "sigma": 3}])

@@ -152,3 +152,17 @@ def test_marks_leaving_the_image_are_warned_about(caplog):
     with caplog.at_level("WARNING", logger="electroseg.preprocess.registration"):
         estimate_shifts(_marked_stack(truth, seed=7), fiducial_roi=[[0, 24], None], highpass_sigma=4)
     assert "reached the image edge" in caplog.text
+
+
+def test_register_slices_on_a_chosen_channel():
+    truth = np.array([[0.0, 0.0], [1.0, -2.0], [3.0, 1.0]])
+    stack, _ = _drifted_stack(truth)
+    decoy, _ = _drifted_stack(np.zeros((3, 2)))  # a channel that does not drift
+    _, shifts = register_slices(np.stack([decoy, stack]), highpass_sigma=4, channel=1)
+    np.testing.assert_allclose(shifts, truth, atol=0.1)
+    _, shifts = register_slices(np.stack([decoy, stack]), highpass_sigma=4)  # default: the first
+    np.testing.assert_allclose(shifts, 0.0, atol=0.1)
+    with pytest.raises(InputError, match="expected channel in 0..1"):
+        register_slices(np.stack([decoy, stack]), channel=2)
+    with pytest.raises(InputError, match="single-channel stack"):
+        register_slices(stack, channel=1)

@@ -64,6 +64,8 @@ class Dataset:
     shifts: np.ndarray | None = None
     marked: Callable[[], np.ndarray] | None = None  # the same image with a marker band on top
     raw: list[np.ndarray] | None = None  # what the classical route reads (images + band), if other
+    reference: list[np.ndarray] | None = None  # the detector the drift is read from, if not images
+    channel_names: tuple[str, ...] = ()  # (image's detector, reference's) for the steps' channel
 
 
 DRIFT_TARGET_PX = 0.5  # RMS error of the recovered per-slice shifts (classical issue)
@@ -93,8 +95,12 @@ def run_multiotsu(data: Dataset) -> list[np.ndarray]:
 def run_classical(data: Dataset) -> list[np.ndarray]:
     """Default preprocessing of the modality + thresholds + gradient analysis + cleanup."""
     out = []
-    for image in data.raw or data.images:
-        prepared = preprocess_volume(image, steps=data.steps).image
+    for i, image in enumerate(data.raw or data.images):
+        if data.reference:  # registered on another detector, as the dataset config does
+            prepared = preprocess_volume(np.stack([image, data.reference[i]]), steps=data.steps, multichannel=True,
+                                         channel_names=data.channel_names).image[0]
+        else:
+            prepared = preprocess_volume(image, steps=data.steps).image
         out.append(segment_volume(prepared, phases=data.phases, phase_order=data.phase_order).labels)
     return out
 
@@ -107,10 +113,12 @@ METHODS: dict[str, Callable[[Dataset], list[np.ndarray]]] = {
 
 # ---- datasets --------------------------------------------------------------------------------
 
-def synthetic(preset: str, *, detector: str | None, phase_order, quick: bool) -> Dataset:
+def synthetic(preset: str, *, detector: str | None, phase_order, quick: bool,
+              register_on: str | None = None) -> Dataset:
     """Sample seed 0 of a preset. With a marker band (preset ``fiducial_rows``) the classical
     route uses its data config's preprocessing (register on the band, crop it) and multi-Otsu sees
-    the image below the band."""
+    the image below the band. With ``register_on`` (another detector) the classical route uses
+    the data config's preprocessing, which reads the drift from that detector."""
     from electroseg.config_files import builtin_config
     from electroseg.synthetic import load_preset, make_images, make_sample
 
@@ -125,10 +133,13 @@ def synthetic(preset: str, *, detector: str | None, phase_order, quick: bool) ->
             return sample.images[channel]
         return make_images(sample.labels, config, seed=0, fiducial_rows=MARKER_ROWS)[0][channel]
 
-    steps = builtin_config(f"data/{preset}.yaml")["preprocess"] if rows else FIBSEM_STEPS
-    return Dataset(f"synthetic {preset} ({channel})", [sample.images[channel][:, rows:]], [sample.labels],
+    steps = builtin_config(f"data/{preset}.yaml")["preprocess"] if rows or register_on else FIBSEM_STEPS
+    name = f"synthetic {preset} ({channel}{f', drift from {register_on}' if register_on else ''})"
+    return Dataset(name, [sample.images[channel][:, rows:]], [sample.labels],
                    [None], phases=sample.phases, phase_order=phase_order, steps=steps,
-                   shifts=sample.shifts, marked=marked, raw=[sample.images[channel]])
+                   shifts=sample.shifts, marked=marked, raw=[sample.images[channel]],
+                   reference=[sample.images[register_on]] if register_on else None,
+                   channel_names=(channel, register_on) if register_on else ())
 
 
 def segmentpy(quick: bool) -> Dataset:
@@ -166,7 +177,8 @@ def datasets(quick: bool, only: list[str] | None) -> list[tuple[str, Callable[[]
         "nmc_fibsem": lambda: synthetic("nmc_fibsem", detector=None, phase_order=("pore", "cbd", "am"), quick=quick),
         "nmc_fibsem_markers": lambda: synthetic("nmc_fibsem_markers", detector=None,
                                                 phase_order=("pore", "cbd", "am"), quick=quick),
-        "kintsugi_2ch": lambda: synthetic("kintsugi_2ch", detector="cbs", phase_order=("cbd", "am", "pore"), quick=quick),
+        "kintsugi_2ch": lambda: synthetic("kintsugi_2ch", detector="cbs", phase_order=("cbd", "am", "pore"),
+                                           quick=quick, register_on="tld"),
         "segmentpy": lambda: segmentpy(quick),
         "samba": lambda: samba_kintsugi(("cbd", "am", "pore")),
         # 4 intensity classes (unfilled voids darkest, Pt brightest): multi-Otsu cannot isolate
@@ -238,9 +250,9 @@ def drift_error(data: Dataset) -> tuple[str, float, float, float]:
     from scipy import ndimage as ndi
 
     truth = data.shifts - data.shifts[0]
-    estimated = estimate_shifts(data.images[0])
-    rigid = np.stack([ndi.shift(data.images[0][0].astype(np.float32), s, order=3, mode="nearest")
-                      for s in truth])
+    specimen = data.reference[0] if data.reference else data.images[0]
+    estimated = estimate_shifts(specimen)
+    rigid = np.stack([ndi.shift(specimen[0].astype(np.float32), s, order=3, mode="nearest") for s in truth])
     control = estimate_shifts(rigid)
     marked = data.marked()
     rows = marked.shape[1] - data.images[0].shape[1]

@@ -147,3 +147,23 @@ def test_preprocessing_that_crops_the_specimen_is_one_line_error(tmp_path, capsy
     err = capsys.readouterr().err
     assert "sparse_labels.tif: expected labels of the preprocessed image's shape (16, 32, 64)" in err
     assert "Traceback" not in err and not (tmp_path / "run" / "classical" / "labels.tif").exists()
+
+
+def test_preprocess_images_registers_every_channel_on_the_named_detector(tmp_path):
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    from electroseg.io import read_volume, write_tiff
+    from electroseg.pipeline import preprocess_images
+
+    base = ndi.gaussian_filter(np.random.default_rng(0).random((64, 64)), 2).astype(np.float32)
+    drifted = np.stack([base, ndi.shift(base, (2.0, 1.0), order=3, mode="wrap")])
+    flat = np.stack([base, base])  # cbs: no drift visible; tld: the drift
+    images = {"cbs": write_tiff(tmp_path / "cbs.tif", flat), "tld": write_tiff(tmp_path / "tld.tif", drifted)}
+    preprocess_images(images, tmp_path / "out", steps=[{"step": "register_slices", "channel": "tld",
+                                                        "highpass_sigma": 4}])
+    moved = read_volume(tmp_path / "out" / "image_cbs.tif").numpy()
+    expected = ndi.shift(base, (-2.0, -1.0), order=1, mode="nearest")  # moved back by tld's drift
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(moved[1][inner] - expected[inner]).mean() < 0.02
+    np.testing.assert_allclose(moved[0], base, atol=1e-6)

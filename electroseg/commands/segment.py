@@ -17,25 +17,14 @@ HELP = "classical segmentation (preprocess, thresholds, gradient analysis)"
 logger = logging.getLogger(__name__)
 
 
-def _pick_channel(volume: Any, channel: int) -> tuple[np.ndarray, list[int] | None]:
-    """(array, channel order or None) with the segmented channel first for multi-channel inputs."""
-    data = volume.numpy()
+def _registered_on(steps: list[dict[str, Any]], volume: Any, channel: int) -> list[dict[str, Any]]:
+    """Steps for a multi-channel input segmented on ``channel``: ``register_slices`` reads the
+    drift from that channel unless the step names another (index or detector name)."""
     if not volume.is_multichannel:
-        return data, None
-    if not 0 <= channel < data.shape[0]:
-        raise InputError(f"channel: expected 0..{data.shape[0] - 1} for {volume.source}, got {channel}")
-    order = [channel] + [c for c in range(data.shape[0]) if c != channel]
-    return data[order], order
-
-
-def _reordered_steps(steps: list[dict[str, Any]], order: list[int] | None) -> list[dict[str, Any]]:
-    """Steps whose ``register_slices`` ``channel`` (an index into the input's channels) points
-    at the same detector after `_pick_channel` moved the segmented channel first."""
-    if order is None:
         return steps
-    return [{**step, "channel": order.index(step["channel"])}
-            if step.get("step") == "register_slices" and step.get("channel") in order else step
-            for step in steps]
+    if not 0 <= channel < len(volume.channels):
+        raise InputError(f"channel: expected 0..{len(volume.channels) - 1} for {volume.source}, got {channel}")
+    return [{"channel": channel, **step} if step.get("step") == "register_slices" else step for step in steps]
 
 
 def _segment_options(segmenter: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
@@ -51,12 +40,11 @@ def run(cfg: DictConfig) -> int:
     from electroseg.preprocess import preprocess_volume, write_preprocess_qc
 
     volume = read_volume(cfg.input, voxel_size=_plain(cfg.voxel_size))
-    data, order = _pick_channel(volume, int(cfg.channel))
-    multichannel = order is not None
-    steps = _reordered_steps(_plain(cfg.preprocess.steps) or [], order)
-    names = [volume.channels[c] for c in order] if multichannel else None
-    prepared = preprocess_volume(data, steps=steps, multichannel=multichannel, channel_names=names)
-    image = prepared.image[0] if multichannel else prepared.image
+    data, multichannel, channel = volume.numpy(), volume.is_multichannel, int(cfg.channel)
+    steps = _registered_on(_plain(cfg.preprocess.steps) or [], volume, channel)
+    prepared = preprocess_volume(data, steps=steps, multichannel=multichannel,
+                                 channel_names=volume.channels if multichannel else None)
+    image = prepared.image[channel] if multichannel else prepared.image
     try:
         segmentation = segment_volume(image, **_segment_options(_plain(cfg.segmenter), cfg))
     except InputError as err:  # name the file: segment_volume only knows it was given an array
@@ -67,7 +55,7 @@ def run(cfg: DictConfig) -> int:
     write_tiff(out / "confidence.tif", segmentation.confidence, voxel_size=volume.voxel_size)
     write_json(out / "thresholds.json", {**segmentation.to_dict(), "preprocess": prepared.to_dict()})
     if steps:
-        write_preprocess_qc(prepared, data[0] if multichannel else data, out)
+        write_preprocess_qc(prepared, data[channel] if multichannel else data, out)
     if cfg.analyze:
         _analyze(segmentation, volume, image, cfg, out)
     if cfg.sensitivity_delta is not None:

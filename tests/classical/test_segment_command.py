@@ -92,12 +92,25 @@ def test_segment_fiducial_roi_outside_the_image_is_one_line_error(tmp_path, tiny
     assert not (tmp_path / "out" / "labels.tif").exists()
 
 
-def test_registration_channel_follows_the_detector_when_the_segmented_channel_moves_first():
-    from electroseg.commands.segment import _reordered_steps
+def test_segment_registers_on_the_detector_given_by_index_or_name(tmp_path, tiny_sample):
+    """``channel`` of register_slices names the input's detector, whichever channel is segmented;
+    without it the segmented channel is registered."""
+    from scipy import ndimage as ndi
 
-    steps = [{"step": "register_slices", "channel": 1}, {"step": "denoise"}]
-    # segmenting channel 1 of a 3-channel input puts it first: input channel 1 is now index 0
-    assert _reordered_steps(steps, [1, 0, 2]) == [{"step": "register_slices", "channel": 0}, {"step": "denoise"}]
-    assert _reordered_steps([{"step": "register_slices", "channel": 0}], [2, 0, 1])[0]["channel"] == 1
-    assert _reordered_steps([{"step": "register_slices", "channel": "tld"}], [1, 0])[0]["channel"] == "tld"
-    assert _reordered_steps(steps, None) is steps
+    first = tiny_sample.images["sem"][0].astype(np.float32)
+    truth = np.array([[0.0, 0.0], [1.5, -1.0], [3.0, 0.5], [2.0, 2.0]])
+    drifting = np.stack([ndi.shift(first, s, order=3, mode="nearest") for s in truth])
+    still = np.stack([first] * len(truth))
+    path = write_tiff(tmp_path / "two.tif", np.stack([drifting, still]), channels=("cbs", "tld"))
+
+    def shifts(*overrides):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        assert main(["segment", f"input={path}", f"out={out}", "channel=1", "voxel_size=[0.1,0.05,0.05]",
+                     *overrides]) == 0
+        return np.array(json.loads((out / "thresholds.json").read_text())["preprocess"]["shifts"])
+
+    for register_on in ("0", "cbs"):
+        got = shifts(f"preprocess.steps=[{{step: register_slices, highpass_sigma: 4, channel: {register_on}}}]")
+        np.testing.assert_allclose(got, truth, atol=0.15)
+    np.testing.assert_allclose(shifts("preprocess.steps=[{step: register_slices, highpass_sigma: 4}]"), 0.0,
+                               atol=0.15)

@@ -24,7 +24,8 @@ from electroseg.training import train  # noqa: E402
 from electroseg.training.calibrate import predict_logits  # noqa: E402
 from electroseg.training.checkpoint import read_checkpoint  # noqa: E402
 from electroseg.training.train import _dataset  # noqa: E402
-from electroseg.training.volumes import load_image, preprocess_image  # noqa: E402
+from electroseg.preprocess import preprocess_channels  # noqa: E402
+from electroseg.training.volumes import load_image  # noqa: E402
 
 RUNS = {  # name -> (data config, overrides); peers are in SCORERS
     "nmc_fibsem": ("nmc_fibsem", ["model=unet3d"]),
@@ -55,7 +56,7 @@ def predict(loaded, raw: np.ndarray) -> np.ndarray:
     """Labels (Z, Y, X) of a raw (C, Z, Y, X) image with MONAI sliding windows, bf16 autocast
     (the logit offsets of a volume-fraction-calibrated checkpoint included)."""
     spec = loaded.spec
-    image = preprocess_image(raw, spec.preprocess, spec.channels)
+    image = preprocess_channels(raw, spec.preprocess, spec.channels)
     image = np.stack([normalize_intensity(c, spec.normalization) for c in image])
     return predict_logits(loaded.network, spec, image).argmax(0).numpy().astype(np.uint8)
 
@@ -96,7 +97,7 @@ def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool, seed
 
 
 def _classical(raw: np.ndarray, dataset) -> np.ndarray:
-    prepared = preprocess_image(raw, dataset.preprocess, dataset.channels)
+    prepared = preprocess_channels(raw, dataset.preprocess, dataset.channels)
     options = dict(dataset.classical)
     channel = options.pop("channel", dataset.channels[0])
     image = prepared[dataset.channels.index(channel)]

@@ -82,16 +82,13 @@ def _preprocessed(data: Any, index: list[int], has_c: bool, steps, where: str, l
                   channels: Sequence[str]) -> np.ndarray:
     """The checkpoint's preprocess steps (as in training) on the whole (C, Z, Y, X) input, whose
     selected channels are the checkpoint's ``channels``."""
-    from electroseg.preprocess import preprocess_volume
+    from electroseg.preprocess import preprocess_channels
 
     if lazy_only:
         raise InputError(f"{where}: the checkpoint's preprocess steps {[s.get('step') for s in steps]} "
                          "need the whole volume in memory; predict it with chunked=false")
     stacked = np.asarray(data)[index] if has_c else np.asarray(data)[None]
-    flat = stacked[:, 0] if stacked.shape[1] == 1 else stacked
-    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True,
-                            channel_names=list(channels) or None).image
-    return out[:, None] if out.ndim == 3 else out
+    return preprocess_channels(stacked, steps, channels)
 
 
 def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[Source, bool]:

@@ -175,3 +175,20 @@ def preprocess_volume(
                     "cpu_seconds": round(cpu_seconds, 3), **options})
         logger.info("preprocess: %s %s in %.2f s", name, status, seconds)
     return PreprocessResult(image=image.astype(np.float32, copy=False), shifts=shifts, log=tuple(log))
+
+
+def preprocess_channels(image: np.ndarray, steps: Sequence[Mapping[str, Any]],
+                        channel_names: Sequence[str] | None = None) -> np.ndarray:
+    """`preprocess_volume` on a channels-first (C, Z, Y, X) array, the layout training and
+    inference hold images in; Z = 1 is a 2-D image (its steps run in 2-D).
+
+    Returns the preprocessed (C, Z', Y', X') float32 array (a ``crop`` step makes it smaller),
+    or ``image`` itself when there are no steps. ``channel_names`` lets ``register_slices``
+    name the detector it reads the drift from.
+    """
+    if not steps:
+        return image
+    flat = image[:, 0] if image.shape[1] == 1 else image
+    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True,
+                            channel_names=list(channel_names) if channel_names else None).image
+    return out[:, None] if image.shape[1] == 1 else out

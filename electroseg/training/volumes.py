@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from electroseg.errors import InputError
 from electroseg.io import read_channels, read_labels
 from electroseg.models import normalize_intensity
+from electroseg.preprocess import preprocess_channels
 from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
 from electroseg.training.labels import cached_pseudo_labels, combine_label_sources
 from electroseg.training.sampling import TrainingVolume
 
-__all__ = ["LabelOptions", "load_split", "load_image", "preprocess_image"]
+__all__ = ["LabelOptions", "load_split", "load_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +42,6 @@ def load_image(entry: VolumeEntry, dataset: DatasetConfig) -> tuple[np.ndarray, 
         data = data[:, None]
         voxel_size = None if voxel_size is None else (float(min(voxel_size)), *voxel_size)
     return data, voxel_size
-
-
-def preprocess_image(raw: np.ndarray, steps: Any, channels: Sequence[str] | None = None) -> np.ndarray:
-    """Apply ``electroseg.preprocess`` steps to a raw (C, Z, Y, X) image (Z = 1: 2-D steps) whose
-    channels are the detectors ``channels``. A ``crop`` step makes the result smaller than ``raw``."""
-    if not steps:
-        return raw
-    from electroseg.preprocess import preprocess_volume
-
-    flat = raw[:, 0] if raw.shape[1] == 1 else raw
-    out = preprocess_volume(flat, steps=[dict(s) for s in steps], multichannel=True, channel_names=channels).image
-    return out[:, None] if raw.shape[1] == 1 else out
 
 
 def _labels(path: Path | None, dataset: DatasetConfig, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -89,7 +78,7 @@ def load_split(
     volumes, voxel_size = [], None
     for entry in dataset.split(split):
         raw, vs = load_image(entry, dataset)
-        raw = preprocess_image(raw, dataset.preprocess, dataset.channels)
+        raw = preprocess_channels(raw, dataset.preprocess, dataset.channels)
         voxel_size = voxel_size or vs
         image = np.stack([normalize_intensity(c, normalization) for c in raw])
         pseudo = _pseudo(raw, dataset, cache_dir) if use_pseudo else (None, None)

@@ -85,7 +85,7 @@ def classifier_rows(image: np.ndarray, scribbles: np.ndarray,
     features = multiscale_basic_features(scaled, sigma_min=0.7, sigma_max=10.0, num_sigma=6)
     flat = features.reshape(-1, features.shape[-1])
     labelled = scribbles.reshape(-1) > 0
-    targets = scribbles.reshape(-1)[labelled]
+    scribbled, targets = flat[labelled], scribbles.reshape(-1)[labelled]
     print(f"filter bank: {features.shape[-1]} features per voxel, {int(labelled.sum())} scribbled voxels")
     slices = np.broadcast_to(np.arange(image.shape[0])[:, None, None], image.shape).reshape(-1)[labelled]
     models = [(f"random forest on the filter bank (seed {seed})",
@@ -97,9 +97,9 @@ def classifier_rows(image: np.ndarray, scribbles: np.ndarray,
         # held out: each scribbled slice predicted by a model fitted on the other slices' scribbles
         wrong = np.zeros(targets.shape, bool)
         for held in np.unique(slices):
-            fitted = make().fit(flat[labelled][slices != held], targets[slices != held])
-            wrong[slices == held] = fitted.predict(flat[labelled][slices == held]) != targets[slices == held]
-        solid = (make().fit(flat[labelled], targets).predict(flat) == NMC).reshape(image.shape)
+            fitted = make().fit(scribbled[slices != held], targets[slices != held])
+            wrong[slices == held] = fitted.predict(scribbled[slices == held]) != targets[slices == held]
+        solid = (make().fit(scribbled, targets).predict(flat) == NMC).reshape(image.shape)
         rows.append((name, solid, float(wrong.mean())))
     return rows
 

@@ -81,10 +81,11 @@ class LogitSample:
         self.parts: list[np.ndarray] = []
 
     def add(self, logits: np.ndarray) -> None:
-        """Logits (K, N) of N more voxels; a random share ``rate`` of them is kept."""
+        """Logits (K, N) of N more voxels; a random share ``rate`` of them is kept (copied: the
+        caller may reuse ``logits``, as the inference engine does with its accumulator)."""
         if self.rate < 1.0:
             logits = logits[:, self.rng.random(logits.shape[1]) < self.rate]
-        self.parts.append(logits)
+        self.parts.append(np.array(logits, copy=True))
 
     def fit(self, phases: Sequence[str],
             fractions: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -55,7 +55,8 @@ def run(cfg: DictConfig) -> int:
     write_tiff(out / "confidence.tif", segmentation.confidence, voxel_size=volume.voxel_size)
     write_json(out / "thresholds.json", {**segmentation.to_dict(), "preprocess": prepared.to_dict()})
     if steps:
-        write_preprocess_qc(prepared, data[channel] if multichannel else data, out)
+        write_preprocess_qc(prepared, data, out, channel=channel if multichannel else None,
+                            label=volume.channels[channel] if multichannel else "")
     if cfg.analyze:
         _analyze(segmentation, volume, image, cfg, out)
     if cfg.sensitivity_delta is not None:

@@ -37,8 +37,11 @@ def plot_shifts(shifts: np.ndarray, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_before_after(before: np.ndarray, after: np.ndarray, path: str | Path) -> Path:
-    """Save a PNG with the middle slice before and after preprocessing side by side."""
+def plot_before_after(before: np.ndarray, after: np.ndarray, path: str | Path, *, label: str = "") -> Path:
+    """Save a PNG with the middle slice before and after preprocessing side by side.
+
+    ``label`` (e.g. the detector's name) is added to both titles.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +50,7 @@ def plot_before_after(before: np.ndarray, after: np.ndarray, path: str | Path) -
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
     for ax, image, title in zip(axes, (before, after), ("before", "after")):
         ax.imshow(_middle_slice(np.asarray(image)), cmap="gray")
-        ax.set_title(f"{title} (middle slice)")
+        ax.set_title(f"{title} (middle slice{', ' + label if label else ''})")
         ax.axis("off")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -55,10 +58,13 @@ def plot_before_after(before: np.ndarray, after: np.ndarray, path: str | Path) -
     return Path(path)
 
 
-def write_preprocess_qc(result: PreprocessResult, before: np.ndarray, out_dir: str | Path) -> list[Path]:
+def write_preprocess_qc(result: PreprocessResult, before: np.ndarray, out_dir: str | Path, *,
+                        channel: int | None = None, label: str = "") -> list[Path]:
     """Write ``shifts.csv``, ``shifts.png`` (when registered) and ``qc_preprocess.png``.
 
-    Returns the paths written.
+    ``before`` is the raw image in the layout of ``result.image``. For a multichannel result
+    (C, Z, Y, X), ``channel`` picks the channel shown in ``qc_preprocess.png`` (default 0) and
+    ``label`` names it in the titles. Returns the paths written.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +73,10 @@ def write_preprocess_qc(result: PreprocessResult, before: np.ndarray, out_dir: s
         table_path = out_dir / "shifts.csv"
         result.as_table().to_csv(table_path, index=False)
         written += [table_path, plot_shifts(result.shifts, out_dir / "shifts.png")]
-    if before.shape == result.image.shape or before.ndim == result.image.ndim:
-        written.append(plot_before_after(before, result.image, out_dir / "qc_preprocess.png"))
+    after = result.image
+    if channel is not None or (after.ndim == 4 and before.ndim == 4):
+        before, after = before[channel or 0], after[channel or 0]
+    if before.ndim == after.ndim:
+        written.append(plot_before_after(before, after, out_dir / "qc_preprocess.png", label=label))
     logger.info("preprocess QC written to %s", out_dir)
     return written

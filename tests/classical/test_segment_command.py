@@ -107,6 +107,7 @@ def test_segment_registers_on_the_detector_given_by_index_or_name(tmp_path, tiny
         out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
         assert main(["segment", f"input={path}", f"out={out}", "channel=1", "voxel_size=[0.1,0.05,0.05]",
                      *overrides]) == 0
+        assert (out / "qc_preprocess.png").is_file()  # the segmented detector, before and after
         return np.array(json.loads((out / "thresholds.json").read_text())["preprocess"]["shifts"])
 
     for register_on in ("0", "cbs"):

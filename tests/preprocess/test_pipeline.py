@@ -54,6 +54,22 @@ def test_qc_files_written(tmp_path):
     assert (tmp_path / "shifts.csv").read_text().startswith("slice,dy,dx")
 
 
+def test_qc_figure_of_a_multichannel_image_shows_the_chosen_channel(tmp_path, monkeypatch):
+    from electroseg.preprocess import qc
+
+    shown = {}
+    monkeypatch.setattr(qc, "plot_before_after",
+                        lambda before, after, path, label="": shown.update(before=before, after=after, label=label))
+    raw = np.stack([_stack([[0, 0], [1.0, 0.0]]), 2 * _stack([[0, 0], [0.0, 0.0]])])
+    result = preprocess_volume(raw, steps=[{"step": "register_slices", "highpass_sigma": 4}], multichannel=True)
+    write_preprocess_qc(result, raw, tmp_path, channel=1, label="tld")
+    np.testing.assert_array_equal(shown["before"], raw[1])
+    np.testing.assert_array_equal(shown["after"], result.image[1])
+    assert shown["label"] == "tld"
+    write_preprocess_qc(result, raw, tmp_path)  # no channel given: the first one
+    np.testing.assert_array_equal(shown["before"], raw[0])
+
+
 def test_bad_steps():
     with pytest.raises(InputError, match="unknown step"):
         preprocess_volume(np.zeros((4, 4)), steps=[{"step": "sharpen"}])

@@ -249,10 +249,10 @@ def _fiducial_shifts(image: np.ndarray, roi: Sequence[Sequence[int | None] | Non
     reference, _ = view(0, np.zeros(2))
     if not reference.std() > 0:
         raise InputError(f"fiducial_roi: {roi!r} shows no texture to register on (constant region)")
-    views, offsets, first = [], [], []
+    views, offsets, first = [reference], [np.zeros(2)], [np.zeros(2)]  # slice 0: the reference itself
     estimate, held = np.zeros(2), None
     extent = np.array([y1 - y0, x1 - x0], float)
-    for k in range(image.shape[0]):
+    for k in range(1, image.shape[0]):
         plane, offset = view(k, np.round(estimate))
         if held is None and np.any(np.abs(offset - np.round(estimate)) > 0.25 * extent):
             held = k

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import fft
@@ -70,7 +71,8 @@ def _median_tile_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, 
     return np.median(_parabolic_shift(spectra[textured], reference[textured], shape), axis=0)
 
 
-def _pairwise_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, highpass_sigma: float) -> np.ndarray:
+def _pairwise_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, highpass_sigma: float,
+                    contrast: tuple[float, float] = (0.25, np.inf)) -> np.ndarray:
     """Drift from ``previous`` to ``current`` (two registration views), coarse then by tiles.
 
     The median over tiles 4x larger gives the integer shift (robust to large drifts);
@@ -78,10 +80,12 @@ def _pairwise_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, hig
     Between two serial sections the structure itself changes: inclined particle walls move
     in-plane, which a single correlation of the whole field reads as drift. Those local motions
     point in all directions, so the median over tiles follows the common drift more closely.
+    Only small tiles whose standard deviation lies within ``contrast`` times the median tile's
+    enter that median.
     """
     estimate = np.round(_median_tile_shift(current, previous, tile=4 * tile, highpass_sigma=highpass_sigma))
     spectra, spread = _tile_spectra(current, tile=tile, highpass_sigma=highpass_sigma)
-    textured = spread >= 0.25 * np.median(spread)
+    textured = (spread >= contrast[0] * np.median(spread)) & (spread <= contrast[1] * np.median(spread))
     previous_spectrum = fft.rfft2(previous)
     shape = (min(tile, current.shape[0]), min(tile, current.shape[1]))
     # the fixed tile windows (which correlate with themselves at zero shift) and the parabolic
@@ -134,6 +138,7 @@ def estimate_shifts(
     downsample: int = 1,
     tile_size: int = 16,
     fiducial_roi: Sequence[Sequence[int | None] | None] | None = None,
+    tile_contrast: Sequence[float | None] = (0.25, None),
 ) -> np.ndarray:
     """Estimate the in-plane drift of every slice of a stack relative to slice 0.
 
@@ -163,6 +168,17 @@ def estimate_shifts(
         Every slice's region is registered directly to a template (no accumulation of pairwise
         errors), so the specimen's own change from slice to slice does not enter; ``max_size``,
         ``downsample`` and ``tile_size`` are then unused. See `_fiducial_shifts`.
+    tile_contrast : (low, high)
+        Tiles enter the median only if their standard deviation lies between ``low`` and
+        ``high`` times the median tile's (``high`` None: no upper bound). ``low`` leaves out
+        featureless tiles. A ``high`` of 1 leaves out the most contrasted half, mostly tiles on
+        particle walls, whose in-plane motion between inclined sections is the structural error
+        described below; texture inside the particles then carries the estimate, which works
+        where that texture (primary grains) persists over several slices. RMS error with
+        ``high`` None -> 1, synthetic stacks of 64 x 256 x 256: nmc_fibsem (seeds 0-11)
+        1.05 -> 0.89 px, kintsugi_2ch on TLD (0-5) 1.05 -> 0.80 px and on CBS 1.47 -> 1.12 px,
+        nmc_fibsem_cycled (0-11) 1.03 -> 0.94 px; but he_nmc_fibsem (0-9), whose grains are
+        3.6 px across and decorrelate within two slices, 0.84 -> 0.98 px.
 
     Returns
     -------
@@ -201,13 +217,27 @@ def estimate_shifts(
     factor = max(1, int(downsample))
     pairwise = np.zeros((image.shape[0], 2))
 
-    options = {"tile": int(tile_size), "highpass_sigma": highpass_sigma / factor}
+    options = {"tile": int(tile_size), "highpass_sigma": highpass_sigma / factor,
+               "contrast": _contrast_range(tile_contrast)}
     previous = _registration_view(image[0], max_size=max_size, downsample=factor)
     for k in range(1, image.shape[0]):
         current = _registration_view(image[k], max_size=max_size, downsample=factor)
         pairwise[k] = _pairwise_shift(current, previous, **options) * factor
         previous = current
     return np.cumsum(pairwise, axis=0)
+
+
+def _contrast_range(value: Any) -> tuple[float, float]:
+    """``tile_contrast`` as (low, high) floats with 0 <= low <= 1 <= high (None high: infinity)."""
+    try:
+        low, high = value
+        low, high = float(low), np.inf if high is None else float(high)
+    except (TypeError, ValueError):
+        low = high = np.nan
+    if not 0 <= low <= 1 <= high:
+        raise InputError(f"tile_contrast: expected [low, high] with 0 <= low <= 1 <= high (high may be "
+                         f"null), relative to the median tile's contrast; got {value!r}")
+    return low, high
 
 
 def _fiducial_shifts(image: np.ndarray, roi: Sequence[Sequence[int | None] | None], *,
@@ -312,6 +342,7 @@ def register_slices(
     downsample: int = 1,
     tile_size: int = 16,
     fiducial_roi: Sequence[Sequence[int | None] | None] | None = None,
+    tile_contrast: Sequence[float | None] = (0.25, None),
     order: int = 1,
     channel: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +382,7 @@ def register_slices(
     reference = image[channel] if image.ndim == 4 else image
     shifts = estimate_shifts(
         reference, max_size=max_size, highpass_sigma=highpass_sigma, downsample=downsample, tile_size=tile_size,
-        fiducial_roi=fiducial_roi,
+        fiducial_roi=fiducial_roi, tile_contrast=tile_contrast,
     )
     logger.info(
         "register_slices: %d slices, largest drift |dy| = %.2f px, |dx| = %.2f px",

@@ -79,6 +79,31 @@ def test_tile_median_ignores_a_locally_moving_structure():
     assert np.abs(whole - truth).max() > 0.4 > 0.1 > np.abs(tiled - truth).max()
 
 
+def test_tile_contrast_cap_ignores_contrasted_walls_moving_over_most_tiles():
+    # faint texture drifts by 1 px in x per slice everywhere; strongly contrasted structure (the
+    # walls) covers 60 % of the field and slides 1 px per slice in y: it pulls the median over
+    # all tiles, while the tiles at most as contrasted as the median tile (high = 1) follow the drift
+    rng = np.random.default_rng(7)
+    texture = ndi.gaussian_filter(rng.random((128, 160)), 1.0).astype(np.float32)
+    walls = 4 * ndi.gaussian_filter(rng.random((128, 96)), 2.0).astype(np.float32)
+    stack = []
+    for k in range(4):
+        plane = texture.copy()
+        plane[:, 64:] += ndi.shift(walls, (1.0 * k, 0.0), order=3, mode="wrap")
+        stack.append(ndi.shift(plane, (0.0, 1.0 * k), order=3, mode="nearest"))
+    stack, truth = np.stack(stack), np.array([[0.0, k] for k in range(4)])
+    every = estimate_shifts(stack, tile_size=16, highpass_sigma=4)
+    capped = estimate_shifts(stack, tile_size=16, highpass_sigma=4, tile_contrast=[0.25, 1.0])
+    assert np.abs(every - truth).max() > 0.6
+    assert np.abs(capped - truth).max() < 0.25
+
+
+@pytest.mark.parametrize("value", [[0.5], [1.5, None], [0.25, 0.8], ["a", 1], None])
+def test_bad_tile_contrast_raises_input_error(value):
+    with pytest.raises(InputError, match="tile_contrast: expected \\[low, high\\]"):
+        estimate_shifts(np.zeros((2, 32, 32), np.float32), tile_contrast=value)
+
+
 def _marked_stack(truth, *, specimen_motion=(0.0, 0.0), noise=0.02, seed=5):
     """A specimen whose content slides by ``specimen_motion`` px per slice (its own change from
     slice to slice) under a static 24-row band with uneven marks; the whole field then drifts by

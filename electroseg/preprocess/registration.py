@@ -175,10 +175,11 @@ def estimate_shifts(
         particle walls, whose in-plane motion between inclined sections is the structural error
         described below; texture inside the particles then carries the estimate, which works
         where that texture (primary grains) persists over several slices. RMS error with
-        ``high`` None -> 1, synthetic stacks of 64 x 256 x 256: nmc_fibsem (seeds 0-11)
-        1.05 -> 0.89 px, kintsugi_2ch on TLD (0-5) 1.05 -> 0.80 px and on CBS 1.47 -> 1.12 px,
-        nmc_fibsem_cycled (0-11) 1.03 -> 0.94 px; but he_nmc_fibsem (0-9), whose grains are
-        3.6 px across and decorrelate within two slices, 0.84 -> 0.98 px.
+        ``high`` None -> 1, synthetic stacks of 64 x 256 x 256, seeds 0-11
+        (benchmarks/drift.py): nmc_fibsem 1.05 -> 0.88 px, kintsugi_2ch on TLD 1.28 -> 1.03 px
+        and on CBS 1.37 -> 1.14 px, nmc_fibsem_cycled 1.03 -> 0.94 px; but he_nmc_fibsem,
+        whose grains are 3.6 px across and decorrelate within two slices, 0.84 -> 1.03 px, and
+        the 32 x 128 x 128 demo stack (a quarter of the tiles) 1.09 -> 1.17 px.
 
     Returns
     -------

@@ -62,11 +62,18 @@ def _tile_spectra(view: np.ndarray, *, tile: int, highpass_sigma: float) -> tupl
     return spectra, spread
 
 
+def _tiles_within(spread: np.ndarray, contrast: tuple[float, float] = (0.25, np.inf)) -> np.ndarray:
+    """Mask of the tiles whose standard deviation lies within ``contrast`` times the median tile's
+    (the default: every tile with texture)."""
+    median = np.median(spread)
+    return (spread >= contrast[0] * median) & (spread <= contrast[1] * median)
+
+
 def _median_tile_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, highpass_sigma: float) -> np.ndarray:
     """Median over textured tiles of integer-precision tile shifts."""
     spectra, spread = _tile_spectra(current, tile=tile, highpass_sigma=highpass_sigma)
     reference, _ = _tile_spectra(previous, tile=tile, highpass_sigma=highpass_sigma)
-    textured = spread >= 0.25 * np.median(spread)
+    textured = _tiles_within(spread)
     shape = (min(tile, current.shape[0]), min(tile, current.shape[1]))
     return np.median(_parabolic_shift(spectra[textured], reference[textured], shape), axis=0)
 
@@ -85,7 +92,7 @@ def _pairwise_shift(current: np.ndarray, previous: np.ndarray, *, tile: int, hig
     """
     estimate = np.round(_median_tile_shift(current, previous, tile=4 * tile, highpass_sigma=highpass_sigma))
     spectra, spread = _tile_spectra(current, tile=tile, highpass_sigma=highpass_sigma)
-    textured = (spread >= contrast[0] * np.median(spread)) & (spread <= contrast[1] * np.median(spread))
+    textured = _tiles_within(spread, contrast)
     previous_spectrum = fft.rfft2(previous)
     shape = (min(tile, current.shape[0]), min(tile, current.shape[1]))
     # the fixed tile windows (which correlate with themselves at zero shift) and the parabolic

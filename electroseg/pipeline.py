@@ -213,10 +213,12 @@ def check_label_shapes(prepared: Mapping) -> None:
 
     for volume in prepared["volumes"]:
         image = next(iter(volume["images"].values()))
-        for field in ("hand_labels", "labels"):
-            if volume.get(field) and shape(volume[field]) != shape(image):
+        labels = {field: shape(volume[field]) for field in ("hand_labels", "labels") if volume.get(field)}
+        expected = shape(image) if labels else None
+        for field, got in labels.items():
+            if got != expected:
                 raise InputError(f"{volume[field]}: expected labels of the preprocessed image's "
-                                 f"shape {shape(image)} ({image}), got {shape(volume[field])}; "
+                                 f"shape {expected} ({image}), got {got}; "
                                  f"does the dataset's preprocess (crop, fiducial_roi) fit these images?")
 
 

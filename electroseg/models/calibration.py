@@ -84,8 +84,9 @@ class LogitSample:
         """Logits (K, N) of N more voxels; a random share ``rate`` of them is kept (copied: the
         caller may reuse ``logits``, as the inference engine does with its accumulator)."""
         if self.rate < 1.0:
-            logits = logits[:, self.rng.random(logits.shape[1]) < self.rate]
-        self.parts.append(np.array(logits, copy=True))
+            self.parts.append(logits[:, self.rng.random(logits.shape[1]) < self.rate])  # a copy
+        else:
+            self.parts.append(np.array(logits, copy=True))
 
     def fit(self, phases: Sequence[str],
             fractions: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -245,10 +245,12 @@ def accuracy_rows(quick: bool, only: list[str] | None,
 def drift_error(data: Dataset) -> tuple[str, float, float, float, float]:
     """RMS error (px) of recovered shifts: from the specimen alone (the sample's image), the same
     from the less contrasted half of the tiles (``tile_contrast=[0.25, 1]``: particle walls left
-    out, as the nmc_fibsem and kintsugi_2ch data configs register), on a rigid control stack (slice 0 repeated, moved by the same drift: no structural change between
-    slices), and from the cap with tracking marks above the specimen (`preprocess=fibsem_markers`:
+    out, as the nmc_fibsem and kintsugi_2ch data configs register), on a rigid control stack
+    (slice 0 repeated, moved by the same drift: no structural change between slices), and from the cap with tracking marks above the specimen (`preprocess=fibsem_markers`:
     the same acquisition with the band the papers register on)."""
     from scipy import ndimage as ndi
+
+    from drift import rms_error
 
     truth = data.shifts - data.shifts[0]
     specimen = data.reference[0] if data.reference else data.images[0]
@@ -259,8 +261,7 @@ def drift_error(data: Dataset) -> tuple[str, float, float, float, float]:
     marked = data.marked()
     rows = marked.shape[1] - data.images[0].shape[1]
     markers = estimate_shifts(marked, fiducial_roi=[[0, rows], None], highpass_sigma=4.0)
-    rms = lambda e: float(np.sqrt(np.mean(np.sum(e**2, axis=1))))
-    return data.name, rms(estimated - truth), rms(interior - truth), rms(control - truth), rms(markers - truth)
+    return data.name, *(rms_error(e, truth) for e in (estimated, interior, control, markers))
 
 
 def print_tables(rows: list[tuple], drift_rows: list[tuple]) -> None:

@@ -89,6 +89,12 @@ class _ZRange:
     def read(self, z0: int, z1: int) -> np.ndarray:
         return self.parent.read(self.z0 + z0, self.z0 + z1)
 
+    def read_raw(self, z0: int, z1: int) -> np.ndarray:
+        return self.parent.read_raw(self.z0 + z0, self.z0 + z1)
+
+    def normalize_tensor(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.parent.normalize_tensor(raw)
+
 
 class _SampleSink(Sink):
     """Hands the blended logits the engine emits to a :class:`~electroseg.models.calibration.LogitSample`."""

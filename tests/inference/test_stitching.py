@@ -118,3 +118,21 @@ def test_2d_image_gives_2d_labels(kit):
     pred = predict_volume(kit.PlusOne(), image, patch_size=(16, 16), precision="fp32", probabilities="float16")
     assert pred.labels.shape == (21, 35) and pred.probabilities.shape == (3, 21, 35)
     np.testing.assert_array_equal(pred.labels, kit.plus_one_logits(image).argmax(0))
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, ">u2", np.uint8, np.int16, np.int32, np.float64, bool])
+def test_slabs_normalised_on_the_device_equal_the_numpy_route_bit_for_bit(dtype):
+    """The GPU route (raw slab copied, normalised as a tensor) run here on the CPU: the same
+    float32 values as Source.read, edges replicated in Z and padded in Y/X alike."""
+    from electroseg.inference.engine import _slab_tensor
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 2 if dtype is bool else 250, size=(3, 6, 9, 7)).astype(dtype)
+    bounds = [ChannelBounds(7.3, 181.9), ChannelBounds(5.0, 5.0), ChannelBounds(None, None)]
+    source = Source(data, channel_index=[2, 0, 1], bounds=bounds)
+    for z0, z1 in ((-2, 3), (2, 6), (4, 9)):
+        numpy_route = _slab_tensor(source, z0, z1, (12, 10), "cpu", on_device=False)
+        tensor_route = _slab_tensor(source, z0, z1, (12, 10), "cpu", on_device=True)
+        assert tensor_route.dtype == torch.float32 and tensor_route.shape == (3, z1 - z0, 12, 10)
+        assert torch.equal(tensor_route, numpy_route)
+    assert float(numpy_route[0].max()) <= 1.0 and not numpy_route[1].any()  # clipped; hi <= lo: zeros

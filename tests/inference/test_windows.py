@@ -40,6 +40,7 @@ def test_device_and_precision_choice():
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("auto", cpu) is torch.bfloat16
+    assert resolve_precision("auto", torch.device("cuda")) is None  # float32: faster there (docstring)
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", cpu)
     with pytest.raises(ValueError, match="precision: expected one of"):

@@ -1,10 +1,12 @@
 """Training speed and accuracy of the learned segmenters.
 
     .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--minutes M] [--seed N]
+        [--device cpu|cuda]
 
 Part 1 (always): time of one optimisation step (forward + backward + AdamW) of the default
-models on CPU, fp32 against bf16 autocast (``torch.autocast("cpu", dtype=torch.bfloat16)``);
-the peer is fp32, ratio = fp32 time / bf16 time.
+models on CPU (or ``--device cuda``), fp32 against bf16 autocast
+(``torch.autocast(device, dtype=torch.bfloat16)``); the peer is fp32, ratio = fp32 time / bf16
+time. On a GPU, fp32 convolutions run as PyTorch leaves them by default (TF32 through cuDNN).
 Part 2 (``--accuracy nmc_fibsem kintsugi_2ch segmentpy nrel_nmc1cal nrel_nmc1cal_fixed``; all names
 in ``_training_accuracy.RUNS``): train with the real
 ``electroseg train`` config for at most ``--minutes`` and score against the reference (see
@@ -41,43 +43,48 @@ def _spec(name: str, quick: bool):
 
 
 def step_time(name: str, *, bf16: bool, batch: int, quick: bool, repeats: int,
-              channels_last: bool = False) -> tuple[float, int, tuple]:
+              channels_last: bool = False, device: str = "cpu") -> tuple[float, int, tuple]:
     """Median seconds of one training step, parameter count and the input shape."""
     torch.manual_seed(0)
     spec = _spec(name, quick)
-    net = build_model(spec).train()
+    net = build_model(spec).train().to(device)
     shape = (batch, spec.kwargs["in_channels"], *spec.patch_size)
-    x = torch.rand(shape)
+    x = torch.rand(shape, device=device)
     if channels_last:
         layout = torch.channels_last_3d if len(shape) == 5 else torch.channels_last
         net, x = net.to(memory_format=layout), x.contiguous(memory_format=layout)
-    y = torch.randint(0, 3, (batch, *spec.patch_size))
-    w = torch.ones(batch, *spec.patch_size)
+    y = torch.randint(0, 3, (batch, *spec.patch_size), device=device)
+    w = torch.ones(batch, *spec.patch_size, device=device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    warm = 1 if device == "cpu" else 3  # the first steps build kernels (and cuDNN's algorithm choice)
     times = []
-    for i in range(repeats + 1):
+    for i in range(repeats + warm):
+        sync()
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             logits = net(x)
         loss = segmentation_loss(logits, y, w)
         loss.backward()
         opt.step()
-        if i:  # first step warms up kernels
+        sync()  # a GPU step has finished only when its queue has
+        if i >= warm:
             times.append(time.perf_counter() - start)
     times.sort()
     return times[len(times) // 2], count_parameters(net), shape
 
 
-def speed_table(quick: bool) -> None:
-    repeats = 3 if quick else 5
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (machine shared: timings noisy)")
+def speed_table(quick: bool, device: str = "cpu") -> None:
+    repeats = 3 if quick else 5 if device == "cpu" else 20
+    where = torch.cuda.get_device_name() if device != "cpu" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where} (machine shared: timings noisy)")
     print("columns: s/step fp32 (peer), bf16 autocast, bf16 + channels-last (the training default);"
           " ratios = fp32 / other")
     print(f"{'model':<16}{'input (N,C,...)':<24}{'params':>10}{'fp32':>8}{'bf16':>8}{'bf16+CL':>9}"
           f"{'voxel/s':>10}{'fp32/bf16':>10}{'fp32/bf16+CL':>13}")
     for name, (batch, _) in MODELS.items():
-        run = dict(batch=batch, quick=quick, repeats=repeats)
+        run = dict(batch=batch, quick=quick, repeats=repeats, device=device)
         fp32, params, shape = step_time(name, bf16=False, **run)
         bf16, _, _ = step_time(name, bf16=True, **run)
         best, _, _ = step_time(name, bf16=True, channels_last=True, **run)
@@ -93,9 +100,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="training time limit per dataset")
     parser.add_argument("--seed", type=int, default=0, help="training seed of the accuracy runs")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where the step times are taken (default: cpu)")
     args = parser.parse_args()
+    if args.device != "cpu" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch {torch.__version__} sees no GPU")
     if not args.skip_speed:
-        speed_table(args.quick)
+        speed_table(args.quick, args.device)
     if args.accuracy:
         from _training_accuracy import accuracy_table
 

@@ -48,8 +48,9 @@ CHANNELS, TRAIN_PATCH, MIN_SIZE = list(_MODEL["channels"]), tuple(_MODEL["patch_
 PATCH = TRAIN_PATCH  # inference window of every case but fast_bf16 (--patch)
 OVERLAP = float(builtin_config("predict.yaml")["overlap"])  # the `electroseg predict` default
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
-# on request (--cases): chunked with labels to an OME BigTIFF; the peer under bf16 autocast
-EXTRA_CASES = ("chunked_tif_bf16", "monai_bf16")
+# on request (--cases): chunked with labels to an OME BigTIFF; the peer under bf16 autocast;
+# ours under fp16 autocast
+EXTRA_CASES = ("chunked_tif_bf16", "monai_bf16", "electroseg_fp16")  # fp16: CUDA only
 FAST_PATCH = (32, 128, 128)  # no overlap and a patch that tiles 512 exactly: the fastest setting
 
 
@@ -132,7 +133,7 @@ def _warm_up(case: str) -> None:
     if case.startswith("monai"):
         _case_monai(small, bf16=case == "monai_bf16")
     else:
-        _case_ours(small, "fp32" if case == "electroseg_fp32" else "bf16", fast=case == "fast_bf16")
+        _case_ours(small, case.split("_")[1] if case.startswith("electroseg") else "bf16", fast=case == "fast_bf16")
 
 
 def _worker(case: str, shape: tuple[int, ...], threads: int) -> None:
@@ -223,7 +224,7 @@ def main() -> None:
 
 def _ratios(rows: dict, shape) -> None:
     peer = rows.get("monai_fp32")
-    for case in ("electroseg_fp32", "electroseg_bf16", "fast_bf16", "monai_bf16"):
+    for case in ("electroseg_fp32", "electroseg_bf16", "electroseg_fp16", "fast_bf16", "monai_bf16"):
         r = rows.get(case)
         if peer is None or r is None:
             continue

@@ -187,7 +187,7 @@ def _fit_offsets(setup, source, options: dict, fractions, where: str) -> np.ndar
 
     plan = _plan(setup, overlap=options["overlap"], batch_size=options["batch_size"], tta=options["tta"],
                  device=options["device"], precision=options["precision"])
-    network = prepare_network(setup.network, plan.device)
+    network = prepare_network(setup.network, plan.device, plan.autocast_dtype)
     return fit_offsets(network, setup, source, plan, fractions, where=where)
 
 

@@ -88,7 +88,7 @@ def _run(setup: Setup, plan: WindowPlan, source, sink: Sink, *, progress: bool, 
     fit logit offsets to ``volume_fractions`` on this input when given."""
     import torch
 
-    network = prepare_network(setup.network, plan.device)
+    network = prepare_network(setup.network, plan.device, plan.autocast_dtype)
     if volume_fractions:
         from electroseg.inference.calibrate import calibrated_network
 

@@ -89,18 +89,22 @@ def _network(name: str) -> tuple[nn.Module, torch.Tensor]:
     return network, x
 
 
+@pytest.mark.parametrize("copy_free_norm", [True, False])
 @pytest.mark.parametrize("name", ["unet3d", "multichannel2d"])
-def test_channels_last_network_gives_the_same_logits_and_leaves_the_original(name):
+def test_channels_last_network_gives_the_same_logits_and_leaves_the_original(name, copy_free_norm):
     network, x = _network(name)
     original = copy.deepcopy(network.state_dict())
     with torch.inference_mode():
         expected = network(x)
-        rewritten = channels_last_network(network)
+        rewritten = channels_last_network(network, copy_free_norm=copy_free_norm)
         out = rewritten(x)
     assert out.is_contiguous()
     torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
     norms = [m for m in rewritten.modules() if isinstance(m, ChannelsLastInstanceNorm)]
-    assert norms and not any(isinstance(m, (nn.InstanceNorm2d, nn.InstanceNorm3d)) for m in rewritten.modules())
+    torch_norms = [m for m in rewritten.modules() if isinstance(m, (nn.InstanceNorm2d, nn.InstanceNorm3d))]
+    assert (bool(norms), bool(torch_norms)) == (copy_free_norm, not copy_free_norm)
+    fmt = torch.channels_last_3d if name == "unet3d" else torch.channels_last
+    assert all(p.is_contiguous(memory_format=fmt) for p in rewritten.parameters() if p.dim() == x.dim())
     # the original network is untouched: same modules, same weights, channels-first
     assert not any(isinstance(m, ChannelsLastInstanceNorm) for m in network.modules())
     for key, value in network.state_dict().items():

@@ -260,7 +260,7 @@ def _slab_tensor(source: Source, z0: int, z1: int, padded_yx: tuple[int, int], d
         return torch.from_numpy(_padded(source.read(z0, z1), padded_yx))
     raw = source.read_raw(z0, z1)
     if not raw.dtype.isnative or raw.dtype.kind not in "biu" or raw.dtype.itemsize > 2:
-        raw = raw.astype(np.float32)  # the cast normalisation starts with, done before the copy
+        raw = raw.astype(np.float32, copy=False)  # the cast normalisation starts with, before the copy
     return source.normalize_tensor(torch.from_numpy(_padded(raw, padded_yx)).to(device))
 
 

@@ -94,13 +94,70 @@ def command_help(command: str, module: ModuleType, *, config_dir: Path | None = 
     lines = [f"electroseg {command}: {module.HELP}", "",
              f"usage: electroseg {command} [--config-dir DIR] [key=value ...]", "",
              "options (defaults; ??? = required):"]
-    lines += ["  " + line for line in OmegaConf.to_yaml(cfg).splitlines()]
+    notes = _key_comments(_primary_config(command, config_dir))
+    lines += ["  " + line for line in _annotated(OmegaConf.to_yaml(cfg).splitlines(), notes)]
     extra = getattr(module, "help_extra", None)
     if extra is not None:
         lines += ["", extra(cfg)]
     lines += ["", "config groups (group=option):"]
     lines += [f"  {name}: {', '.join(options)}" for name, options in config_groups(config_dir=config_dir).items()]
     return "\n".join(lines)
+
+
+def _primary_config(command: str, config_dir: Path | None) -> Path:
+    """The ``<command>.yaml`` that composition starts from (``config_dir`` first)."""
+    user = Path(config_dir) / f"{command}.yaml" if config_dir else None
+    return user if user is not None and user.is_file() else builtin_config_dir() / f"{command}.yaml"
+
+
+def _key_comments(path: Path) -> dict[tuple[str, ...], str]:
+    """``key path -> trailing comment`` of a block-style YAML file's ``key: value  # comment`` lines."""
+    import re
+
+    notes: dict[tuple[str, ...], str] = {}
+    stack: list[tuple[int, str]] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return notes
+    last, column = None, -1  # the key that took the previous line's comment, and where its # stood
+    for line in text.splitlines():
+        match = re.match(r"^( *)([A-Za-z_][\w.-]*):(.*)$", line)
+        if not match:
+            if last is not None and line.strip().startswith("#") and line.index("#") == column:
+                notes[last] += " " + line.strip()[1:].strip()  # the comment goes on below
+            else:
+                last = None
+            continue
+        indent, key, rest = len(match[1]), match[2], match[3]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        comment = re.search(r"\s#\s?(.*)$", rest)
+        last = None
+        if comment and not set("'\"") & set(rest[:comment.start()]):  # a # after a quote may be quoted
+            last = tuple(k for _, k in stack)
+            notes[last] = comment[1].strip()
+            column = len(line) - len(rest) + comment.start() + 1
+    return notes
+
+
+def _annotated(lines: list[str], notes: dict[tuple[str, ...], str]) -> list[str]:
+    """YAML lines from ``OmegaConf.to_yaml`` with each key's comment from the config file appended."""
+    out, stack = [], []
+    for line in lines:
+        stripped = line.lstrip(" ")
+        key, sep, _ = stripped.partition(":")
+        if not sep or stripped.startswith("- "):
+            out.append(line)
+            continue
+        indent = len(line) - len(stripped)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        note = notes.get(tuple(k for _, k in stack))
+        out.append(f"{line:<34} # {note}" if note else line)
+    return out
 
 
 def save_composed(cfg: DictConfig) -> Path | None:

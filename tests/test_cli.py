@@ -46,6 +46,36 @@ def test_every_command_has_help_with_options_and_groups(command, capsys):
     assert "options (defaults" in out and "config groups" in out
 
 
+def test_help_shows_each_option_comment_from_the_config_file(capsys):
+    assert main(["predict", "--help"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    line = next(x for x in out if x.strip().startswith("precision:"))
+    assert line.split("#", 1)[1].strip() == "auto (bf16 on CPU, fp32 on CUDA) | bf16 | fp16 (CUDA) | fp32"
+    nested = next(x for x in out if x.strip().startswith("memory_limit:"))  # dask.memory_limit
+    assert nested.startswith("    ") and nested.endswith("# per worker")
+    assert not any("#" in x for x in out if x.strip().startswith(("checkpoint:", "n_workers:")))
+
+
+def test_help_comments_follow_nesting_continuations_and_quotes(tmp_path, capsys):
+    (tmp_path / "analyze.yaml").write_text(
+        "# header\n"
+        "out: mine          # where it goes\n"
+        "                   # (and it goes on)\n"
+        "input: x.tif\n"
+        "# a free-standing comment\n"
+        "block:             # outer\n"
+        "  out: 1           # inner, not the top-level out\n"
+        "label: 'a # b'\n"
+        "name: \"q\"         # quoted value, real comment? left out\n")
+    assert main(["analyze", "--config-dir", str(tmp_path), "--help"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert next(x for x in out if x.startswith("  out:")).endswith("# where it goes (and it goes on)")
+    assert next(x for x in out if x.startswith("  block:")).endswith("# outer")
+    assert next(x for x in out if x.startswith("    out:")).endswith("# inner, not the top-level out")
+    assert "#" not in next(x for x in out if x.startswith("  input:"))
+    assert next(x for x in out if x.startswith("  label:")).count("#") == 1  # the one inside the quotes
+
+
 def test_unknown_override_key_is_one_line_exit_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "electroseg.cli", "analyze", "no_such_key=1"],
                             capture_output=True, text=True)

@@ -52,13 +52,17 @@ RUNS = {  # name -> (data config, overrides); peers are in SCORERS
 }
 
 
-def predict(loaded, raw: np.ndarray) -> np.ndarray:
+def predict(loaded, raw: np.ndarray, tta: bool = False) -> np.ndarray:
     """Labels (Z, Y, X) of a raw (C, Z, Y, X) image with MONAI sliding windows, bf16 autocast
-    (the logit offsets of a volume-fraction-calibrated checkpoint included)."""
+    (the logit offsets of a volume-fraction-calibrated checkpoint included); with ``tta`` the
+    logits are averaged over the four in-plane flips, as ``electroseg predict tta=true`` does."""
     spec = loaded.spec
     image = preprocess_channels(raw, spec.preprocess, spec.channels)
     image = np.stack([normalize_intensity(c, spec.normalization) for c in image])
-    return predict_logits(loaded.network, spec, image).argmax(0).numpy().astype(np.uint8)
+    flips = ((), (-1,), (-2,), (-2, -1)) if tta else ((),)
+    logits = sum(np.flip(predict_logits(loaded.network, spec, np.ascontiguousarray(np.flip(image, f))).numpy(), f)
+                 for f in flips)
+    return logits.argmax(0).astype(np.uint8)
 
 
 def mean_iou(labels: np.ndarray, truth: np.ndarray, num_phases: int) -> float:
@@ -105,7 +109,7 @@ def _classical(raw: np.ndarray, dataset) -> np.ndarray:
     return segment_volume(image, phases=list(dataset.phases), **options).labels.reshape(prepared.shape[1:])
 
 
-def evaluate(cfg, checkpoint: Path) -> dict:
+def evaluate(cfg, checkpoint: Path, tta: bool = False) -> dict:
     """Mean IoU of learned and classical labels on the test split, or the solid fraction."""
     dataset = _dataset(cfg)
     loaded = model_from_checkpoint(read_checkpoint(checkpoint), source=str(checkpoint))
@@ -118,27 +122,33 @@ def evaluate(cfg, checkpoint: Path) -> dict:
                            ignore_value=dataset.ignore_value).numpy().reshape(raw.shape[1:])
         agree = {p: float((labels[hand == i] == i).mean()) for i, p in enumerate(dataset.phases)}
         return {"solid_fraction": float((labels != 0).mean()), "scribble_agreement": agree}
-    learned, classical, recall = [], [], {"learned": [], "classical": []}
+    learned, classical, learned_tta, recall = [], [], [], {"learned": [], "classical": []}
     preset = load_preset(cfg.data.synthetic.preset) if cfg.data.get("synthetic") else {}
     for entry in tests:
         raw, _ = load_image(entry, dataset)
         predicted = {"learned": predict(loaded, raw), "classical": _classical(raw, dataset)}
+        if tta:
+            predicted["learned_tta"] = predict(loaded, raw, tta=True)
         # (1, Y, X) for a 2-D image; smaller than raw where the preprocessing crops (marker band)
         truth = read_labels(entry.labels, phases=dataset.phases, label_values=dataset.label_values,
                             ignore_value=dataset.ignore_value).numpy().reshape(predicted["classical"].shape)
         learned.append(mean_iou(predicted["learned"], truth, len(dataset.phases)))
+        if tta:
+            learned_tta.append(mean_iou(predicted["learned_tta"], truth, len(dataset.phases)))
         classical.append(mean_iou(predicted["classical"], truth, len(dataset.phases)))
         if preset.get("pt_free_opening_um"):  # kintsugi: share of the Pt-free pore voxels called pore
             empty = narrow_pores(truth, preset["voxel_size"], preset["pt_free_opening_um"])
-            for key, labels in predicted.items():
-                recall[key].append(float((labels[empty] == 0).mean()))
+            for key in recall:
+                recall[key].append(float((predicted[key][empty] == 0).mean()))
     scores = {"learned_miou": float(np.mean(learned)), "classical_miou": float(np.mean(classical))}
+    if learned_tta:
+        scores["learned_tta_miou"] = float(np.mean(learned_tta))
     if recall["learned"]:
         scores["pt_free_recall"] = {key: float(np.mean(v)) for key, v in recall.items()}
     return scores
 
 
-def run_one(name: str, *, minutes: float, quick: bool, cache: Path, seed: int = 0) -> dict:
+def run_one(name: str, *, minutes: float, quick: bool, cache: Path, seed: int = 0, tta: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _config(name, minutes, Path(tmp) / "run", cache, quick, seed)
         start = time.perf_counter()
@@ -146,7 +156,7 @@ def run_one(name: str, *, minutes: float, quick: bool, cache: Path, seed: int = 
         seconds = time.perf_counter() - start
         ckpt_dir = Path(tmp) / "run" / "checkpoints"
         best = ckpt_dir / "best.ckpt"
-        scores = evaluate(cfg, best if best.is_file() else ckpt_dir / "last.ckpt")
+        scores = evaluate(cfg, best if best.is_file() else ckpt_dir / "last.ckpt", tta=tta)
     return {"name": name, "train_s": seconds, "steps": metrics["global_step"],
             "val_miou": metrics.get("val/mean_iou"), **scores}
 
@@ -167,13 +177,13 @@ TARGETS = {
 }
 
 
-def accuracy_table(names: list[str], *, minutes: float, quick: bool, seed: int = 0) -> None:
+def accuracy_table(names: list[str], *, minutes: float, quick: bool, seed: int = 0, tta: bool = False) -> None:
     logging.getLogger("lightning").setLevel(logging.WARNING)
     cache = REPO / ".cache" / "electroseg"
     print(f"\n{'dataset':<20}{'train s':>9}{'steps':>7}{'val mIoU':>10}{'learned':>9}{'classical':>10}"
           f"{'diff':>7}  target")
     for name in names:
-        row = run_one(name, minutes=minutes, quick=quick, cache=cache, seed=seed)
+        row = run_one(name, minutes=minutes, quick=quick, cache=cache, seed=seed, tta=tta)
         target = TARGETS[name]
         if "solid_fraction" in row:
             learned, classical, diff = row["solid_fraction"], float("nan"), row["solid_fraction"] - 0.51
@@ -182,6 +192,8 @@ def accuracy_table(names: list[str], *, minutes: float, quick: bool, seed: int =
         else:
             learned, classical = row["learned_miou"], row["classical_miou"]
             diff = learned - classical
+            if "learned_tta_miou" in row:
+                target += f"; learned with flip TTA {row['learned_tta_miou']:.3f}"
             if "pt_free_recall" in row:
                 target += "; Pt-free pores called pore: learned {learned:.1%}, classical {classical:.1%}".format(
                     **row["pt_free_recall"])

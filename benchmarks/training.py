@@ -1,7 +1,7 @@
 """Training speed and accuracy of the learned segmenters.
 
     .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--minutes M] [--seed N]
-        [--device cpu|cuda]
+        [--device cpu|cuda] [--tta]
 
 Part 1 (always): time of one optimisation step (forward + backward + AdamW) of the default
 models on CPU (or ``--device cuda``), fp32 against bf16 autocast
@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="training time limit per dataset")
     parser.add_argument("--seed", type=int, default=0, help="training seed of the accuracy runs")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--tta", action="store_true",
+                        help="also score the learned labels averaged over the four in-plane flips")
     parser.add_argument("--device", default="cpu", help="cpu or cuda: where the step times are taken (default: cpu)")
     args = parser.parse_args()
     if args.device != "cpu" and not torch.cuda.is_available():
@@ -109,7 +111,7 @@ def main() -> None:
     if args.accuracy:
         from _training_accuracy import accuracy_table
 
-        accuracy_table(args.accuracy, minutes=args.minutes, quick=args.quick, seed=args.seed)
+        accuracy_table(args.accuracy, minutes=args.minutes, quick=args.quick, seed=args.seed, tta=args.tta)
 
 
 if __name__ == "__main__":

@@ -375,9 +375,12 @@ def _run_all(loaded, items, out_dir: Path, options: _Options, overwrite: bool, p
         from tqdm.auto import tqdm
 
         iterator = tqdm(items, desc="inputs", unit="input")
-    for item in iterator:
-        results.append(_run_item(loaded, item, out_dir, options, bool(overwrite)))
-        summary = _write_summary(out_dir, results, loaded.spec.phases)
+    from electroseg.inference.engine import reuse_prepared_networks
+
+    with reuse_prepared_networks():  # one checkpoint for every input: trace and freeze it once
+        for item in iterator:
+            results.append(_run_item(loaded, item, out_dir, options, bool(overwrite)))
+            summary = _write_summary(out_dir, results, loaded.spec.phases)
     logger.info("%d input(s): %d ok, %d skipped, %d failed; summary %s", len(results),
                 sum(r.status == "ok" for r in results), sum(r.status == "skipped" for r in results),
                 sum(r.status == "failed" for r in results), summary)

@@ -127,3 +127,26 @@ def test_rerun_asking_for_more_outputs_redoes_the_input(tmp_path, scans):
     assert zarr.open_array(str(out / "a" / "probabilities.zarr")).dtype == np.float16
     third = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32")  # asks for less
     assert [r.status for r in third.results] == ["skipped"]
+
+
+def test_batch_traces_the_network_once_and_single_calls_see_changed_weights(tmp_path, scans, monkeypatch):
+    import torch
+
+    ckpt, folder = scans
+    traced = []
+    trace = torch.jit.trace
+    monkeypatch.setattr(torch.jit, "trace", lambda *a, **k: traced.append(1) or trace(*a, **k))
+    inputs = [str(folder / "a.tif"), str(folder / "b.tif")]
+    predict_batch(ckpt, inputs, tmp_path / "out", device="cpu", progress=False)
+    assert len(traced) == 1  # one checkpoint, one trace for both inputs
+    loaded = load_checkpoint(ckpt)
+    for name in ("a", "b"):  # the reused graph gives what a fresh one gives
+        expected = predict_volume(loaded, read_volume(folder / f"{name}.tif"), device="cpu").labels
+        np.testing.assert_array_equal(read_volume(tmp_path / "out" / name / "labels.tif").numpy(), expected)
+    assert len(traced) == 3  # outside a batch every call prepares afresh
+    before = predict_volume(loaded, read_volume(folder / "a.tif"), device="cpu").labels
+    with torch.no_grad():
+        for p in loaded.network.parameters():
+            p.mul_(-1.0)
+    after = predict_volume(loaded, read_volume(folder / "a.tif"), device="cpu").labels
+    assert not np.array_equal(before, after)

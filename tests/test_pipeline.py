@@ -149,6 +149,17 @@ def test_preprocessing_that_crops_the_specimen_is_one_line_error(tmp_path, capsy
     assert "Traceback" not in err and not (tmp_path / "run" / "classical" / "labels.tif").exists()
 
 
+@pytest.mark.parametrize("override", ["data.pseudo_labels=false", "+model.channels=[4,8]", "seed=3",
+                                      "trainer.max_epochs=1"])
+def test_train_override_of_a_key_the_run_sets_is_refused_before_any_work(tmp_path, capsys, override):
+    # the run replaces train's data, model, trainer and seed with its own: such an override was dropped
+    status = main(["run", f"out={tmp_path / 'run'}", "preset=tiny", f"train_overrides=[{json.dumps(override)}]"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "train_overrides" in err and "on the run command instead" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_preprocess_images_registers_every_channel_on_the_named_detector(tmp_path):
     import numpy as np
     from scipy import ndimage as ndi

@@ -16,6 +16,20 @@ HELP = "the whole chain on one dataset, with a report (report.html in out)"
 logger = logging.getLogger(__name__)
 
 
+# train.yaml keys that the run sets itself (make_trainer): a train override of them would be lost
+_RUN_OWNED = ("data", "model", "trainer", "seed", "cache_dir", "out")
+
+
+def check_train_overrides(overrides) -> None:
+    """Refuse train overrides of keys the run replaces: they would be dropped without a word."""
+    for item in _plain(overrides) or []:
+        key = str(item).lstrip("~+").partition("=")[0]
+        if key.split(".")[0] in _RUN_OWNED:
+            raise InputError(f"train_overrides: {item!r} would be replaced by the run's own "
+                             f"{key.split('.')[0]}; set {key} on the run command instead "
+                             f"(e.g. electroseg run {str(item).lstrip('~+')})")
+
+
 def make_trainer(cfg: DictConfig):
     """``train_model(folder, dataset) -> checkpoint`` from configs/train.yaml + the run's choices."""
 
@@ -77,6 +91,7 @@ def run(cfg: DictConfig) -> int:
     from electroseg.config import save_composed
     from electroseg.pipeline import run_pipeline
 
+    check_train_overrides(cfg.train_overrides)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     save_composed(cfg)  # the report embeds the composed config
     options = _options(cfg)

@@ -64,13 +64,13 @@ class Source:
 
     def read(self, z0: int, z1: int) -> np.ndarray:
         """Normalised slab (C, z1 - z0, Y, X), float32; edges replicated outside [0, Z)."""
-        return self._slab(z0, z1, lambda c, raw: self.bounds[c].apply(raw), np.float32)
+        return self._slab(z0, z1, lambda c, raw: self.bounds[c].apply(raw))
 
     def read_raw(self, z0: int, z1: int) -> np.ndarray:
         """The same slab before normalisation, in the data's own dtype."""
-        return self._slab(z0, z1, lambda c, raw: raw, None)
+        return self._slab(z0, z1, lambda c, raw: raw)
 
-    def _slab(self, z0: int, z1: int, convert, dtype) -> np.ndarray:
+    def _slab(self, z0: int, z1: int, convert) -> np.ndarray:
         n_z = self.shape[1]
         a, b = min(max(z0, 0), n_z - 1), max(min(z1, n_z), 1)
         out = None
@@ -78,26 +78,18 @@ class Source:
             raw = self.data[a:b] if self.channel_index is None else self.data[self.channel_index[c], a:b]
             part = convert(c, np.asarray(raw))
             if out is None:
-                out = np.empty((self.shape[0], b - a, *self.shape[2:]), dtype or part.dtype)
+                out = np.empty((self.shape[0], b - a, *self.shape[2:]), part.dtype)
             out[c] = part
         if (a, b) != (z0, z1):
             out = np.pad(out, ((0, 0), (a - z0, z1 - b), (0, 0), (0, 0)), mode="edge")
         return out
 
     def normalize_tensor(self, raw: torch.Tensor) -> torch.Tensor:
-        """:meth:`read`'s normalisation of a raw (C, n, Y, X) tensor, done where the tensor is:
-        float32 ``(x - lo) / (hi - lo)`` clipped to [0, 1], as :meth:`ChannelBounds.apply`
-        computes it (the divisor is a tensor on the device, so CUDA divides rather than
-        multiplying by a rounded reciprocal)."""
+        """:meth:`read`'s normalisation of a raw (C, n, Y, X) tensor, done where the tensor is
+        (:meth:`ChannelBounds.apply_tensor` per channel)."""
         out = raw.to(torch.float32)
         for c, bounds in enumerate(self.bounds):
-            if bounds.lo is None or bounds.hi is None:
-                continue
-            if bounds.hi <= bounds.lo:
-                out[c].zero_()
-                continue
-            scale = torch.tensor(np.float32(bounds.hi - bounds.lo), device=out.device)
-            out[c].sub_(float(np.float32(bounds.lo))).div_(scale).clamp_(0.0, 1.0)
+            bounds.apply_tensor(out[c])
         return out
 
 

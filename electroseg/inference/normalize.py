@@ -46,6 +46,19 @@ class ChannelBounds:
         out = (data - np.float32(self.lo)) / np.float32(self.hi - self.lo)
         return np.clip(out, 0.0, 1.0, out=out)
 
+    def apply_tensor(self, data):
+        """:meth:`apply` on a float32 torch tensor, in place and on the tensor's device (the
+        engine normalises raw slabs on a GPU). The same float32 arithmetic: the divisor is a
+        tensor on that device, so CUDA divides rather than multiplying by a rounded reciprocal."""
+        if self.lo is None or self.hi is None:
+            return data
+        if self.hi <= self.lo:
+            return data.zero_()
+        import torch
+
+        scale = torch.tensor(np.float32(self.hi - self.lo), device=data.device)
+        return data.sub_(float(np.float32(self.lo))).div_(scale).clamp_(0.0, 1.0)
+
     def to_dict(self) -> dict:
         return {"lo": self.lo, "hi": self.hi}
 

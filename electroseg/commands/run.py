@@ -23,11 +23,12 @@ _RUN_OWNED = ("data", "model", "trainer", "seed", "cache_dir", "out")
 def check_train_overrides(overrides) -> None:
     """Refuse train overrides of keys the run replaces: they would be dropped without a word."""
     for item in _plain(overrides) or []:
-        key = str(item).lstrip("~+").partition("=")[0]
-        if key.split(".")[0] in _RUN_OWNED:
-            raise InputError(f"train_overrides: {item!r} would be replaced by the run's own "
-                             f"{key.split('.')[0]}; set {key} on the run command instead "
-                             f"(e.g. electroseg run {str(item).lstrip('~+')})")
+        override = str(item).lstrip("~+")
+        key = override.partition("=")[0]
+        owner = key.split(".")[0]
+        if owner in _RUN_OWNED:
+            raise InputError(f"train_overrides: {item!r} would be replaced by the run's own {owner}; "
+                             f"set {key} on the run command instead (e.g. electroseg run {override})")
 
 
 def make_trainer(cfg: DictConfig):

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from electroseg.classical import segment_volume  # noqa: E402
+from electroseg.inference.engine import _FLIPS  # noqa: E402
 from electroseg.commands.train import prepare_synthetic  # noqa: E402
 from electroseg.config import compose_command  # noqa: E402
 from electroseg.io import read_labels  # noqa: E402
@@ -59,7 +60,7 @@ def predict(loaded, raw: np.ndarray, tta: bool = False) -> np.ndarray:
     spec = loaded.spec
     image = preprocess_channels(raw, spec.preprocess, spec.channels)
     image = np.stack([normalize_intensity(c, spec.normalization) for c in image])
-    flips = ((), (-1,), (-2,), (-2, -1)) if tta else ((),)
+    flips = _FLIPS if tta else ((),)  # the engine's flips: what `electroseg predict tta=true` averages
     logits = sum(np.flip(predict_logits(loaded.network, spec, np.ascontiguousarray(np.flip(image, f))).numpy(), f)
                  for f in flips)
     return logits.argmax(0).astype(np.uint8)

@@ -50,15 +50,15 @@ def drift_ceiling(truth: np.ndarray, estimated: np.ndarray, shifts: np.ndarray, 
     """Mean IoU of ``truth`` moved by the residual drift against ``truth`` (see --ceiling)."""
     from scipy import ndimage
 
+    from _training_accuracy import mean_iou  # the accuracy benchmarks' mean IoU (phases in the truth)
+
     residual = (shifts - shifts[0]) - (estimated - estimated[0])
     moved = np.empty_like(truth)
     for k, plane in enumerate(truth):
         stack = [ndimage.shift((plane == p).astype(np.float32), residual[k], order=1, mode="nearest")
                  for p in range(num_phases)]
         moved[k] = np.argmax(stack, axis=0)
-    scores = [((moved == p) & (truth == p)).sum() / ((moved == p) | (truth == p)).sum()
-              for p in range(num_phases) if (truth == p).any()]
-    return float(np.mean(scores))
+    return mean_iou(moved, truth, num_phases)
 
 
 def main() -> None:

@@ -75,11 +75,17 @@ def mean_iou(labels: np.ndarray, truth: np.ndarray, num_phases: int) -> float:
     return float(np.mean(scores))
 
 
+def time_limited(minutes: float) -> list[str]:
+    """Trainer overrides of a benchmark run: bounded by ``minutes`` of training (and early
+    stopping), not by epochs; no progress bar or model summary."""
+    limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
+    return ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false",
+            "++trainer.enable_model_summary=false"]
+
+
 def _config(name: str, minutes: float, out: Path, cache: Path, quick: bool, seed: int = 0):
     data, overrides = RUNS[name]
-    limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
-    extra = ["trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false",
-             "++trainer.enable_model_summary=false", f"seed={int(seed)}"]
+    extra = [*time_limited(minutes), f"seed={int(seed)}"]
     if quick:
         extra += ["loader.samples_per_epoch=8"]
         if data in ("nmc_fibsem", "kintsugi_2ch"):

@@ -221,7 +221,7 @@ def _cnn_drop(folder: Path, change, register: bool, shape, minutes: float) -> tu
     import tifffile
     from omegaconf import open_dict
 
-    from _training_accuracy import mean_iou, predict
+    from _training_accuracy import mean_iou, predict, time_limited
     from electroseg.config import compose_command
     from electroseg.models import model_from_checkpoint
     from electroseg.synthetic import make_sample
@@ -233,11 +233,9 @@ def _cnn_drop(folder: Path, change, register: bool, shape, minutes: float) -> tu
     for name in names:
         for seed in range(6):
             write_sample(make_sample(change(load_preset(name)), seed=seed, shape=shape), folder / f"{name}_{seed}")
-    limit = f"00:00:{int(minutes):02d}:{int(round(minutes % 1 * 60)):02d}"
     cfg = compose_command("train", [
         "data=nmc_fibsem", "model=multichannel2d", "model.context_slices=2", "data.pseudo_labels=false",
-        "trainer.max_epochs=1000", f"trainer.max_time={limit}", "trainer.enable_progress_bar=false",
-        "++trainer.enable_model_summary=false", "callbacks.early_stopping_patience=30", "loader.batch_size=8",
+        *time_limited(minutes), "callbacks.early_stopping_patience=30", "loader.batch_size=8",
         f"out={folder / 'run'}", f"cache_dir={folder / 'cache'}"])
     with open_dict(cfg):
         cfg.data.synthetic, cfg.data.root = None, str(folder)

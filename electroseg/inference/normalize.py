@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from electroseg.errors import InputError
+from electroseg.models.normalization import NORMALIZATION_METHODS, check_normalization, choose_bounds
 
 logger = logging.getLogger(__name__)
 
 #: Must equal the sample cap of ``electroseg.models.normalization`` (a test checks agreement).
 MAX_SAMPLES = 4_000_000
-METHODS = ("percentile", "minmax", "none")
+METHODS = NORMALIZATION_METHODS
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ChannelBounds:
 
     lo: float | None
     hi: float | None
+    route: str = field(default="own", compare=False)
 
     def apply(self, array: np.ndarray) -> np.ndarray:
         """Normalised float32 copy of ``array`` (same formula as ``normalize_intensity``)."""
@@ -60,20 +61,7 @@ class ChannelBounds:
         return data.sub_(float(np.float32(self.lo))).div_(scale).clamp_(0.0, 1.0)
 
     def to_dict(self) -> dict:
-        return {"lo": self.lo, "hi": self.hi}
-
-
-def _check_normalization(normalization: Mapping[str, Any]) -> tuple[str, float, float]:
-    method = normalization.get("method", "percentile")
-    unknown = set(normalization) - {"method", "lower", "upper"}
-    if method not in METHODS or unknown:
-        raise InputError(f"checkpoint normalization: expected method in {METHODS} with optional "
-                         f"lower/upper, got {dict(normalization)}")
-    lower, upper = float(normalization.get("lower", 0.5)), float(normalization.get("upper", 99.5))
-    if method == "percentile" and not 0 <= lower < upper <= 100:
-        raise InputError(f"checkpoint normalization: expected 0 <= lower < upper <= 100, "
-                         f"got {lower}, {upper}")
-    return method, lower, upper
+        return {"lo": self.lo, "hi": self.hi, "route": self.route}
 
 
 def strided_sample(channel: Any) -> np.ndarray:
@@ -96,7 +84,7 @@ def strided_sample(channel: Any) -> np.ndarray:
     return sample[np.isfinite(sample)]
 
 
-def intensity_bounds(channel: Any, normalization: Mapping[str, Any]) -> ChannelBounds:
+def intensity_bounds(channel: Any, normalization: Mapping[str, Any], index: int = 0) -> ChannelBounds:
     """Bounds of one (Z, Y, X) channel for ``normalization`` (a checkpoint's dict).
 
     Parameters
@@ -104,22 +92,19 @@ def intensity_bounds(channel: Any, normalization: Mapping[str, Any]) -> ChannelB
     channel : array-like, shape (Z, Y, X)
         One detector channel; NumPy or lazy.
     normalization : mapping
-        ``{"method": "percentile", "lower": 0.5, "upper": 99.5}``, ``{"method": "minmax"}`` or
-        ``{"method": "none"}``.
+        The checkpoint's normalisation (see :func:`electroseg.models.normalize_intensity`).
+    index : int
+        The channel's position among the checkpoint's channels (which stored training
+        bounds apply).
 
     Returns
     -------
     ChannelBounds
-        Percentiles (or min and max) of :func:`strided_sample`.
+        From :func:`electroseg.models.normalization.choose_bounds` on :func:`strided_sample`,
+        the same rule and samples as training; ``route`` says which rule gave them.
     """
-    method, lower, upper = _check_normalization(normalization)
-    if method == "none":
-        return ChannelBounds(None, None)
-    sample = strided_sample(channel)
-    if sample.size == 0:
-        return ChannelBounds(0.0, 0.0)
-    if method == "percentile":
-        lo, hi = np.percentile(sample, [lower, upper])
-    else:
-        lo, hi = sample.min(), sample.max()
-    return ChannelBounds(float(lo), float(hi))
+    check_normalization(normalization, where="checkpoint normalization")
+    if normalization.get("method", "percentile") == "none":
+        return ChannelBounds(None, None, "none")
+    lo, hi, route = choose_bounds(strided_sample(channel), normalization, index)
+    return ChannelBounds(lo, hi, route)

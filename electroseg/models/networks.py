@@ -11,7 +11,7 @@ from torch import nn
 
 from electroseg.errors import InputError
 
-__all__ = ["UNet3D", "MultiChannel2D", "count_parameters"]
+__all__ = ["UNet3D", "MultiChannel2D", "count_parameters", "NORMS"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-_NORM = ("INSTANCE", {"affine": True})
+#: Normalisation layers by name. "batch" (the default of new models) is a fixed per-channel
+#: affine map at inference, so a voxel's logits do not depend on which window it was predicted
+#: in; "instance" (the models of electroseg < 0.2, kept to load their checkpoints) rescales
+#: every window by its own statistics, so a window that is all one phase is stretched into
+#: something else and labels change with tiling and cropping.
+NORMS = {"batch": ("BATCH", {"affine": True}), "instance": ("INSTANCE", {"affine": True})}
 
 
 class _UNetCore(nn.Module):
@@ -38,18 +43,22 @@ class _UNetCore(nn.Module):
         channels: Sequence[int],
         strides: Sequence[Sequence[int]],
         kernel_sizes: Sequence[Sequence[int]],
+        norm: str = "instance",
     ) -> None:
         super().__init__()
         _check_levels(spatial_dims, channels, strides, kernel_sizes)
+        if norm not in NORMS:
+            raise InputError(f"U-Net: norm must be one of {sorted(NORMS)}, got {norm!r}")
+        norm_name = NORMS[norm]
         ins = [in_channels, *channels[:-1]]
         self.encoders = nn.ModuleList(
-            UnetBasicBlock(spatial_dims, c_in, c_out, kernel_size=k, stride=s, norm_name=_NORM)
+            UnetBasicBlock(spatial_dims, c_in, c_out, kernel_size=k, stride=s, norm_name=norm_name)
             for c_in, c_out, k, s in zip(ins, channels, kernel_sizes, strides)
         )
         self.decoders = nn.ModuleList(
             UnetUpBlock(
                 spatial_dims, channels[i], channels[i - 1], kernel_size=kernel_sizes[i - 1],
-                stride=strides[i], upsample_kernel_size=strides[i], norm_name=_NORM,
+                stride=strides[i], upsample_kernel_size=strides[i], norm_name=norm_name,
             )
             for i in range(len(channels) - 1, 0, -1)
         )
@@ -88,13 +97,15 @@ class _PlannedUNet(nn.Module):
         channels: Sequence[int],
         strides: Sequence[Sequence[int]],
         kernel_sizes: Sequence[Sequence[int]],
+        norm: str = "instance",
     ) -> None:
         super().__init__()
+        self.norm = str(norm)
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.strides = tuple(tuple(int(v) for v in s) for s in strides)
         self.net = _UNetCore(
-            self.spatial_dims, self.in_channels, self.out_channels, channels, strides, kernel_sizes
+            self.spatial_dims, self.in_channels, self.out_channels, channels, strides, kernel_sizes, self.norm
         )
         logger.info("%s: %d trainable parameters", type(self).__name__, count_parameters(self))
 
@@ -124,6 +135,8 @@ class UNet3D(_PlannedUNet):
         Feature channels per level, e.g. (32, 64, 128, 256).
     strides, kernel_sizes : sequence of (sz, sy, sx)
         From :func:`electroseg.models.plan_unet`; ``strides[0]`` is (1, 1, 1).
+    norm : {"batch", "instance"}
+        Normalisation layers (:data:`NORMS`). Checkpoints that do not name one are "instance".
 
     Notes
     -----

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from electroseg.errors import InputError
 
-__all__ = ["normalize_intensity", "stack_context", "NORMALIZATION_METHODS"]
+__all__ = ["normalize_intensity", "stack_context", "NORMALIZATION_METHODS", "choose_bounds", "same_units",
+           "reference_bounds", "check_normalization"]
 
-NORMALIZATION_METHODS = ("percentile", "minmax", "none")
+#: ``auto`` (the default of new models): the training data's bounds when an input is in the
+#: training units (:func:`same_units`), else the input's own percentiles. ``dataset``: always
+#: the training data's bounds. ``percentile`` / ``minmax``: the input's own bounds (models of
+#: electroseg < 0.2). ``none``: cast only.
+NORMALIZATION_METHODS = ("auto", "dataset", "percentile", "minmax", "none")
+_REFERENCE_METHODS = ("auto", "dataset")
 _MAX_SAMPLES = 4_000_000
 
 
@@ -21,7 +27,98 @@ def _sample(array: np.ndarray) -> np.ndarray:
     return sample[np.isfinite(sample)]
 
 
-def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any]) -> np.ndarray:
+def check_normalization(normalization: Mapping[str, Any], *, where: str = "normalization") -> tuple[str, float, float]:
+    """``(method, lower, upper)`` of a normalisation dict; InputError naming ``where`` if invalid."""
+    method = normalization.get("method", "percentile")
+    unknown = set(normalization) - {"method", "lower", "upper", "bounds"}
+    if method not in NORMALIZATION_METHODS or unknown:
+        raise InputError(
+            f"{where}: expected method in {NORMALIZATION_METHODS} with optional lower/upper/bounds, "
+            f"got {dict(normalization)}"
+        )
+    lower, upper = float(normalization.get("lower", 0.5)), float(normalization.get("upper", 99.5))
+    if method != "minmax" and not 0 <= lower < upper <= 100:
+        raise InputError(f"{where}: expected 0 <= lower < upper <= 100, got {lower}, {upper}")
+    bounds = normalization.get("bounds")
+    if bounds is not None and (not isinstance(bounds, (list, tuple))
+                               or any(len(b) != 2 or not float(b[0]) <= float(b[1]) for b in bounds)):
+        raise InputError(f"{where}: bounds must be one [lo, hi] pair per channel, got {bounds}")
+    return method, lower, upper
+
+
+def _own_bounds(sample: np.ndarray, method: str, lower: float, upper: float) -> tuple[float, float]:
+    if sample.size == 0:
+        return 0.0, 0.0
+    if method == "minmax":
+        return float(sample.min()), float(sample.max())
+    lo, hi = np.percentile(sample, [lower, upper])
+    return float(lo), float(hi)
+
+
+def same_units(own: tuple[float, float], reference: tuple[float, float]) -> bool:
+    """Whether an input whose percentile window is ``own`` is in the units of ``reference``.
+
+    True when ``own`` lies inside ``reference`` widened by its width on each side and is at
+    most four times as wide. A crop, or another scan from the same instrument and settings,
+    passes (its phases sit where the training data's did, in whatever proportion); the same
+    image stored in other units (8-bit against 16-bit counts, floats normalised to [0, 1]
+    against raw counts, an affine change of units) does not.
+
+    Examples
+    --------
+    >>> same_units((77.0, 255.0), (38.0, 255.0))        # a crop of an 8-bit SEM image
+    True
+    >>> same_units((1200.0, 52000.0), (-0.35, 2.85))     # the same slice as 16-bit counts
+    False
+    """
+    lo, hi = own
+    ref_lo, ref_hi = reference
+    width = ref_hi - ref_lo
+    if width <= 0:
+        return lo == ref_lo and hi == ref_hi
+    return ref_lo - width <= lo and hi <= ref_hi + width and hi - lo <= 4 * width
+
+
+def choose_bounds(sample: np.ndarray, normalization: Mapping[str, Any], channel: int = 0
+                  ) -> tuple[float | None, float | None, str]:
+    """``(lo, hi, route)`` for one channel whose (finite, float64) samples are ``sample``.
+
+    ``route`` says which rule gave the bounds: ``"none"``, ``"own"`` (the input's percentiles
+    or min/max) or ``"dataset"`` (the training data's bounds stored in ``bounds``).
+    ``auto`` takes the training bounds only where :func:`same_units` holds; ``auto`` and
+    ``dataset`` without stored bounds (before training has measured them) use the input's own.
+    """
+    method, lower, upper = check_normalization(normalization)
+    if method == "none":
+        return None, None, "none"
+    own = _own_bounds(sample, "minmax" if method == "minmax" else "percentile", lower, upper)
+    stored = normalization.get("bounds")
+    if method in _REFERENCE_METHODS and stored is not None:
+        if channel >= len(stored):
+            raise InputError(f"normalization: bounds for {len(stored)} channel(s), asked for channel {channel}")
+        reference = (float(stored[channel][0]), float(stored[channel][1]))
+        if method == "dataset" or sample.size == 0 or same_units(own, reference):
+            return reference[0], reference[1], "dataset"
+    return own[0], own[1], "own"
+
+
+def reference_bounds(channels: Sequence[Sequence[np.ndarray]], normalization: Mapping[str, Any]
+                     ) -> list[list[float]]:
+    """Training bounds per channel: the percentiles of the pooled samples of all volumes.
+
+    ``channels[c]`` holds channel c of every training volume; each volume contributes at most
+    4 M evenly strided samples, weighted equally per voxel up to that cap.
+    """
+    _, lower, upper = check_normalization(normalization)
+    out = []
+    for arrays in channels:
+        pooled = np.concatenate([_sample(a) for a in arrays]) if arrays else np.zeros(0)
+        lo, hi = _own_bounds(pooled, "percentile", lower, upper)
+        out.append([lo, hi])
+    return out
+
+
+def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any], channel: int = 0) -> np.ndarray:
     """Map one channel of an image or volume to [0, 1] as float32.
 
     Parameters
@@ -29,9 +126,14 @@ def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any]) -> 
     array : ndarray, any shape
         One detector channel (apply per channel for multi-channel data).
     normalization : mapping
-        ``{"method": "percentile", "lower": 0.5, "upper": 99.5}`` (percentiles of the whole
-        array, values outside clipped), ``{"method": "minmax"}`` or ``{"method": "none"}``
+        ``{"method": "auto", "lower": 0.5, "upper": 99.5, "bounds": [[lo, hi], ...]}``
+        (the training data's percentile window per channel, used where the input is in the
+        training units, see :func:`choose_bounds`), ``{"method": "dataset", ...}`` (always
+        the stored window), ``{"method": "percentile", "lower": 0.5, "upper": 99.5}``
+        (percentiles of the whole array), ``{"method": "minmax"}`` or ``{"method": "none"}``
         (cast only).
+    channel : int
+        Which entry of ``bounds`` applies.
 
     Returns
     -------
@@ -39,34 +141,21 @@ def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any]) -> 
 
     Notes
     -----
-    ``(x - lo) / (hi - lo)`` clipped to [0, 1]; lo, hi are the percentiles (or min, max).
-    Percentiles are taken on at most 4 M evenly strided samples. A constant array maps to 0.
+    ``(x - lo) / (hi - lo)`` clipped to [0, 1]. Percentiles are taken on at most 4 M evenly
+    strided samples. A constant array maps to 0.
 
     Examples
     --------
     >>> normalize_intensity(np.array([0, 5, 10]), {"method": "minmax"}).tolist()
     [0.0, 0.5, 1.0]
+    >>> normalize_intensity(np.array([0, 5, 10]), {"method": "dataset", "bounds": [[0, 20]]}).tolist()
+    [0.0, 0.25, 0.5]
     """
-    method = normalization.get("method", "percentile")
-    unknown = set(normalization) - {"method", "lower", "upper"}
-    if method not in NORMALIZATION_METHODS or unknown:
-        raise InputError(
-            f"normalization: expected method in {NORMALIZATION_METHODS} with optional lower/upper, "
-            f"got {dict(normalization)}"
-        )
+    check_normalization(normalization)
     data = np.asarray(array, dtype=np.float32)
-    if method == "none":
+    lo, hi, _ = choose_bounds(_sample(data), normalization, channel)
+    if lo is None or hi is None:
         return data.copy()
-    sample = _sample(data)
-    if sample.size == 0:
-        return np.zeros_like(data)
-    if method == "percentile":
-        lower, upper = float(normalization.get("lower", 0.5)), float(normalization.get("upper", 99.5))
-        if not 0 <= lower < upper <= 100:
-            raise InputError(f"normalization: expected 0 <= lower < upper <= 100, got {lower}, {upper}")
-        lo, hi = np.percentile(sample, [lower, upper])
-    else:
-        lo, hi = sample.min(), sample.max()
     if hi <= lo:
         return np.zeros_like(data)
     out = (data - np.float32(lo)) / np.float32(hi - lo)

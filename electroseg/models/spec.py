@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_REGISTRY: dict[str, type[nn.Module]] = {"unet3d": UNet3D, "multichannel2d": MultiChannel2D}
-_KWARG_NAMES = {"in_channels", "out_channels", "channels", "strides", "kernel_sizes"}
+_KWARG_NAMES = {"in_channels", "out_channels", "channels", "strides", "kernel_sizes", "norm"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class ModelSpec:
         Key of :data:`MODEL_REGISTRY`: ``"unet3d"`` or ``"multichannel2d"``.
     kwargs : dict
         Resolved constructor arguments (JSON-able): in_channels, out_channels, channels,
-        strides, kernel_sizes.
+        strides, kernel_sizes and norm ("batch" or "instance"; absent in checkpoints of
+        electroseg < 0.2, which means "instance").
     phases : tuple of str
         Output classes in order.
     channels : tuple of str

@@ -30,10 +30,14 @@ class TrainingTarget:
         Phase index per voxel; ``ignore_value`` where no source labels the voxel.
     weight : ndarray, float32, same shape
         Loss weight per voxel (0 where ignored).
+    human : ndarray of bool, same shape, or None
+        Where the label comes from a person (dense or hand labels) rather than the classical
+        segmenter; None when unknown. Held-out validation is drawn from these voxels.
     """
 
     labels: np.ndarray
     weight: np.ndarray
+    human: np.ndarray | None = None
 
     @property
     def labelled_fraction(self) -> float:
@@ -103,6 +107,7 @@ def combine_label_sources(
             keep &= confidence >= min_confidence
         keep &= ~boundary_band(pseudo, width=boundary_ignore)
         labels[keep], weight[keep] = pseudo[keep], float(weights.get("pseudo", 1.0))
+    human = np.zeros(tuple(shape), bool)
     for source, array in (("hand", hand), ("dense", dense)):
         if array is None:
             continue
@@ -110,7 +115,8 @@ def combine_label_sources(
             raise InputError(f"{source} labels: expected shape {tuple(shape)} like the image, got {array.shape}")
         keep = array != ignore_value
         labels[keep], weight[keep] = array[keep], float(weights.get(source, 1.0))
-    return TrainingTarget(labels=labels, weight=weight)
+        human |= keep
+    return TrainingTarget(labels=labels, weight=weight, human=human)
 
 
 def _cache_key(image: np.ndarray, options: Mapping[str, Any]) -> str:

@@ -43,7 +43,8 @@ def _pad_to(volume: TrainingVolume, size: Sequence[int], ignore_value: int) -> T
     image = np.pad(volume.image, [(0, 0), *pads], mode="edge")
     labels = np.pad(volume.target.labels, pads, constant_values=ignore_value)
     weight = np.pad(volume.target.weight, pads, constant_values=0)
-    return TrainingVolume(image, TrainingTarget(labels, weight), volume.name)
+    human = None if volume.target.human is None else np.pad(volume.target.human, pads, constant_values=False)
+    return TrainingVolume(image, TrainingTarget(labels, weight, human), volume.name)
 
 
 def extract_patch(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import lightning as L
+import numpy as np
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -20,13 +21,15 @@ from electroseg.training.checkpoint import check_compatible, read_checkpoint
 from electroseg.training.dataset_config import DatasetConfig, parse_dataset_config
 from electroseg.training.datamodule import ElectrodeDataModule
 from electroseg.training.module import SegmentationModule
+from electroseg.training.holdout import hold_out_labels
+from electroseg.training.scores import labelled_slice_scores
 from electroseg.training.volumes import LabelOptions, load_split
 
 __all__ = ["train", "make_spec", "MONITOR"]
 
 logger = logging.getLogger(__name__)
 MONITOR = "val/mean_iou"
-MODEL_KEYS = {"name", "channels", "patch_size", "context_slices", "min_size"}
+MODEL_KEYS = {"name", "channels", "patch_size", "context_slices", "min_size", "norm"}
 
 
 def make_spec(model: Mapping[str, Any], dataset: DatasetConfig, *, voxel_size: Sequence[float] | None,
@@ -52,7 +55,7 @@ def make_spec(model: Mapping[str, Any], dataset: DatasetConfig, *, voxel_size: S
                        name, patch, plan.num_levels, channels[: plan.num_levels])
         channels = channels[: plan.num_levels]
     kwargs = dict(in_channels=len(dataset.channels) * (2 * context + 1), out_channels=len(dataset.phases),
-                  channels=channels, **plan.to_dict())
+                  channels=channels, **plan.to_dict(), norm=str(model.get("norm", "batch")))
     return ModelSpec(name=name, kwargs=kwargs, phases=dataset.phases, channels=dataset.channels,
                      voxel_size=None if voxel_size is None else tuple(voxel_size), patch_size=patch,
                      context_slices=context, normalization=dict(normalization),
@@ -67,25 +70,35 @@ def _dataset(cfg: DictConfig) -> DatasetConfig:
     return parse_dataset_config(data, root=Path(str(root)).expanduser(), name=f"data {data.get('name')!r}")
 
 
-def _volumes(cfg: DictConfig, dataset: DatasetConfig) -> tuple[list, list, Any]:
+def _volumes(cfg: DictConfig, dataset: DatasetConfig) -> tuple[list, list, Any, dict, Any]:
+    """Train and val volumes, voxel size, the normalisation (with the training bounds) and the
+    hold-out (None when the dataset has a val split or nothing could be held out)."""
     options = LabelOptions(**_options(cfg, "labels", LabelOptions))
     norm = OmegaConf.to_container(cfg.normalization, resolve=True)
     cache = Path(cfg.cache_dir) if cfg.get("cache_dir") else None
-    train_volumes, voxel_size = load_split(dataset, "train", normalization=norm, label_options=options,
-                                           use_pseudo=dataset.pseudo_labels, cache_dir=cache)
-    val_volumes, _ = load_split(dataset, "val", normalization=norm, label_options=options, use_pseudo=False)
-    if not val_volumes:
-        logger.warning("data %s: no split: val volume; validating on training patches", dataset.name)
+    train_volumes, voxel_size, norm = load_split(dataset, "train", normalization=norm, label_options=options,
+                                                 use_pseudo=dataset.pseudo_labels, cache_dir=cache)
+    val_volumes, _, _ = load_split(dataset, "val", normalization=norm, label_options=options, use_pseudo=False)
     if cfg.model.name == "unet3d" and any(v.image.shape[1] == 1 for v in train_volumes + val_volumes):
         raise InputError(f"data {dataset.name}: 2-D images need model=multichannel2d, not unet3d")
-    return train_volumes, val_volumes, voxel_size
+    held = None
+    if not val_volumes:
+        held = hold_out_labels(train_volumes, fraction=float(cfg.get("holdout_fraction", 0.2)))
+        if held is None:
+            logger.warning("data %s: no split: val volume and nothing to hold out; validating on "
+                           "training patches (the validation score means nothing)", dataset.name)
+        else:
+            logger.info("data %s: no split: val volume; held out for validation (not trained on): %s",
+                        dataset.name, held.describe())
+    return train_volumes, val_volumes, voxel_size, norm, held
 
 
 def _callbacks(cfg: DictConfig, out: Path, *, has_val: bool = True) -> list:
-    """Best/last checkpoints, and early stopping when there is a validation split.
+    """Best/last checkpoints, and early stopping when there are validation labels (a val split
+    or labels held out by :func:`hold_out_labels`).
 
-    Without one, validation scores training patches: sparse interior scribbles reach IoU 1.0
-    within an epoch, so early stopping would end the run before boundaries are learnt and
+    Without any, validation would score training patches: sparse interior scribbles reach IoU
+    1.0 within an epoch, so early stopping would end the run before boundaries are learnt and
     "best" would be that first epoch. Then there is no early stopping and best = latest.
     """
     ckpt_dir = out / "checkpoints"
@@ -145,14 +158,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     dataset = _dataset(cfg)
-    train_volumes, val_volumes, voxel_size = _volumes(cfg, dataset)
+    all_train, val_volumes, voxel_size, normalization, held = _volumes(cfg, dataset)
+    train_volumes = all_train if held is None else held.train
+    fit_val = val_volumes if held is None else held.val
     spec = make_spec(OmegaConf.to_container(cfg.model, resolve=True), dataset, voxel_size=voxel_size,
-                     normalization=OmegaConf.to_container(cfg.normalization, resolve=True))
+                     normalization=normalization)
     net = build_model(spec)
     logger.info("model %s: %d trainable parameters, plan %s", spec.name, count_parameters(net), spec.kwargs)
     resume = _resume_path(cfg, out, spec)
     datamodule = ElectrodeDataModule(
-        train_volumes, val_volumes, patch_size=spec.patch_size, num_classes=len(spec.phases),
+        train_volumes, fit_val, patch_size=spec.patch_size, num_classes=len(spec.phases),
         context_slices=None if spec.name == "unet3d" else spec.context_slices,
         augment=OmegaConf.to_container(cfg.augment, resolve=True), seed=int(cfg.seed),
         **_options(cfg, "loader", ElectrodeDataModule, given=_DATAMODULE_ARGUMENTS))
@@ -161,13 +176,46 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                 dice_weight=float(cfg.loss.dice_weight),
                                 channels_last=bool(cfg.get("channels_last", False)))
     loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
-    trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out, has_val=bool(val_volumes)),
+    trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out, has_val=bool(fit_val)),
                           logger=loggers, default_root_dir=str(out))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     seconds = time.perf_counter() - start
-    calibration = _calibrate(trainer, out, dataset, train_volumes, seed=int(cfg.seed))
-    return _report(trainer, out, spec, count_parameters(net), seconds, calibration)
+    calibration = _calibrate(trainer, out, dataset, all_train, seed=int(cfg.seed))
+    scores = _scores(trainer, out, all_train, val_volumes, held)
+    validation = ("held-out labels: " + held.describe()) if held is not None else (
+        "split: val volumes" if val_volumes else "training patches (no val split, nothing to hold out)")
+    return _report(trainer, out, spec, count_parameters(net), seconds, calibration, scores, validation)
+
+
+def _scores(trainer: L.Trainer, out: Path, train_volumes: list, val_volumes: list, held: Any
+            ) -> dict[str, Any] | None:
+    """Agreement of best.ckpt with every labelled slice, IoU on the held-out / val labels."""
+    best = out / "checkpoints" / "best.ckpt"
+    if not trainer.is_global_zero or not best.is_file():
+        return None
+    masks = {}
+    if held is not None:
+        for volume in held.val:
+            masks[volume.name.removesuffix(" (held out)")] = volume.target.weight > 0
+    pairs = [(v, masks.get(v.name, np.zeros(v.target.labels.shape, bool))) for v in train_volumes]
+    pairs += [(v, None) for v in val_volumes]
+    return labelled_slice_scores(best, [(v, m) for v, m in pairs if v.target.human is not None])
+
+
+def _stopped_by(trainer: L.Trainer) -> str:
+    """What ended training: early_stopping, max_steps, max_epochs, or max_time (the safety cap)."""
+    from lightning.pytorch.callbacks import Timer
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+            return "early_stopping"
+        if isinstance(callback, Timer) and callback.time_remaining("train") is not None \
+                and callback.time_remaining("train") <= 0:
+            return "max_time"
+    if trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step:
+        return "max_steps"
+    return "max_epochs"
 
 
 def _calibrate(trainer: L.Trainer, out: Path, dataset: DatasetConfig, volumes: list,
@@ -187,7 +235,8 @@ def _calibrate(trainer: L.Trainer, out: Path, dataset: DatasetConfig, volumes: l
 
 
 def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, seconds: float,
-            calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+            calibration: dict[str, Any] | None = None, scores: dict[str, Any] | None = None,
+            validation: str = "") -> dict[str, Any]:
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback
     metrics.update(
@@ -196,8 +245,16 @@ def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, sec
         best_checkpoint=str(best.best_model_path) if best is not None and best.best_model_path else None,
         best_score=float(best.best_model_score) if best is not None and best.best_model_score is not None else None,
     )
+    metrics["stopped_by"] = _stopped_by(trainer)
+    if metrics["stopped_by"] == "max_time":
+        logger.warning("training stopped on trainer.max_time (the wall-clock safety cap) after %d steps: "
+                       "this checkpoint depends on the machine's speed and load; give a step or epoch "
+                       "budget that fits (trainer.max_steps / trainer.max_epochs)", trainer.global_step)
+    metrics["validation"] = validation
     if calibration is not None:
         metrics["calibration"] = calibration
+    if scores is not None:
+        metrics.update(scores)
     if out.is_dir() and trainer.is_global_zero:
         write_json(out / "train_metrics.json", metrics)
     return metrics

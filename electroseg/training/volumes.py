@@ -70,17 +70,32 @@ def _pseudo(raw: np.ndarray, dataset: DatasetConfig, cache_dir: Path | None) -> 
 def load_split(
     dataset: DatasetConfig, split: str, *, normalization: Mapping[str, Any], label_options: LabelOptions,
     use_pseudo: bool, cache_dir: Path | None = None,
-) -> tuple[list[TrainingVolume], tuple[float, ...] | None]:
-    """Normalised volumes of one split with their targets, and the voxel size of the first.
+) -> tuple[list[TrainingVolume], tuple[float, ...] | None, dict[str, Any]]:
+    """Normalised volumes of one split with their targets, the voxel size of the first, and the
+    normalisation used.
 
     Pseudo-labels are added only when ``use_pseudo`` (training split with ``pseudo_labels``).
+    With method ``auto`` or ``dataset`` and no stored ``bounds``, the bounds are measured on
+    this split's preprocessed images (the training split's, pooled per channel:
+    :func:`electroseg.models.normalization.reference_bounds`) and returned in the
+    normalisation dict, which the checkpoint stores and every later split and prediction uses.
     """
-    volumes, voxel_size = [], None
+    from electroseg.models.normalization import reference_bounds
+
+    raws, voxel_size = [], None
     for entry in dataset.split(split):
         raw, vs = load_image(entry, dataset)
-        raw = preprocess_channels(raw, dataset.preprocess, dataset.channels)
+        raws.append((entry, preprocess_channels(raw, dataset.preprocess, dataset.channels)))
         voxel_size = voxel_size or vs
-        image = np.stack([normalize_intensity(c, normalization) for c in raw])
+    normalization = dict(normalization)
+    if normalization.get("method") in ("auto", "dataset") and normalization.get("bounds") is None and raws:
+        channels = [[raw[c] for _, raw in raws] for c in range(len(dataset.channels))]
+        normalization["bounds"] = reference_bounds(channels, normalization)
+        logger.info("%s split: intensity window per channel (stored in the checkpoint) %s", split,
+                    {c: [round(v, 4) for v in b] for c, b in zip(dataset.channels, normalization["bounds"])})
+    volumes = []
+    for entry, raw in raws:
+        image = np.stack([normalize_intensity(c, normalization, i) for i, c in enumerate(raw)])
         pseudo = _pseudo(raw, dataset, cache_dir) if use_pseudo else (None, None)
         target = combine_label_sources(
             raw.shape[1:], dense=_labels(entry.labels, dataset, raw.shape[1:]),
@@ -91,4 +106,4 @@ def load_split(
         name = ", ".join(str(p) for p in entry.images.values())
         logger.info("%s split: %s %s, %.1f %% of voxels labelled", split, name, raw.shape, 100 * target.labelled_fraction)
         volumes.append(TrainingVolume(image, target, name))
-    return volumes, voxel_size
+    return volumes, voxel_size, normalization

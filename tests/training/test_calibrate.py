@@ -62,7 +62,9 @@ def test_bad_volume_fractions_are_refused(fractions, message):
 
 
 def test_training_with_known_fractions_calibrates_the_checkpoints(train_config, tmp_path):
-    cfg = train_config("trainer.max_epochs=1", "+data.volume_fractions={am: 0.3}")
+    # instance norm: after one epoch a batch-norm network's running statistics are still far from
+    # its batches', so in eval mode it gives many tied logits that no offset can split
+    cfg = train_config("trainer.max_epochs=1", "+data.volume_fractions={am: 0.3}", "model.norm=instance")
     metrics = train(cfg)
     saved = json.loads((tmp_path / "run" / "train_metrics.json").read_text())
     assert saved["calibration"] == metrics["calibration"]

@@ -48,7 +48,7 @@ def test_segmentpy_label_values_map_to_our_phases(shared_data):
     data = builtin_config("data/segmentpy.yaml")
     data["volumes"] = data["volumes"][:1]
     dataset = parse_dataset_config(data, root=shared_data / "segmentpy")
-    (volume,), _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
+    (volume,), _, _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
     stored = tifffile.imread(shared_data / "segmentpy" / "1_label.tif")
     assert volume.image.shape == (1, 1, *stored.shape)
     # upstream 0 = NMC -> am (2), 1 = CBD -> cbd (1), 2 = pore -> pore (0)
@@ -59,7 +59,7 @@ def test_segmentpy_label_values_map_to_our_phases(shared_data):
 def test_nrel_scribbles_zero_is_unlabelled(shared_data):
     data = builtin_config("data/nrel_nmc1cal.yaml")
     dataset = parse_dataset_config(data, root=shared_data / "nrel_expertsegmentation")
-    (volume,), _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
+    (volume,), _, _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
     stored = tifffile.imread(shared_data / "nrel_expertsegmentation" / "nmc1cal_labels.tiff")
     assert np.count_nonzero(volume.target.weight) == np.count_nonzero(stored)
     assert np.array_equal(volume.target.labels == 1, stored.reshape(volume.target.labels.shape) == 1)
@@ -91,7 +91,7 @@ def test_markers_dataset_registers_on_the_band_and_crops_it_to_the_labels(tmp_pa
     root = pathlib.Path(cfg.data.root)
     assert tifffile.imread(root / "seed0" / "image.tif").shape == (6, 80, 64)  # 32 rows of cap on top
     dataset = parse_dataset_config(OmegaConf.to_container(cfg.data, resolve=True), root=root)
-    (volume,), _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
+    (volume,), _, _ = load_split(dataset, "train", normalization=NORM, label_options=OPTIONS, use_pseudo=False)
     assert volume.image.shape == (1, 6, 48, 64)
     sparse = tifffile.imread(root / "seed0" / "sparse_labels.tif")
     assert np.array_equal(volume.target.labels[sparse != 255], sparse[sparse != 255])

@@ -14,7 +14,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plot_pba_vs_depth", "plot_psd", "plot_volume_fraction_profile", "write_figures"]
+__all__ = ["plot_fragments_by_depth", "plot_pba_vs_depth", "plot_psd",
+           "plot_volume_fraction_profile", "write_figures"]
 
 _LINESTYLES = ("-", "--", ":", "-.")
 
@@ -40,6 +41,8 @@ def write_figures(results: Mapping, out_dir: str | Path) -> list[Path]:
         written.append(plot_pba_vs_depth(results, out_dir / "pba_vs_depth.png"))
     if any("am" in r.particles for r in results.values()):
         written.append(plot_psd(results, out_dir / "psd.png"))
+    if any(getattr(r, "fragment_histogram", None) is not None for r in results.values()):
+        written.append(plot_fragments_by_depth(results, out_dir / "fragments_by_depth.png"))
     written.append(plot_volume_fraction_profile(results, out_dir / "volume_fraction_profile.png"))
     return written
 
@@ -81,12 +84,53 @@ def plot_psd(results: Mapping, path: str | Path, *, phase: str = "am") -> Path:
         hist = result.histograms[phase]
         unit = "µm³" if hist.size_name == "volume_um3" else "µm²"
         for ax, values in zip(axes, (hist.number_fraction, hist.volume_fraction)):
-            ax.stairs(np.nan_to_num(values), hist.edges, label=f"{name} "
-                      f"(n = {result.particles[phase].count})", lw=1.5)
+            ax.stairs(np.nan_to_num(values), hist.edges, label=_counted_label(name, result, phase),
+                      lw=1.5)
     for ax, title in zip(axes, ("number fraction", "volume fraction")):
         ax.set(xscale="log", xlabel=f"particle size ({unit})", ylabel=title,
-               title=f"{phase} particles: {title}")
-        ax.legend(fontsize=8)
+               title=f"{phase} {_WHAT.get(_split(results, phase), 'particles')}: {title}")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+_WHAT = {"merged": "particles (split at necks, cracks rejoined)",
+         "watershed": "watershed pieces", "none": "connected clusters"}
+
+
+def _split(results: Mapping, phase: str) -> str:
+    splits = {r.particles[phase].split for r in results.values() if phase in r.particles}
+    return splits.pop() if len(splits) == 1 else "mixed"
+
+
+def _counted_label(name: str, result, phase: str) -> str:
+    """Legend: sample, what was counted and how many; the clusters beside split particles."""
+    table = result.particles[phase]
+    text = f"{name}: n = {table.count} ({_WHAT.get(table.split, table.split)})"
+    clusters = getattr(result, "clusters", None)
+    if phase == "am" and clusters is not None and clusters.get("largest_fraction") is not None:
+        text += (f"; {clusters['count']} connected clusters, the largest "
+                 f"{100 * clusters['largest_fraction']:.0f} % of AM")
+    return text
+
+
+def plot_fragments_by_depth(results: Mapping, path: str | Path) -> Path:
+    """Volume-weighted fragment size distribution per depth region, one panel per sample."""
+    named = {n: r for n, r in results.items() if getattr(r, "fragment_histogram", None) is not None}
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(named), figsize=(5.5 * len(named), 4), squeeze=False,
+                             constrained_layout=True)
+    for ax, (name, result) in zip(axes[0], named.items()):
+        hist = result.fragment_histogram
+        unit = "µm³" if hist.size_name == "volume_um3" else "µm²"
+        edges = hist.region_edges_um
+        for r, values in enumerate(hist.region_volume_fraction):
+            ax.stairs(np.nan_to_num(values), hist.edges, lw=1.3, color=_pyplot().cm.viridis(
+                r / max(1, len(hist.region_volume_fraction) - 1)),
+                label=f"region {r + 1}: {edges[r]:.3g}–{edges[r + 1]:.3g} µm")
+        ax.set(xscale="log", xlabel=f"fragment size ({unit})", ylabel="volume fraction",
+               title=f"{name}: {result.fragments.count} fragments of "
+                     f"{result.particles['am'].count} particles, by depth")
+        ax.legend(fontsize=7)
     return _save(fig, path)
 
 

@@ -26,14 +26,18 @@ from electroseg.analysis._validate import (
 from electroseg.analysis.contacts import PBAProfile, face_pair_counts, pba_from_pairs, pba_profile
 from electroseg.analysis.fractions import VolumeFractionProfile, VolumeFractions
 from electroseg.analysis.particles import (
+    DEFAULT_CRACK_MERGE,
     DEFAULT_EDGES_UM3,
+    DEFAULT_MERGE,
     ParticleTable,
     SizeHistogram,
+    check_split,
     connectivity_rank,
+    find_particles,
+    fragment_table,
     label_particles,
     particle_table,
     size_histogram,
-    split_touching,
 )
 from electroseg.analysis.surfaces import InterfaceAreas, interface_areas, interface_areas_from_pairs
 from electroseg.errors import InputError
@@ -65,6 +69,14 @@ class AnalysisResult:
     surface : InterfaceAreas
     connectivity, channel_stats, uncertainty : object or None
         Results of the optional analysis modules, None when not computed.
+    clusters : dict or None
+        Connected clusters of "am" (face or full connectivity as the particles):
+        ``{"count": n, "largest_fraction": f}``, the share of AM in the largest cluster.
+    fragments : ParticleTable or None
+        The connected pieces of every "am" particle (cracked particles have several), None
+        when the particles are the clusters (``split="none"``).
+    fragment_histogram : SizeHistogram or None
+        Their size distribution, overall and per depth region.
     """
 
     phases: tuple[str, ...]
@@ -81,6 +93,9 @@ class AnalysisResult:
     channel_stats: Any = None
     uncertainty: Any = None
     absent: tuple[str, ...] = field(default=())
+    clusters: dict | None = None
+    fragments: ParticleTable | None = None
+    fragment_histogram: SizeHistogram | None = None
 
     def to_dict(self) -> dict:
         """metrics.json content, exactly the DESIGN.md schema (null for undefined values)."""
@@ -96,9 +111,38 @@ class AnalysisResult:
     def _particles_dict(self, phase: str) -> dict | None:
         if phase not in self.particles:
             return None
-        summary = self.particles[phase].to_dict()
+        table = self.particles[phase]
+        summary = table.to_dict()
+        summary["split"] = table.split
+        summary["counted"] = _COUNTED[table.split]
+        clusters = self.clusters
+        if clusters is None and table.split == "none":  # the particles are the clusters
+            total = float(table.voxels.sum())
+            clusters = {"count": table.count, "largest_fraction":
+                        float(table.voxels.max()) / total if table.count else None}
+        summary["clusters"] = None if clusters is None else clusters["count"]
+        summary["largest_cluster_fraction"] = None if clusters is None else \
+            clusters["largest_fraction"]
+        summary["diameter_um"] = _diameters(table)
         summary["histogram"] = self.histograms[phase].to_dict()
+        if phase == "am":
+            summary["fragments"] = self._fragments_dict()
         return summary
+
+    def _fragments_dict(self) -> dict | None:
+        if self.fragments is None:
+            return None
+        table = self.fragments
+        hist = self.fragment_histogram
+        parents = np.asarray(table.parent if table.parent is not None else [], np.int64)
+        counts = np.bincount(parents) if parents.size else np.zeros(0, np.int64)
+        return {"count": table.count, "cracked_particles": int((counts >= 2).sum()),
+                table.size_name: table.to_dict()[table.size_name],
+                "histogram": hist.to_dict(),
+                "region_edges_um": hist.region_edges_um.tolist(),
+                "region_number_fraction": [_none_list(r) for r in hist.region_number_fraction],
+                "region_volume_fraction": [_none_list(r) for r in hist.region_volume_fraction],
+                "region_count": _region_counts(table, hist)}
 
     def _surface_dict(self) -> dict:
         surface = self.surface.to_dict()
@@ -111,12 +155,14 @@ class AnalysisResult:
 def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                    depth_axis: int = 1, phases: Sequence[str] = DEFAULT_PHASES,
                    ignore_value: int = 255, image: np.ndarray | None = None,
-                   connectivity: int = 1, split: str = "none", pba_method: str = "face",
+                   connectivity: int = 1, split: str = "merged", pba_method: str = "face",
                    surface_method: str = "faces",
                    histogram_edges: Sequence[float] = DEFAULT_EDGES_UM3, n_regions: int = 5,
                    particle_phases: Sequence[str] = ("am",), collector_connectivity: bool = True,
                    uncertainty: bool = True, n_blocks: int | Sequence[int] | None = None, seed: int = 0,
-                   source: str = "labels") -> AnalysisResult:
+                   source: str = "labels", merge: float = DEFAULT_MERGE,
+                   crack_merge: float | None = DEFAULT_CRACK_MERGE,
+                   crack_gap_um: float | None = None) -> AnalysisResult:
     """Compute every metric of DESIGN.md on one label volume.
 
     Parameters
@@ -132,8 +178,12 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         Channel aligned with ``labels`` for per-particle statistics (``channel_stats`` module).
     connectivity : int
         Particle connectivity: 1 = faces (default), ndim = full.
-    split : {"none", "watershed"}
-        Watershed split of touching particles.
+    split : {"merged", "none", "watershed"}
+        What a particle is (docs/particles.md): "merged" (default) splits the AM clusters into
+        particles (:func:`find_particles`); "none" counts connected clusters; "watershed" is
+        the raw watershed split. The clusters are counted in every case.
+    merge, crack_merge, crack_gap_um : float
+        Options of the "merged" split (:func:`split_touching`).
     pba_method : {"face", "voxel"}
     surface_method : {"faces", "marching_cubes"}
     histogram_edges : sequence of float
@@ -188,19 +238,81 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     surface = (interface_areas_from_pairs(counts, voxel_size=sizes) if surface_method == "faces"
                else interface_areas(labels, voxel_size=sizes, phases=phases,
                                     method=surface_method, ignore_value=ignore_value))
+    check_split(split)
     options = dict(voxel_size=sizes, depth_axis=axis, phases=phases, ignore_value=ignore_value,
                    connectivity=connectivity, split=split)
+    split_options = dict(merge=merge, crack_merge=crack_merge, crack_gap_um=crack_gap_um)
     particles, histograms, am_ids = {}, {}, None
     for phase in _particle_phases(phases, particle_phases):
-        ids = _particle_ids(labels, phase, **options)
+        ids = find_particles(labels, phase=phase, **{k: v for k, v in options.items()
+                                                       if k != "depth_axis"}, **split_options)
         particles[phase] = particle_table(labels, phase=phase, particle_labels=ids, **options)
         histograms[phase] = size_histogram(particles[phase], edges=histogram_edges,
                                            n_regions=n_regions)
         am_ids = ids if phase == "am" else am_ids
+    clusters = fragments = fragment_histogram = None
+    if am_ids is not None and split != "none":
+        clusters = _clusters(labels, options)
+        fragments = _fragment_table(am_ids, options)
+        fragment_histogram = size_histogram(fragments, edges=histogram_edges, n_regions=n_regions)
     extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
                                uncertainty, n_blocks, seed)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
-                          particles, histograms, surface, absent=absent, **extras)
+                          particles, histograms, surface, absent=absent, clusters=clusters,
+                          fragments=fragments, fragment_histogram=fragment_histogram, **extras)
+
+
+_COUNTED = {
+    "merged": "particles: AM clusters split at necks (distance-transform watershed, pieces "
+              "merged by saddle ratio, cracked pieces rejoined); see docs/particles.md",
+    "watershed": "watershed pieces: AM split at every distance peak (over-splits particles)",
+    "none": "connected clusters of AM (touching particles count as one)",
+}
+"""What ``particles.count`` counted, by ``split`` (metrics.json ``particles.counted``)."""
+
+
+def _clusters(labels: np.ndarray, options: dict) -> dict:
+    ids = label_particles(labels, phase="am", phases=options["phases"],
+                          connectivity=options["connectivity"],
+                          ignore_value=options["ignore_value"])
+    voxels = np.bincount(ids.ravel())[1:]
+    return {"count": int(voxels.size),
+            "largest_fraction": float(voxels.max() / voxels.sum()) if voxels.size else None}
+
+
+def _fragment_table(am_ids: np.ndarray, options: dict) -> ParticleTable:
+    """The fragments of the AM particles, with the particle of each (``parent``)."""
+    return fragment_table(am_ids, voxel_size=options["voxel_size"],
+                          depth_axis=options["depth_axis"],
+                          connectivity=options["connectivity"])
+
+
+def _diameters(table: ParticleTable) -> dict:
+    """Median and volume-weighted median equivalent diameter, all and whole particles."""
+    def weighted(d: np.ndarray):
+        if d.size == 0:
+            return None
+        order = np.argsort(d)
+        cumulative = np.cumsum(d[order] ** 3)
+        return float(d[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+    whole = table.diameter_um[~table.touches_border]
+    return {"median": float(np.median(table.diameter_um)) if table.count else None,
+            "volume_weighted_median": weighted(table.diameter_um),
+            "whole_count": int(whole.size),
+            "whole_volume_weighted_median": weighted(whole)}
+
+
+def _none_list(values: np.ndarray) -> list:
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def _region_counts(table: ParticleTable, hist: SizeHistogram) -> list[int]:
+    n_regions = hist.region_number_fraction.shape[0]
+    n_depth = table.shape[table.depth_axis]
+    centre = table.centroid_voxel[:, table.depth_axis] + 0.5
+    region = np.clip((centre * n_regions / n_depth).astype(np.int64), 0, n_regions - 1)
+    return np.bincount(region, minlength=n_regions).tolist()
 
 
 def _pba(labels, counts, axis, phases, method, ignore_value, absent) -> PBAProfile | None:
@@ -224,17 +336,6 @@ def _particle_phases(phases: tuple[str, ...], requested: Sequence[str]) -> list[
     for phase in wanted:
         phase_index(phases, phase, argument="particle_phases")
     return wanted
-
-
-def _particle_ids(labels, phase, *, voxel_size, phases, ignore_value, connectivity, split,
-                  depth_axis) -> np.ndarray:
-    if split == "watershed":
-        mask = labels == phase_index(phases, phase)
-        return split_touching(mask, voxel_size=voxel_size, connectivity=connectivity)
-    if split != "none":
-        raise InputError(f"split: expected 'none' or 'watershed', got {split!r}")
-    return label_particles(labels, phase=phase, phases=phases, connectivity=connectivity,
-                           ignore_value=ignore_value)
 
 
 def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,
@@ -283,7 +384,8 @@ def write_analysis(result: AnalysisResult | Mapping[str, AnalysisResult], out_di
     out_dir : path
         Created if missing. Every file is written atomically.
     figures : bool
-        Also write pba_vs_depth.png, psd.png and volume_fraction_profile.png.
+        Also write pba_vs_depth.png, psd.png, volume_fraction_profile.png and (when the
+        particles were split) fragments_by_depth.png.
 
     Returns
     -------
@@ -321,6 +423,10 @@ def _write_sample(result: AnalysisResult, folder: Path) -> list[Path]:
         written.append(_write_csv(table.as_table(), folder / f"{stem}.csv"))
         written.append(_write_csv(result.histograms[phase].as_table(),
                                   folder / f"{stem}_histogram.csv"))
+    if result.fragments is not None:
+        written.append(_write_csv(result.fragments.as_table(), folder / "fragments.csv"))
+        written.append(_write_csv(result.fragment_histogram.as_table(),
+                                  folder / "fragments_histogram.csv"))
     if result.connectivity is not None:
         written.append(write_json(folder / "connectivity.json", result.connectivity.to_dict()))
     if result.channel_stats is not None:

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 _ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "split",
                   "surface_method", "n_regions", "collector_connectivity", "uncertainty",
-                  "n_blocks", "seed")
+                  "n_blocks", "seed", "merge", "crack_merge", "crack_gap_um")
+_SPLIT_KEYS = ("merge", "crack_merge", "crack_gap_um")
 
 
 def _plain(cfg: DictConfig, key: str):
@@ -73,6 +74,11 @@ def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, opt
     """Block-wise analysis of (Zarr) label volumes on a Dask cluster; same results as in memory."""
     from electroseg.analysis.blockwise import analyze_blockwise, dask_client
 
+    options = {k: v for k, v in options.items() if k not in _SPLIT_KEYS}
+    if options["split"] != "none":
+        raise InputError(f"split={options['split']}: the particle split runs in memory only; "
+                         f"block-wise analysis (executor=dask) counts connected clusters: pass "
+                         f"split=none to count them, or executor=local for particles")
     results = {}
     with dask_client(**_plain(cfg, "dask")) as client:
         for name, path in samples.items():

@@ -12,7 +12,15 @@ from electroseg.synthetic.microstructure import (
     generate_microstructure,
     merge_phases,
 )
-from electroseg.synthetic.sample import Sample, load_preset, make_images, make_labels, make_sample
+from electroseg.synthetic.instances import fragment_ids, particle_truth
+from electroseg.synthetic.sample import (
+    Sample,
+    load_preset,
+    make_images,
+    make_labels,
+    make_labels_and_particles,
+    make_sample,
+)
 from electroseg.synthetic.writer import image_names, sample_truth, write_sample
 
 __all__ = [
@@ -20,14 +28,17 @@ __all__ = [
     "Sample",
     "SimulatedImage",
     "detach_cbd",
+    "fragment_ids",
     "generate_microstructure",
     "image_names",
     "load_preset",
     "make_images",
     "make_labels",
+    "make_labels_and_particles",
     "make_sample",
     "merge_phases",
     "narrow_pores",
+    "particle_truth",
     "random_drift_shifts",
     "sample_truth",
     "simulate_ct",

@@ -69,6 +69,9 @@ class Sample:
         Z indices labelled in `sparse_labels`.
     summary : dict
         Generator record: particle_count, cracked_count, detached_fraction, targets.
+    particle_ids : ndarray of int32, shape (Z, Y, X), or None
+        The generator's particle instances: id of the placed particle owning each AM voxel
+        (1..n, the pieces of a cracked particle share its id), 0 elsewhere (particles.tif).
     """
 
     name: str
@@ -81,6 +84,7 @@ class Sample:
     shifts: np.ndarray
     sparse_slices: tuple[int, ...]
     summary: dict = field(default_factory=dict)
+    particle_ids: np.ndarray | None = None
 
     @property
     def fiducial_rows(self) -> int:
@@ -167,6 +171,14 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
 
     With the same seed, a preset and its ``cycling`` variant share the same particles.
     """
+    labels, _, summary = make_labels_and_particles(preset, seed=seed, shape=shape)
+    return labels, summary
+
+
+def make_labels_and_particles(preset: Mapping[str, Any], *, seed: int = 0,
+                              shape: Sequence[int] | None = None
+                              ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """`make_labels` plus the particle instance map (int32, 0 outside AM; see `Sample`)."""
     shape, voxel_size, phases = _check_preset(preset, shape)
     seed_micro, seed_cycle, _, _ = _seeds(_check_seed(seed), 4)
     options = _options(generate_microstructure, preset.get("microstructure"),
@@ -182,7 +194,7 @@ def make_labels(preset: Mapping[str, Any], *, seed: int = 0,
     if int(labels.max()) >= len(phases):
         raise InputError(f"preset phases: expected a name for every label up to "
                          f"{int(labels.max())}, got {list(phases)}")
-    return labels, micro.to_dict()
+    return labels, micro.particle_ids, micro.to_dict()
 
 
 def make_images(labels: np.ndarray, preset: Mapping[str, Any], *, seed: int = 0,
@@ -255,7 +267,7 @@ def make_sample(preset: Mapping[str, Any], *, seed: int = 0,
     shape : sequence of 3 int, optional
         Overrides the preset's (Z, Y, X); particle sizes stay in µm.
     """
-    labels, summary = make_labels(preset, seed=seed, shape=shape)
+    labels, particle_ids, summary = make_labels_and_particles(preset, seed=seed, shape=shape)
     images, shifts = make_images(labels, preset, seed=seed)
     count = int(preset.get("sparse_slices", 3))
     num_z = labels.shape[0]
@@ -264,5 +276,6 @@ def make_sample(preset: Mapping[str, Any], *, seed: int = 0,
     logger.info("sample %r seed %d: shape %s, %d particles, channels %s", preset.get("name"),
                 seed, labels.shape, summary["particle_count"], list(images))
     return Sample(str(preset.get("name", "custom")), int(seed), labels, images, voxel_size,
-                  phases, int(preset.get("depth_axis", 1)), shifts, sparse, summary)
+                  phases, int(preset.get("depth_axis", 1)), shifts, sparse, summary,
+                  particle_ids)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from electroseg.analysis import label_particles, pba_profile, volume_fractions
+from electroseg.synthetic.instances import particle_truth
 from electroseg.synthetic.sample import IGNORE_VALUE, Sample
 
 logger = logging.getLogger(__name__)
@@ -19,8 +20,10 @@ def sample_truth(sample: Sample) -> dict[str, Any]:
     Volume fractions by `volume_fractions`, PBA by `pba_profile` (face pairs, DESIGN.md) on
     the dense labels; ``pba`` is null for phase sets without ``am`` and ``cbd`` (e.g. CT).
     ``particle_count`` is the number of particles placed by the generator; touching particles
-    merge, so ``am_components`` (face-connected AM components by `label_particles`, what the
-    analysis counts without a watershed split) is smaller, cracks make it larger.
+    merge, so ``am_components`` (face-connected AM components by `label_particles`, the
+    analysis's ``particles.clusters``) is smaller, cracks make it larger. ``particles``
+    (`particle_truth`) describes the instances of particles.tif: count, equivalent diameters,
+    border contact and the fragments of cracked particles.
     """
     fractions = volume_fractions(sample.labels, phases=sample.phases, ignore_value=IGNORE_VALUE)
     pba = None
@@ -41,6 +44,8 @@ def sample_truth(sample: Sample) -> dict[str, Any]:
         "particle_count": sample.summary.get("particle_count"),
         "am_components": _am_components(sample),
         "cracked_count": sample.summary.get("cracked_count"),
+        "particles": (particle_truth(sample.particle_ids, voxel_size=sample.voxel_size)
+                      if sample.particle_ids is not None else None),
         "detached_fraction": sample.summary.get("detached_fraction"),
         "microstructure": sample.summary,
         "drift_shifts_px": sample.shifts.round(6).tolist(),
@@ -70,7 +75,11 @@ def image_names(sample: Sample) -> list[str]:
 
 
 def write_sample(sample: Sample, out_dir: str | os.PathLike) -> list[Path]:
-    """Write image(s), labels.tif, sparse_labels.tif and truth.json into ``out_dir``.
+    """Write image(s), labels.tif, sparse_labels.tif, particles.tif and truth.json.
+
+    particles.tif is the particle instance map (uint16 ids, 0 outside particles; uint32 ids
+    beyond 65535 particles go out as float32 by the TIFF writer's rule), left out when the
+    sample has none.
 
     Every file is written atomically (temporary name, then rename) by `electroseg.io`.
 
@@ -88,6 +97,9 @@ def write_sample(sample: Sample, out_dir: str | os.PathLike) -> list[Path]:
     written.append(write_tiff(out / "labels.tif", sample.labels, voxel_size=sample.voxel_size))
     written.append(write_tiff(out / "sparse_labels.tif", sample.sparse_labels(),
                               voxel_size=sample.voxel_size))
+    if sample.particle_ids is not None:
+        written.append(write_tiff(out / "particles.tif", sample.particle_ids,
+                                  voxel_size=sample.voxel_size))
     written.append(write_json(out / "truth.json", sample_truth(sample)))
     logger.info("wrote sample %r to %s: %s", sample.name, out, [p.name for p in written])
     return written

@@ -22,7 +22,8 @@ def test_dask_executor_equals_local(tmp_path):
     field = ndi.gaussian_filter(rng.random((16, 40, 32)), 2)
     labels = np.digitize(field, np.quantile(field, [0.45, 0.75])).astype(np.uint8)
     path = write_zarr(tmp_path / "l.zarr", labels, voxel_size=(0.05, 0.025, 0.025), chunks=(4, 40, 32))
-    common = [f"input={path}", "figures=false", "n_blocks=2"]
+    # block-wise analysis counts connected clusters (split=none); the particle split is in memory
+    common = [f"input={path}", "figures=false", "n_blocks=2", "split=none"]
     assert main(["analyze", *common, f"out={tmp_path / 'local'}"]) == 0
     assert main(["analyze", *common, f"out={tmp_path / 'dask'}", "executor=dask",
                  "dask.processes=false", "dask.n_workers=1"]) == 0
@@ -35,3 +36,11 @@ def test_unknown_executor_is_one_line_error(tmp_path, capsys):
     path = write_zarr(tmp_path / "l.zarr", np.zeros((2, 4, 4), np.uint8), voxel_size=(1, 1, 1))
     assert main(["analyze", f"input={path}", f"out={tmp_path / 'o'}", "executor=spark"]) == 2
     assert "executor: expected local or dask, got 'spark'" in capsys.readouterr().err
+
+
+def test_dask_executor_with_the_particle_split_says_it_runs_in_memory(tmp_path, capsys):
+    path = write_zarr(tmp_path / "l.zarr", np.zeros((4, 8, 8), np.uint8), voxel_size=(1, 1, 1))
+    assert main(["analyze", f"input={path}", f"out={tmp_path / 'o'}", "executor=dask"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the particle split runs in memory only" in err[0]
+    assert "split=none" in err[0] and "Traceback" not in err[0]

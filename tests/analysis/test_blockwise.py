@@ -53,7 +53,7 @@ def _assert_same_as_in_memory(labels, result, *, voxel_size, depth_axis):
     np.testing.assert_array_equal(result.pba.contacts, pba.contacts)
     np.testing.assert_array_equal(result.pba.surface, pba.surface)
     assert result.surface.faces == interface_areas(labels, voxel_size=voxel_size).faces
-    in_memory = analyze_labels(labels, voxel_size=voxel_size, depth_axis=depth_axis,
+    in_memory = analyze_labels(labels, voxel_size=voxel_size, depth_axis=depth_axis, split="none",
                                uncertainty=result.uncertainty is not None)
     assert result.to_dict() == in_memory.to_dict()
     assert _as_dict(result.connectivity) == _as_dict(in_memory.connectivity)
@@ -136,7 +136,7 @@ def test_written_like_the_in_memory_analysis(tmp_path):
     assert {p.name for p in written} >= {"metrics.json", "particles.csv", "pba_depth.csv"}
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["particles"]["count"] == particle_table(labels, voxel_size=VOXEL).count
-    in_memory = analyze_labels(labels, voxel_size=VOXEL, n_blocks=(3, 2))
+    in_memory = analyze_labels(labels, voxel_size=VOXEL, n_blocks=(3, 2), split="none")
     write_analysis(in_memory, tmp_path / "memory", figures=False)
     for name in ("metrics.json", "particles.csv", "surface.csv", "volume_fraction_profile.csv"):
         assert (tmp_path / "out" / name).read_text() == (tmp_path / "memory" / name).read_text()

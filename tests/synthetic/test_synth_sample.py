@@ -93,7 +93,8 @@ def test_cycled_detachment_gaps_are_imaged_dark_like_pores(tiny):
 def test_write_sample_files_and_truth_match_labels(tmp_path, tiny):
     sample = make_sample(tiny, seed=1)
     files = write_sample(sample, tmp_path / "a")
-    assert [p.name for p in files] == ["image.tif", "labels.tif", "sparse_labels.tif", "truth.json"]
+    assert [p.name for p in files] == ["image.tif", "labels.tif", "sparse_labels.tif",
+                                       "particles.tif", "truth.json"]
     labels = tifffile.imread(tmp_path / "a" / "labels.tif")
     assert np.array_equal(labels, sample.labels)
     volume = read_labels(tmp_path / "a" / "sparse_labels.tif")

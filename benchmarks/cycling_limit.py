@@ -215,13 +215,13 @@ ACQUISITIONS = {
 }
 
 
-def _cnn_drop(folder: Path, change, register: bool, shape, minutes: float) -> tuple[float, float, float]:
+def _cnn_drop(folder: Path, change, register: bool, shape, epochs: int) -> tuple[float, float, float]:
     """Train multichannel2d on dense truth (seeds 2-5, val 1) of one acquisition; (true, found) drops
     and mean IoU on seed 0."""
     import tifffile
     from omegaconf import open_dict
 
-    from _training_accuracy import mean_iou, predict, time_limited
+    from _training_accuracy import mean_iou, predict, step_budget
     from electroseg.config import compose_command
     from electroseg.models import model_from_checkpoint
     from electroseg.synthetic import make_sample
@@ -235,7 +235,7 @@ def _cnn_drop(folder: Path, change, register: bool, shape, minutes: float) -> tu
             write_sample(make_sample(change(load_preset(name)), seed=seed, shape=shape), folder / f"{name}_{seed}")
     cfg = compose_command("train", [
         "data=nmc_fibsem", "model=multichannel2d", "model.context_slices=2", "data.pseudo_labels=false",
-        *time_limited(minutes), "callbacks.early_stopping_patience=30", "loader.batch_size=8",
+        *step_budget(epochs), "callbacks.early_stopping_patience=30", "loader.batch_size=8",
         f"out={folder / 'run'}", f"cache_dir={folder / 'cache'}"])
     with open_dict(cfg):
         cfg.data.synthetic, cfg.data.root = None, str(folder)
@@ -255,19 +255,19 @@ def _cnn_drop(folder: Path, change, register: bool, shape, minutes: float) -> tu
     return pbas["true"][1] - pbas["true"][0], pbas["cnn"][1] - pbas["cnn"][0], float(np.mean(ious))
 
 
-def cnn(shape, *, minutes: float) -> None:
+def cnn(shape, *, epochs: int) -> None:
     """PBA drop of multichannel2d trained on dense truth, per acquisition (see --cnn)."""
     import logging
     import tempfile
 
     logging.getLogger("lightning").setLevel(logging.WARNING)
     print(f"\nmultichannel2d (+-2 slices) trained on the dense truth of seeds 2-5 (val 1), pristine + cycled, "
-          f"applied to seed 0; at most {minutes:g} min each")
+          f"applied to seed 0; at most {epochs} epochs each")
     print(f"{'acquisition':<28}{'true drop':>11}{'cnn drop':>10}{'seen':>7}{'mean IoU':>10}{'s':>6}")
     for name, (change, register) in ACQUISITIONS.items():
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            true, found, iou = _cnn_drop(Path(tmp), change, register, shape, minutes)
+            true, found, iou = _cnn_drop(Path(tmp), change, register, shape, epochs)
         print(f"{name:<28}{true:>+11.3f}{found:>+10.3f}{found / true:>7.0%}{iou:>10.3f}"
               f"{time.perf_counter() - start:>6.0f}", flush=True)
 
@@ -282,7 +282,7 @@ def main() -> None:
                         help="also a random forest trained on dense truth, on the real synthetic images")
     parser.add_argument("--cnn", action="store_true",
                         help="also multichannel2d trained on dense truth, per acquisition (about 30 min)")
-    parser.add_argument("--minutes", type=float, default=12.0, help="--cnn: training time cap per acquisition")
+    parser.add_argument("--epochs", type=int, default=200, help="--cnn: training budget per acquisition in epochs")
     args = parser.parse_args()
     shape = tuple(args.shape)
     print(f"shape {'x'.join(map(str, shape))}; ideal imaging (PSF only), midpoint thresholds")
@@ -305,7 +305,7 @@ def main() -> None:
     if args.supervised:
         supervised(args.seeds, shape)
     if args.cnn:
-        cnn(shape, minutes=args.minutes)
+        cnn(shape, epochs=args.epochs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Segmentation accuracy: mean IoU over phases against ground truth, dataset x method.
 
-    .venv/bin/python benchmarks/segmentation_accuracy.py [--quick] [--only DATASET ...] [--learned MINUTES]
+    .venv/bin/python benchmarks/segmentation_accuracy.py [--quick] [--only DATASET ...] [--learned EPOCHS]
 
 Rows are (dataset, method) -> mean IoU; the peer is plain multi-Otsu ("multiotsu") and the last
 column is the difference to it on the same dataset. To add a method, write a function
@@ -11,8 +11,8 @@ from ../shared/data. A second table reports drift recovery (RMS error of the per
 from the specimen alone, and from a band showing the protective cap with tracking marks above
 it (the same acquisition simulated with ``fiducial_rows``), which is what Tang et al. register on.
 
-With ``--learned MINUTES`` the learned segmenters are trained with the shipped dataset configs
-(pseudo-labels + hand-labelled slices; SegmentPy: 8 dense pairs) for at most MINUTES each and
+With ``--learned EPOCHS`` the learned segmenters are trained with the shipped dataset configs
+(pseudo-labels + hand-labelled slices; SegmentPy: 8 dense pairs) for at most EPOCHS epochs each and
 scored on each config's test split, next to the classical pipeline on that same split:
 ``multichannel2d`` and ``unet3d`` on nmc_fibsem and on nmc_fibsem_markers (the same specimens
 acquired with the cap and its tracking marks in view, drift read from the marks), two detectors
@@ -202,7 +202,7 @@ LEARNED = {  # dataset key -> (method label, run name in benchmarks/_training_ac
 }
 
 
-def learned_rows(key: str, name: str, *, minutes: float, quick: bool) -> list[tuple]:
+def learned_rows(key: str, name: str, *, epochs: int, quick: bool) -> list[tuple]:
     """Rows of the learned methods for dataset ``key``, each scored on its dataset config's
     test split (synthetic: the training scan's full truth; SegmentPy: 3 held-out pairs), with the
     classical pipeline on the same split as the reference row."""
@@ -214,7 +214,7 @@ def learned_rows(key: str, name: str, *, minutes: float, quick: bool) -> list[tu
     rows, cache = [], REPO / ".cache" / "electroseg"
     for method, run in LEARNED.get(key, []):
         start = time.perf_counter()
-        result = run_one(run, minutes=minutes, quick=quick, cache=cache)
+        result = run_one(run, epochs=epochs, quick=quick, cache=cache)
         split = f"{name} test split"
         if not any(r[0] == split for r in rows):
             rows.append((split, "classical", result["classical_miou"], float("nan")))
@@ -225,7 +225,7 @@ def learned_rows(key: str, name: str, *, minutes: float, quick: bool) -> list[tu
 # ---- reporting -------------------------------------------------------------------------------
 
 def accuracy_rows(quick: bool, only: list[str] | None,
-                  learned_minutes: float | None = None) -> tuple[list[tuple], list[tuple]]:
+                  learned_epochs: int | None = None) -> tuple[list[tuple], list[tuple]]:
     rows, drift_rows = [], []
     for key, make in datasets(quick, only):
         data = make()
@@ -237,8 +237,8 @@ def accuracy_rows(quick: bool, only: list[str] | None,
             rows.append((data.name, method, float(score), time.perf_counter() - start))
         if data.shifts is not None:
             drift_rows.append(drift_error(data))
-        if learned_minutes:
-            rows += learned_rows(key, data.name, minutes=learned_minutes, quick=quick)
+        if learned_epochs:
+            rows += learned_rows(key, data.name, epochs=learned_epochs, quick=quick)
     return rows, drift_rows
 
 
@@ -285,9 +285,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller synthetic volumes, 3 SegmentPy slices")
     parser.add_argument("--only", nargs="*", help="dataset keys: nmc_fibsem nmc_fibsem_markers kintsugi_2ch segmentpy "
                                                   "samba (default all of these), samba4")
-    parser.add_argument("--learned", type=float, metavar="MINUTES",
-                        help="also train multichannel2d / unet3d for at most MINUTES each (the 15 min "
-                             "budget of the learned issue) and add their rows")
+    parser.add_argument("--learned", type=int, metavar="EPOCHS",
+                        help="also train multichannel2d / unet3d for at most EPOCHS epochs each (early "
+                             "stopping may end them sooner) and add their rows")
     args = parser.parse_args()
     print_tables(*accuracy_rows(args.quick, args.only, args.learned))
 

@@ -1,6 +1,6 @@
 """Training speed and accuracy of the learned segmenters.
 
-    .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--minutes M] [--seed N]
+    .venv/bin/python benchmarks/training.py [--quick] [--accuracy DATA ...] [--epochs E] [--seed N]
         [--device cpu|cuda] [--tta]
 
 Part 1 (always): time of one optimisation step (forward + backward + AdamW) of the default
@@ -9,7 +9,8 @@ models on CPU (or ``--device cuda``), fp32 against bf16 autocast
 time. On a GPU, fp32 convolutions run as PyTorch leaves them by default (TF32 through cuDNN).
 Part 2 (``--accuracy nmc_fibsem kintsugi_2ch segmentpy nrel_nmc1cal nrel_nmc1cal_fixed``; all names
 in ``_training_accuracy.RUNS``): train with the real
-``electroseg train`` config for at most ``--minutes`` and score against the reference (see
+``electroseg train`` config for at most ``--epochs`` epochs (early stopping may end it sooner; no
+wall-clock limit) and score against the reference (see
 ``benchmarks/_training_accuracy.py``).
 """
 
@@ -97,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller patches, fewer repeats")
     parser.add_argument("--accuracy", nargs="*", default=[], help="datasets to train and score")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training time limit per dataset")
+    parser.add_argument("--epochs", type=int, default=200, help="training budget per dataset in epochs (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="training seed of the accuracy runs")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--tta", action="store_true",
@@ -111,7 +112,7 @@ def main() -> None:
     if args.accuracy:
         from _training_accuracy import accuracy_table
 
-        accuracy_table(args.accuracy, minutes=args.minutes, quick=args.quick, seed=args.seed, tta=args.tta)
+        accuracy_table(args.accuracy, epochs=args.epochs, quick=args.quick, seed=args.seed, tta=args.tta)
 
 
 if __name__ == "__main__":

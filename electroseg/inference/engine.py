@@ -99,6 +99,7 @@ class _ChannelView:
     def __init__(self, data, c: int) -> None:
         self.data, self.c = data, c
         self.shape = tuple(int(n) for n in data.shape[1:])
+        self.dtype = getattr(data, "dtype", None)
 
     def __getitem__(self, key):
         return self.data[(self.c, key) if not isinstance(key, tuple) else (self.c, *key)]

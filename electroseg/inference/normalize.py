@@ -106,5 +106,5 @@ def intensity_bounds(channel: Any, normalization: Mapping[str, Any], index: int 
     check_normalization(normalization, where="checkpoint normalization")
     if normalization.get("method", "percentile") == "none":
         return ChannelBounds(None, None, "none")
-    lo, hi, route = choose_bounds(strided_sample(channel), normalization, index)
+    lo, hi, route = choose_bounds(strided_sample(channel), normalization, index, getattr(channel, "dtype", None))
     return ChannelBounds(lo, hi, route)

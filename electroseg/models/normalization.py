@@ -9,7 +9,7 @@ import numpy as np
 from electroseg.errors import InputError
 
 __all__ = ["normalize_intensity", "stack_context", "NORMALIZATION_METHODS", "choose_bounds", "same_units",
-           "reference_bounds", "check_normalization"]
+           "reference_bounds", "check_normalization", "storage", "window_spread", "CONSISTENT_SPREAD"]
 
 #: ``auto`` (the default of new models): the training data's bounds when an input is in the
 #: training units (:func:`same_units`), else the input's own percentiles. ``dataset``: always
@@ -30,7 +30,7 @@ def _sample(array: np.ndarray) -> np.ndarray:
 def check_normalization(normalization: Mapping[str, Any], *, where: str = "normalization") -> tuple[str, float, float]:
     """``(method, lower, upper)`` of a normalisation dict; InputError naming ``where`` if invalid."""
     method = normalization.get("method", "percentile")
-    unknown = set(normalization) - {"method", "lower", "upper", "bounds"}
+    unknown = set(normalization) - {"method", "lower", "upper", "bounds", "storage"}
     if method not in NORMALIZATION_METHODS or unknown:
         raise InputError(
             f"{where}: expected method in {NORMALIZATION_METHODS} with optional lower/upper/bounds, "
@@ -55,14 +55,27 @@ def _own_bounds(sample: np.ndarray, method: str, lower: float, upper: float) -> 
     return float(lo), float(hi)
 
 
-def same_units(own: tuple[float, float], reference: tuple[float, float]) -> bool:
+def storage(dtype: Any) -> str:
+    """How a channel's values are stored, for :func:`same_units`: ``"float"`` or ``"int<bits>"``.
+
+    >>> storage(np.uint16), storage(np.float64)
+    ('int16', 'float')
+    """
+    dtype = np.dtype(dtype)
+    return "float" if dtype.kind in "fc" else f"int{8 * dtype.itemsize}"
+
+
+def same_units(own: tuple[float, float], reference: tuple[float, float], *, own_storage: str | None = None,
+               reference_storage: str | None = None) -> bool:
     """Whether an input whose percentile window is ``own`` is in the units of ``reference``.
 
-    True when ``own`` lies inside ``reference`` widened by its width on each side and is at
-    most four times as wide. A crop, or another scan from the same instrument and settings,
-    passes (its phases sit where the training data's did, in whatever proportion); the same
-    image stored in other units (8-bit against 16-bit counts, floats normalised to [0, 1]
-    against raw counts, an affine change of units) does not.
+    True when both are stored alike (floats, or integers of the same width; not checked when
+    either is None), ``own`` lies inside ``reference`` widened by a quarter of its width on
+    each side, and ``own`` is at most 1.5 times as wide. A crop, or another scan from the same
+    instrument and settings, passes (its phases sit where the training data's did, in whatever
+    proportion, so its window is narrower or shifted inside); the same image stored in other
+    units (8-bit against 16-bit counts, floats normalised to [0, 1] against raw counts, an
+    affine change of units that more than halves or doubles the contrast) does not.
 
     Examples
     --------
@@ -70,22 +83,27 @@ def same_units(own: tuple[float, float], reference: tuple[float, float]) -> bool
     True
     >>> same_units((1200.0, 52000.0), (-0.35, 2.85))     # the same slice as 16-bit counts
     False
+    >>> same_units((0.1, 0.9), (0.0, 1.0), own_storage="int16", reference_storage="float")
+    False
     """
+    if own_storage is not None and reference_storage is not None and own_storage != reference_storage:
+        return False
     lo, hi = own
     ref_lo, ref_hi = reference
     width = ref_hi - ref_lo
     if width <= 0:
         return lo == ref_lo and hi == ref_hi
-    return ref_lo - width <= lo and hi <= ref_hi + width and hi - lo <= 4 * width
+    return ref_lo - width / 4 <= lo and hi <= ref_hi + width / 4 and hi - lo <= 1.5 * width
 
 
-def choose_bounds(sample: np.ndarray, normalization: Mapping[str, Any], channel: int = 0
-                  ) -> tuple[float | None, float | None, str]:
+def choose_bounds(sample: np.ndarray, normalization: Mapping[str, Any], channel: int = 0,
+                  dtype: Any = None) -> tuple[float | None, float | None, str]:
     """``(lo, hi, route)`` for one channel whose (finite, float64) samples are ``sample``.
 
     ``route`` says which rule gave the bounds: ``"none"``, ``"own"`` (the input's percentiles
     or min/max) or ``"dataset"`` (the training data's bounds stored in ``bounds``).
-    ``auto`` takes the training bounds only where :func:`same_units` holds; ``auto`` and
+    ``auto`` takes the training bounds only where :func:`same_units` holds (``dtype``, the
+    input's stored type, is compared with the training data's ``storage``); ``auto`` and
     ``dataset`` without stored bounds (before training has measured them) use the input's own.
     """
     method, lower, upper = check_normalization(normalization)
@@ -97,7 +115,10 @@ def choose_bounds(sample: np.ndarray, normalization: Mapping[str, Any], channel:
         if channel >= len(stored):
             raise InputError(f"normalization: bounds for {len(stored)} channel(s), asked for channel {channel}")
         reference = (float(stored[channel][0]), float(stored[channel][1]))
-        if method == "dataset" or sample.size == 0 or same_units(own, reference):
+        kinds = normalization.get("storage")
+        alike = same_units(own, reference, own_storage=None if dtype is None else storage(dtype),
+                           reference_storage=None if not kinds else kinds[min(channel, len(kinds) - 1)])
+        if method == "dataset" or sample.size == 0 or alike:
             return reference[0], reference[1], "dataset"
     return own[0], own[1], "own"
 
@@ -116,6 +137,30 @@ def reference_bounds(channels: Sequence[Sequence[np.ndarray]], normalization: Ma
         lo, hi = _own_bounds(pooled, "percentile", lower, upper)
         out.append([lo, hi])
     return out
+
+
+#: Largest disagreement (share of the pooled window) between the training volumes' own windows
+#: for which ``auto`` treats them as being in fixed units (see :func:`window_spread`).
+CONSISTENT_SPREAD = 0.05
+
+
+def window_spread(channels: Sequence[Sequence[np.ndarray]], bounds: Sequence[Sequence[float]],
+                  normalization: Mapping[str, Any]) -> float:
+    """Largest distance of a volume's own window ends from the pooled ``bounds``, as a share of
+    the pooled width, over all volumes and channels (0 for a single volume).
+
+    Small when the training images share their units (one scan, or scans from one instrument
+    with the same settings); large when each was brought to its own contrast.
+    """
+    _, lower, upper = check_normalization(normalization)
+    spread = 0.0
+    for arrays, (lo, hi) in zip(channels, bounds):
+        if len(arrays) < 2 or hi <= lo:
+            continue
+        for array in arrays:
+            own_lo, own_hi = _own_bounds(_sample(array), "percentile", lower, upper)
+            spread = max(spread, abs(own_lo - lo) / (hi - lo), abs(own_hi - hi) / (hi - lo))
+    return spread
 
 
 def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any], channel: int = 0) -> np.ndarray:
@@ -152,8 +197,9 @@ def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any], cha
     [0.0, 0.25, 0.5]
     """
     check_normalization(normalization)
+    dtype = np.asarray(array).dtype
     data = np.asarray(array, dtype=np.float32)
-    lo, hi, _ = choose_bounds(_sample(data), normalization, channel)
+    lo, hi, _ = choose_bounds(_sample(data), normalization, channel, dtype)
     if lo is None or hi is None:
         return data.copy()
     if hi <= lo:

@@ -75,12 +75,15 @@ def load_split(
     normalisation used.
 
     Pseudo-labels are added only when ``use_pseudo`` (training split with ``pseudo_labels``).
-    With method ``auto`` or ``dataset`` and no stored ``bounds``, the bounds are measured on
-    this split's preprocessed images (the training split's, pooled per channel:
+    With method ``auto`` or ``dataset`` and no ``bounds`` key, the bounds are measured on this
+    split's preprocessed images (the training split's, pooled per channel:
     :func:`electroseg.models.normalization.reference_bounds`) and returned in the
     normalisation dict, which the checkpoint stores and every later split and prediction uses.
+    With ``auto``, when the volumes' own windows disagree (:func:`window_spread` above
+    ``CONSISTENT_SPREAD``: images each brought to their own contrast, as in SegmentPy's slices),
+    ``bounds`` is None and every image is normalised by its own percentiles.
     """
-    from electroseg.models.normalization import reference_bounds
+    from electroseg.models.normalization import CONSISTENT_SPREAD, reference_bounds, storage, window_spread
 
     raws, voxel_size = [], None
     for entry in dataset.split(split):
@@ -88,11 +91,21 @@ def load_split(
         raws.append((entry, preprocess_channels(raw, dataset.preprocess, dataset.channels)))
         voxel_size = voxel_size or vs
     normalization = dict(normalization)
-    if normalization.get("method") in ("auto", "dataset") and normalization.get("bounds") is None and raws:
+    if normalization.get("method") in ("auto", "dataset") and "bounds" not in normalization and raws:
         channels = [[raw[c] for _, raw in raws] for c in range(len(dataset.channels))]
-        normalization["bounds"] = reference_bounds(channels, normalization)
-        logger.info("%s split: intensity window per channel (stored in the checkpoint) %s", split,
-                    {c: [round(v, 4) for v in b] for c, b in zip(dataset.channels, normalization["bounds"])})
+        bounds = reference_bounds(channels, normalization)
+        spread = window_spread(channels, bounds, normalization)
+        if normalization["method"] == "auto" and spread > CONSISTENT_SPREAD:
+            logger.info("%s split: the volumes' own intensity windows differ by up to %.1f %% of the pooled "
+                        "window (more than %.0f %%): they are not in fixed units, so every image (in training "
+                        "and prediction) is normalised by its own percentiles", split, 100 * spread,
+                        100 * CONSISTENT_SPREAD)
+            normalization["bounds"] = None
+        else:
+            normalization["bounds"] = bounds
+            normalization["storage"] = [storage(raws[0][1][c].dtype) for c in range(len(dataset.channels))]
+            logger.info("%s split: intensity window per channel (stored in the checkpoint) %s", split,
+                        {c: [round(v, 4) for v in b] for c, b in zip(dataset.channels, bounds)})
     volumes = []
     for entry, raw in raws:
         image = np.stack([normalize_intensity(c, normalization, i) for i, c in enumerate(raw)])

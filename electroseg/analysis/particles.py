@@ -221,27 +221,112 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
     markers with ``skimage.segmentation.watershed`` restricted to the mask. Runs in memory,
     about 1.2 s per million voxels of the volume for ``split=merged`` on one core.
     """
-    from skimage.segmentation import watershed
-
     mask = np.asarray(mask, dtype=bool)
     sizes = check_voxel_size(voxel_size, mask.ndim, what="the watershed split", source="labels")
     for name, value in (("merge", merge), ("crack_merge", crack_merge)):
         if value is not None and not (isinstance(value, (int, float)) and 0 < value <= 1):
             raise InputError(f"{name}: expected a saddle ratio in (0, 1] or null, got {value!r}")
-    rank = connectivity_rank(connectivity, mask.ndim)
-    distance = _edt(mask, sizes)
-    if min_distance_um is None and merge is not None:
-        min_distance_um = min(sizes)  # every local maximum: the merging removes the extra seeds
-    seeds = _markers(distance, mask, sizes, markers, h_um, min_distance_um)
-    split = watershed(-distance, seeds, mask=mask, connectivity=rank).astype(np.uint32, copy=False)
-    if merge is not None:
-        split = _merge_pieces(split, distance, merge)
+    gap = None
     if crack_merge is not None:
-        gap = 1.01 * max(sizes) if crack_gap_um is None else float(crack_gap_um)
+        gap = DEFAULT_CRACK_GAP * max(sizes) if crack_gap_um is None else float(crack_gap_um)
         if not gap > 0:
             raise InputError(f"crack_gap_um: expected a positive width in µm, got {crack_gap_um!r}")
-        split = _merge_cracked(split, mask, sizes, gap, crack_merge, rank)
-    return split
+    rank = connectivity_rank(connectivity, mask.ndim)
+    if mask.ndim == 2:  # the kernels are 3-D: a plane is a volume one voxel thick
+        sizes3 = (max(sizes),) + tuple(sizes)
+        return split_touching(mask[None], voxel_size=sizes3, connectivity=rank, markers=markers,
+                              h_um=h_um, min_distance_um=min_distance_um, merge=merge,
+                              crack_merge=crack_merge, crack_gap_um=gap)[0]
+    distance = _edt(mask, sizes)
+    if merge is not None and markers == "peaks" and min_distance_um is None:
+        # every local maximum: the basins of steepest ascent, then merged by their saddles
+        pieces, peak = _ascent_basins(distance, sizes, rank)
+    else:
+        from skimage.segmentation import watershed
+
+        if min_distance_um is None and merge is not None:
+            min_distance_um = min(sizes)
+        seeds = _markers(distance, mask, sizes, markers, h_um, min_distance_um)
+        pieces = watershed(-distance, seeds, mask=mask, connectivity=rank)
+        pieces = pieces.astype(np.uint32, copy=False)
+        peak = None
+    if merge is None and crack_merge is None:
+        return pieces
+    from electroseg.analysis import _basins
+
+    n = int(pieces.max())
+    if peak is None:
+        peak = _basins.label_peaks(pieces, distance, n)
+    a, b, saddle = _basins.face_saddles(pieces, distance)
+    if merge is not None:
+        order = np.argsort(-saddle, kind="stable")
+        mapping = _basins.union_by_saddle(n, peak, a, b, saddle, float(merge), order)
+        _basins.remap_inplace(pieces, mapping)
+        n = int(mapping.max())
+        merged_peak = np.zeros(n + 1)
+        np.maximum.at(merged_peak, mapping, peak)
+        peak = merged_peak
+        a, b = mapping[a].astype(np.int64), mapping[b].astype(np.int64)
+    del distance
+    if crack_merge is not None:
+        touching = np.unique(np.minimum(a, b) << 32 | np.maximum(a, b))
+        pieces = _merge_cracked(pieces, peak, touching, mask, sizes, gap, float(crack_merge),
+                                rank)
+    return pieces
+
+
+DEFAULT_CRACK_GAP = 1.01
+"""Default ``crack_gap_um`` in units of the largest voxel edge."""
+
+
+def _ascent_basins(distance: np.ndarray, sizes, rank: int):
+    """Basins of steepest ascent of ``distance`` (uint32 1..n, 0 outside) and their peaks."""
+    from electroseg.analysis import _basins
+
+    offsets, inv_length = _basins.neighbour_offsets(rank, sizes)
+    direction = np.empty(distance.shape, np.uint8)
+    _basins.steepest_ascent(distance, offsets, inv_length, direction)
+    roots, n = cc3d.connected_components(direction == _basins.ROOT,
+                                         connectivity=neighbour_count(rank, 3), return_N=True,
+                                         out_dtype=np.uint32)
+    strides = np.asarray([distance.shape[1] * distance.shape[2], distance.shape[2], 1])
+    _basins.descend_labels(direction, offsets @ strides, roots)
+    peak = _basins.root_peaks(direction, distance, roots, n)
+    return roots, peak
+
+
+def _merge_cracked(pieces: np.ndarray, peak: np.ndarray, touching: np.ndarray,
+                   mask: np.ndarray, sizes, gap: float, ratio: float, rank: int) -> np.ndarray:
+    """Merge pieces facing each other across a thin gap that spans their cross-section.
+
+    The mask is closed by ``gap`` (dilation then erosion, both by EDT); the pieces grow into
+    the closed gaps along the steepest ascent of the closed mask's distance ``d_c``; pieces
+    that do not touch in the mask are merged (largest saddle first) while their saddle in the
+    grown image (face pairs, ``d_c``) is at least ``ratio`` times the smaller ``d_c`` peak.
+    """
+    from electroseg.analysis import _basins
+
+    n = int(peak.size - 1)
+    ball = _basins.ball_offsets(gap, sizes)
+    if ball.shape[0] <= 124:  # a small ball: direct closing, cheaper than two EDTs
+        closed = _basins.close_with(mask, ball)
+    else:
+        closed = _edt(_edt(~mask, sizes) <= gap, sizes) > gap
+        closed |= mask
+    distance = _edt(closed, sizes)
+    del closed
+    grown = pieces.copy()
+    offsets, inv_length = _basins.neighbour_offsets(rank, sizes)
+    _basins.grow_by_ascent(grown, distance, offsets, inv_length)
+    a, b, saddle = _basins.face_saddles(grown, distance)
+    closed_peak = _basins.label_peaks(grown, distance, n)
+    del grown, distance
+    touching = np.isin(a << 32 | b, touching)
+    saddle[touching] = -1.0
+    order = np.argsort(-saddle, kind="stable")
+    mapping = _basins.union_by_saddle(n, closed_peak, a, b, saddle, ratio, order)
+    _basins.remap_inplace(pieces, mapping)
+    return pieces
 
 
 def _markers(distance: np.ndarray, mask: np.ndarray, sizes: tuple[float, ...], kind: str,
@@ -267,78 +352,18 @@ def _edt(mask: np.ndarray, sizes: Sequence[float]) -> np.ndarray:
     import edt
 
     return edt.edt(mask, anisotropy=tuple(sizes), black_border=False,
-                   parallel=1).astype(np.float32, copy=False)
+                   parallel=_threads()).astype(np.float32, copy=False)
 
 
-def _saddles(pieces: np.ndarray, distance: np.ndarray):
-    """Adjacent piece pairs ``(a < b)`` and their saddle: max over face pairs of min(d, d)."""
-    keys, values = [], []
-    for axis in range(pieces.ndim):
-        lo = [slice(None)] * pieces.ndim
-        hi = [slice(None)] * pieces.ndim
-        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-        a, b = pieces[tuple(lo)], pieces[tuple(hi)]
-        where = (a != b) & (a > 0) & (b > 0)
-        x, y = a[where].astype(np.int64), b[where].astype(np.int64)
-        keys.append(np.minimum(x, y) << 32 | np.maximum(x, y))
-        values.append(np.minimum(distance[tuple(lo)][where], distance[tuple(hi)][where]))
-    key, value = np.concatenate(keys), np.concatenate(values)
-    order = np.lexsort((-value, key))
-    key, value = key[order], value[order]
-    first = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, bool)
-    key, value = key[first], value[first]
-    return key >> 32, key & 0xFFFFFFFF, value
+def _threads() -> int:
+    """Threads for the distance transform: the cores this process may use (at most 8)."""
+    import os
 
-
-def _union(pieces: np.ndarray, peak: np.ndarray, a, b, saddle, ratio: float,
-           skip: set | None = None) -> np.ndarray:
-    """Merge pairs (largest saddle first) whose saddle >= ratio * smaller peak; relabel 1..n."""
-    parent = np.arange(peak.size)
-    peak = peak.copy()
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for k in np.argsort(-saddle, kind="stable"):
-        if skip and (int(a[k]), int(b[k])) in skip:
-            continue
-        ra, rb = find(int(a[k])), find(int(b[k]))
-        if ra != rb and saddle[k] >= ratio * min(peak[ra], peak[rb]):
-            parent[rb] = ra
-            peak[ra] = max(peak[ra], peak[rb])
-    roots = np.array([find(i) for i in range(peak.size)])
-    _, relabel = np.unique(roots, return_inverse=True)
-    return relabel.astype(np.uint32)[pieces]
-
-
-def _peaks(pieces: np.ndarray, distance: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import maximum
-
-    n = int(pieces.max())
-    return np.asarray(maximum(distance, pieces, index=np.arange(n + 1)), np.float64).reshape(-1) \
-        if n else np.zeros(1)
-
-
-def _merge_pieces(pieces: np.ndarray, distance: np.ndarray, ratio: float) -> np.ndarray:
-    a, b, saddle = _saddles(pieces, distance)
-    return _union(pieces, _peaks(pieces, distance), a, b, saddle, ratio)
-
-
-def _merge_cracked(pieces: np.ndarray, mask: np.ndarray, sizes, gap: float, ratio: float,
-                   rank: int) -> np.ndarray:
-    """Merge pieces facing each other across a thin gap that spans their cross-section."""
-    from skimage.segmentation import watershed
-
-    closed = (_edt(_edt(~mask, sizes) <= gap, sizes) > gap) | mask
-    distance = _edt(closed, sizes)
-    grown = watershed(-distance, pieces, mask=closed, connectivity=rank)
-    touching_a, touching_b, _ = _saddles(pieces, distance)
-    touching = set(zip(touching_a.tolist(), touching_b.tolist()))
-    a, b, saddle = _saddles(grown, distance)
-    return _union(pieces, _peaks(grown, distance), a, b, saddle, ratio, skip=touching)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
 
 
 def check_split(split: str) -> str:

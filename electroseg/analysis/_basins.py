@@ -1,0 +1,370 @@
+"""Compiled kernels of the particle split (numba): basins of a distance map, their saddles,
+merging, and the faces that pieces show each other across a crack.
+
+Every kernel is one pass over the volume (or over the region graph) and works in place on
+compact arrays: a ``uint8`` direction per voxel, ``uint32`` labels, ``float32`` distances. The
+module is imported only when a split runs, so importing :mod:`electroseg.analysis` does not
+load numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict
+
+OUTSIDE = np.uint8(255)
+ROOT = np.uint8(254)
+
+
+def neighbour_offsets(rank: int, sizes) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (k, 3) of the neighbours within ``rank`` (1 = faces) and 1 / their length in µm."""
+    offsets = [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+               if 0 < abs(dz) + abs(dy) + abs(dx) <= rank]
+    offsets = np.asarray(offsets, np.int64)
+    length = np.sqrt(((offsets * np.asarray(sizes, np.float64)) ** 2).sum(axis=1))
+    return offsets, (1.0 / length).astype(np.float32)
+
+
+@njit(cache=True, nogil=True)
+def steepest_ascent(distance, offsets, inv_length, direction):
+    """``direction[p]`` = index of the neighbour of steepest ascent of ``distance`` (gradient
+    ``(d(q) - d(p)) / |q - p|``), ROOT where no neighbour is higher, OUTSIDE where d = 0."""
+    nz, ny, nx = distance.shape
+    n_off = offsets.shape[0]
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                v = distance[z, y, x]
+                if v <= 0:
+                    direction[z, y, x] = 255
+                    continue
+                best = np.float32(0.0)
+                best_k = 254
+                for k in range(n_off):
+                    zz = z + offsets[k, 0]
+                    yy = y + offsets[k, 1]
+                    xx = x + offsets[k, 2]
+                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+                        continue
+                    g = (distance[zz, yy, xx] - v) * inv_length[k]
+                    if g > best:
+                        best = g
+                        best_k = k
+                direction[z, y, x] = best_k
+
+
+@njit(cache=True, nogil=True)
+def descend_labels(direction, flat_offsets, labels):
+    """Give every voxel the label of the root its ascent path ends at (``labels`` holds the
+    roots' labels on entry, 0 elsewhere; filled in place)."""
+    d = direction.ravel()
+    out = labels.ravel()
+    stack = np.empty(4096, np.int64)
+    for p in range(d.size):
+        if out[p] != 0 or d[p] == 255:
+            continue
+        n = 0
+        q = p
+        while out[q] == 0:
+            if n == stack.size:
+                bigger = np.empty(2 * stack.size, np.int64)
+                bigger[:n] = stack
+                stack = bigger
+            stack[n] = q
+            n += 1
+            q = q + flat_offsets[d[q]]
+        label = out[q]
+        for i in range(n):
+            out[stack[i]] = label
+
+
+@njit(cache=True, nogil=True)
+def root_peaks(direction, distance, labels, n_labels):
+    """Distance at each label's root (its largest distance), float64 (n_labels + 1,)."""
+    peak = np.zeros(n_labels + 1, np.float64)
+    d = direction.ravel()
+    dist = distance.ravel()
+    lab = labels.ravel()
+    for p in range(d.size):
+        if d[p] == 254:
+            if dist[p] > peak[lab[p]]:
+                peak[lab[p]] = dist[p]
+    return peak
+
+
+@njit(cache=True, nogil=True)
+def label_peaks(labels, distance, n_labels):
+    """Largest distance in each label, float64 (n_labels + 1,)."""
+    peak = np.zeros(n_labels + 1, np.float64)
+    dist = distance.ravel()
+    lab = labels.ravel()
+    for p in range(lab.size):
+        if dist[p] > peak[lab[p]]:
+            peak[lab[p]] = dist[p]
+    return peak
+
+
+@njit(cache=True, nogil=True)
+def face_saddles(labels, distance):
+    """Face-adjacent label pairs ``a < b`` and their saddle ``max min(d(p), d(q))``."""
+    nz, ny, nx = labels.shape
+    best = Dict.empty(key_type=types.int64, value_type=types.float32)
+    last_key = np.int64(-1)
+    last_value = np.float32(0.0)
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                a = labels[z, y, x]
+                if a == 0:
+                    continue
+                v = distance[z, y, x]
+                for axis in range(3):
+                    zz, yy, xx = z, y, x
+                    if axis == 0:
+                        zz += 1
+                        if zz >= nz:
+                            continue
+                    elif axis == 1:
+                        yy += 1
+                        if yy >= ny:
+                            continue
+                    else:
+                        xx += 1
+                        if xx >= nx:
+                            continue
+                    b = labels[zz, yy, xx]
+                    if b == 0 or b == a:
+                        continue
+                    w = distance[zz, yy, xx]
+                    s = v if v < w else w
+                    lo, hi = (a, b) if a < b else (b, a)
+                    key = (np.int64(lo) << 32) | np.int64(hi)
+                    if key == last_key:
+                        if s > last_value:
+                            last_value = s
+                            best[key] = s
+                        continue
+                    if key in best:
+                        if s > best[key]:
+                            best[key] = s
+                    else:
+                        best[key] = s
+                    last_key = key
+                    last_value = best[key]
+    n = len(best)
+    keys = np.empty(n, np.int64)
+    values = np.empty(n, np.float64)
+    i = 0
+    for key, value in best.items():
+        keys[i] = key
+        values[i] = value
+        i += 1
+    return keys >> 32, keys & 0xFFFFFFFF, values
+
+
+@njit(cache=True, nogil=True)
+def gap_faces(labels, max_run):
+    """Pairs of labels facing each other across a run of 1..``max_run[axis]`` unlabelled voxels
+    along an axis: keys ``a << 32 | b`` (a < b) and the count of such runs per axis (n, 3)."""
+    nz, ny, nx = labels.shape
+    index = Dict.empty(key_type=types.int64, value_type=types.int64)
+    counts = np.zeros((1024, 3), np.int64)
+    keys = np.empty(1024, np.int64)
+    n = 0
+    shape = (nz, ny, nx)
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                a = labels[z, y, x]
+                if a == 0:
+                    continue
+                for axis in range(3):
+                    pos = (z, y, x)
+                    limit = max_run[axis]
+                    run = 0
+                    b = np.uint32(0)
+                    while True:
+                        step = pos[axis] + run + 1
+                        if step >= shape[axis]:
+                            break
+                        if axis == 0:
+                            b = labels[step, y, x]
+                        elif axis == 1:
+                            b = labels[z, step, x]
+                        else:
+                            b = labels[z, y, step]
+                        if b != 0 or run == limit:
+                            break
+                        run += 1
+                    if run == 0 or b == 0 or b == a:
+                        continue
+                    lo, hi = (a, b) if a < b else (b, a)
+                    key = (np.int64(lo) << 32) | np.int64(hi)
+                    if key in index:
+                        i = index[key]
+                    else:
+                        i = n
+                        index[key] = i
+                        if n == keys.size:
+                            bigger_keys = np.empty(2 * n, np.int64)
+                            bigger_keys[:n] = keys
+                            keys = bigger_keys
+                            bigger = np.zeros((2 * n, 3), np.int64)
+                            bigger[:n] = counts
+                            counts = bigger
+                        keys[i] = key
+                        n += 1
+                    counts[i, axis] += 1
+    return keys[:n], counts[:n]
+
+
+@njit(cache=True, nogil=True)
+def union_by_saddle(n_labels, peak, a, b, saddle, ratio, order):
+    """Merge pairs in ``order`` while ``saddle >= ratio * min(peak of both sets)``.
+
+    Returns the map label -> new label (0 -> 0, merged sets numbered 1..m in label order).
+    """
+    parent = np.arange(n_labels + 1)
+    top = peak.copy()
+    for k in order:
+        ra = a[k]
+        while parent[ra] != ra:
+            parent[ra] = parent[parent[ra]]
+            ra = parent[ra]
+        rb = b[k]
+        while parent[rb] != rb:
+            parent[rb] = parent[parent[rb]]
+            rb = parent[rb]
+        if ra == rb:
+            continue
+        smaller = top[ra] if top[ra] < top[rb] else top[rb]
+        if saddle[k] >= ratio * smaller:
+            if ra < rb:
+                parent[rb] = ra
+                top[ra] = max(top[ra], top[rb])
+            else:
+                parent[ra] = rb
+                top[rb] = max(top[ra], top[rb])
+    mapping = np.zeros(n_labels + 1, np.uint32)
+    m = 0
+    for i in range(1, n_labels + 1):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        if r == i:
+            m += 1
+            mapping[i] = m
+    for i in range(1, n_labels + 1):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        mapping[i] = mapping[r]
+    return mapping
+
+
+@njit(cache=True, nogil=True)
+def remap_inplace(labels, mapping):
+    flat = labels.ravel()
+    for p in range(flat.size):
+        flat[p] = mapping[flat[p]]
+
+
+@njit(cache=True, nogil=True)
+def grow_by_ascent(labels, distance, offsets, inv_length):
+    """Label the unlabelled voxels with ``distance > 0`` by following the steepest ascent of
+    ``distance`` to a labelled voxel (left 0 where the ascent ends at a maximum); in place."""
+    nz, ny, nx = labels.shape
+    n_off = offsets.shape[0]
+    path = np.empty((4096, 3), np.int64)
+    for z0 in range(nz):
+        for y0 in range(ny):
+            for x0 in range(nx):
+                if labels[z0, y0, x0] != 0 or distance[z0, y0, x0] <= 0:
+                    continue
+                z, y, x = z0, y0, x0
+                n = 0
+                label = np.uint32(0)
+                while True:
+                    if n == path.shape[0]:
+                        bigger = np.empty((2 * n, 3), np.int64)
+                        bigger[:n] = path
+                        path = bigger
+                    path[n, 0] = z
+                    path[n, 1] = y
+                    path[n, 2] = x
+                    n += 1
+                    v = distance[z, y, x]
+                    best = np.float32(0.0)
+                    best_k = -1
+                    for k in range(n_off):
+                        zz = z + offsets[k, 0]
+                        yy = y + offsets[k, 1]
+                        xx = x + offsets[k, 2]
+                        if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+                            continue
+                        g = (distance[zz, yy, xx] - v) * inv_length[k]
+                        if g > best:
+                            best = g
+                            best_k = k
+                    if best_k < 0:
+                        break
+                    z += offsets[best_k, 0]
+                    y += offsets[best_k, 1]
+                    x += offsets[best_k, 2]
+                    if labels[z, y, x] != 0:
+                        label = labels[z, y, x]
+                        break
+                for i in range(n):
+                    labels[path[i, 0], path[i, 1], path[i, 2]] = label
+
+
+def ball_offsets(radius: float, sizes) -> np.ndarray:
+    """Offsets (k, 3) of the voxels within ``radius`` µm of a voxel (itself excluded)."""
+    reach = [int(np.floor(radius / s + 1e-9)) for s in sizes]
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), -1)
+    grid = grid.reshape(-1, 3)
+    inside = ((grid * np.asarray(sizes)) ** 2).sum(axis=1) <= radius * radius * (1 + 1e-9)
+    inside &= np.any(grid != 0, axis=1)
+    return grid[inside].astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def close_with(mask, offsets):
+    """Binary closing of ``mask`` by the neighbourhood ``offsets`` (outside the array counts as
+    dilated, as a closing by EDT with black_border=False): a bool array."""
+    nz, ny, nx = mask.shape
+    n_off = offsets.shape[0]
+    dilated = mask.copy()
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if mask[z, y, x]:
+                    continue
+                for k in range(n_off):
+                    zz = z + offsets[k, 0]
+                    yy = y + offsets[k, 1]
+                    xx = x + offsets[k, 2]
+                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+                        continue
+                    if mask[zz, yy, xx]:
+                        dilated[z, y, x] = True
+                        break
+    closed = mask.copy()
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if mask[z, y, x] or not dilated[z, y, x]:
+                    continue
+                keep = True
+                for k in range(n_off):
+                    zz = z + offsets[k, 0]
+                    yy = y + offsets[k, 1]
+                    xx = x + offsets[k, 2]
+                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+                        continue
+                    if not dilated[zz, yy, xx]:
+                        keep = False
+                        break
+                closed[z, y, x] = keep
+    return closed

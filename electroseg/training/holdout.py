@@ -7,8 +7,10 @@ person-made labels (dense or hand labels, not pseudo-labels) aside before traini
 
 - **labelled slices** (a volume with labels on several Z slices, or several 2-D images):
   about ``fraction`` of them, at least one and at most all but one, evenly spread through
-  the list (with three labelled slices, the middle one). A held-out slice is dropped from
-  the training target entirely (pseudo-labels included), so no loss term sees it.
+  the list (with three labelled slices, the middle one); when one volume is labelled on
+  every slice of a run (dense labels), the last ``fraction`` of the run as one block. A
+  held-out slice is dropped from the training target entirely (pseudo-labels included), so
+  no loss term sees it.
 - **one labelled slice or one 2-D image**: per phase, the labelled pixels beyond the
   ``1 - fraction`` quantile of their coordinate along the axis (Y or X) in which that
   phase's labels extend furthest: a strip at the far end of each phase's labelled regions,
@@ -76,6 +78,17 @@ def _spread(n: int, k: int) -> list[int]:
     return sorted({min(n - 1, int(np.floor((j + 0.5) * n / k))) for j in range(k)})
 
 
+def _choose(units: list[tuple[int, int]], k: int) -> list[int]:
+    """Which k units to hold out: spread through the list, except that when every labelled
+    slice is one run of consecutive slices of one volume (dense labels), the last k of them as
+    one block, so that no held-out slice has a trained-on neighbour on both sides."""
+    volumes = {i for i, _ in units}
+    slices = [z for _, z in units]
+    if len(volumes) == 1 and len(units) > 2 and slices == list(range(slices[0], slices[0] + len(slices))):
+        return list(range(len(units) - k, len(units)))
+    return _spread(len(units), k)
+
+
 def _without(volume: TrainingVolume, drop: np.ndarray) -> TrainingVolume:
     labels, weight = volume.target.labels.copy(), volume.target.weight.copy()
     labels[drop], weight[drop] = IGNORE, 0
@@ -128,7 +141,7 @@ def hold_out_labels(volumes: Sequence[TrainingVolume], *, fraction: float = 0.2,
     described: list[dict] = []
     if len(units) >= 2:
         k = min(len(units) - 1, max(1, int(round(fraction * len(units)))))
-        for index in _spread(len(units), k):
+        for index in _choose(units, k):
             i, z = units[index]
             held[i][z] = masks[i][z]
             described.append({"volume": volumes[i].name, "slice": z})

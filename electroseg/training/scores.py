@@ -5,7 +5,8 @@ learnt one labelled slice and not another shows it in the training output itself
 test split: ``labelled_slices`` lists, per volume and Z slice holding person-made labels, the
 share of those voxels the model labels as the person did (overall and per phase) and whether
 the slice was held out; ``held_out`` gives per-phase IoU over all held-out (or validation
-split) labels, predicted whole-slice, as ``predict`` would.
+split) labels. Slices are predicted by the engine ``predict`` uses (same windows, blending and
+edge handling), from the slices around them that a whole-volume prediction would use.
 """
 
 from __future__ import annotations
@@ -27,16 +28,35 @@ WARN_BELOW = 0.9
 
 
 def _slab(spec: Any, z: int, n_z: int) -> tuple[int, int]:
-    half = spec.context_slices if spec.name == "multichannel2d" else spec.patch_size[0] // 2
-    return max(0, z - half), min(n_z, z + half + 1)
+    """Slices around z that give it the context it has when the whole volume is predicted: its
+    2.5-D neighbours, or for 3-D at least one window depth, flush with the volume's ends."""
+    if spec.name == "multichannel2d":
+        return max(0, z - spec.context_slices), min(n_z, z + spec.context_slices + 1)
+    depth = spec.patch_size[0]
+    z0 = min(max(0, z - depth // 2), max(0, n_z - depth - 1))
+    return z0, min(n_z, z0 + depth + 1)
 
 
-def _predict_slice(network: Any, spec: Any, volume: TrainingVolume, z: int) -> np.ndarray:
-    from electroseg.training.calibrate import predict_logits
+def _predict_slices(network: Any, spec: Any, volume: TrainingVolume, slices: list[int]) -> dict[int, np.ndarray]:
+    """Labels of the given Z slices, each predicted with the context the network needs (the
+    slabs of neighbouring slices merged, so a densely labelled volume is predicted once)."""
+    from dataclasses import replace
 
-    z0, z1 = _slab(spec, z, volume.image.shape[1])
-    logits = predict_logits(network, spec, np.ascontiguousarray(volume.image[:, z0:z1]))
-    return logits[:, z - z0].argmax(0).numpy().astype(np.uint8)
+    from electroseg.inference import predict_volume
+
+    prepared = replace(spec, normalization={"method": "none"}, preprocess=())  # images are normalised
+    n_z, ranges = volume.image.shape[1], []
+    for z in sorted(slices):
+        z0, z1 = _slab(spec, z, n_z)
+        if ranges and z0 <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], z1)
+        else:
+            ranges.append([z0, z1])
+    out = {}
+    for z0, z1 in ranges:
+        labels = predict_volume(network, np.ascontiguousarray(volume.image[:, z0:z1]), spec=prepared).labels
+        out.update({z: labels[z - z0] for z in slices if z0 <= z < z1})
+    return out
 
 
 def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolume, np.ndarray | None]]
@@ -54,10 +74,12 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     confusion = np.zeros((k, k), np.int64)
     rows = []
     for volume, held in volumes:
-        for _, z in labelled_units([volume]):
+        slices = [z for _, z in labelled_units([volume])]
+        predicted = _predict_slices(loaded.network, spec, volume, slices)
+        for z in slices:
             human = volume.target.human[z] & (volume.target.weight[z] > 0)
             truth = volume.target.labels[z][human].astype(np.int64)
-            pred = _predict_slice(loaded.network, spec, volume, z)[human].astype(np.int64)
+            pred = predicted[z][human].astype(np.int64)
             held_here = np.ones(truth.shape, bool) if held is None else held[z][human]
             confusion += np.bincount(truth[held_here] * k + pred[held_here], minlength=k * k).reshape(k, k)
             per_phase = {phases[p]: round(float((pred[truth == p] == p).mean()), 4)

@@ -74,3 +74,9 @@ def test_pseudo_labels_only_hold_out_a_pseudo_labelled_slice():
 def test_nothing_labelled_holds_nothing_out():
     target = TrainingTarget(np.full((2, 4, 4), 255, np.uint8), np.zeros((2, 4, 4), np.float32))
     assert hold_out_labels([TrainingVolume(np.zeros((1, 2, 4, 4), np.float32), target)]) is None
+
+
+def test_densely_labelled_volume_holds_out_one_block_at_the_end():
+    hand = np.zeros((10, 4, 4), np.uint8)
+    held = hold_out_labels([_volume(hand)])
+    assert [h["slice"] for h in held.held_out] == [8, 9]

@@ -86,3 +86,27 @@ def test_without_a_val_split_there_is_no_early_stopping_and_best_is_latest(tmp_p
     assert not any(isinstance(c, EarlyStopping) for c in without)
     best = next(c for c in without if isinstance(c, ModelCheckpoint) and c.filename == "best")
     assert best.monitor is None
+
+
+def test_without_a_val_split_labelled_slices_are_held_out_and_every_one_is_scored(train_config, tmp_path):
+    from omegaconf import open_dict
+
+    cfg = train_config("trainer.max_epochs=2")
+    with open_dict(cfg):
+        cfg.data.volumes = [v for v in cfg.data.volumes if v.split == "train"]
+    metrics = train(cfg)
+    saved = json.loads((tmp_path / "run" / "train_metrics.json").read_text())
+    # the tiny sample's hand labels sit on three slices: the middle one is held out, never trained on
+    assert saved["validation"].startswith("held-out labels: ") and "slice 8" in saved["validation"]
+    rows = [(r["slice"], r["held_out"]) for r in saved["labelled_slices"]]
+    assert rows == [(4, "no"), (8, "all"), (12, "no")]
+    assert all(0 <= r["agreement"] <= 1 and set(r["per_phase"]) <= {"pore", "cbd", "am"}
+               for r in saved["labelled_slices"])
+    assert saved["held_out"]["voxels"] == saved["labelled_slices"][1]["voxels"]
+    assert saved["stopped_by"] in ("max_epochs", "early_stopping")
+    assert "val/mean_iou" in metrics
+
+
+def test_training_stops_on_steps_and_says_so(train_config):
+    metrics = train(train_config("trainer.max_epochs=50", "trainer.max_steps=3", "trainer.limit_train_batches=4"))
+    assert metrics["global_step"] == 3 and metrics["stopped_by"] == "max_steps"

@@ -1,0 +1,24 @@
+"""The compiled kernels of the particle split against their reference formulations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from electroseg.analysis import _basins, split_touching
+from electroseg.analysis.particles import _edt
+
+VOXEL = (0.1, 0.05, 0.05)
+
+
+def test_direct_closing_equals_the_closing_by_two_distance_transforms():
+    mask = np.random.default_rng(0).random((20, 40, 40)) > 0.6
+    gap = 1.01 * max(VOXEL)
+    by_edt = (_edt(_edt(~mask, VOXEL) <= gap, VOXEL) > gap) | mask
+    assert np.array_equal(_basins.close_with(mask, _basins.ball_offsets(gap, VOXEL)), by_edt)
+
+
+def test_a_2d_image_is_split_like_a_one_voxel_thick_volume():
+    y, x = np.mgrid[:60, :100] * 0.05
+    discs = ((y - 1.5) ** 2 + (x - 1.3) ** 2 <= 1.0) | ((y - 1.5) ** 2 + (x - 3.0) ** 2 <= 1.0)
+    ids = split_touching(discs, voxel_size=(0.05, 0.05), merge=0.85, crack_merge=0.9)
+    assert ids.shape == discs.shape and ids.max() == 2 and np.array_equal(ids > 0, discs)

@@ -217,9 +217,11 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
 
     Notes
     -----
-    Distance ``d`` from the exact anisotropic EDT (``edt`` package); flooding of ``-d`` from the
-    markers with ``skimage.segmentation.watershed`` restricted to the mask. Runs in memory,
-    about 1.2 s per million voxels of the volume for ``split=merged`` on one core.
+    Distance ``d`` from the exact anisotropic EDT (``edt`` package). With ``merge`` and the
+    default markers, the pieces are the basins of steepest ascent of ``d`` (every local
+    maximum, compiled kernels in ``_basins``); otherwise ``skimage.segmentation.watershed`` of
+    ``-d`` from the markers, restricted to the mask. Runs in memory: ``split=merged`` about
+    0.19 µs and 15 bytes per voxel (300 x 768 x 1024: 45 s, 3.5 GB on two cores).
     """
     mask = np.asarray(mask, dtype=bool)
     sizes = check_voxel_size(voxel_size, mask.ndim, what="the watershed split", source="labels")

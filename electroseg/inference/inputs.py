@@ -125,7 +125,7 @@ def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[S
                     bounds=[ChannelBounds(None, None)] * len(index))
     source.bounds = [intensity_bounds(source.channel(c), setup.normalization, c) for c in range(len(index))]
     routes = {b.route for b in source.bounds}
-    if "own" in routes and setup.normalization.get("method") == "auto":
+    if "own" in routes and setup.normalization.get("method") == "auto" and setup.normalization.get("bounds"):
         logger.warning("%s: intensities are not in the training data's units (percentile window %s, "
                        "training %s): normalised by the input's own percentiles instead", where,
                        [[round(b.lo, 4), round(b.hi, 4)] for b in source.bounds],

@@ -57,7 +57,7 @@ def test_killed_mid_epoch_then_resumed_completes(train_config, tmp_path, monkeyp
 
 
 def test_resume_from_other_network_is_refused(train_config):
-    train(train_config("+trainer.max_steps=1", "trainer.max_epochs=1"))
+    train(train_config("trainer.max_steps=1", "trainer.max_epochs=1"))
     with pytest.raises(InputError, match="network settings"):
         train(train_config("model.channels=[8,8]", "ckpt_path=last"))
 

@@ -120,7 +120,8 @@ def test_one_particle_winding_through_every_block():
 def test_zarr_input_reads_voxel_size_and_matches(tmp_path):
     labels = _random_labels((12, 16, 10), seed=5)
     path = write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, chunks=(4, 8, 5))
-    with dask_client(n_workers=2, processes=False, memory_limit="1GB") as client:
+    # threads share the test process, whose memory (torch, numba) a limit would count and pause on
+    with dask_client(n_workers=2, processes=False, memory_limit=0) as client:
         counts = blockwise_counts(path, depth_axis=1, client=client)
         result = analyze_blockwise(path, depth_axis=1, client=client)
     assert counts.voxel_size == result.voxel_size == VOXEL

@@ -26,12 +26,32 @@ def neighbour_offsets(rank: int, sizes) -> tuple[np.ndarray, np.ndarray]:
     return offsets, (1.0 / length).astype(np.float32)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _steepest_neighbour(distance, offsets, inv_length, z, y, x):
+    """Index of the neighbour of (z, y, x) with the steepest ascent of ``distance`` (gradient
+    ``(d(q) - d(p)) / |q - p|``), or -1 where no neighbour is higher."""
+    nz, ny, nx = distance.shape
+    v = distance[z, y, x]
+    best = np.float32(0.0)
+    best_k = -1
+    for k in range(offsets.shape[0]):
+        zz = z + offsets[k, 0]
+        yy = y + offsets[k, 1]
+        xx = x + offsets[k, 2]
+        if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+            continue
+        g = (distance[zz, yy, xx] - v) * inv_length[k]
+        if g > best:
+            best = g
+            best_k = k
+    return best_k
+
+
 @njit(cache=True, nogil=True)
 def steepest_ascent(distance, offsets, inv_length, direction):
     """``direction[p]`` = index of the neighbour of steepest ascent of ``distance`` (gradient
     ``(d(q) - d(p)) / |q - p|``), ROOT where no neighbour is higher, OUTSIDE where d = 0."""
     nz, ny, nx = distance.shape
-    n_off = offsets.shape[0]
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
@@ -39,19 +59,8 @@ def steepest_ascent(distance, offsets, inv_length, direction):
                 if v <= 0:
                     direction[z, y, x] = 255
                     continue
-                best = np.float32(0.0)
-                best_k = 254
-                for k in range(n_off):
-                    zz = z + offsets[k, 0]
-                    yy = y + offsets[k, 1]
-                    xx = x + offsets[k, 2]
-                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
-                        continue
-                    g = (distance[zz, yy, xx] - v) * inv_length[k]
-                    if g > best:
-                        best = g
-                        best_k = k
-                direction[z, y, x] = best_k
+                best_k = _steepest_neighbour(distance, offsets, inv_length, z, y, x)
+                direction[z, y, x] = 254 if best_k < 0 else best_k
 
 
 @njit(cache=True, nogil=True)
@@ -275,7 +284,6 @@ def grow_by_ascent(labels, distance, offsets, inv_length):
     """Label the unlabelled voxels with ``distance > 0`` by following the steepest ascent of
     ``distance`` to a labelled voxel (left 0 where the ascent ends at a maximum); in place."""
     nz, ny, nx = labels.shape
-    n_off = offsets.shape[0]
     path = np.empty((4096, 3), np.int64)
     for z0 in range(nz):
         for y0 in range(ny):
@@ -294,19 +302,7 @@ def grow_by_ascent(labels, distance, offsets, inv_length):
                     path[n, 1] = y
                     path[n, 2] = x
                     n += 1
-                    v = distance[z, y, x]
-                    best = np.float32(0.0)
-                    best_k = -1
-                    for k in range(n_off):
-                        zz = z + offsets[k, 0]
-                        yy = y + offsets[k, 1]
-                        xx = x + offsets[k, 2]
-                        if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
-                            continue
-                        g = (distance[zz, yy, xx] - v) * inv_length[k]
-                        if g > best:
-                            best = g
-                            best_k = k
+                    best_k = _steepest_neighbour(distance, offsets, inv_length, z, y, x)
                     if best_k < 0:
                         break
                     z += offsets[best_k, 0]

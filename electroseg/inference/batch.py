@@ -130,8 +130,9 @@ def _write_probabilities(path: Path, probabilities: np.ndarray, voxel_size, phas
         out.attrs.update({"phases": list(phases), "voxel_size_um": None if voxel_size is None else list(voxel_size)})
 
 
-def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> tuple[np.ndarray, Any]:
-    """Run one input, write its label (and probability) files; return labels and voxel size."""
+def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> tuple[np.ndarray, Any, list]:
+    """Run one input, write its label (and probability) files; return labels, voxel size and the
+    intensity window per channel (empty where the Dask route does not report it)."""
     from electroseg.inference.chunked import predict_chunked
     from electroseg.inference.predict import predict_volume
     from electroseg.io import write_tiff
@@ -139,18 +140,18 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     volume = item.read(lazy=True, voxel_size=options.voxel_size)
     phases = loaded.spec.phases
     if options.blockwise is not None and len(volume.spatial_shape) == 3:
-        return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size
+        return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size, []
     if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
         result = predict_chunked(loaded, volume, folder / f"labels.{options.chunked_format}", probabilities_path=prob_path,
                                  probabilities=options.probabilities or "float16", **options.predict)
-        return _streamed_labels(result.labels_path), volume.voxel_size
+        return _streamed_labels(result.labels_path), volume.voxel_size, list(result.intensity)
     _check_fits_in_memory(volume, item)
     prediction = predict_volume(loaded, volume, probabilities=options.probabilities, **options.predict)
     write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size)
     if prediction.probabilities is not None:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
-    return prediction.labels, volume.voxel_size
+    return prediction.labels, volume.voxel_size, list(prediction.intensity)
 
 
 def _predict_on_dask(loaded, volume, folder: Path, options: _Options) -> np.ndarray:
@@ -226,7 +227,7 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
     start = time.perf_counter()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        labels, voxel_size = _predict_item(loaded, item, folder, options)
+        labels, voxel_size, intensity = _predict_item(loaded, item, folder, options)
         if options.analyze:
             _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
         fractions, pba = _summary_values(labels, loaded.spec.phases, options.depth_axis)
@@ -235,7 +236,7 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
         logger.error("%s: failed: %s", item.name, message)
         return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)
     result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba)
-    write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options)})
+    write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options), "intensity": intensity})
     logger.info("%s: done in %.1f s", item.name, result.seconds)
     return result
 

@@ -171,4 +171,4 @@ def predict_chunked(
         sink.flush()
     logger.info("wrote %s %s", out_path, source.shape[1:])
     return ChunkedPrediction(out_path, None if probabilities_path is None else Path(probabilities_path),
-                             tuple(source.shape[1:]), setup.phases)
+                             tuple(source.shape[1:]), setup.phases, tuple(b.to_dict() for b in source.bounds))

@@ -41,16 +41,21 @@ class Prediction:
         Softmax of the blended logits as float16, or uint8 ``round(255 p)``; None unless asked.
     phases : tuple of str
         Phase names, index i = label i (empty for a bare network without a spec).
+    intensity : tuple of dict
+        Per channel, the window the input was normalised with: ``lo``, ``hi`` and ``route``
+        (``dataset``: the training data's window; ``own``: the input's percentiles; ``none``).
     """
 
     labels: np.ndarray
     probabilities: np.ndarray | None
     phases: tuple[str, ...]
+    intensity: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict:
         """Summary (no arrays): shape, phases, probability dtype."""
         dtype = None if self.probabilities is None else str(self.probabilities.dtype)
-        return {"shape": list(self.labels.shape), "phases": list(self.phases), "probabilities": dtype}
+        return {"shape": list(self.labels.shape), "phases": list(self.phases), "probabilities": dtype,
+                "intensity": list(self.intensity)}
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,12 @@ class ChunkedPrediction:
     probabilities_path: Path | None
     shape: tuple[int, ...]
     phases: tuple[str, ...]
+    intensity: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict:
         return {"labels_path": str(self.labels_path), "shape": list(self.shape), "phases": list(self.phases),
-                "probabilities_path": None if self.probabilities_path is None else str(self.probabilities_path)}
+                "probabilities_path": None if self.probabilities_path is None else str(self.probabilities_path),
+                "intensity": list(self.intensity)}
 
 
 def _plan(setup: Setup, *, overlap: float, batch_size: int | None, tta: bool, device: Any,
@@ -186,4 +193,5 @@ def predict_volume(
     labels, probs = sink.labels, sink.probabilities
     if two_d:
         labels, probs = labels[0], None if probs is None else probs[:, 0]
-    return Prediction(labels=labels, probabilities=probs, phases=setup.phases)
+    return Prediction(labels=labels, probabilities=probs, phases=setup.phases,
+                      intensity=tuple(b.to_dict() for b in source.bounds))

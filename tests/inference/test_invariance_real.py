@@ -89,6 +89,11 @@ def test_samba_sem(shared_data, tmp_path):
     assert set(metrics["held_out"]["iou"]) == {"pore", "cbd", "am"}
     image = tifffile.imread(shared_data / "samba_kintsugi" / "4_phase.tif")
     _assert_invariant(_check(model, image, (slice(150, 450), slice(200, 600))))
+    # the crop is read in the training window; the same image as 16-bit counts in its own
+    crop = predict_volume(model, image[150:450, 200:600]).intensity
+    assert [(b["route"], b["lo"], b["hi"]) for b in crop] == [("dataset", 38.0, 255.0)]
+    counts = predict_volume(model, image.astype(np.uint16) * 200).intensity
+    assert [b["route"] for b in counts] == ["own"]
 
 
 def test_nrel_volume(shared_data, tmp_path):

@@ -110,3 +110,14 @@ def test_without_a_val_split_labelled_slices_are_held_out_and_every_one_is_score
 def test_training_stops_on_steps_and_says_so(train_config):
     metrics = train(train_config("trainer.max_epochs=50", "trainer.max_steps=3", "trainer.limit_train_batches=4"))
     assert metrics["global_step"] == 3 and metrics["stopped_by"] == "max_steps"
+
+
+def test_unet3d_on_a_few_labelled_slices_suggests_the_2d_model(train_config, caplog):
+    from electroseg.training.train import _dataset, _volumes, _warn_sparse_slices_3d
+
+    for pseudo, warned in (("true", False), ("false", True)):  # pseudo-labels fill the volume
+        cfg = train_config(f"data.pseudo_labels={pseudo}")
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            _warn_sparse_slices_3d(cfg, _volumes(cfg, _dataset(cfg))[0])
+        assert ("model=multichannel2d" in caplog.text and "[4, 8, 12]" in caplog.text) == warned

@@ -9,7 +9,7 @@ import numpy as np
 from electroseg.errors import InputError
 
 __all__ = ["normalize_intensity", "stack_context", "NORMALIZATION_METHODS", "choose_bounds", "same_units",
-           "reference_bounds", "check_normalization", "storage", "window_spread", "CONSISTENT_SPREAD"]
+           "reference_bounds", "check_normalization", "storage", "CONSISTENT_SPREAD"]
 
 #: ``auto`` (the default of new models): the training data's bounds when an input is in the
 #: training units (:func:`same_units`), else the input's own percentiles. ``dataset``: always
@@ -123,44 +123,36 @@ def choose_bounds(sample: np.ndarray, normalization: Mapping[str, Any], channel:
     return own[0], own[1], "own"
 
 
-def reference_bounds(channels: Sequence[Sequence[np.ndarray]], normalization: Mapping[str, Any]
-                     ) -> list[list[float]]:
-    """Training bounds per channel: the percentiles of the pooled samples of all volumes.
-
-    ``channels[c]`` holds channel c of every training volume; each volume contributes at most
-    4 M evenly strided samples, weighted equally per voxel up to that cap.
-    """
-    _, lower, upper = check_normalization(normalization)
-    out = []
-    for arrays in channels:
-        pooled = np.concatenate([_sample(a) for a in arrays]) if arrays else np.zeros(0)
-        lo, hi = _own_bounds(pooled, "percentile", lower, upper)
-        out.append([lo, hi])
-    return out
-
-
 #: Largest disagreement (share of the pooled window) between the training volumes' own windows
-#: for which ``auto`` treats them as being in fixed units (see :func:`window_spread`).
+#: for which ``auto`` treats them as being in fixed units (see :func:`reference_bounds`).
 CONSISTENT_SPREAD = 0.05
 
 
-def window_spread(channels: Sequence[Sequence[np.ndarray]], bounds: Sequence[Sequence[float]],
-                  normalization: Mapping[str, Any]) -> float:
-    """Largest distance of a volume's own window ends from the pooled ``bounds``, as a share of
-    the pooled width, over all volumes and channels (0 for a single volume).
+def reference_bounds(channels: Sequence[Sequence[np.ndarray]], normalization: Mapping[str, Any]
+                     ) -> tuple[list[list[float]], float]:
+    """Training bounds per channel, and how far the volumes' own windows stray from them.
 
-    Small when the training images share their units (one scan, or scans from one instrument
-    with the same settings); large when each was brought to its own contrast.
+    ``channels[c]`` holds channel c of every training volume; each volume contributes at most
+    4 M evenly strided samples, weighted equally per voxel up to that cap. The bounds are the
+    percentiles of the pooled samples. The spread is the largest distance of a volume's own
+    window ends from the pooled bounds, as a share of the pooled width, over all volumes and
+    channels (0 for a single volume): small when the training images share their units (one
+    scan, or scans from one instrument with the same settings), large when each was brought to
+    its own contrast.
     """
     _, lower, upper = check_normalization(normalization)
-    spread = 0.0
-    for arrays, (lo, hi) in zip(channels, bounds):
-        if len(arrays) < 2 or hi <= lo:
+    bounds, spread = [], 0.0
+    for arrays in channels:
+        samples = [_sample(a) for a in arrays]
+        pooled = np.concatenate(samples) if samples else np.zeros(0)
+        lo, hi = _own_bounds(pooled, "percentile", lower, upper)
+        bounds.append([lo, hi])
+        if len(samples) < 2 or hi <= lo:
             continue
-        for array in arrays:
-            own_lo, own_hi = _own_bounds(_sample(array), "percentile", lower, upper)
+        for sample in samples:
+            own_lo, own_hi = _own_bounds(sample, "percentile", lower, upper)
             spread = max(spread, abs(own_lo - lo) / (hi - lo), abs(own_hi - hi) / (hi - lo))
-    return spread
+    return bounds, spread
 
 
 def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any], channel: int = 0) -> np.ndarray:
@@ -196,10 +188,9 @@ def normalize_intensity(array: np.ndarray, normalization: Mapping[str, Any], cha
     >>> normalize_intensity(np.array([0, 5, 10]), {"method": "dataset", "bounds": [[0, 20]]}).tolist()
     [0.0, 0.25, 0.5]
     """
-    check_normalization(normalization)
     dtype = np.asarray(array).dtype
     data = np.asarray(array, dtype=np.float32)
-    lo, hi, _ = choose_bounds(_sample(data), normalization, channel, dtype)
+    lo, hi, _ = choose_bounds(_sample(data), normalization, channel, dtype)  # validates normalization
     if lo is None or hi is None:
         return data.copy()
     if hi <= lo:

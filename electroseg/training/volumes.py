@@ -79,11 +79,11 @@ def load_split(
     split's preprocessed images (the training split's, pooled per channel:
     :func:`electroseg.models.normalization.reference_bounds`) and returned in the
     normalisation dict, which the checkpoint stores and every later split and prediction uses.
-    With ``auto``, when the volumes' own windows disagree (:func:`window_spread` above
+    With ``auto``, when the volumes' own windows disagree (the spread of ``reference_bounds`` above
     ``CONSISTENT_SPREAD``: images each brought to their own contrast, as in SegmentPy's slices),
     ``bounds`` is None and every image is normalised by its own percentiles.
     """
-    from electroseg.models.normalization import CONSISTENT_SPREAD, reference_bounds, storage, window_spread
+    from electroseg.models.normalization import CONSISTENT_SPREAD, reference_bounds, storage
 
     raws, voxel_size = [], None
     for entry in dataset.split(split):
@@ -93,8 +93,7 @@ def load_split(
     normalization = dict(normalization)
     if normalization.get("method") in ("auto", "dataset") and "bounds" not in normalization and raws:
         channels = [[raw[c] for _, raw in raws] for c in range(len(dataset.channels))]
-        bounds = reference_bounds(channels, normalization)
-        spread = window_spread(channels, bounds, normalization)
+        bounds, spread = reference_bounds(channels, normalization)
         if normalization["method"] == "auto" and spread > CONSISTENT_SPREAD:
             logger.info("%s split: the volumes' own intensity windows differ by up to %.1f %% of the pooled "
                         "window (more than %.0f %%): they are not in fixed units, so every image (in training "

@@ -45,6 +45,7 @@ class HeldOut:
     train: list[TrainingVolume]
     val: list[TrainingVolume]
     held_out: list[dict] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)  # held-out voxels, one per input volume
 
     def describe(self) -> str:
         """One line naming what was held out, for the log."""
@@ -160,4 +161,4 @@ def hold_out_labels(volumes: Sequence[TrainingVolume], *, fraction: float = 0.2,
         drop = held
     train = [_without(v, d) if d.any() else v for v, d in zip(volumes, drop)]
     val = [_only(v, h) for v, h in zip(volumes, held) if h.any()]
-    return HeldOut(train=train, val=val, held_out=described)
+    return HeldOut(train=train, val=val, held_out=described, masks=held)

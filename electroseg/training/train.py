@@ -211,12 +211,8 @@ def _scores(trainer: L.Trainer, out: Path, train_volumes: list, val_volumes: lis
     best = out / "checkpoints" / "best.ckpt"
     if not trainer.is_global_zero or not best.is_file():
         return None
-    masks = {}
-    if held is not None:
-        for volume in held.val:
-            masks[volume.name.removesuffix(" (held out)")] = volume.target.weight > 0
-    pairs = [(v, masks.get(v.name, np.zeros(v.target.labels.shape, bool))) for v in train_volumes]
-    pairs += [(v, None) for v in val_volumes]
+    masks = held.masks if held is not None else [np.zeros(v.target.labels.shape, bool) for v in train_volumes]
+    pairs = [*zip(train_volumes, masks), *((v, None) for v in val_volumes)]
     return labelled_slice_scores(best, [(v, m) for v, m in pairs if v.target.human is not None])
 
 

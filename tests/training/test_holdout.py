@@ -35,6 +35,7 @@ def test_three_labelled_slices_hold_out_the_middle_one_whole():
     assert np.array_equal(np.flatnonzero(val.target.weight.reshape(75, -1).any(1)), [33])
     assert set(np.unique(val.target.labels[33][val.target.weight[33] > 0])) == {0, 1}
     assert train.image is volume.image  # shared, not copied
+    assert np.array_equal(held.masks[0], val.target.weight > 0)
 
 
 def test_several_images_hold_out_a_fifth_of_them_spread_out():

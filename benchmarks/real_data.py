@@ -43,6 +43,7 @@ DATA = REPO.parent / "shared" / "data"
 from electroseg.config import compose_command  # noqa: E402
 from electroseg.inference import load_checkpoint, predict_volume  # noqa: E402
 from electroseg.training import train  # noqa: E402
+from _training_accuracy import mean_iou  # noqa: E402  (benchmarks/ is the script's folder)
 
 STEPS_PER_EPOCH = 64  # loader.samples_per_epoch 128 / batch_size 2 (train.yaml)
 SEGMENTPY_TRAIN = (1, 100, 103, 200, 300, 360, 394, 400)
@@ -59,13 +60,6 @@ def _train(args, out: Path, overrides: list[str], config_dir: Path | None = None
     start = time.perf_counter()
     metrics = train(cfg)
     return load_checkpoint(out / "checkpoints" / "best.ckpt"), metrics, time.perf_counter() - start
-
-
-def _iou(labels: np.ndarray, truth: np.ndarray, k: int) -> list[float]:
-    keep = truth != 255
-    labels, truth = labels[keep], truth[keep]
-    return [float(((labels == p) & (truth == p)).sum() / max(((labels == p) | (truth == p)).sum(), 1))
-            for p in range(k) if (truth == p).any()]
 
 
 def _invariance(model, image: np.ndarray, crop: tuple[slice, ...], margin: int) -> dict:
@@ -120,12 +114,12 @@ def segmentpy(args, work: Path) -> list[dict]:
     learned = []
     for n in SEGMENTPY_TEST:
         image = tifffile.imread(DATA / "segmentpy" / f"{n}.tif")
-        learned += [np.mean(_iou(predict_volume(model, image).labels, _segmentpy_truth(n), 3))]
+        learned += [mean_iou(predict_volume(model, image).labels, _segmentpy_truth(n), 3)]
     forest = []
     for n, labels in zip(SEGMENTPY_TEST, _rf_segmentpy(SEGMENTPY_TRAIN, SEGMENTPY_TEST, args.seed)):
         stored_to_phase = {v: i for i, v in enumerate(SEGMENTPY_VALUES)}
         mapped = np.vectorize(stored_to_phase.get)(labels).astype(np.uint8)
-        forest.append(np.mean(_iou(mapped, _segmentpy_truth(n), 3)))
+        forest.append(mean_iou(mapped, _segmentpy_truth(n), 3))
     inv = _invariance(model, tifffile.imread(DATA / "segmentpy" / "470.tif"), (slice(100, 400), slice(100, 400)), 32)
     return [{"case": "segmentpy 470/510/546", "learned": float(np.mean(learned)), "peer": float(np.mean(forest)),
              "peer_name": "random forest (filter bank)", "metric": "mean IoU",
@@ -170,8 +164,8 @@ def samba(args, work: Path) -> list[dict]:
     inv = _invariance(model, image, (slice(150, 450), slice(200, 600)), 32)
     fraction = {"cbd_whole": float((inv["whole"][150:450, 200:600][32:-32, 32:-32] == 1).mean()),
                 "cbd_crop": float((inv["cropped"][32:-32, 32:-32] == 1).mean())}
-    return [{"case": "samba SEM, scored half-rectangles", "learned": float(np.mean(_iou(learned, score, 3))),
-             "peer": float(np.mean(_iou(classical, score, 3))), "peer_name": "classical route",
+    return [{"case": "samba SEM, scored half-rectangles", "learned": mean_iou(learned, score, 3),
+             "peer": mean_iou(classical, score, 3), "peer_name": "classical route",
              "metric": "mean IoU", "held_out": metrics.get("held_out", {}).get("mean_iou"),
              "steps": metrics["global_step"], "stopped_by": metrics["stopped_by"], "seconds": seconds,
              **inv, **fraction}]

@@ -13,7 +13,14 @@ import pandas as pd
 from electroseg import DEFAULT_PHASES
 from electroseg.classical.cleanup import CleanupOptions, clean_labels
 from electroseg.classical.confidence import class_statistics, threshold_confidence
-from electroseg.classical.gradient import GradientOptions, reassign_shine_through, reassign_transition_bands
+from electroseg.classical.gradient import (
+    GradientOptions,
+    ShineThroughEvidence,
+    reassign_shine_through,
+    reassign_transition_bands,
+    shine_through_evidence,
+)
+from electroseg.classical.noise import smooth_in_plane, smoothing_sigma
 from electroseg.classical.thresholds import (
     METHODS,
     apply_thresholds,
@@ -48,6 +55,13 @@ class Segmentation:
         Mean intensity of each intensity class (darkest first).
     reassigned_voxels, cleaned_voxels : int
         Voxels changed by gradient analysis and by cleanup.
+    smoothing_sigma : float
+        In-plane Gaussian width (pixels) applied before thresholding (0: none).
+    separation : float or None
+        Smallest contrast between adjacent class means in units of the noise, as measured for
+        ``smooth="auto"`` (None otherwise).
+    shine_through : ShineThroughEvidence or None
+        What the stack showed of shine-through (None when the rule was not considered).
     seconds, cpu_seconds : dict of str to float
         Wall and CPU time of each stage (thresholds, classify, confidence, gradient, cleanup).
     """
@@ -61,6 +75,9 @@ class Segmentation:
     class_means: np.ndarray
     reassigned_voxels: int = 0
     cleaned_voxels: int = 0
+    smoothing_sigma: float = 0.0
+    separation: float | None = None
+    shine_through: ShineThroughEvidence | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -76,6 +93,10 @@ class Segmentation:
             "volume_fraction": {p: float(counts[i] / self.labels.size) for i, p in enumerate(self.phases)},
             "reassigned_voxels": int(self.reassigned_voxels),
             "cleaned_voxels": int(self.cleaned_voxels),
+            "smoothing_sigma": round(float(self.smoothing_sigma), 4),
+            "separation": None if self.separation is None or not np.isfinite(self.separation)
+            else round(float(self.separation), 3),
+            "shine_through": None if self.shine_through is None else self.shine_through.to_dict(),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
@@ -159,6 +180,7 @@ def segment_volume(
     fractions: Sequence[float] | Mapping[str, float] | None = None,
     per_slice: bool = False,
     z_window: int = 9,
+    smooth: float | str | None = "auto",
     gradient: GradientOptions | Mapping[str, Any] | None = GradientOptions(),
     cleanup: CleanupOptions | Mapping[str, Any] | None = CleanupOptions(),
     band_confidence: float = 0.25,
@@ -181,9 +203,14 @@ def segment_volume(
         Expected volume fractions for ``method="fractions"``.
     per_slice, z_window : bool, int
         Multi-Otsu per slice, thresholds smoothed by a running median of ``z_window`` slices.
+    smooth : "auto", float or None
+        In-plane Gaussian smoothing before thresholding. ``"auto"`` sizes it from the image's
+        noise (`electroseg.classical.noise.smoothing_sigma`: none on clean images); a number is
+        the width in pixels; None or 0 disables it.
     gradient : GradientOptions, mapping or None
-        Partial-volume band reassignment, and shine-through removal along Z when the darkest
-        class is the phase named "pore"; None disables both.
+        Shine-through removal along Z when the darkest class is the phase named "pore" and the
+        stack shows it, and (opt-in, ``bands=True``) partial-volume band reassignment; None
+        disables both.
     cleanup : CleanupOptions, mapping or None
         Small-island removal and hole filling; None disables it.
     band_confidence : float
@@ -207,10 +234,16 @@ def segment_volume(
     cleanup = _as_options(cleanup, CleanupOptions, "cleanup")
     clock = _Clock()
     check_grey_levels(image, len(phase_order))
-    cuts = compute_thresholds(
-        image, phase_order=phase_order, method=method, thresholds=thresholds,
-        fractions=fractions, per_slice=per_slice, z_window=z_window,
-    )
+    options = dict(phase_order=phase_order, method=method, thresholds=thresholds,
+                   fractions=fractions, per_slice=per_slice, z_window=z_window)
+    cuts = compute_thresholds(image, **options)
+    sigma, separation = _smoothing(image, cuts, smooth)
+    if sigma > 0:
+        image = smooth_in_plane(image, sigma)
+        if method != "manual":
+            cuts = compute_thresholds(image, **options)
+        logger.info("segment_volume: in-plane Gaussian smoothing sigma %.2f px (separation %s)", sigma,
+                    "n/a" if separation is None else f"{separation:.2f}")
     clock.lap("thresholds")
     classes = apply_thresholds(image, cuts)
     clock.lap("classify")
@@ -218,10 +251,15 @@ def segment_volume(
     confidence = threshold_confidence(image, classes, cuts, spread)
     clock.lap("confidence")
     reassigned = cleaned = 0
+    evidence = None
     if gradient is not None:
-        shine = gradient.shine_through is not None and phases[lookup[0]] == "pore"
+        if gradient.shine_through is not None and phases[lookup[0]] == "pore" and image.ndim == 3:
+            evidence = (ShineThroughEvidence(0.0, 0.0, 0.0, direction=1) if gradient.shine_through_evidence is None
+                        else shine_through_evidence(image, cuts, class_means=means, min_step=gradient.shine_through,
+                                                    min_excess=gradient.shine_through_evidence))
         classes, reassigned = _gradient_analysis(classes, image, confidence, means=means, options=gradient,
-                                                 shine_through=shine, factor=band_confidence)
+                                                 direction=0 if evidence is None else evidence.direction,
+                                                 factor=band_confidence)
         clock.lap("gradient")
     labels = lookup[classes]
     del classes
@@ -234,18 +272,36 @@ def segment_volume(
     return Segmentation(
         labels=labels, confidence=confidence, thresholds=cuts, phases=phases, phase_order=phase_order,
         method=method, class_means=means, reassigned_voxels=reassigned, cleaned_voxels=cleaned,
+        smoothing_sigma=sigma, separation=separation, shine_through=evidence,
         seconds=clock.seconds, cpu_seconds=clock.cpu_seconds,
     )
 
 
+def _smoothing(image: np.ndarray, cuts: np.ndarray, smooth: float | str | None) -> tuple[float, float | None]:
+    """(sigma, separation) for the ``smooth`` option of `segment_volume`."""
+    if smooth is None or smooth is False:
+        return 0.0, None
+    if isinstance(smooth, str):
+        if smooth != "auto":
+            raise InputError(f"smooth: expected 'auto', a width in pixels >= 0 or None, got {smooth!r}")
+        return smoothing_sigma(image, cuts)
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not np.isfinite(smooth) or smooth < 0:
+        raise InputError(f"smooth: expected 'auto', a width in pixels >= 0 or None, got {smooth!r}")
+    return float(smooth), None
+
+
 def _gradient_analysis(
     classes: np.ndarray, image: np.ndarray, confidence: np.ndarray, *, means: np.ndarray,
-    options: GradientOptions, shine_through: bool, factor: float,
+    options: GradientOptions, direction: int, factor: float,
 ) -> tuple[np.ndarray, int]:
-    """Band reassignment (+ shine-through); lowers ``confidence`` in place where labels moved."""
-    classes, band = reassign_transition_bands(classes, image, class_means=means, options=options)
-    if shine_through:
-        classes, ramp = reassign_shine_through(classes, image, class_means=means, min_step=options.shine_through)
+    """Band reassignment (opt-in) and shine-through along ``direction`` (0: none); lowers
+    ``confidence`` in place where labels moved."""
+    band = np.zeros(classes.shape, bool)
+    if options.bands:
+        classes, band = reassign_transition_bands(classes, image, class_means=means, options=options)
+    if direction:
+        classes, ramp = reassign_shine_through(classes, image, class_means=means, min_step=options.shine_through,
+                                               direction=direction)
         band |= ramp
     confidence[band] *= factor
     return classes, int(band.sum())

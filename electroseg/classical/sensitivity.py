@@ -73,6 +73,7 @@ def threshold_sensitivity(
     depth_axis: int = 1,
     gradient: GradientOptions | Mapping[str, Any] | None = GradientOptions(),
     cleanup: CleanupOptions | Mapping[str, Any] | None = CleanupOptions(),
+    smooth: float | str | None = "auto",
 ) -> ThresholdSensitivity:
     """Re-segment with each threshold moved by ``-delta`` and ``+delta`` (one at a time).
 
@@ -84,8 +85,10 @@ def threshold_sensitivity(
         not supported here).
     delta : float
         Grey-value shift, > 0.
-    phases, phase_order, gradient, cleanup
-        As in `segment_volume`; the whole pipeline is re-run with ``method="manual"``.
+    phases, phase_order, gradient, cleanup, smooth
+        As in `segment_volume`; the whole pipeline is re-run with ``method="manual"``. Pass the
+        baseline's ``Segmentation.smoothing_sigma`` as ``smooth`` so that every variant
+        thresholds the same smoothed image.
     depth_axis : int
         Depth axis of the PBA profile.
 
@@ -109,7 +112,7 @@ def threshold_sensitivity(
     rows = []
     for index, shift, cuts in variants:
         seg = segment_volume(image, phases=phases, phase_order=phase_order, method="manual",
-                             thresholds=cuts, gradient=gradient, cleanup=cleanup)
+                             thresholds=cuts, smooth=smooth, gradient=gradient, cleanup=cleanup)
         rows.append({"threshold_index": index, "shift": float(shift), "thresholds": cuts.tolist(),
                      **_metrics(seg.labels, tuple(phases), depth_axis)})
     logger.info("threshold sensitivity: %d variants, delta %.3g", len(rows), delta)

@@ -77,6 +77,7 @@ def _sensitivity(segmentation: Any, image: np.ndarray, cfg: DictConfig, out: Pat
         image, thresholds=segmentation.thresholds, delta=float(cfg.sensitivity_delta),
         phases=segmentation.phases, phase_order=segmentation.phase_order, depth_axis=int(cfg.depth_axis),
         gradient=segmenter.get("gradient"), cleanup=segmenter.get("cleanup"),
+        smooth=segmentation.smoothing_sigma,
     )
     with atomic_output(out / "threshold_sensitivity.csv") as tmp:
         result.as_table().to_csv(tmp, index=False)

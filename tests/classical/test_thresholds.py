@@ -6,7 +6,7 @@ import pytest
 from electroseg.classical import apply_thresholds, class_to_label, compute_thresholds, segment_volume
 from electroseg.errors import InputError
 
-PLAIN = {"gradient": None, "cleanup": None}
+PLAIN = {"gradient": None, "cleanup": None, "smooth": None}
 
 
 def _steps(levels=(10.0, 50.0, 90.0), width=5, rows=4):

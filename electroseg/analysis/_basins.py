@@ -10,7 +10,7 @@ load numba.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.typed import Dict
 
 OUTSIDE = np.uint8(255)
@@ -47,12 +47,13 @@ def _steepest_neighbour(distance, offsets, inv_length, z, y, x):
     return best_k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def steepest_ascent(distance, offsets, inv_length, direction):
     """``direction[p]`` = index of the neighbour of steepest ascent of ``distance`` (gradient
-    ``(d(q) - d(p)) / |q - p|``), ROOT where no neighbour is higher, OUTSIDE where d = 0."""
+    ``(d(q) - d(p)) / |q - p|``), ROOT where no neighbour is higher, OUTSIDE where d = 0.
+    Planes in parallel (each voxel's direction depends only on ``distance``)."""
     nz, ny, nx = distance.shape
-    for z in range(nz):
+    for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
                 v = distance[z, y, x]
@@ -63,29 +64,37 @@ def steepest_ascent(distance, offsets, inv_length, direction):
                 direction[z, y, x] = 254 if best_k < 0 else best_k
 
 
-@njit(cache=True, nogil=True)
-def descend_labels(direction, flat_offsets, labels):
+@njit(cache=True, nogil=True, parallel=True)
+def descend_labels(direction, flat_offsets, labels, chunks):
     """Give every voxel the label of the root its ascent path ends at (``labels`` holds the
-    roots' labels on entry, 0 elsewhere; filled in place)."""
+    roots' labels on entry, 0 elsewhere; filled in place).
+
+    ``chunks`` ranges of starting voxels run in parallel. Paths of two chunks may meet; both
+    then write the same label (the root's) to the same voxels, so the result does not depend
+    on the order, and a path stops early where another has already written its label.
+    """
     d = direction.ravel()
     out = labels.ravel()
-    stack = np.empty(4096, np.int64)
-    for p in range(d.size):
-        if out[p] != 0 or d[p] == 255:
-            continue
-        n = 0
-        q = p
-        while out[q] == 0:
-            if n == stack.size:
-                bigger = np.empty(2 * stack.size, np.int64)
-                bigger[:n] = stack
-                stack = bigger
-            stack[n] = q
-            n += 1
-            q = q + flat_offsets[d[q]]
-        label = out[q]
-        for i in range(n):
-            out[stack[i]] = label
+    size = d.size
+    step = (size + chunks - 1) // chunks
+    for c in prange(chunks):
+        stack = np.empty(4096, np.int64)
+        for p in range(c * step, min(size, (c + 1) * step)):
+            if out[p] != 0 or d[p] == 255:
+                continue
+            n = 0
+            q = p
+            while out[q] == 0:
+                if n == stack.size:
+                    bigger = np.empty(2 * stack.size, np.int64)
+                    bigger[:n] = stack
+                    stack = bigger
+                stack[n] = q
+                n += 1
+                q = q + flat_offsets[d[q]]
+            label = out[q]
+            for i in range(n):
+                out[stack[i]] = label
 
 
 @njit(cache=True, nogil=True)
@@ -114,14 +123,45 @@ def label_peaks(labels, distance, n_labels):
     return peak
 
 
+def face_saddles(labels, distance, threads: int = 1):
+    """Face-adjacent label pairs ``a < b`` and their saddle ``max min(d(p), d(q))``, in the
+    order a scan of the volume (Z, then Y, then X) first meets them.
+
+    Slabs of planes run in ``threads`` threads (the kernel releases the GIL); each slab sees
+    the plane after it for its last plane's +Z faces. The pairs are merged in slab order,
+    keeping each pair's first position and largest saddle, so the result is that of one scan
+    whatever the number of threads (equal saddles are merged in this order downstream).
+    """
+    nz = labels.shape[0]
+    count = max(1, min(int(threads), nz // 8))
+    bounds = np.linspace(0, nz, count + 1).astype(int)
+    slabs = [(labels[z0 : min(nz, z1 + 1)], distance[z0 : min(nz, z1 + 1)], z1 - z0)
+             for z0, z1 in zip(bounds[:-1], bounds[1:])]
+    if count == 1:
+        return _face_saddles(*slabs[0])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(count) as pool:
+        parts = list(pool.map(lambda slab: _face_saddles(*slab), slabs))
+    keys = np.concatenate([np.asarray(a, np.int64) << 32 | np.asarray(b, np.int64) for a, b, _ in parts])
+    values = np.concatenate([v for _, _, v in parts])
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    best = np.full(unique.size, -np.inf)
+    np.maximum.at(best, inverse, values)
+    order = np.argsort(first, kind="stable")
+    unique = unique[order]
+    return unique >> 32, unique & 0xFFFFFFFF, best[order]
+
+
 @njit(cache=True, nogil=True)
-def face_saddles(labels, distance):
-    """Face-adjacent label pairs ``a < b`` and their saddle ``max min(d(p), d(q))``."""
+def _face_saddles(labels, distance, z_stop):
+    """`face_saddles` of the planes ``0 .. z_stop - 1`` of a slab (plane ``z_stop``, if the
+    slab has it, is only looked at across their +Z faces), in the order first met."""
     nz, ny, nx = labels.shape
     best = Dict.empty(key_type=types.int64, value_type=types.float32)
     last_key = np.int64(-1)
     last_value = np.float32(0.0)
-    for z in range(nz):
+    for z in range(min(nz, z_stop)):
         for y in range(ny):
             for x in range(nx):
                 a = labels[z, y, x]
@@ -325,14 +365,14 @@ def ball_offsets(radius: float, sizes) -> np.ndarray:
     return grid[inside].astype(np.int64)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def close_with(mask, offsets):
     """Binary closing of ``mask`` by the neighbourhood ``offsets`` (outside the array counts as
-    dilated, as a closing by EDT with black_border=False): a bool array."""
+    dilated, as a closing by EDT with black_border=False): a bool array. Planes in parallel."""
     nz, ny, nx = mask.shape
     n_off = offsets.shape[0]
     dilated = mask.copy()
-    for z in range(nz):
+    for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
                 if mask[z, y, x]:
@@ -347,7 +387,7 @@ def close_with(mask, offsets):
                         dilated[z, y, x] = True
                         break
     closed = mask.copy()
-    for z in range(nz):
+    for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
                 if mask[z, y, x] or not dilated[z, y, x]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ __all__ = ["DEFAULT_CRACK_MERGE", "DEFAULT_EDGES_UM3", "DEFAULT_MERGE", "SPLITS"
            "label_particles", "particle_table", "size_histogram", "split_touching"]
 
 _NEIGHBOURS = {2: {1: 4, 2: 8}, 3: {1: 6, 2: 18, 3: 26}}
+# numba's default threading layer (workqueue) must not run parallel kernels from two threads at
+# once: splits started concurrently (threads of a library user) take turns; each uses every core.
+_KERNELS = threading.Lock()
 
 
 def neighbour_count(connectivity: int, ndim: int) -> int:
@@ -221,7 +225,7 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
     default markers, the pieces are the basins of steepest ascent of ``d`` (every local
     maximum, compiled kernels in ``_basins``); otherwise ``skimage.segmentation.watershed`` of
     ``-d`` from the markers, restricted to the mask. Runs in memory: ``split=merged`` about
-    0.19 µs and 15 bytes per voxel (300 x 768 x 1024: 45 s, 3.5 GB on two cores).
+    0.1 µs and 15 bytes per voxel (300 x 768 x 1024: 23 s, 3.5 GB on two cores).
     """
     mask = np.asarray(mask, dtype=bool)
     sizes = check_voxel_size(voxel_size, mask.ndim, what="the watershed split", source="labels")
@@ -239,6 +243,12 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
         return split_touching(mask[None], voxel_size=sizes3, connectivity=rank, markers=markers,
                               h_um=h_um, min_distance_um=min_distance_um, merge=merge,
                               crack_merge=crack_merge, crack_gap_um=gap)[0]
+    with _KERNELS:
+        return _split_3d(mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_merge, gap)
+
+
+def _split_3d(mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_merge, gap) -> np.ndarray:
+    """`split_touching` of a 3-D mask, arguments checked."""
     distance = _edt(mask, sizes)
     if merge is not None and markers == "peaks" and min_distance_um is None:
         # every local maximum: the basins of steepest ascent, then merged by their saddles
@@ -259,7 +269,7 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
     n = int(pieces.max())
     if peak is None:
         peak = _basins.label_peaks(pieces, distance, n)
-    a, b, saddle = _basins.face_saddles(pieces, distance)
+    a, b, saddle = _basins.face_saddles(pieces, distance, _threads())
     if merge is not None:
         order = np.argsort(-saddle, kind="stable")
         mapping = _basins.union_by_saddle(n, peak, a, b, saddle, float(merge), order)
@@ -292,7 +302,7 @@ def _ascent_basins(distance: np.ndarray, sizes, rank: int):
                                          connectivity=neighbour_count(rank, 3), return_N=True,
                                          out_dtype=np.uint32)
     strides = np.asarray([distance.shape[1] * distance.shape[2], distance.shape[2], 1])
-    _basins.descend_labels(direction, offsets @ strides, roots)
+    _basins.descend_labels(direction, offsets @ strides, roots, 16)
     peak = _basins.root_peaks(direction, distance, roots, n)
     return roots, peak
 
@@ -320,7 +330,7 @@ def _merge_cracked(pieces: np.ndarray, peak: np.ndarray, touching: np.ndarray,
     grown = pieces.copy()
     offsets, inv_length = _basins.neighbour_offsets(rank, sizes)
     _basins.grow_by_ascent(grown, distance, offsets, inv_length)
-    a, b, saddle = _basins.face_saddles(grown, distance)
+    a, b, saddle = _basins.face_saddles(grown, distance, _threads())
     closed_peak = _basins.label_peaks(grown, distance, n)
     del grown, distance
     touching = np.isin(a << 32 | b, touching)
@@ -351,9 +361,13 @@ def _markers(distance: np.ndarray, mask: np.ndarray, sizes: tuple[float, ...], k
 
 
 def _edt(mask: np.ndarray, sizes: Sequence[float]) -> np.ndarray:
+    """Anisotropic EDT of a bool mask, float32. The mask goes in as a uint8 view: the same
+    distances, 1.5x faster than edt's bool path (300 x 768 x 1024 on two cores)."""
     import edt
 
-    return edt.edt(mask, anisotropy=tuple(sizes), black_border=False,
+    mask = np.ascontiguousarray(mask)
+    data = mask.view(np.uint8) if mask.dtype == bool else mask
+    return edt.edt(data, anisotropy=tuple(sizes), black_border=False,
                    parallel=_threads()).astype(np.float32, copy=False)
 
 

@@ -22,3 +22,31 @@ def test_a_2d_image_is_split_like_a_one_voxel_thick_volume():
     discs = ((y - 1.5) ** 2 + (x - 1.3) ** 2 <= 1.0) | ((y - 1.5) ** 2 + (x - 3.0) ** 2 <= 1.0)
     ids = split_touching(discs, voxel_size=(0.05, 0.05), merge=0.85, crack_merge=0.9)
     assert ids.shape == discs.shape and ids.max() == 2 and np.array_equal(ids > 0, discs)
+
+
+def test_face_saddles_in_slabs_equal_one_scan():
+    # pairs in first-met order and their saddles do not depend on the number of threads (ties
+    # in the saddles are merged in that order downstream)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, size=(40, 24, 24)).astype(np.uint32)
+    distance = rng.integers(0, 5, size=labels.shape).astype(np.float32)
+    one = _basins.face_saddles(labels, distance, 1)
+    for threads in (2, 3, 5):
+        many = _basins.face_saddles(labels, distance, threads)
+        for a, b in zip(one, many):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_splits_equal_serial_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from electroseg.synthetic import load_preset, make_labels
+
+    labels, _ = make_labels(load_preset("demo"), seed=2, shape=(24, 64, 64))
+    mask = labels == 2
+    serial = split_touching(mask, voxel_size=(0.1, 0.05, 0.05), merge=0.85, crack_merge=0.9)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: split_touching(mask, voxel_size=(0.1, 0.05, 0.05), merge=0.85,
+                                                         crack_merge=0.9), range(3)))
+    for result in results:
+        np.testing.assert_array_equal(result, serial)

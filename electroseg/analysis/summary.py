@@ -256,7 +256,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         fragments = _fragment_table(am_ids, options)
         fragment_histogram = size_histogram(fragments, edges=histogram_edges, n_regions=n_regions)
     extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
-                               uncertainty, n_blocks, seed)
+                               uncertainty, n_blocks, seed, particles.get("am"))
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, clusters=clusters,
                           fragments=fragments, fragment_histogram=fragment_histogram, **extras)
@@ -339,7 +339,7 @@ def _particle_phases(phases: tuple[str, ...], requested: Sequence[str]) -> list[
 
 
 def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,
-                      seed) -> dict:
+                      seed, am_particles=None) -> dict:
     """Results of the colleague modules (connectivity, channel statistics, uncertainty)."""
     from electroseg.analysis.channel_stats import particle_channel_stats
     from electroseg.analysis.connectivity import electronic_connectivity
@@ -366,8 +366,9 @@ def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_
         if n_blocks is None:  # 2 per in-plane axis, fewer where the axis is a single voxel
             n_blocks = tuple(min(2, n) for a, n in enumerate(labels.shape)
                              if a != options["depth_axis"])
+        # the sub-blocks' particle sizes are those of the particles counted (by centroid)
         blocks = subblock_metrics(labels, voxel_size=options["voxel_size"], n_blocks=n_blocks,
-                                  **common)
+                                  particles=am_particles if options["split"] != "none" else None, **common)
         extras["uncertainty"] = summarize_uncertainty(blocks, seed=seed)
     return extras
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +165,8 @@ def subblock_metrics(labels: np.ndarray, *, voxel_size: Sequence[float],
                      n_blocks: int | Sequence[int] | None = None,
                      block_size: int | Sequence[int] | None = None, depth_axis: int = 1,
                      phases: Sequence[str] = DEFAULT_PHASES, ignore_value: int = 255,
-                     metrics: Sequence[str] | Mapping[str, Callable] | None = None) -> BlockMetrics:
+                     metrics: Sequence[str] | Mapping[str, Callable] | None = None,
+                     particles: Any = None) -> BlockMetrics:
     """Recompute scalar metrics on blocks tiled across the in-plane axes.
 
     Parameters
@@ -186,6 +189,11 @@ def subblock_metrics(labels: np.ndarray, *, voxel_size: Sequence[float],
         "connectivity"; default all but "connectivity"), or ``{name: function}`` where
         ``function(block, *, voxel_size, depth_axis, phases, ignore_value)`` returns a float
         (column ``name``) or a mapping ``{column: float}``.
+    particles : ParticleTable, optional
+        The particles of the whole volume (e.g. ``split="merged"``). Then the "particles" metric
+        of a block is the mean size of the particles whose centroid lies in it: each particle
+        counted once, whole, as the headline metric counts it. Without it, the "am" clusters of
+        the block itself (cut by its edges).
 
     Returns
     -------
@@ -208,7 +216,10 @@ def subblock_metrics(labels: np.ndarray, *, voxel_size: Sequence[float],
     rows = []
     for lo, hi in zip(start, stop):
         block = labels[tuple(slice(a, b) for a, b in zip(lo, hi))]
-        rows.append(evaluate_metrics(block, functions, voxel_size=sizes, depth_axis=axis,
+        chosen = functions
+        if particles is not None and "particles" in functions and "am" in phases:
+            chosen = {**functions, "particles": partial(_particles_by_centroid, table=particles, lo=lo, hi=hi)}
+        rows.append(evaluate_metrics(block, chosen, voxel_size=sizes, depth_axis=axis,
                                      phases=tuple(phases), ignore_value=ignore_value))
     names = tuple(rows[0])
     if not names:
@@ -375,6 +386,15 @@ def _particles(block, *, voxel_size, depth_axis, phases, ignore_value, **_) -> d
     return {f"particle_{table.size_name}_mean": table.to_dict()[table.size_name]["mean"]}
 
 
+def _particles_by_centroid(block, *, table, lo, hi, **_) -> dict:
+    """Mean size of the whole-volume particles whose centroid lies in [lo, hi) (NaN if none)."""
+    centre = np.asarray(table.centroid_voxel, np.float64)
+    inside = np.all((centre >= np.asarray(lo) - 0.5) & (centre < np.asarray(hi) - 0.5), axis=1) \
+        if centre.size else np.zeros(0, bool)
+    sizes = np.asarray(table.size)[inside]
+    return {f"particle_{table.size_name}_mean": float(sizes.mean()) if sizes.size else None}
+
+
 def _surface(block, *, voxel_size, phases, ignore_value, **_) -> dict:
     per_um = interface_areas(block, voxel_size=voxel_size, phases=phases,
                              ignore_value=ignore_value).per_um
@@ -394,7 +414,8 @@ METRICS: dict[str, Callable] = {"volume_fraction": _volume_fraction, "pba": _pba
                                 "particles": _particles, "surface": _surface,
                                 "connectivity": _connectivity}
 """Named block metrics; "pba", "particles" and "connectivity" need phases named am and cbd.
-Particles and connectivity are those of the block: particles cut by block edges count in part."""
+Particles (unless `subblock_metrics` is given the whole volume's) and connectivity are those of
+the block: particles cut by block edges count in part."""
 
 DEFAULT_METRICS: tuple[str, ...] = ("volume_fraction", "pba", "particles", "surface")
 

@@ -170,3 +170,23 @@ def test_equal_blocks_average_to_the_whole_volume_fraction():
     blocks = u.blocks
     assert blocks.column("pba_surface").sum() <= profile.surface.sum()
     assert blocks.column("pba_contacts").sum() <= profile.contacts.sum()
+
+
+def test_subblock_particle_sizes_are_the_whole_volumes_particles_by_centroid():
+    from electroseg.analysis import analyze_labels, particle_table
+
+    # a 3x3x3 cube whose centroid is in the left half and a 5-voxel bar straddling the middle
+    # with its centroid in the right half: the left block's particles are the cube alone, the
+    # right block's the bar alone, each whole (the block's own clusters would cut the bar)
+    labels = np.zeros((3, 4, 12), np.uint8)
+    labels[0:3, 0:3, 0:3] = 2   # cube: 27 voxels, centroid x = 1
+    labels[1, 3, 4:9] = 2       # bar: 5 voxels, x = 4..8, centroid x = 6 (>= 5.5: right block)
+    table = particle_table(labels, voxel_size=(1, 1, 1), depth_axis=1)
+    assert table.count == 2
+    blocks = subblock_metrics(labels, voxel_size=(1, 1, 1), depth_axis=1, n_blocks=(1, 2),
+                              metrics=["particles"], particles=table)
+    assert blocks.column("particle_volume_um3_mean").tolist() == [27.0, 5.0]
+    own = subblock_metrics(labels, voxel_size=(1, 1, 1), depth_axis=1, n_blocks=(1, 2), metrics=["particles"])
+    assert own.column("particle_volume_um3_mean").tolist() == [(27.0 + 2.0) / 2, 3.0]  # the cut bar
+    result = analyze_labels(labels, voxel_size=(1, 1, 1), depth_axis=1, n_blocks=(1, 2))
+    assert result.uncertainty is not None

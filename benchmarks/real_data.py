@@ -45,7 +45,7 @@ from electroseg.inference import load_checkpoint, predict_volume  # noqa: E402
 from electroseg.training import train  # noqa: E402
 from _training_accuracy import mean_iou  # noqa: E402  (benchmarks/ is the script's folder)
 
-STEPS_PER_EPOCH = 64  # loader.samples_per_epoch 128 / batch_size 2 (train.yaml)
+STEPS_PER_EPOCH = 64  # loader.samples_per_epoch / loader.batch_size of the model configs (512 / 8, 128 / 2)
 SEGMENTPY_TRAIN = (1, 100, 103, 200, 300, 360, 394, 400)
 SEGMENTPY_TEST = (470, 510, 546)
 SEGMENTPY_VALUES = (2, 1, 0)  # stored value of pore, cbd, am

@@ -28,8 +28,9 @@ from electroseg.training.volumes import LabelOptions, load_split
 __all__ = ["train", "make_spec", "MONITOR"]
 
 logger = logging.getLogger(__name__)
-MONITOR = "val/mean_iou"
-MODEL_KEYS = {"name", "channels", "patch_size", "context_slices", "min_size", "norm"}
+MONITOR = "val/score"  # val/mean_iou, ties broken by the held-out loss (module.LOSS_TIE_BREAK)
+MODEL_KEYS = {"name", "channels", "patch_size", "context_slices", "min_size", "norm", "batch_size",
+              "samples_per_epoch"}
 
 
 def make_spec(model: Mapping[str, Any], dataset: DatasetConfig, *, voxel_size: Sequence[float] | None,

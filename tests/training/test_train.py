@@ -14,6 +14,9 @@ def test_fast_dev_run_with_composed_config(train_config):
     assert metrics["global_step"] == 1
     assert 0.0 <= metrics["val/mean_iou"] <= 1.0
     assert set(metrics) >= {"val/iou_pore", "val/iou_cbd", "val/iou_am", "train/loss"}
+    # best/early stopping follow val/score: the mean IoU, ties broken by the held-out loss
+    loss = min(metrics["val/loss"], 1.0)
+    assert metrics["val/score"] == pytest.approx(metrics["val/mean_iou"] - 0.005 * loss, abs=1e-6)
 
 
 def test_checkpoints_follow_the_contract(train_config, tmp_path):
@@ -121,3 +124,13 @@ def test_unet3d_on_a_few_labelled_slices_suggests_the_2d_model(train_config, cap
         with caplog.at_level("WARNING"):
             _warn_sparse_slices_3d(cfg, _volumes(cfg, _dataset(cfg))[0])
         assert ("model=multichannel2d" in caplog.text and "[4, 8, 12]" in caplog.text) == warned
+
+
+@pytest.mark.parametrize("model,batch,samples", [("multichannel2d", 8, 512), ("unet3d", 2, 128)])
+def test_loader_follows_the_model_configs_batch(model, batch, samples):
+    from electroseg.config import compose_command
+
+    cfg = compose_command("train", ["data=nmc_fibsem", f"model={model}", "out=x"])
+    assert (cfg.loader.batch_size, cfg.loader.samples_per_epoch) == (batch, samples)
+    cfg = compose_command("train", ["data=nmc_fibsem", f"model={model}", "out=x", "loader.batch_size=4"])
+    assert cfg.loader.batch_size == 4

@@ -18,8 +18,10 @@ at a time (each followed by the defaults) on the stacks. Rows, real data first:
   blur and curtaining, in three and in two phases;
 - presets: the project's synthetic presets, seed 0.
 
-A third table scores the pseudo-labels the learned route trains on (the data configs'
-preprocessing + the classical defaults) before and after this change, and a fourth the drift
+A control table adds Gaussian noise to the real images (so that the smoothing, idle on them,
+has work to do) and scores multi-Otsu, +smooth and the defaults. The columns
+``preprocess+old`` / ``preprocess+default`` score the pseudo-labels the learned route trains on (the data configs'
+preprocessing + the classical defaults) before and after this change, and a last table the drift
 recovery (RMS error of the per-slice shifts).
 
 With ``--learned EPOCHS`` the learned segmenters are trained with the shipped dataset configs
@@ -351,6 +353,32 @@ def accuracy_rows(quick: bool, only: list[str] | None,
     return results, drift_rows, learned
 
 
+NOISE_LEVELS = (0.3, 0.6)  # added Gaussian noise, in units of the smallest contrast between class means
+
+
+def noisy_real_rows(quick: bool) -> list[tuple]:
+    """Control of the noise-sized smoothing on real structure: the real images with Gaussian
+    noise added (std = level x the smallest contrast between multi-Otsu class means, so a
+    separation of 1 / level), multi-Otsu against +smooth and the defaults."""
+    from electroseg.classical.thresholds import apply_thresholds, multiotsu_thresholds
+
+    rows = []
+    for key, make in datasets(quick, ["samba", "segmentpy", "nrel"]):
+        data = make()
+        for level in NOISE_LEVELS:
+            noisy = []
+            for k, image in enumerate(data.images):
+                image = image.astype(np.float32)
+                classes = apply_thresholds(image, multiotsu_thresholds(image, classes=len(data.phase_order)))
+                contrast = np.min(np.diff([image[classes == c].mean() for c in range(len(data.phase_order))]))
+                noise = np.random.default_rng(k).normal(0, level * contrast, image.shape).astype(np.float32)
+                noisy.append(image + noise)
+            scores = [score(data, segment_all(data, noisy, options))
+                      for options in (PLAIN, STEPS["+smooth"], {})]
+            rows.append((data.name, level, *scores))
+    return rows
+
+
 def drift_error(data: Dataset) -> tuple[str, float, float, float, float]:
     """RMS error (px) of recovered shifts: from the specimen alone (the sample's image), the same
     from the less contrasted half of the tiles (``tile_contrast=[0.25, 1]``: particle walls left
@@ -376,7 +404,8 @@ def drift_error(data: Dataset) -> tuple[str, float, float, float, float]:
 DEFAULT = "+cleanup=default"
 
 
-def print_tables(results: list[Result], drift_rows: list[tuple], learned: list[tuple]) -> None:
+def print_tables(results: list[Result], drift_rows: list[tuple], learned: list[tuple],
+                 noisy: list[tuple] = ()) -> None:
     width = max(len(r.name) for r in results) + 2
     methods = list(METHODS)
     print("mean IoU; columns after multiotsu: difference to multiotsu on the raw image")
@@ -413,6 +442,11 @@ def print_tables(results: list[Result], drift_rows: list[tuple], learned: list[t
             if chosen:
                 means = [np.nanmean([r.steps.get(n, np.nan) - r.scores[DEFAULT] for r in chosen]) for n in names]
                 print(f"{'mean ' + label:<{width}}{'':>9}" + "".join(f"{m:>+14.4f}" for m in means))
+    if noisy:
+        print("\ncontrol: the real images with noise added (std = level x the smallest class contrast)")
+        print(f"{'dataset':<{width}}{'level':>7}{'multiotsu':>11}{'+smooth':>10}{'default':>10}")
+        for name, level, plain, smooth, default in noisy:
+            print(f"{name:<{width}}{level:>7.1f}{plain:>11.4f}{smooth - plain:>+10.4f}{default - plain:>+10.4f}")
     if learned:
         print(f"\n{'learned (test splits)':<{width}}{'method':<16}{'mean IoU':>9}{'seconds':>9}")
         for dataset, method, value, seconds in learned:
@@ -429,12 +463,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller synthetic volumes, 3 SegmentPy slices")
     parser.add_argument("--only", nargs="*", help="dataset keys: samba segmentpy nrel independent nmc_fibsem "
                                                   "nmc_fibsem_markers he_nmc_fibsem kintsugi_2ch xray_ct demo "
+                                                  "noisy (the control table of real images with noise added) "
                                                   "(default all of these), samba4")
     parser.add_argument("--learned", type=int, metavar="EPOCHS",
                         help="also train multichannel2d / unet3d for at most EPOCHS epochs each (early "
                              "stopping may end them sooner) and add their rows")
     args = parser.parse_args()
-    print_tables(*accuracy_rows(args.quick, args.only, args.learned))
+    noisy = noisy_real_rows(args.quick) if SHARED.is_dir() and (not args.only or "noisy" in args.only) else []
+    print_tables(*accuracy_rows(args.quick, args.only, args.learned), noisy)
 
 
 if __name__ == "__main__":

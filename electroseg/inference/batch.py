@@ -4,7 +4,9 @@ Per input ``<out_dir>/<name>/`` receives ``labels.tif`` (or ``labels.zarr`` in c
 optionally ``probabilities.zarr`` and the analysis outputs, and last ``prediction.json``: the
 completion marker. Every file is written atomically, so an input with a marker is complete and
 is skipped when the batch is run again (unless ``overwrite``); an input without one is redone.
-``<out_dir>/summary.csv`` (one row per input) is rewritten after every input.
+``<out_dir>/summary.csv`` (one row per input) is rewritten after every input; rows of earlier
+calls into the same folder for inputs this call does not have are kept. A failed input leaves no
+folder behind (unless an earlier run made it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,6 +141,8 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     from electroseg.io import write_tiff
 
     volume = item.read(lazy=True, voxel_size=options.voxel_size)
+    if options.analyze:  # before any computing: analysis needs the voxel size
+        _check_voxel_size(volume.voxel_size, item.name)
     phases = loaded.spec.phases
     if options.blockwise is not None and len(volume.spatial_shape) == 3:
         return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size, []
@@ -183,12 +188,16 @@ def _check_fits_in_memory(volume, item: InputItem) -> None:
                          f"over the {limit / 1e9:.1f} GB memory limit; use chunked=true (3-D inputs)")
 
 
-def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> None:
-    from electroseg.analysis import analyze_labels, write_analysis
-
+def _check_voxel_size(voxel_size, name: str) -> None:
     if voxel_size is None:
         raise InputError(f"{name}: analyze=true needs the voxel size, but the input has none; "
                          "give voxel_size=[z,y,x] in micrometres")
+
+
+def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> None:
+    from electroseg.analysis import analyze_labels, write_analysis
+
+    _check_voxel_size(voxel_size, name)
     axis = depth_axis if labels.ndim == 3 else max(depth_axis - 1, 0)
     result = analyze_labels(labels, voxel_size=tuple(voxel_size), depth_axis=axis, phases=phases)
     write_analysis(result, folder)
@@ -225,6 +234,7 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
         return InputResult(item.name, "skipped", 0.0, item.describe(), record.get("volume_fraction", {}),
                            record.get("pba_pooled"))
     start = time.perf_counter()
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         labels, voxel_size, intensity = _predict_item(loaded, item, folder, options)
@@ -234,6 +244,8 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
     except RECOVERABLE as err:
         message = " ".join(str(err).split()) or type(err).__name__
         logger.error("%s: failed: %s", item.name, message)
+        if created:  # nothing of a failed input is left behind (a folder from an earlier run is kept)
+            shutil.rmtree(folder, ignore_errors=True)
         return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)
     result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba)
     write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options), "intensity": intensity})
@@ -242,10 +254,22 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
 
 
 def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
+    """summary.csv: the rows of earlier calls into the same folder whose inputs this call does
+    not have (first, in their order), then this call's rows."""
     import pandas as pd
 
     path = out_dir / "summary.csv"
     table = BatchResult(tuple(results), tuple(phases), path).as_table()
+    if path.is_file():
+        try:
+            earlier = pd.read_csv(path, keep_default_na=False, dtype={"name": str})
+        except (OSError, ValueError) as err:
+            logger.warning("%s: earlier summary unreadable (%s); it is replaced", path, err)
+        else:
+            if "name" in earlier.columns:
+                kept = earlier[~earlier["name"].isin(set(table["name"]))]
+                if len(kept):
+                    table = pd.concat([kept, table], ignore_index=True)
     with atomic_output(path) as tmp:
         table.to_csv(tmp, index=False)
     return path

@@ -150,3 +150,34 @@ def test_batch_traces_the_network_once_and_single_calls_see_changed_weights(tmp_
             p.mul_(-1.0)
     after = predict_volume(loaded, read_volume(folder / "a.tif"), device="cpu").labels
     assert not np.array_equal(before, after)
+
+
+def test_a_second_call_into_the_same_folder_keeps_the_first_calls_rows(tmp_path, scans):
+    ckpt, folder = scans
+    out = tmp_path / "out"
+    predict_batch(ckpt, [str(folder / "a.tif")], out, precision="fp32")
+    predict_batch(ckpt, [str(folder / "b.tif"), str(folder / "a.tif")], out, precision="fp32")
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    assert list(summary["name"]) == ["b", "a"]  # a's row is this call's (skipped), not a duplicate
+    assert list(summary["status"]) == ["ok", "skipped"]
+    predict_batch(ckpt, [str(folder / "c_two_channels.tif")], out, precision="fp32")
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    assert list(summary["name"]) == ["b", "a", "c_two_channels"]
+
+
+def test_failed_inputs_leave_no_folder_and_analysis_checks_the_voxel_size_first(tmp_path, scans, kit,
+                                                                                  monkeypatch):
+    ckpt, folder = scans
+    write_tiff(folder / "no_voxel.tif", kit.grains((10, 20, 18), seed=7))
+    import electroseg.inference.predict as predict_module
+
+    calls = []
+    real = predict_module.predict_volume
+    monkeypatch.setattr(predict_module, "predict_volume", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = tmp_path / "out"
+    result = predict_batch(ckpt, [str(folder / "no_voxel.tif")], out, analyze=True, precision="fp32")
+    assert result.results[0].status == "failed" and "needs the voxel size" in result.results[0].error
+    assert calls == []  # refused before predicting
+    result = predict_batch(ckpt, [str(folder / "c_two_channels.tif")], out, precision="fp32")
+    assert result.results[0].status == "failed"
+    assert not (out / "no_voxel").exists() and not (out / "c_two_channels").exists()

@@ -463,6 +463,7 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
     out.mkdir(parents=True, exist_ok=True)
     stages, root, prepared, scan = _front(out, dataset, preset, preprocess_steps, classical, redo)
     segmentations = {"classical": out / "classical" / "labels.tif"}
+    _check_voxel_size(segmentations["classical"], scan, dataset, root)  # before training: analysis needs it
     if train_model is not None or checkpoint is not None:
         stages += _learned(out, scan, prepared, train_model=train_model, checkpoint=checkpoint,
                            predict_options=predict_options, train_settings=train_settings,
@@ -482,6 +483,16 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
         force="compare" in redo))
     _provenance(out, dataset, root, preset)
     return _finish(out, scan, tuple(stages), segmentations, report=report, title=title)
+
+
+def _check_voxel_size(labels: Path, scan: Scan, dataset: Mapping, root: Path) -> None:
+    """InputError, before the long stages, when the analysis will find no voxel size."""
+    from electroseg.io import read_volume
+
+    if scan.voxel_size is None and read_volume(labels, lazy=True).voxel_size is None:
+        images = [str(p) for channels in _image_sets(dataset, root).values() for p in channels.values()]
+        raise InputError(f"{images[0] if len(images) == 1 else images}: the analysis needs the voxel size, but "
+                         f"the images have none; give it as data.voxel_size=[z,y,x] in micrometres")
 
 
 def _finish(out: Path, scan: Scan, stages: tuple, segmentations: dict, *, report: bool,

@@ -178,3 +178,15 @@ def test_preprocess_images_registers_every_channel_on_the_named_detector(tmp_pat
     inner = (slice(8, -8), slice(8, -8))
     assert np.abs(moved[1][inner] - expected[inner]).mean() < 0.02
     np.testing.assert_allclose(moved[0], base, atol=1e-6)
+
+
+def test_run_without_a_voxel_size_stops_before_training_and_names_the_key(tmp_path, capsys):
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel_expertsegmentation"
+    if not shared.is_dir():
+        pytest.skip("needs ../shared/data/nrel_expertsegmentation")
+    # the NREL micro-CT records no voxel size: the run must say so before it trains
+    status = main(["run", f"out={tmp_path / 'run'}", "data=nrel_nmc1cal", f"data.root={shared}"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "data.voxel_size=[z,y,x]" in err and "nmc1cal.tif" in err
+    assert not (tmp_path / "run" / "train").exists()

@@ -85,6 +85,25 @@ def _main(argv: list[str]) -> int:
     return status
 
 
+PATH_KEYS = ("input", "inputs", "out", "checkpoint", "a", "b", "reference")
+
+
+def _quote_path(override: str) -> str:
+    """``key=value`` with a file path or glob as value quoted for Hydra when it holds brackets.
+
+    ``inputs=scans/[ab]*.tif`` is a glob, but Hydra's grammar reads ``[`` as the start of a list
+    and stops with a parse error. A value of a path key that holds ``[`` or ``]`` but does not
+    start a list, a mapping or a quoted string is passed as a quoted string instead.
+    """
+    key, sep, value = override.partition("=")
+    if not sep or key.lstrip("+~") not in PATH_KEYS or not value or value[0] in "[{'\"":
+        return override
+    if "[" not in value and "]" not in value:
+        return override
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{key}='{escaped}'"
+
+
 def _parse_options(args: list[str], *, positional: str | None = None) -> tuple[Path | None, bool, list[str]]:
     """Split argv into (--config-dir, --help, overrides); a bare first word fills ``positional``."""
     config_dir, show_help, overrides = None, False, []
@@ -99,9 +118,9 @@ def _parse_options(args: list[str], *, positional: str | None = None) -> tuple[P
         elif arg.startswith("-"):
             raise UsageError(f"unknown option {arg!r}; options are key=value overrides, --config-dir, --help")
         elif positional is not None and "=" not in arg and not overrides:
-            overrides.append(f"{positional}={arg}")
+            overrides.append(_quote_path(f"{positional}={arg}"))
         else:
-            overrides.append(arg)
+            overrides.append(_quote_path(arg))
     if config_dir is not None and not config_dir.is_dir():
         raise InputError(f"--config-dir {config_dir}: no such folder")
     return config_dir, show_help, overrides

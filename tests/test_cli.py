@@ -99,3 +99,18 @@ def test_report_takes_its_folder_as_a_bare_word(tmp_path, capsys):
 def test_a_bare_word_is_still_an_error_where_a_command_takes_none(capsys):
     assert main(["analyze", "labels.tif"]) == 2
     assert "labels.tif" in capsys.readouterr().err
+
+
+def test_glob_with_brackets_reaches_the_command_as_a_path():
+    from electroseg.cli import _quote_path
+
+    # Hydra would read '[' as a list: path keys with brackets are quoted; lists and mappings are not
+    assert _quote_path("inputs=scans/[ab]*.tif") == "inputs='scans/[ab]*.tif'"
+    assert _quote_path("input=it's[1].tif") == "input='it\\'s[1].tif'"
+    for untouched in ("inputs=[a.tif,b.tif]", "inputs={x: a.tif}", "inputs=scans/*.tif",
+                      "voxel_size=[1,1,1]", "inputs='scans/[ab].tif'"):
+        assert _quote_path(untouched) == untouched
+    from electroseg.config import compose_command
+
+    cfg = compose_command("predict", ["checkpoint=m.ckpt", _quote_path("inputs=scans/[ab]*.tif"), "out=o"])
+    assert cfg.inputs == "scans/[ab]*.tif"

@@ -27,6 +27,7 @@ def run(cfg: DictConfig) -> int:
         precision=str(cfg.precision), max_memory_bytes=cfg.max_memory_bytes,
         progress=bool(cfg.progress), executor=str(cfg.executor), dask=_plain(cfg.dask),
         slab_size=int(cfg.slab_size), volume_fractions=_plain(cfg.get("volume_fractions")),
+        uncertainty=bool(cfg.get("uncertainty", True)), qa_tiling=bool(cfg.get("qa_tiling", False)),
     )
     for failed in (r for r in result.results if r.status == "failed"):
         logger.error("%s: %s", failed.name, failed.error)

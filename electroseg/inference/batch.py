@@ -48,17 +48,22 @@ class InputResult:
     volume_fraction: dict[str, float | None] = field(default_factory=dict)
     pba_pooled: float | None = None
     error: str = ""
+    qa: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3),
                 "input": self.input, "volume_fraction": dict(self.volume_fraction),
-                "pba_pooled": self.pba_pooled, "error": self.error}
+                "pba_pooled": self.pba_pooled, "error": self.error, "qa": dict(self.qa)}
 
     def row(self, phases: Sequence[str]) -> dict:
-        """Flat summary row: name, status, seconds, fraction_<phase>..., pba_pooled, error, input."""
+        """Flat summary row: name, status, seconds, fraction_<phase>..., pba_pooled,
+        low_confidence, tiling_agreement, error, input."""
         row = {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3)}
         row.update({f"fraction_{p}": self.volume_fraction.get(p) for p in phases})
-        row.update({"pba_pooled": self.pba_pooled, "error": self.error, "input": self.input})
+        row.update({"pba_pooled": self.pba_pooled,
+                    "low_confidence": (self.qa.get("low_confidence") or {}).get("all"),
+                    "tiling_agreement": self.qa.get("tiling_agreement"),
+                    "error": self.error, "input": self.input})
         return row
 
 
@@ -97,6 +102,8 @@ class _Options:
     predict: dict
     blockwise: dict | None = None  # executor=dask: {"client": ..., "slab_size": ...}
     chunked_format: str = "zarr"   # chunked labels: labels.zarr or labels.tif (OME BigTIFF)
+    uncertainty: bool = True       # uncertainty.tif + qa.low_confidence (in-memory route)
+    qa_tiling: bool = False        # qa.tiling_agreement: the central half predicted again
 
 
 def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
@@ -133,9 +140,10 @@ def _write_probabilities(path: Path, probabilities: np.ndarray, voxel_size, phas
         out.attrs.update({"phases": list(phases), "voxel_size_um": None if voxel_size is None else list(voxel_size)})
 
 
-def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> tuple[np.ndarray, Any, list]:
-    """Run one input, write its label (and probability) files; return labels, voxel size and the
-    intensity window per channel (empty where the Dask route does not report it)."""
+def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> tuple[np.ndarray, Any, list, dict]:
+    """Run one input, write its label (probability, uncertainty) files; return labels, voxel
+    size, the intensity window per channel (empty where the Dask route does not report it) and
+    the quality record (`electroseg.inference.qa`; empty on the streaming routes)."""
     from electroseg.inference.chunked import predict_chunked
     from electroseg.inference.predict import predict_volume
     from electroseg.io import write_tiff
@@ -145,18 +153,43 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         _check_voxel_size(volume.voxel_size, item.name)
     phases = loaded.spec.phases
     if options.blockwise is not None and len(volume.spatial_shape) == 3:
-        return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size, []
+        return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size, [], {}
     if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
         result = predict_chunked(loaded, volume, folder / f"labels.{options.chunked_format}", probabilities_path=prob_path,
                                  probabilities=options.probabilities or "float16", **options.predict)
-        return _streamed_labels(result.labels_path), volume.voxel_size, list(result.intensity)
+        return _streamed_labels(result.labels_path), volume.voxel_size, list(result.intensity), {}
     _check_fits_in_memory(volume, item)
-    prediction = predict_volume(loaded, volume, probabilities=options.probabilities, **options.predict)
+    wanted = options.probabilities or ("float16" if options.uncertainty else None)
+    prediction = predict_volume(loaded, volume, probabilities=wanted, **options.predict)
     write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size)
-    if prediction.probabilities is not None:
+    if options.probabilities:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
-    return prediction.labels, volume.voxel_size, list(prediction.intensity)
+    qa: dict = {}
+    if options.uncertainty:
+        from electroseg.inference.qa import low_confidence, normalized_entropy
+
+        entropy = normalized_entropy(prediction.probabilities)
+        write_tiff(folder / "uncertainty.tif", entropy, voxel_size=volume.voxel_size)
+        qa["uncertainty_map"] = "uncertainty.tif"
+        qa["low_confidence"] = low_confidence(prediction.labels, entropy, phases)
+        del entropy
+    if options.qa_tiling:
+        qa["tiling_agreement"] = _tiling_agreement(loaded, volume, prediction.labels, options)
+    return prediction.labels, volume.voxel_size, list(prediction.intensity), qa
+
+
+def _tiling_agreement(loaded, volume, labels: np.ndarray, options: _Options) -> float | None:
+    """The central half (in-plane) predicted on its own against the whole input's labels there."""
+    from dataclasses import replace
+
+    from electroseg.inference.predict import predict_volume
+    from electroseg.inference.qa import central_crop, tiling_agreement
+
+    crop = central_crop(labels.shape, labels.ndim)
+    data = volume.data[(slice(None), *crop)] if volume.is_multichannel else volume.data[crop]
+    part = predict_volume(loaded, replace(volume, data=np.asarray(data)), **options.predict)
+    return tiling_agreement(labels, part.labels, crop)
 
 
 def _predict_on_dask(loaded, volume, folder: Path, options: _Options) -> np.ndarray:
@@ -205,7 +238,8 @@ def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: i
 
 def _outputs_key(options: _Options) -> dict:
     """The settings that decide which files an input's folder holds."""
-    return {"analyze": options.analyze, "probabilities": options.probabilities}
+    return {"analyze": options.analyze, "probabilities": options.probabilities,
+            "uncertainty": options.uncertainty, "qa_tiling": options.qa_tiling}
 
 
 def _finished(marker: Path, options: _Options) -> dict | None:
@@ -219,7 +253,8 @@ def _finished(marker: Path, options: _Options) -> dict | None:
     wanted = _outputs_key(options)
     done = record.get("outputs", {})
     if (wanted["analyze"] and not done.get("analyze")) or (
-            wanted["probabilities"] and done.get("probabilities") != wanted["probabilities"]):
+            wanted["probabilities"] and done.get("probabilities") != wanted["probabilities"]) or (
+            wanted["qa_tiling"] and not done.get("qa_tiling")):
         logger.info("%s: earlier outputs lack what is asked now (%s); redoing", marker.parent.name, wanted)
         return None
     return record
@@ -232,12 +267,12 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
     if record is not None:
         logger.info("%s: complete from an earlier run, skipped (overwrite=true redoes it)", item.name)
         return InputResult(item.name, "skipped", 0.0, item.describe(), record.get("volume_fraction", {}),
-                           record.get("pba_pooled"))
+                           record.get("pba_pooled"), qa=record.get("qa") or {})
     start = time.perf_counter()
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        labels, voxel_size, intensity = _predict_item(loaded, item, folder, options)
+        labels, voxel_size, intensity, qa = _predict_item(loaded, item, folder, options)
         if options.analyze:
             _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
         fractions, pba = _summary_values(labels, loaded.spec.phases, options.depth_axis)
@@ -247,7 +282,7 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
         if created:  # nothing of a failed input is left behind (a folder from an earlier run is kept)
             shutil.rmtree(folder, ignore_errors=True)
         return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)
-    result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba)
+    result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba, qa=qa)
     write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options), "intensity": intensity})
     logger.info("%s: done in %.1f s", item.name, result.seconds)
     return result
@@ -276,7 +311,7 @@ def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
 
 
 def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, max_memory_bytes,
-             predict, chunked_format="zarr") -> _Options:
+             predict, chunked_format="zarr", uncertainty=True, qa_tiling=False) -> _Options:
     chunked = str(chunked).lower()
     if chunked not in CHUNKED_CHOICES:
         raise InputError(f"chunked: expected one of {CHUNKED_CHOICES}, got {chunked!r}")
@@ -291,7 +326,8 @@ def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, ma
         max_memory_bytes = default_max_bytes() // 8  # input + float32 copy + outputs fit easily
     voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
     return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
-                    int(max_memory_bytes), predict, chunked_format=chunked_format)
+                    int(max_memory_bytes), predict, chunked_format=chunked_format,
+                    uncertainty=bool(uncertainty), qa_tiling=bool(qa_tiling))
 
 
 def predict_batch(
@@ -317,6 +353,8 @@ def predict_batch(
     dask: dict | None = None,
     slab_size: int = 64,
     volume_fractions: Mapping[str, float] | None = None,
+    uncertainty: bool = True,
+    qa_tiling: bool = False,
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
 
@@ -363,6 +401,14 @@ def predict_batch(
         (:mod:`electroseg.inference.calibrate`; with ``executor=dask`` fitted once per input
         before its slabs are sent out). Inputs finished in an earlier run are skipped as
         usual: rerun with ``overwrite=true`` after changing them.
+    uncertainty : bool
+        Write ``<name>/uncertainty.tif`` (normalised entropy in [0, 1]) and ``qa.low_confidence``
+        in prediction.json and summary.csv (:mod:`electroseg.inference.qa`; in-memory route:
+        streamed and Dask predictions write neither).
+    qa_tiling : bool
+        Predict the central half (in-plane) of each input again on its own and record the share
+        of its interior that gets the same labels (``qa.tiling_agreement``); about a quarter
+        more prediction time.
 
     Returns
     -------
@@ -375,7 +421,8 @@ def predict_batch(
                "precision": precision, "progress": progress, "volume_fractions": fractions}
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
-                       predict=predict, chunked_format=str(chunked_format).lower())
+                       predict=predict, chunked_format=str(chunked_format).lower(),
+                       uncertainty=uncertainty, qa_tiling=qa_tiling)
     items = resolve_inputs(inputs, channels=loaded.spec.channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -181,3 +181,32 @@ def test_failed_inputs_leave_no_folder_and_analysis_checks_the_voxel_size_first(
     result = predict_batch(ckpt, [str(folder / "c_two_channels.tif")], out, precision="fp32")
     assert result.results[0].status == "failed"
     assert not (out / "no_voxel").exists() and not (out / "c_two_channels").exists()
+
+
+def test_uncertainty_map_and_quality_record(tmp_path, scans, kit):
+    from electroseg.inference.qa import LOW_CONFIDENCE, normalized_entropy
+
+    ckpt, folder = scans
+    write_tiff(folder / "wide.tif", kit.grains((10, 80, 80), seed=3), voxel_size=VOXEL)
+    out = tmp_path / "out"
+    result = predict_batch(ckpt, [str(folder / "wide.tif")], out, precision="fp32", qa_tiling=True,
+                           save_probabilities="float16")
+    entropy = read_volume(out / "wide" / "uncertainty.tif").numpy()
+    assert entropy.dtype == np.float32 and entropy.shape == (10, 80, 80)  # ImageJ has no float16
+    assert 0.0 <= entropy.min() and entropy.max() <= 1.0
+    probabilities = zarr.open_array(str(out / "wide" / "probabilities.zarr"))[...]
+    np.testing.assert_allclose(entropy.astype(np.float32), normalized_entropy(probabilities).astype(np.float32),
+                               atol=2e-3)
+    qa = json.loads((out / "wide" / "prediction.json").read_text())["qa"]
+    labels = read_volume(out / "wide" / "labels.tif").numpy()
+    uncertain = entropy.astype(np.float16) >= np.float16(LOW_CONFIDENCE)
+    assert qa["low_confidence"]["all"] == pytest.approx(uncertain.mean())
+    for i, phase in enumerate(("pore", "cbd", "am")):
+        share = qa["low_confidence"]["per_phase"][phase]
+        assert share is None or share == pytest.approx(uncertain[labels == i].mean())
+    assert 0.0 <= qa["tiling_agreement"] <= 1.0 and result.results[0].qa == qa
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.loc[0, "low_confidence"] == pytest.approx(qa["low_confidence"]["all"])
+    predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "plain", precision="fp32", uncertainty=False)
+    assert not (tmp_path / "plain" / "a" / "uncertainty.tif").exists()
+    assert not (tmp_path / "plain" / "a" / "probabilities.zarr").exists()

@@ -1,0 +1,82 @@
+"""How far to trust one prediction: an uncertainty map and a short quality record.
+
+``electroseg predict`` writes ``<name>/uncertainty.tif`` (the normalised entropy of the class
+probabilities, computed in float16 and stored as float32, the float type ImageJ reads: 0 = one
+phase certain, 1 = all phases equally likely) and a ``qa`` block
+in ``prediction.json`` (and ``low_confidence`` in summary.csv):
+
+- ``low_confidence``: the share of voxels whose normalised entropy is at least
+  `LOW_CONFIDENCE` (for three phases, ``p = (0.7, 0.2, 0.1)`` is 0.73; ``(0.8, 0.15, 0.05)``
+  0.56), over the volume and per predicted phase;
+- ``tiling_agreement`` (``qa_tiling=true``): the central half of the input (in-plane) predicted
+  on its own, and the share of its interior voxels that get the label the whole input gave them.
+  Batch-norm models give the same labels however the input is cut, up to the zero padding at
+  window edges; a low value says the model depends on the tiling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+LOW_CONFIDENCE = 0.6  # normalised entropy from which a voxel counts as low-confidence
+TILING_MARGIN = 16  # pixels of the crop's edge left out of the tiling agreement
+_SLAB = 16  # planes per step of the entropy computation (bounds its temporaries)
+
+
+def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """``-sum p log p / log K`` per voxel, float16, from (K, ...) probabilities (float, or uint8
+    ``round(255 p)``, renormalised).
+
+    Examples
+    --------
+    >>> p = np.array([[1.0, 1 / 3], [0.0, 1 / 3], [0.0, 1 / 3]], np.float32)
+    >>> normalized_entropy(p).tolist()
+    [0.0, 1.0]
+    """
+    probabilities = np.asarray(probabilities)
+    k = probabilities.shape[0]
+    out = np.empty(probabilities.shape[1:], np.float16)
+    if k < 2:
+        out[...] = 0
+        return out
+    flat_in = probabilities.reshape(k, probabilities.shape[1] if probabilities.ndim > 1 else 1, -1)
+    flat_out = out.reshape(flat_in.shape[1:])
+    for start in range(0, flat_in.shape[1], _SLAB):
+        p = flat_in[:, start : start + _SLAB].astype(np.float32)
+        p /= np.maximum(p.sum(axis=0, keepdims=True), np.float32(1e-12))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p > 0, p * np.log(p), np.float32(0.0))
+        # (+ 0 turns the -0.0 of a certain voxel into 0.0)
+        flat_out[start : start + _SLAB] = np.clip(-terms.sum(axis=0) / np.float32(np.log(k)), 0, 1) + np.float32(0)
+    return out
+
+
+def low_confidence(labels: np.ndarray, entropy: np.ndarray, phases: Sequence[str]) -> dict:
+    """Share of low-confidence voxels, overall and per predicted phase (None where absent)."""
+    uncertain = entropy >= np.float16(LOW_CONFIDENCE)
+    counts = np.bincount(labels.reshape(-1), minlength=len(phases))[: len(phases)]
+    low = np.bincount(labels.reshape(-1), weights=uncertain.reshape(-1), minlength=len(phases))[: len(phases)]
+    return {"threshold": LOW_CONFIDENCE, "all": float(uncertain.mean()) if uncertain.size else None,
+            "per_phase": {p: (float(low[i] / counts[i]) if counts[i] else None) for i, p in enumerate(phases)}}
+
+
+def central_crop(shape: Sequence[int], spatial: int) -> tuple[slice, ...]:
+    """The central half of the last two (in-plane) axes; the other spatial axes whole."""
+    index = [slice(None)] * len(shape)
+    for axis in range(len(shape) - 2, len(shape)):
+        n = shape[axis]
+        index[axis] = slice(n // 4, n // 4 + max(1, n // 2))
+    return tuple(index[-spatial:])
+
+
+def tiling_agreement(whole: np.ndarray, crop_labels: np.ndarray, crop: tuple[slice, ...]) -> float | None:
+    """Share of the crop's interior (``TILING_MARGIN`` in-plane) where the crop's own labels equal
+    the whole input's; None when the crop is too small to have an interior."""
+    interior = [slice(None)] * (crop_labels.ndim - 2) + [slice(TILING_MARGIN, -TILING_MARGIN)] * 2
+    inside = tuple(interior)
+    mine = crop_labels[inside]
+    if mine.size == 0:
+        return None
+    return float((whole[crop][inside] == mine).mean())

@@ -111,10 +111,40 @@ def _callbacks(cfg: DictConfig, out: Path, *, has_val: bool = True) -> list:
                            every_n_train_steps=int(cfg.callbacks.checkpoint_every_n_steps) or None)
     if not has_val:
         logger.info("no val split: no early stopping; training runs to trainer.max_epochs / max_time")
-        return [best, last]
+        return [best, last, EpochLog()]
     stop = EarlyStopping(monitor=MONITOR, mode="max", patience=int(cfg.callbacks.early_stopping_patience),
                          strict=False, check_on_train_epoch_end=False)
-    return [best, last, stop]
+    return [best, last, stop, EpochLog()]
+
+
+class EpochLog(L.Callback):
+    """One log line per epoch (at most one per `EVERY_S` seconds, and the last): epoch, step,
+    training loss, held-out mean IoU and the best so far. Lightning's progress bar leaves a
+    single line when the output goes to a file; this says that training is moving."""
+
+    EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self._last = -float("inf")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        now = time.monotonic()
+        last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        if now - self._last < self.EVERY_S and not last_epoch:
+            return
+        self._last = now
+        metrics = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}" + (f"/{trainer.max_epochs}" if trainer.max_epochs else ""),
+                 f"step {trainer.global_step}"]
+        for key, label in (("train/loss", "train loss"), ("val/mean_iou", "held-out mean IoU")):
+            if key in metrics:
+                parts.append(f"{label} {float(metrics[key]):.4f}")
+        best = trainer.checkpoint_callback
+        if best is not None and best.best_model_score is not None:
+            parts.append(f"best val/score {float(best.best_model_score):.4f}")
+        logger.info("train: %s", ", ".join(parts))
 
 
 def _resume_path(cfg: DictConfig, out: Path, spec: ModelSpec) -> str | None:

@@ -134,3 +134,13 @@ def test_loader_follows_the_model_configs_batch(model, batch, samples):
     assert (cfg.loader.batch_size, cfg.loader.samples_per_epoch) == (batch, samples)
     cfg = compose_command("train", ["data=nmc_fibsem", f"model={model}", "out=x", "loader.batch_size=4"])
     assert cfg.loader.batch_size == 4
+
+
+def test_training_logs_a_line_per_epoch(train_config, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="electroseg.training.train"):
+        train(train_config("trainer.max_epochs=2"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train: epoch")]
+    assert lines and lines[-1].startswith("train: epoch 2/2, step ")
+    assert "train loss" in lines[-1]

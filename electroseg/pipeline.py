@@ -266,7 +266,8 @@ def segment_classical(scan: Scan, out: Path, *, options: Mapping[str, Any]) -> N
     opts = dict(options)
     image = _read_image(scan, channel=opts.pop("channel", None))
     result = segment_volume(image.numpy(), phases=scan.phases, **opts)
-    write_tiff(out / "labels.tif", np.asarray(result.labels, np.uint8), voxel_size=image.voxel_size)
+    write_tiff(out / "labels.tif", np.asarray(result.labels, np.uint8), voxel_size=image.voxel_size,
+               phases=scan.phases)
     write_tiff(out / "confidence.tif", np.asarray(result.confidence, np.float32),
                voxel_size=image.voxel_size)
     thresholds = getattr(result, "thresholds", None)
@@ -290,7 +291,7 @@ def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping
     image = _read_image(scan)
     prediction = predict_volume(model, image, **dict(options))
     write_tiff(out / "labels.tif", np.asarray(prediction.labels, np.uint8),
-               voxel_size=image.voxel_size)
+               voxel_size=image.voxel_size, phases=prediction.phases or scan.phases)
     write_json(out / "predict.json", {"checkpoint": str(checkpoint), **prediction.to_dict()})
 
 

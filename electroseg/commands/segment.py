@@ -51,7 +51,7 @@ def run(cfg: DictConfig) -> int:
         raise InputError(f"{cfg.input}: {err}") from err
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_tiff(out / "labels.tif", segmentation.labels, voxel_size=volume.voxel_size)
+    write_tiff(out / "labels.tif", segmentation.labels, voxel_size=volume.voxel_size, phases=segmentation.phases)
     write_tiff(out / "confidence.tif", segmentation.confidence, voxel_size=volume.voxel_size)
     write_json(out / "thresholds.json", {**segmentation.to_dict(), "preprocess": prepared.to_dict()})
     if steps:

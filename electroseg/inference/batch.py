@@ -162,7 +162,7 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     _check_fits_in_memory(volume, item)
     wanted = options.probabilities or ("float16" if options.uncertainty else None)
     prediction = predict_volume(loaded, volume, probabilities=wanted, **options.predict)
-    write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size)
+    write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size, phases=phases)
     if options.probabilities:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
     qa: dict = {}

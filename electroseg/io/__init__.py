@@ -6,12 +6,13 @@ See `read_volume` for the supported formats. Writers are atomic.
 from electroseg.io.labels import read_labels, to_phase_indices
 from electroseg.io.readers import read_channels, read_volume
 from electroseg.io.volume import Volume
-from electroseg.io.writers import BigTiffSlabs, atomic_output, write_json, write_tiff, write_zarr
+from electroseg.io.writers import BigTiffSlabs, atomic_output, label_phases, write_json, write_tiff, write_zarr
 
 __all__ = [
     "Volume",
     "BigTiffSlabs",
     "atomic_output",
+    "label_phases",
     "read_channels",
     "read_labels",
     "read_volume",

@@ -88,6 +88,7 @@ def write_tiff(
     voxel_size: Any = None,
     channels: tuple[str, ...] = (),
     metadata: dict[str, Any] | None = None,
+    phases: tuple[str, ...] | list[str] = (),
 ) -> Path:
     """Write an image or label array as ImageJ TIFF that Fiji and napari open with its voxel size.
 
@@ -103,6 +104,9 @@ def write_tiff(
         Channel names for a multi-channel array (stored in the ImageJ ``Labels``).
     metadata : dict, optional
         Extra ImageJ metadata entries (strings or numbers).
+    phases : sequence of str, optional
+        For a label array: the phase of each value, stored as the ImageJ property
+        ``phases = "0:pore 1:cbd 2:am"`` (Fiji: Image > Show Info; `label_phases` reads it back).
 
     Returns
     -------
@@ -117,6 +121,8 @@ def write_tiff(
     import tifffile
 
     array = _imagej_dtype(np.asarray(array))
+    if phases:
+        metadata = {**(metadata or {}), "phases": " ".join(f"{i}:{p}" for i, p in enumerate(phases))}
     spatial = array.ndim - (1 if len(channels) > 1 else 0)
     voxel_size = check_voxel_size(voxel_size, spatial, str(path))
     with atomic_output(path) as tmp:
@@ -126,6 +132,18 @@ def write_tiff(
             _write_imagej(tmp, array, voxel_size, channels, metadata or {})
     logger.debug("wrote %s %s %s", path, array.shape, array.dtype)
     return Path(path)
+
+
+def label_phases(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The phases a label TIFF written with ``phases`` records (value i = phase i), else None."""
+    import tifffile
+
+    with tifffile.TiffFile(str(path)) as tif:
+        recorded = (tif.imagej_metadata or {}).get("phases")
+    if not recorded:
+        return None
+    pairs = [item.split(":", 1) for item in str(recorded).split()]
+    return tuple(name for _, name in sorted((int(i), name) for i, name in pairs))
 
 
 def _write_imagej(tmp: Path, array: np.ndarray, voxel_size, channels, extra) -> None:

@@ -94,9 +94,10 @@ def write_sample(sample: Sample, out_dir: str | os.PathLike) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [write_tiff(out / name, image, voxel_size=sample.voxel_size)
                for name, image in zip(image_names(sample), sample.images.values())]
-    written.append(write_tiff(out / "labels.tif", sample.labels, voxel_size=sample.voxel_size))
+    written.append(write_tiff(out / "labels.tif", sample.labels, voxel_size=sample.voxel_size,
+                              phases=tuple(sample.phases)))
     written.append(write_tiff(out / "sparse_labels.tif", sample.sparse_labels(),
-                              voxel_size=sample.voxel_size))
+                              voxel_size=sample.voxel_size, phases=tuple(sample.phases)))
     if sample.particle_ids is not None:
         written.append(write_tiff(out / "particles.tif", sample.particle_ids,
                                   voxel_size=sample.voxel_size))

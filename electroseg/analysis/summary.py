@@ -96,17 +96,22 @@ class AnalysisResult:
     clusters: dict | None = None
     fragments: ParticleTable | None = None
     fragment_histogram: SizeHistogram | None = None
+    tortuosity: dict | None = None
 
     def to_dict(self) -> dict:
-        """metrics.json content, exactly the DESIGN.md schema (null for undefined values)."""
-        return {"phases": list(self.phases), "voxel_size_um": list(self.voxel_size),
-                "depth_axis": self.depth_axis, "shape": list(self.shape),
-                "volume_fraction": dict(self.fractions.fractions),
-                "pba": self.pba.to_dict() if self.pba is not None else None,
-                "particles": self._particles_dict("am"),
-                "surface": self._surface_dict(),
-                "uncertainty": (self.uncertainty.to_dict()
-                                if self.uncertainty is not None else None)}
+        """metrics.json content, exactly the DESIGN.md schema (null for undefined values), plus
+        ``tortuosity`` {phase: TauFactor result} when it was asked for."""
+        metrics = {"phases": list(self.phases), "voxel_size_um": list(self.voxel_size),
+                   "depth_axis": self.depth_axis, "shape": list(self.shape),
+                   "volume_fraction": dict(self.fractions.fractions),
+                   "pba": self.pba.to_dict() if self.pba is not None else None,
+                   "particles": self._particles_dict("am"),
+                   "surface": self._surface_dict(),
+                   "uncertainty": (self.uncertainty.to_dict()
+                                   if self.uncertainty is not None else None)}
+        if self.tortuosity is not None:
+            metrics["tortuosity"] = self.tortuosity
+        return metrics
 
     def _particles_dict(self, phase: str) -> dict | None:
         if phase not in self.particles:
@@ -162,7 +167,8 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                    uncertainty: bool = True, n_blocks: int | Sequence[int] | None = None, seed: int = 0,
                    source: str = "labels", merge: float = DEFAULT_MERGE,
                    crack_merge: float | None = DEFAULT_CRACK_MERGE,
-                   crack_gap_um: float | None = None) -> AnalysisResult:
+                   crack_gap_um: float | None = None,
+                   tortuosity_phases: Sequence[str] = ()) -> AnalysisResult:
     """Compute every metric of DESIGN.md on one label volume.
 
     Parameters
@@ -184,6 +190,10 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         the raw watershed split. The clusters are counted in every case.
     merge, crack_merge, crack_gap_um : float
         Options of the "merged" split (:func:`split_touching`).
+    tortuosity_phases : sequence of str
+        Phases whose tortuosity factor through the depth axis is computed with TauFactor
+        (:func:`electroseg.analysis.tortuosity.tortuosity_factor`; the ``tortuosity`` extra,
+        torch, minutes on the CPU for 256³) into ``tortuosity`` of metrics.json.
     pba_method : {"face", "voxel"}
     surface_method : {"faces", "marching_cubes"}
     histogram_edges : sequence of float
@@ -257,6 +267,8 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         fragment_histogram = size_histogram(fragments, edges=histogram_edges, n_regions=n_regions)
     extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
                                uncertainty, n_blocks, seed, particles.get("am"))
+    if tortuosity_phases:
+        extras["tortuosity"] = _tortuosity(labels, tuple(tortuosity_phases), options)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, clusters=clusters,
                           fragments=fragments, fragment_histogram=fragment_histogram, **extras)
@@ -336,6 +348,22 @@ def _particle_phases(phases: tuple[str, ...], requested: Sequence[str]) -> list[
     for phase in wanted:
         phase_index(phases, phase, argument="particle_phases")
     return wanted
+
+
+def _tortuosity(labels, wanted: tuple[str, ...], options: dict) -> dict:
+    """TauFactor's tortuosity factor of each phase in ``wanted`` through the depth axis."""
+    from electroseg.analysis.tortuosity import tortuosity_factor
+
+    unknown = [p for p in wanted if p not in options["phases"]]
+    if unknown:
+        raise InputError(f"tortuosity: expected phases among {list(options['phases'])}, got {unknown}")
+    out = {}
+    for phase in wanted:
+        result = tortuosity_factor(labels, phase=phase, axis=options["depth_axis"], phases=options["phases"],
+                                   ignore_value=options["ignore_value"], voxel_size=options["voxel_size"])
+        out[phase] = result.to_dict()
+        logger.info("tortuosity factor of %s through the depth: %s", phase, out[phase].get("tau"))
+    return out
 
 
 def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,

@@ -48,7 +48,8 @@ def run(cfg: DictConfig) -> int:
     phases = tuple(_plain(cfg, "phases"))
     options = {k: _plain(cfg, k) for k in _ANALYSIS_KEYS}
     options.update(phases=phases, histogram_edges=tuple(_plain(cfg, "histogram_edges")),
-                   particle_phases=tuple(_plain(cfg, "particle_phases")))
+                   particle_phases=tuple(_plain(cfg, "particle_phases")),
+                   tortuosity_phases=_tortuosity_phases(cfg, phases))
     if cfg.executor == "dask":
         results = _analyze_on_dask(cfg, samples, images, options)
     elif cfg.executor == "local":
@@ -70,10 +71,22 @@ def run(cfg: DictConfig) -> int:
     return 0
 
 
+def _tortuosity_phases(cfg: DictConfig, phases: tuple[str, ...]) -> tuple[str, ...]:
+    """``tortuosity`` as a tuple of phase names, checked before any computing."""
+    wanted = _plain(cfg, "tortuosity") if "tortuosity" in cfg else None
+    wanted = [] if wanted in (None, False) else [wanted] if isinstance(wanted, str) else list(wanted)
+    unknown = [p for p in wanted if p not in phases]
+    if unknown:
+        raise InputError(f"tortuosity: expected phases among {list(phases)}, got {unknown}")
+    return tuple(wanted)
+
+
 def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, options: dict) -> dict:
     """Block-wise analysis of (Zarr) label volumes on a Dask cluster; same results as in memory."""
     from electroseg.analysis.blockwise import analyze_blockwise, dask_client
 
+    if options.pop("tortuosity_phases"):
+        raise InputError("tortuosity: computed in memory only; use executor=local")
     options = {k: v for k, v in options.items() if k not in _SPLIT_KEYS}
     if options["split"] != "none":
         raise InputError(f"split={options['split']}: the particle split runs in memory only; "

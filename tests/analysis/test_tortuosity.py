@@ -104,3 +104,23 @@ def test_published_pore_tortuosity(shared_data):
     r = tortuosity_factor(labels, phase="pore", axis=0)
     assert r.volume_fraction == pytest.approx(0.449917, abs=1e-6)  # published pore fraction
     assert r.tau == pytest.approx(2.0776, abs=5e-3)  # TauFactor documentation, first axis
+
+
+def test_analyze_command_writes_the_tortuosity_it_was_asked_for(tmp_path, capsys):
+    pytest.importorskip("taufactor")
+    import json
+
+    from electroseg.analysis.tortuosity import tortuosity_factor
+    from electroseg.cli import main
+    from electroseg.io import write_tiff
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((12, 16, 16)) < 0.6).astype(np.uint8) * 2  # pore 0, am 2
+    write_tiff(tmp_path / "l.tif", labels, voxel_size=(1.0, 1.0, 1.0))
+    assert main(["analyze", f"input={tmp_path / 'l.tif'}", f"out={tmp_path / 'a'}", "tortuosity=[pore]",
+                 "uncertainty=false", "figures=false"]) == 0
+    written = json.loads((tmp_path / "a" / "metrics.json").read_text())["tortuosity"]["pore"]
+    direct = tortuosity_factor(labels, phase="pore", axis=1, voxel_size=(1.0, 1.0, 1.0))
+    assert written["axis"] == 1 and written["tau"] == pytest.approx(direct.tau, rel=1e-6)
+    assert main(["analyze", f"input={tmp_path / 'l.tif'}", f"out={tmp_path / 'b'}", "tortuosity=[void]"]) == 2
+    assert "tortuosity: expected phases among" in capsys.readouterr().err

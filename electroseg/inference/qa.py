@@ -22,7 +22,7 @@ import numpy as np
 
 LOW_CONFIDENCE = 0.6  # normalised entropy from which a voxel counts as low-confidence
 TILING_MARGIN = 16  # pixels of the crop's edge left out of the tiling agreement
-_SLAB = 16  # planes per step of the entropy computation (bounds its temporaries)
+_SLAB = 8  # planes per step of the entropy computation (bounds its temporaries)
 
 
 def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -43,13 +43,18 @@ def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
         return out
     flat_in = probabilities.reshape(k, probabilities.shape[1] if probabilities.ndim > 1 else 1, -1)
     flat_out = out.reshape(flat_in.shape[1:])
+    scale = np.float32(-1.0 / np.log(k))
+    tiny = np.float32(1e-12)
     for start in range(0, flat_in.shape[1], _SLAB):
         p = flat_in[:, start : start + _SLAB].astype(np.float32)
-        p /= np.maximum(p.sum(axis=0, keepdims=True), np.float32(1e-12))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(p > 0, p * np.log(p), np.float32(0.0))
+        if probabilities.dtype == np.uint8:  # round(255 p): renormalise
+            p /= np.maximum(p.sum(axis=0, keepdims=True), tiny)
+        logs = np.log(np.maximum(p, tiny))
+        logs *= p  # p log p, 0 where p = 0 (1e-12 log 1e-12 ~ 0)
+        total = logs.sum(axis=0)
+        total *= scale
         # (+ 0 turns the -0.0 of a certain voxel into 0.0)
-        flat_out[start : start + _SLAB] = np.clip(-terms.sum(axis=0) / np.float32(np.log(k)), 0, 1) + np.float32(0)
+        flat_out[start : start + _SLAB] = np.clip(total, 0, 1) + np.float32(0)
     return out
 
 

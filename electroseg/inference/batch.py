@@ -227,13 +227,45 @@ def _check_voxel_size(voxel_size, name: str) -> None:
                          "give voxel_size=[z,y,x] in micrometres")
 
 
-def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> None:
+def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> list[Path]:
     from electroseg.analysis import analyze_labels, write_analysis
 
     _check_voxel_size(voxel_size, name)
     axis = depth_axis if labels.ndim == 3 else max(depth_axis - 1, 0)
     result = analyze_labels(labels, voxel_size=tuple(voxel_size), depth_axis=axis, phases=phases)
-    write_analysis(result, folder)
+    return write_analysis(result, folder)
+
+
+def _written(folder: Path, options: _Options, qa: dict, analysis: list[Path]) -> list[str]:
+    """Names (relative to ``folder``) of the outputs this run made for one input."""
+    names = [name for name in ("labels.tif", "labels.zarr") if (folder / name).exists()]
+    if options.probabilities:
+        names.append("probabilities.zarr")
+    if qa.get("uncertainty_map"):
+        names.append(str(qa["uncertainty_map"]))
+    names += [str(Path(path).resolve().relative_to(folder.resolve())) for path in analysis]
+    return sorted(set(names))
+
+
+def _earlier_files(marker: Path) -> list[str]:
+    """The outputs an earlier run recorded in its marker (none for markers that list nothing)."""
+    try:
+        files = json.loads(marker.read_text()).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(f) for f in files if isinstance(f, str) and ".." not in Path(f).parts]
+
+
+def _remove_stale(folder: Path, earlier: list[str], now: list[str]) -> None:
+    """Delete what an earlier run wrote and this one did not (e.g. metrics.json after a rerun
+    with analyze=false): the folder holds only this run's outputs."""
+    for name in sorted(set(earlier) - set(now)):
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+        logger.info("%s: %s from an earlier run removed (not an output of this one)", folder.name, name)
 
 
 def _outputs_key(options: _Options) -> dict:
@@ -270,11 +302,13 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
                            record.get("pba_pooled"), qa=record.get("qa") or {})
     start = time.perf_counter()
     created = not folder.exists()
+    earlier = _earlier_files(marker)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         labels, voxel_size, intensity, qa = _predict_item(loaded, item, folder, options)
+        analysis = []
         if options.analyze:
-            _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
+            analysis = _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
         fractions, pba = _summary_values(labels, loaded.spec.phases, options.depth_axis)
     except RECOVERABLE as err:
         message = " ".join(str(err).split()) or type(err).__name__
@@ -283,7 +317,10 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
             shutil.rmtree(folder, ignore_errors=True)
         return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)
     result = InputResult(item.name, "ok", time.perf_counter() - start, item.describe(), fractions, pba, qa=qa)
-    write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options), "intensity": intensity})
+    files = _written(folder, options, qa, analysis)
+    _remove_stale(folder, earlier, files)
+    write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options), "intensity": intensity,
+                        "files": files})
     logger.info("%s: done in %.1f s", item.name, result.seconds)
     return result
 

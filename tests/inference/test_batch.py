@@ -210,3 +210,14 @@ def test_uncertainty_map_and_quality_record(tmp_path, scans, kit):
     predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "plain", precision="fp32", uncertainty=False)
     assert not (tmp_path / "plain" / "a" / "uncertainty.tif").exists()
     assert not (tmp_path / "plain" / "a" / "probabilities.zarr").exists()
+
+
+def test_a_rerun_without_analysis_removes_the_earlier_runs_metrics(tmp_path, scans):
+    ckpt, folder = scans
+    out = tmp_path / "out"
+    predict_batch(ckpt, [str(folder / "a.tif")], out, precision="fp32", analyze=True)
+    assert (out / "a" / "metrics.json").is_file() and (out / "a" / "uncertainty.tif").is_file()
+    predict_batch(ckpt, [str(folder / "a.tif")], out, precision="fp32", overwrite=True, uncertainty=False)
+    assert not (out / "a" / "metrics.json").exists() and not (out / "a" / "uncertainty.tif").exists()
+    files = json.loads((out / "a" / "prediction.json").read_text())["files"]
+    assert files == ["labels.tif"] and (out / "a" / "labels.tif").is_file()

@@ -99,8 +99,9 @@ def pba_depth_figure(profiles: Mapping[str, Sequence[float | None]], *,
     return fig
 
 
-def size_distribution_figure(volumes_um3: Mapping[str, np.ndarray]) -> Figure:
-    """Histogram of log10 particle volume (µm³), one outline per segmentation."""
+def size_distribution_figure(volumes_um3: Mapping[str, np.ndarray], *, two_d: bool = False) -> Figure:
+    """Histogram of log10 particle volume (µm³; area in µm² for 2-D images), one outline per
+    segmentation."""
     logs = {k: np.log10(np.asarray(v, float)[np.asarray(v, float) > 0])
             for k, v in volumes_um3.items()}
     finite = np.concatenate([v for v in logs.values()] + [np.zeros(0)])
@@ -111,7 +112,7 @@ def size_distribution_figure(volumes_um3: Mapping[str, np.ndarray]) -> Figure:
         for name, v in logs.items():
             ax.hist(v, bins=bins, histtype="step", density=True, label=f"{name} (n={v.size})")
         ax.legend()
-    ax.set_xlabel("log10 particle volume (µm³)")
+    ax.set_xlabel("log10 particle area (µm²)" if two_d else "log10 particle volume (µm³)")
     ax.set_ylabel("density")
     return fig
 

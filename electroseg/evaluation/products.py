@@ -51,8 +51,9 @@ def write_comparison(comparison: Comparison, out_dir: str | Path, *,
             np.asarray(found.confusion), phases=comparison.phases, title=key)
     figures["pba_depth.png"] = pba_depth_figure(comparison.pba_per_depth,
                                                 depth_step_um=depth_step_um)
+    two_d = any(np.ndim(labels) == 2 for labels in segmentations.values())
     figures["size_distribution.png"] = size_distribution_figure(
-        {k: 10.0 ** v for k, v in comparison.particle_log10_volume.items()})
+        {k: 10.0 ** v for k, v in comparison.particle_log10_volume.items()}, two_d=two_d)
     written += [save_figure(fig, out / name) for name, fig in figures.items()]
     logger.info("wrote comparison of %s to %s", " and ".join(comparison.names), out)
     return written

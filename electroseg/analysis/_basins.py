@@ -1,5 +1,5 @@
 """Compiled kernels of the particle split (numba): basins of a distance map, their saddles,
-merging, and the faces that pieces show each other across a crack.
+merging, and the closing that bridges cracks.
 
 Every kernel is one pass over the volume (or over the region graph) and works in place on
 compact arrays: a ``uint8`` direction per voxel, ``uint32`` labels, ``float32`` distances. The
@@ -213,62 +213,6 @@ def _face_saddles(labels, distance, z_stop):
 
 
 @njit(cache=True, nogil=True)
-def gap_faces(labels, max_run):
-    """Pairs of labels facing each other across a run of 1..``max_run[axis]`` unlabelled voxels
-    along an axis: keys ``a << 32 | b`` (a < b) and the count of such runs per axis (n, 3)."""
-    nz, ny, nx = labels.shape
-    index = Dict.empty(key_type=types.int64, value_type=types.int64)
-    counts = np.zeros((1024, 3), np.int64)
-    keys = np.empty(1024, np.int64)
-    n = 0
-    shape = (nz, ny, nx)
-    for z in range(nz):
-        for y in range(ny):
-            for x in range(nx):
-                a = labels[z, y, x]
-                if a == 0:
-                    continue
-                for axis in range(3):
-                    pos = (z, y, x)
-                    limit = max_run[axis]
-                    run = 0
-                    b = np.uint32(0)
-                    while True:
-                        step = pos[axis] + run + 1
-                        if step >= shape[axis]:
-                            break
-                        if axis == 0:
-                            b = labels[step, y, x]
-                        elif axis == 1:
-                            b = labels[z, step, x]
-                        else:
-                            b = labels[z, y, step]
-                        if b != 0 or run == limit:
-                            break
-                        run += 1
-                    if run == 0 or b == 0 or b == a:
-                        continue
-                    lo, hi = (a, b) if a < b else (b, a)
-                    key = (np.int64(lo) << 32) | np.int64(hi)
-                    if key in index:
-                        i = index[key]
-                    else:
-                        i = n
-                        index[key] = i
-                        if n == keys.size:
-                            bigger_keys = np.empty(2 * n, np.int64)
-                            bigger_keys[:n] = keys
-                            keys = bigger_keys
-                            bigger = np.zeros((2 * n, 3), np.int64)
-                            bigger[:n] = counts
-                            counts = bigger
-                        keys[i] = key
-                        n += 1
-                    counts[i, axis] += 1
-    return keys[:n], counts[:n]
-
-
-@njit(cache=True, nogil=True)
 def union_by_saddle(n_labels, peak, a, b, saddle, ratio, order):
     """Merge pairs in ``order`` while ``saddle >= ratio * min(peak of both sets)``.
 
@@ -365,42 +309,36 @@ def ball_offsets(radius: float, sizes) -> np.ndarray:
     return grid[inside].astype(np.int64)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _any_neighbour(array, offsets, z, y, x, value):
+    """Whether a neighbour of (z, y, x) within the array, at one of ``offsets``, equals ``value``."""
+    nz, ny, nx = array.shape
+    for k in range(offsets.shape[0]):
+        zz = z + offsets[k, 0]
+        yy = y + offsets[k, 1]
+        xx = x + offsets[k, 2]
+        if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+            continue
+        if array[zz, yy, xx] == value:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def close_with(mask, offsets):
     """Binary closing of ``mask`` by the neighbourhood ``offsets`` (outside the array counts as
     dilated, as a closing by EDT with black_border=False): a bool array. Planes in parallel."""
     nz, ny, nx = mask.shape
-    n_off = offsets.shape[0]
     dilated = mask.copy()
     for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
-                if mask[z, y, x]:
-                    continue
-                for k in range(n_off):
-                    zz = z + offsets[k, 0]
-                    yy = y + offsets[k, 1]
-                    xx = x + offsets[k, 2]
-                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
-                        continue
-                    if mask[zz, yy, xx]:
-                        dilated[z, y, x] = True
-                        break
+                if not mask[z, y, x] and _any_neighbour(mask, offsets, z, y, x, True):
+                    dilated[z, y, x] = True
     closed = mask.copy()
     for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
-                if mask[z, y, x] or not dilated[z, y, x]:
-                    continue
-                keep = True
-                for k in range(n_off):
-                    zz = z + offsets[k, 0]
-                    yy = y + offsets[k, 1]
-                    xx = x + offsets[k, 2]
-                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
-                        continue
-                    if not dilated[zz, yy, xx]:
-                        keep = False
-                        break
-                closed[z, y, x] = keep
+                if not mask[z, y, x] and dilated[z, y, x]:
+                    closed[z, y, x] = not _any_neighbour(dilated, offsets, z, y, x, False)
     return closed

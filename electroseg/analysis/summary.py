@@ -40,6 +40,7 @@ from electroseg.analysis.particles import (
     size_histogram,
 )
 from electroseg.analysis.surfaces import InterfaceAreas, interface_areas, interface_areas_from_pairs
+from electroseg.analysis.tortuosity import check_tortuosity_phases
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     sizes = check_voxel_size(voxel_size, labels.ndim, what="analysis", source=source)
     axis = check_depth_axis(depth_axis, labels.ndim)
     phases = tuple(phases)
+    tortuosity_phases = check_tortuosity_phases(tortuosity_phases, phases)  # before any computing
     counts = face_pair_counts(labels, depth_axis=axis, phases=phases, ignore_value=ignore_value)
     profile = VolumeFractionProfile.from_counts(counts.voxels, phases=phases, depth_axis=axis,
                                                 ignored=counts.ignored)
@@ -268,7 +270,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
                                uncertainty, n_blocks, seed, particles.get("am"))
     if tortuosity_phases:
-        extras["tortuosity"] = _tortuosity(labels, tuple(tortuosity_phases), options)
+        extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, clusters=clusters,
                           fragments=fragments, fragment_histogram=fragment_histogram, **extras)
@@ -351,12 +353,9 @@ def _particle_phases(phases: tuple[str, ...], requested: Sequence[str]) -> list[
 
 
 def _tortuosity(labels, wanted: tuple[str, ...], options: dict) -> dict:
-    """TauFactor's tortuosity factor of each phase in ``wanted`` through the depth axis."""
+    """TauFactor's tortuosity factor of each phase in ``wanted`` (checked) through the depth axis."""
     from electroseg.analysis.tortuosity import tortuosity_factor
 
-    unknown = [p for p in wanted if p not in options["phases"]]
-    if unknown:
-        raise InputError(f"tortuosity: expected phases among {list(options['phases'])}, got {unknown}")
     out = {}
     for phase in wanted:
         result = tortuosity_factor(labels, phase=phase, axis=options["depth_axis"], phases=options["phases"],

@@ -29,9 +29,18 @@ from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Tortuosity", "tortuosity_factor"]
+__all__ = ["Tortuosity", "check_tortuosity_phases", "tortuosity_factor"]
 
 INSTALL_HINT = "pip install 'electroseg[tortuosity]'"
+
+
+def check_tortuosity_phases(wanted: Sequence[str], phases: Sequence[str]) -> tuple[str, ...]:
+    """``wanted`` as a tuple when every name is one of ``phases``, else an InputError."""
+    wanted = tuple(wanted)
+    unknown = [p for p in wanted if p not in phases]
+    if unknown:
+        raise InputError(f"tortuosity: expected phases among {list(phases)}, got {unknown}")
+    return wanted
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,7 @@ def _distance_to_solid(pore: np.ndarray) -> np.ndarray:
 
 
 def shine_through_evidence(
-    image: np.ndarray, thresholds: np.ndarray, *, class_means: np.ndarray, min_excess: float,
+    image: np.ndarray, classes: np.ndarray, *, class_means: np.ndarray, min_excess: float,
     min_step: float = 0.08,
 ) -> ShineThroughEvidence:
     """Whether a stack shows shine-through, and along which direction of Z.
@@ -268,8 +268,8 @@ def shine_through_evidence(
     Parameters
     ----------
     image : ndarray, shape (Z, Y, X)
-    thresholds : ndarray, shape (K - 1,) or (Z, K - 1)
-        Thresholds between the intensity classes (darkest = pore first).
+    classes : ndarray of uint8, same shape
+        Intensity class per voxel (0 = darkest = pore), from `apply_thresholds`.
     class_means : ndarray, shape (K,)
     min_excess : float
         As a fraction of ``class_means[-1] - class_means[0]``.
@@ -280,16 +280,13 @@ def shine_through_evidence(
     -------
     ShineThroughEvidence
     """
-    from electroseg.classical.thresholds import apply_thresholds
-
     none = ShineThroughEvidence(0.0, 0.0, 0.0)
     if image.ndim != 3 or image.shape[0] < 2 * max(EVIDENCE_DEPTHS) + 2 or len(class_means) < 2:
         return none
     starts = [max(0, (n - c) // 2) for n, c in zip(image.shape, EVIDENCE_CROP)]
     block = tuple(slice(a, a + c) for a, c in zip(starts, EVIDENCE_CROP))
     sample = np.asarray(image[block], np.float32)
-    cuts = np.asarray(thresholds)
-    classes = apply_thresholds(sample, cuts[block[0]] if cuts.ndim == 2 else cuts)
+    classes = classes[block]
     pore = classes == 0
     ahead = _distance_to_solid(pore)
     after = _distance_to_solid(pore[::-1])[::-1]

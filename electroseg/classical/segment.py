@@ -255,7 +255,7 @@ def segment_volume(
     if gradient is not None:
         if gradient.shine_through is not None and phases[lookup[0]] == "pore" and image.ndim == 3:
             evidence = (ShineThroughEvidence(0.0, 0.0, 0.0, direction=1) if gradient.shine_through_evidence is None
-                        else shine_through_evidence(image, cuts, class_means=means, min_step=gradient.shine_through,
+                        else shine_through_evidence(image, classes, class_means=means, min_step=gradient.shine_through,
                                                     min_excess=gradient.shine_through_evidence))
         classes, reassigned = _gradient_analysis(classes, image, confidence, means=means, options=gradient,
                                                  direction=0 if evidence is None else evidence.direction,

@@ -73,12 +73,11 @@ def run(cfg: DictConfig) -> int:
 
 def _tortuosity_phases(cfg: DictConfig, phases: tuple[str, ...]) -> tuple[str, ...]:
     """``tortuosity`` as a tuple of phase names, checked before any computing."""
+    from electroseg.analysis.tortuosity import check_tortuosity_phases
+
     wanted = _plain(cfg, "tortuosity") if "tortuosity" in cfg else None
     wanted = [] if wanted in (None, False) else [wanted] if isinstance(wanted, str) else list(wanted)
-    unknown = [p for p in wanted if p not in phases]
-    if unknown:
-        raise InputError(f"tortuosity: expected phases among {list(phases)}, got {unknown}")
-    return tuple(wanted)
+    return check_tortuosity_phases(wanted, phases)
 
 
 def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, options: dict) -> dict:

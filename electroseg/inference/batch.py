@@ -131,13 +131,12 @@ def _float32_bytes(volume) -> int:
 
 
 def _write_probabilities(path: Path, probabilities: np.ndarray, voxel_size, phases) -> None:
-    import zarr
+    from electroseg.io.ngff import create_probabilities
 
     with atomic_output(path) as tmp:
-        out = zarr.open_array(str(tmp), mode="w", shape=probabilities.shape, dtype=probabilities.dtype,
-                              chunks=(1, *probabilities.shape[1:2], *probabilities.shape[2:]))
+        out = create_probabilities(tmp, probabilities.shape, chunks=(1, *probabilities.shape[1:]),
+                                   voxel_size=voxel_size, phases=phases, dtype=probabilities.dtype)
         out[...] = probabilities
-        out.attrs.update({"phases": list(phases), "voxel_size_um": None if voxel_size is None else list(voxel_size)})
 
 
 def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> tuple[np.ndarray, Any, list, dict]:

@@ -78,8 +78,9 @@ def predict_blockwise(
         Zarr / OME-Zarr path (read lazily), or a lazy array: (Z, Y, X), or (C, Z, Y, X)
         channels first. Workers must be able to read it (shared file system).
     out_path : path
-        Zarr array folder for uint8 labels, chunks ``(slab_size, min(Y, 1024), min(X, 1024))``;
-        written atomically, ``attrs["voxel_size_um"]`` set when the voxel size is known.
+        OME-Zarr label image (:mod:`electroseg.io.ngff`) of uint8 labels, chunks
+        ``(slab_size, min(Y, 1024), min(X, 1024))``, written atomically; its scale is the voxel
+        size when known, and it names the phases.
     slab_size : int
         Z slices per task (and Zarr chunk depth).
     halo : int, optional
@@ -140,7 +141,7 @@ def predict_blockwise(
     labels = da.concatenate(slabs, axis=0)
     out_path = Path(out_path)
     with atomic_output(out_path) as tmp:
-        target = _open_output(tmp, shape, int(slab_size), lazy.voxel_size)
+        target = _open_output(tmp, shape, int(slab_size), lazy.voxel_size, setup.phases)
         stored = da.store(labels, target, lock=False, compute=False)
         from electroseg.analysis.blockwise import compute
 
@@ -169,14 +170,11 @@ def _prenormalised_spec(loaded: Any) -> Any:
     return dataclasses.replace(spec, normalization={"method": "none"}, preprocess=())
 
 
-def _open_output(path: Path, shape: tuple[int, ...], slab: int, voxel_size: Any):
-    import zarr
+def _open_output(path: Path, shape: tuple[int, ...], slab: int, voxel_size: Any, phases) -> Any:
+    from electroseg.io.ngff import create_labels
 
     chunks = (min(slab, shape[0]), min(shape[1], 1024), min(shape[2], 1024))
-    out = zarr.open_array(str(path), mode="w", shape=shape, dtype=np.uint8, chunks=chunks)
-    if voxel_size is not None:
-        out.attrs["voxel_size_um"] = [float(v) for v in voxel_size]
-    return out
+    return create_labels(path, shape, chunks=chunks, voxel_size=voxel_size, phases=phases)
 
 
 def _fit_offsets(setup, source, options: dict, fractions, where: str) -> np.ndarray:

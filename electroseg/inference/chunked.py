@@ -30,26 +30,26 @@ def _is_tiff(path: Path) -> bool:
 class SlabSink(Sink):
     """Buffers final rows into Z slabs of ``slab_size`` and writes each slab once.
 
-    Labels go to a Zarr array (chunk-aligned slabs) or, for a ``.tif`` path, to an uncompressed
-    OME BigTIFF written slab by slab; probabilities always to Zarr.
+    Labels go to an OME-Zarr label image (chunk-aligned slabs; :mod:`electroseg.io.ngff`) or,
+    for a ``.tif`` path, to an uncompressed OME BigTIFF written slab by slab; probabilities
+    always to an OME-Zarr image.
     """
 
     def __init__(self, labels_path: Path, shape: tuple[int, int, int], *, slab_size: int,
                  voxel_size: Sequence[float] | None, probabilities_path: Path | None = None,
-                 probabilities_dtype: str | None = None, tiff: bool = False) -> None:
-        import zarr
-
+                 probabilities_dtype: str | None = None, tiff: bool = False,
+                 phases: Sequence[str] | None = None) -> None:
         from electroseg.io import BigTiffSlabs
+        from electroseg.io.ngff import create_labels
 
         self.shape, self.slab = shape, int(min(slab_size, shape[0]))
         self.chunks = (self.slab, min(shape[1], 1024), min(shape[2], 1024))
-        self.attrs = {} if voxel_size is None else {"voxel_size_um": [float(v) for v in voxel_size]}
+        self.voxel_size, self.phases = voxel_size, tuple(phases or ())
         if tiff:
             self.labels = BigTiffSlabs(labels_path, shape, np.uint8, voxel_size=voxel_size)
         else:
-            self.labels = zarr.open_array(str(labels_path), mode="w", shape=shape, dtype=np.uint8,
-                                          chunks=self.chunks)
-            self.labels.attrs.update(self.attrs)
+            self.labels = create_labels(labels_path, shape, chunks=self.chunks, voxel_size=voxel_size,
+                                        phases=self.phases or None)
         self.probabilities_path = probabilities_path
         self.probabilities_dtype = probabilities_dtype if probabilities_path is not None else None
         self.probabilities = None
@@ -84,12 +84,11 @@ class SlabSink(Sink):
         self.start, self.filled = end, 0
 
     def _open_probabilities(self, n_classes: int, dtype):
-        import zarr
+        from electroseg.io.ngff import create_probabilities
 
-        out = zarr.open_array(str(self.probabilities_path), mode="w", shape=(n_classes, *self.shape),
-                              dtype=dtype, chunks=(1, *self.chunks))
-        out.attrs.update(self.attrs)
-        return out
+        phases = self.phases if len(self.phases) == n_classes else tuple(f"phase{i}" for i in range(n_classes))
+        return create_probabilities(self.probabilities_path, (n_classes, *self.shape), chunks=(1, *self.chunks),
+                                    voxel_size=self.voxel_size, phases=phases, dtype=dtype)
 
 
 def _lazy_volume(volume: Any, voxel_size: Any) -> Volume:
@@ -165,7 +164,8 @@ def predict_chunked(
         tmp = stack.enter_context(atomic_output(out_path))
         tmp_p = None if probabilities_path is None else stack.enter_context(atomic_output(probabilities_path))
         sink = SlabSink(tmp, source.shape[1:], slab_size=slab_size, voxel_size=lazy.voxel_size,
-                        probabilities_path=tmp_p, probabilities_dtype=probabilities, tiff=_is_tiff(out_path))
+                        probabilities_path=tmp_p, probabilities_dtype=probabilities, tiff=_is_tiff(out_path),
+                        phases=setup.phases)
         _run(setup, plan, source, sink, progress=progress, what=out_path.name,
              volume_fractions=volume_fractions)
         sink.flush()

@@ -169,13 +169,23 @@ def _read_zarr(source: Path, lazy: bool) -> tuple[Any, Any, tuple]:
         node = zarr.open(str(source), mode="r")
     except Exception as err:  # zarr raises several types for a folder that is not a store
         raise InputError(f"{source}: not a readable Zarr store ({err})") from err
-    voxel_size = None
+    voxel_size, channels = None, ()
     if isinstance(node, zarr.Group):
+        channels = _ome_channels(dict(node.attrs))
         node, voxel_size = _ome_zarr_image(node, source)
     else:
-        stored = node.attrs.get("voxel_size_um")
+        stored = node.attrs.get("voxel_size_um")  # plain Zarr arrays of electroseg < 0.2
         voxel_size = tuple(stored) if stored else None
-    return (node if lazy else node[...]), voxel_size, ()
+    return (node if lazy else node[...]), voxel_size, channels
+
+
+def _ome_channels(attrs: dict) -> tuple[str, ...]:
+    """Channel names of an OME-Zarr image with a ``c`` axis (``omero.channels`` labels), else ()."""
+    ome = attrs.get("ome", attrs)
+    axes = (ome.get("multiscales") or [{}])[0].get("axes", [])
+    if not any(isinstance(a, dict) and a.get("type") == "channel" for a in axes):
+        return ()
+    return tuple(str(c.get("label", f"c{i}")) for i, c in enumerate(ome.get("omero", {}).get("channels", [])))
 
 
 def _ome_zarr_image(group: Any, source: Path) -> tuple[Any, Any]:
@@ -194,7 +204,7 @@ def _ome_zarr_image(group: Any, source: Path) -> tuple[Any, Any]:
     voxel = []
     for axis, value in zip(axes, scale):
         if isinstance(axis, dict) and axis.get("type") == "space":
-            factor = unit_scale(axis.get("unit", "micrometer"), str(source))
+            factor = unit_scale(axis.get("unit"), str(source))  # no unit: no voxel size
             if factor is None:
                 return array, None
             voxel.append(float(value) * factor)

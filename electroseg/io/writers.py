@@ -13,7 +13,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,19 +220,24 @@ def write_zarr(
     *,
     voxel_size: Any = None,
     chunks: tuple[int, ...] | None = None,
+    phases: Sequence[str] | None = None,
 ) -> Path:
-    """Write ``array`` to a Zarr array folder (atomically), voxel size in ``attrs["voxel_size_um"]``.
+    """Write ``array`` to an OME-Zarr image folder (atomically), scale = voxel size (µm).
 
-    ``array`` may be a NumPy or dask array; it is written chunk by chunk.
+    With ``phases`` it is a label image: value i is ``phases[i]``, named with a colour in its
+    ``image-label`` metadata (:mod:`electroseg.io.ngff`); else a greyscale image. ``array``
+    may be a NumPy or dask array; it is written chunk by chunk.
     """
-    import zarr
+    from electroseg.io.ngff import create_image, create_labels
 
     voxel_size = check_voxel_size(voxel_size, len(array.shape), str(path))
     chunks = chunks or default_chunks(array.shape)
     with atomic_output(path) as tmp:
-        out = zarr.open_array(str(tmp), mode="w", shape=array.shape, dtype=array.dtype, chunks=chunks)
-        if voxel_size is not None:
-            out.attrs["voxel_size_um"] = list(voxel_size)
+        if phases:
+            out = create_labels(tmp, array.shape, chunks=chunks, voxel_size=voxel_size, phases=phases,
+                                dtype=array.dtype)
+        else:
+            out = create_image(tmp, array.shape, chunks=chunks, voxel_size=voxel_size, dtype=array.dtype)
         step = chunks[0]
         for start in range(0, array.shape[0], step):
             out[start:start + step] = np.asarray(array[start:start + step])

@@ -37,7 +37,7 @@ def test_batch_writes_outputs_summary_and_reports_bad_inputs(tmp_path, scans):
     assert labels.voxel_size == pytest.approx(VOXEL)
     expected = predict_volume(load_checkpoint(ckpt), read_volume(folder / "a.tif"), precision="fp32")
     np.testing.assert_array_equal(labels.numpy(), expected.labels)
-    probabilities = zarr.open_array(str(tmp_path / "out" / "a" / "probabilities.zarr"))
+    probabilities = zarr.open_array(str(tmp_path / "out" / "a" / "probabilities.zarr") + "/0")
     assert probabilities.shape == (3, 10, 20, 18) and probabilities.dtype == np.uint8
     summary = pd.read_csv(tmp_path / "out" / "summary.csv", keep_default_na=False)
     assert list(summary["name"]) == ["a", "b", "c_two_channels", "missing"]
@@ -90,7 +90,7 @@ def test_detector_mapping_and_channel_folder_inputs(tmp_path, kit):
     assert [r.status for r in result.results] == ["ok", "ok"]
     expected = predict_volume(load_checkpoint(ckpt), np.stack([cbs, tld]), precision="fp32").labels
     for name in ("mapped", "s1"):
-        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out" / name / "labels.zarr"))[...], expected)
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out" / name / "labels.zarr") + "/0")[...], expected)
 
 
 def test_chunked_batch_writes_bigtiff_on_request(tmp_path, scans):
@@ -124,7 +124,7 @@ def test_rerun_asking_for_more_outputs_redoes_the_input(tmp_path, scans):
     first = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32")
     again = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32", save_probabilities=True)
     assert [r.status for r in first.results] == ["ok"] and [r.status for r in again.results] == ["ok"]
-    assert zarr.open_array(str(out / "a" / "probabilities.zarr")).dtype == np.float16
+    assert zarr.open_array(str(out / "a" / "probabilities.zarr") + "/0").dtype == np.float16
     third = predict_batch(ckpt, str(folder / "a.tif"), out, precision="fp32")  # asks for less
     assert [r.status for r in third.results] == ["skipped"]
 
@@ -194,7 +194,7 @@ def test_uncertainty_map_and_quality_record(tmp_path, scans, kit):
     entropy = read_volume(out / "wide" / "uncertainty.tif").numpy()
     assert entropy.dtype == np.float32 and entropy.shape == (10, 80, 80)  # ImageJ has no float16
     assert 0.0 <= entropy.min() and entropy.max() <= 1.0
-    probabilities = zarr.open_array(str(out / "wide" / "probabilities.zarr"))[...]
+    probabilities = zarr.open_array(str(out / "wide" / "probabilities.zarr") + "/0")[...]
     np.testing.assert_allclose(entropy.astype(np.float32), normalized_entropy(probabilities).astype(np.float32),
                                atol=2e-3)
     qa = json.loads((out / "wide" / "prediction.json").read_text())["qa"]

@@ -22,7 +22,7 @@ def test_dask_executor_equals_local_for_a_2_5d_model(tmp_path, kit, fractions):
                    "executor=dask", "slab_size=6", "dask.processes=false", "dask.n_workers=1",
                    "precision=fp32", "progress=false", *extra])
     assert status == 0
-    got = zarr.open_array(str(tmp_path / "out" / "scan" / "labels.zarr"), mode="r")[...]
+    got = zarr.open_array(str(tmp_path / "out" / "scan" / "labels.zarr") + "/0", mode="r")[...]
     expected = predict_volume(load_checkpoint(ckpt), read_volume(scan), precision="fp32",
                               volume_fractions=fractions).labels
     assert got.shape == (20, 24, 18)

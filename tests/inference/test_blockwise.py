@@ -9,6 +9,7 @@ from electroseg.analysis.blockwise import dask_client
 from electroseg.errors import InputError
 from electroseg.inference import load_checkpoint, predict_volume
 from electroseg.inference.blockwise import predict_blockwise
+from electroseg.io import read_volume
 
 
 @pytest.fixture(autouse=True)
@@ -30,12 +31,12 @@ def test_pointwise_network_gives_the_exact_argmax(tmp_path, kit):
     path = _zarr(tmp_path / "in.zarr", volume, (5, 20, 18))
     result = predict_blockwise(kit.PlusOne(), path, tmp_path / "out.zarr", slab_size=4, halo=2,
                                patch_size=(4, 8, 8), precision="fp32")
-    labels = zarr.open_array(str(result.labels_path), mode="r")
+    labels = zarr.open_array(str(result.labels_path) + "/0", mode="r")
     expected = kit.plus_one_logits(volume).argmax(0)  # x < -0.5: 2, x < 1: 0, else 1
     assert set(np.unique(expected)) == {0, 1, 2}
     np.testing.assert_array_equal(labels[...], expected)
     assert labels.chunks[0] == 4
-    assert labels.attrs["voxel_size_um"] == pytest.approx([0.05, 0.02, 0.02])
+    assert read_volume(result.labels_path).voxel_size == pytest.approx((0.05, 0.02, 0.02))  # OME-Zarr scale
 
 
 def test_2_5d_model_equals_in_memory_exactly(tmp_path, kit):
@@ -50,7 +51,7 @@ def test_2_5d_model_equals_in_memory_exactly(tmp_path, kit):
     result = predict_blockwise(checkpoint, zarr.open_array(str(path), mode="r"),
                                tmp_path / "out.zarr", slab_size=3, batch_size=5, precision="fp32")
     assert len(np.unique(expected)) > 1
-    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path) + "/0")[...], expected)
 
 
 def test_unet3d_on_a_thread_cluster_agrees_with_in_memory(tmp_path, kit):
@@ -64,7 +65,7 @@ def test_unet3d_on_a_thread_cluster_agrees_with_in_memory(tmp_path, kit):
         result = predict_blockwise(checkpoint, path, tmp_path / "out.zarr", slab_size=8,
                                    overlap=0.5, precision="fp32", torch_threads=1,
                                    client=client)
-    labels = zarr.open_array(str(result.labels_path))[...]
+    labels = zarr.open_array(str(result.labels_path) + "/0")[...]
     assert labels.shape == volume.shape and result.shape == volume.shape
     # Interior slabs are exact up to the window grid: agreement, not identity, for unet3d.
     assert np.mean(labels == expected) > 0.97
@@ -107,4 +108,4 @@ def test_two_worker_processes_load_the_checkpoint_themselves(tmp_path, kit):
     with dask_client(n_workers=2, memory_limit="2GB") as client:
         result = predict_blockwise(checkpoint, path, tmp_path / "out.zarr", slab_size=5,
                                    precision="fp32", torch_threads=1, client=client)
-    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path) + "/0")[...], expected)

@@ -38,7 +38,7 @@ def test_chunked_equals_in_memory_with_calibration(tmp_path, unet, kit):
     options = dict(overlap=0.5, precision="fp32", volume_fractions={"am": 0.4})
     in_memory = predict_volume(unet, volume, **options)
     result = predict_chunked(unet, tmp_path / "scan.tif", tmp_path / "labels.zarr", slab_size=5, **options)
-    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path), mode="r")[...], in_memory.labels)
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path) + "/0", mode="r")[...], in_memory.labels)
     assert (in_memory.labels == 2).mean() == pytest.approx(0.4, abs=1e-3)
 
 
@@ -54,7 +54,7 @@ def test_dask_slabs_apply_the_offsets_fitted_on_the_whole_volume(tmp_path, kit):
     with dask.config.set(scheduler="synchronous"):
         result = predict_blockwise(checkpoint, zarr.open_array(str(tmp_path / "in.zarr"), mode="r"),
                                    tmp_path / "out.zarr", slab_size=3, **options)
-    labels = zarr.open_array(str(result.labels_path))[...]
+    labels = zarr.open_array(str(result.labels_path) + "/0")[...]
     np.testing.assert_array_equal(labels, expected)  # 2.5D: block-wise equals in memory exactly
     assert (labels == 1).mean() == pytest.approx(0.25, abs=1e-3)
 

@@ -7,6 +7,7 @@ import zarr
 from electroseg.errors import InputError
 from electroseg.inference import load_checkpoint, predict_chunked, predict_volume
 from electroseg.io import read_volume, write_tiff
+from electroseg.io.ngff import ngff_phases
 
 
 @pytest.fixture()
@@ -24,11 +25,14 @@ def test_chunked_equals_in_memory_from_a_memory_mapped_tiff(tmp_path, kit, unet,
     in_memory = predict_volume(unet, volume, probabilities="uint8", **options)
     result = predict_chunked(unet, tmp_path / "scan.tif", tmp_path / "labels.zarr", slab_size=slab_size,
                              probabilities_path=tmp_path / "p.zarr", probabilities="uint8", **options)
-    labels = zarr.open_array(str(result.labels_path), mode="r")
+    labels = zarr.open_array(str(result.labels_path) + "/0", mode="r")
     assert labels.chunks[0] == min(slab_size, 21)
     np.testing.assert_array_equal(labels[...], in_memory.labels)
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "p.zarr"))[...], in_memory.probabilities)
-    assert labels.attrs["voxel_size_um"] == pytest.approx([0.05, 0.02, 0.02])
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "p.zarr") + "/0")[...], in_memory.probabilities)
+    assert read_volume(result.labels_path).voxel_size == pytest.approx((0.05, 0.02, 0.02))  # OME-Zarr scale
+    assert ngff_phases(result.labels_path) == tuple(unet.spec.phases)
+    probabilities = read_volume(tmp_path / "p.zarr", allow_channels=True)
+    assert probabilities.channels == tuple(unet.spec.phases) and probabilities.voxel_size == pytest.approx((0.05, 0.02, 0.02))
     assert len(np.unique(in_memory.labels)) > 1  # a random network still gives a non-trivial map
 
 
@@ -58,7 +62,7 @@ def test_chunked_reads_a_compressed_tiff_lazily(tmp_path, kit, unet):
     assert isinstance(read_volume(tmp_path / "packed.tif", lazy=True).data, zarr.Array)
     result = predict_chunked(unet, tmp_path / "packed.tif", tmp_path / "out.zarr", slab_size=4, precision="fp32")
     expected = predict_volume(unet, volume, precision="fp32").labels
-    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path) + "/0")[...], expected)
 
 
 def test_chunked_reads_zarr_and_refuses_2d(tmp_path, kit, unet):
@@ -68,7 +72,7 @@ def test_chunked_reads_zarr_and_refuses_2d(tmp_path, kit, unet):
     store[...] = volume
     result = predict_chunked(unet, store, tmp_path / "out.zarr", slab_size=4, precision="fp32")
     expected = predict_volume(unet, volume, precision="fp32").labels
-    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path) + "/0")[...], expected)
     with pytest.raises(InputError, match="unet3d model needs a \\(Z, Y, X\\) volume"):
         predict_chunked(unet, volume[0], tmp_path / "x.zarr")
     assert not (tmp_path / "x.zarr").exists()  # failed run leaves no output
@@ -80,7 +84,7 @@ def test_2_5d_model_chunked_equals_in_memory(tmp_path, kit):
     volume = np.stack([kit.grains((9, 20, 24), seed=3), kit.grains((9, 20, 24), seed=4)])
     expected = predict_volume(loaded, volume, batch_size=5, precision="fp32").labels
     result = predict_chunked(loaded, volume, tmp_path / "o.zarr", batch_size=5, slab_size=2, precision="fp32")
-    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path))[...], expected)
+    np.testing.assert_array_equal(zarr.open_array(str(result.labels_path) + "/0")[...], expected)
 
 
 def test_wrong_channel_count_is_refused(tmp_path, kit):

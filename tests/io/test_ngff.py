@@ -1,0 +1,55 @@
+"""OME-Zarr outputs: other tools read them with their scale and phase names (issue 27)."""
+
+import numpy as np
+import pytest
+from electroseg.io import read_volume, write_zarr
+from electroseg.io.ngff import create_probabilities, ngff_phases
+
+VOXEL = (0.4, 0.1, 0.1)
+PHASES = ("pore", "cbd", "am")
+
+
+@pytest.fixture
+def labels():
+    return (np.arange(5 * 6 * 7).reshape(5, 6, 7) % 3).astype(np.uint8)
+
+
+def test_label_image_is_read_by_ome_zarr_py_with_scale_colours_and_phases(tmp_path, labels):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, phases=PHASES, chunks=(2, 6, 7))
+    (node,) = list(Reader(parse_url(str(tmp_path / "labels.zarr")))())
+    assert {type(s).__name__ for s in node.specs} >= {"Label", "Multiscales"}  # napari: a Labels layer
+    assert node.metadata["coordinateTransformations"][0] == [{"type": "scale", "scale": list(VOXEL)}]
+    assert [a["unit"] for a in node.metadata["axes"]] == ["micrometer"] * 3
+    assert node.metadata["properties"] == {i: {"phase": p} for i, p in enumerate(PHASES)}
+    assert set(node.metadata["color"]) == {0, 1, 2}
+    np.testing.assert_array_equal(np.asarray(node.data[0]), labels)
+
+
+def test_electroseg_reads_its_own_ome_zarr_back(tmp_path, labels):
+    write_zarr(tmp_path / "labels.zarr", labels, voxel_size=VOXEL, phases=PHASES)
+    volume = read_volume(tmp_path / "labels.zarr", lazy=True)
+    assert volume.voxel_size == pytest.approx(VOXEL)
+    np.testing.assert_array_equal(volume.numpy(), labels)
+    assert ngff_phases(tmp_path / "labels.zarr") == PHASES
+
+
+def test_unknown_voxel_size_is_not_invented(tmp_path, labels):
+    write_zarr(tmp_path / "labels.zarr", labels, voxel_size=None, phases=PHASES)
+    assert read_volume(tmp_path / "labels.zarr").voxel_size is None  # scale 1 without a unit: no voxel size
+
+
+def test_probabilities_carry_a_channel_axis_named_by_phase(tmp_path):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    array = create_probabilities(tmp_path / "p.zarr", (3, 4, 5, 6), chunks=(1, 4, 5, 6), voxel_size=VOXEL,
+                                 phases=PHASES, dtype=np.float16)
+    array[...] = 1 / 3
+    volume = read_volume(tmp_path / "p.zarr", allow_channels=True)
+    assert volume.channels == PHASES and volume.voxel_size == pytest.approx(VOXEL)
+    (node,) = list(Reader(parse_url(str(tmp_path / "p.zarr")))())
+    assert [a["name"] for a in node.metadata["axes"]] == ["c", "z", "y", "x"]
+    assert node.metadata["channel_names"] == list(PHASES)  # napari names its channel layers so

@@ -25,6 +25,8 @@ COMMANDS = {
     "compare": "agreement of two segmentations and of their metrics",
     "run": "the whole chain on one dataset, with a report",
     "report": "rebuild the report of a run folder",
+    "inspect": "what a checkpoint is, was trained on and scored",
+    "export": "a checkpoint as a bioimage.io package, or without optimizer state",
 }
 
 USAGE = """usage: electroseg <command> [--config-dir DIR] [key=value ...]
@@ -81,7 +83,8 @@ def _main(argv: list[str]) -> int:
         return 0
     cfg = config.compose_command(command, overrides, config_dir=config_dir)
     status = int(module.run(cfg) or 0)
-    config.save_composed(cfg)
+    if getattr(module, "SAVE_CONFIG", True):
+        config.save_composed(cfg)
     return status
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import lightning as L
 import numpy as np
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -217,7 +219,45 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     scores = _scores(trainer, out, all_train, val_volumes, held)
     validation = ("held-out labels: " + held.describe()) if held is not None else (
         "split: val volumes" if val_volumes else "training patches (no val split, nothing to hold out)")
-    return _report(trainer, out, spec, count_parameters(net), seconds, calibration, scores, validation)
+    metrics = _report(trainer, out, spec, count_parameters(net), seconds, calibration, scores, validation)
+    if trainer.is_global_zero:
+        _record(out, training_record(dataset, metrics, seed=int(cfg.seed)))
+    return metrics
+
+
+def training_record(dataset: DatasetConfig, metrics: dict[str, Any], *, seed: int) -> dict[str, Any]:
+    """What a checkpoint says about how it was made (``checkpoint["electroseg_record"]``):
+    package versions, the dataset (name, files, splits), the seed, the budget spent and the
+    scores on held-out labels. ``electroseg inspect`` prints it; exports carry it."""
+    import lightning
+    import monai
+
+    from electroseg import __version__
+
+    held = metrics.get("held_out") or {}
+    return {
+        "versions": {"electroseg": str(__version__), "torch": str(torch.__version__),  # plain str:
+                     "lightning": str(lightning.__version__), "monai": str(monai.__version__)},  # weights_only loads
+        "data": {"name": dataset.name, "phases": list(dataset.phases), "channels": list(dataset.channels),
+                 "volumes": [{"images": {k: Path(p).name for k, p in v.images.items()}, "split": v.split,
+                              "labels": v.labels and Path(v.labels).name,
+                              "hand_labels": v.hand_labels and Path(v.hand_labels).name} for v in dataset.volumes]},
+        "seed": seed, "global_step": metrics.get("global_step"), "epochs": metrics.get("epochs"),
+        "stopped_by": metrics.get("stopped_by"), "validation": metrics.get("validation"),
+        "held_out": {k: held[k] for k in ("mean_iou", "iou") if k in held},
+    }
+
+
+def _record(out: Path, record: dict[str, Any]) -> None:
+    """Store ``record`` in best.ckpt and last.ckpt (atomically; weights unchanged)."""
+    for path in (out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"):
+        if not path.is_file():
+            continue
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint["electroseg_record"] = record
+        partial = path.with_name(path.name + ".partial")
+        torch.save(checkpoint, partial)
+        os.replace(partial, path)
 
 
 def _warn_sparse_slices_3d(cfg: DictConfig, volumes: list) -> None:

@@ -34,6 +34,12 @@ def test_checkpoints_follow_the_contract(train_config, tmp_path):
         assert loaded.network(torch.rand(1, 1, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
     saved = json.loads((tmp_path / "run" / "train_metrics.json").read_text())
     assert saved["global_step"] == metrics["global_step"] == 4
+    # each checkpoint says how it was made: versions, dataset, budget, held-out scores
+    record = torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=True)["electroseg_record"]
+    assert set(record["versions"]) == {"electroseg", "torch", "lightning", "monai"}
+    assert record["versions"]["torch"] == torch.__version__
+    assert record["data"]["phases"] == ["pore", "cbd", "am"] and record["data"]["volumes"]
+    assert record["global_step"] == 4 and record["seed"] == 0 and record["validation"] == saved["validation"]
 
 
 @pytest.mark.slow

@@ -133,6 +133,9 @@ def user_error_message(err: BaseException) -> str | None:
     """One-line message for an error caused by the user's input or environment, else None."""
     if isinstance(err, InputError):
         return str(err)
+    inner = _input_error_inside(err)  # raised inside a config interpolation (${data_dir:...})
+    if inner is not None:
+        return str(inner)
     if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return f"{err.filename}: {err.strerror}" if err.filename else str(err)
     if isinstance(err, OSError) and err.errno is not None:
@@ -142,6 +145,17 @@ def user_error_message(err: BaseException) -> str | None:
 
     if isinstance(err, (HydraException, OmegaConfBaseException)):
         return _first_line(str(err))
+    return None
+
+
+def _input_error_inside(err: BaseException) -> InputError | None:
+    """An InputError that ``err`` was raised while handling (OmegaConf wraps resolver errors)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, InputError):
+            return err
+        err = err.__cause__ or err.__context__
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,24 @@ from electroseg.io import atomic_output
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.yaml"
+
+#: Environment variable naming the folder that holds third-party data (``segmentpy/``,
+#: ``nrel_expertsegmentation/``, ...): the built-in configs of such data say
+#: ``root: ${data_dir:segmentpy}``.
+DATA_ENV = "ELECTROSEG_DATA"
+
+
+def data_dir(subfolder: str = "") -> str:
+    """``$ELECTROSEG_DATA/<subfolder>``; one clear InputError when the variable is not set."""
+    base = os.environ.get(DATA_ENV)
+    if not base:
+        raise InputError(f"data: {DATA_ENV} is not set; this built-in dataset reads its files from "
+                         f"${DATA_ENV}/{subfolder}: set {DATA_ENV} to the folder that holds {subfolder}/, "
+                         f"or give data.root=FOLDER")
+    return str(Path(base).expanduser() / subfolder)
+
+
+OmegaConf.register_new_resolver("data_dir", data_dir, replace=True)
 
 
 def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path | None = None) -> DictConfig:
@@ -41,20 +60,30 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    if config_dir is not None:
-        _resolve_user_dataset_root(cfg, choices.get("data"), Path(config_dir))
+    given = any(o.lstrip("+~").split("=", 1)[0] == "data.root" for o in overrides)
+    if not given:
+        _resolve_dataset_root(cfg, choices.get("data"), config_dir)
     return cfg
 
 
-def _resolve_user_dataset_root(cfg: DictConfig, choice: str | None, config_dir: Path) -> None:
-    """A dataset config from ``--config-dir``: its relative ``root`` is relative to the file's folder.
+def _resolve_dataset_root(cfg: DictConfig, choice: str | None, config_dir: Path | None) -> None:
+    """One rule for every dataset config: a relative ``root`` is relative to the config file's folder.
 
-    (Built-in dataset configs keep ``root`` relative to the working folder, where ``../shared/data``
-    lies; a ``root: null`` user dataset that is not synthetic means the file's own folder.)
+    ``root: null`` on a dataset that is not synthetic means the file's own folder. The folder is
+    the ``--config-dir``'s ``data/`` when the choice comes from there, else the built-in one. A
+    root given on the command line (``data.root=...``) counts from the working folder, as any
+    command-line path does (the caller skips this function then). Built-in configs of third-party data say ``root: ${data_dir:...}``
+    (:func:`data_dir`), so a copied config still finds them.
     """
-    folder = (config_dir / "data").resolve()
-    if not choice or not (folder / f"{choice}.yaml").is_file() or "data" not in cfg:
+    if not choice or "data" not in cfg or not OmegaConf.is_dict(cfg.data):
         return
+    user = None if config_dir is None else (Path(config_dir) / "data").resolve()
+    folder = user if user is not None and (user / f"{choice}.yaml").is_file() else builtin_config_dir() / "data"
+    if not (folder / f"{choice}.yaml").is_file():
+        return
+    node = cfg.data._get_node("root") if "root" in cfg.data else None
+    if node is not None and node._is_interpolation():
+        return  # ${data_dir:...} and other interpolations resolve to absolute paths
     root = cfg.data.get("root")
     with open_dict(cfg):
         if root is None and not cfg.data.get("synthetic"):

@@ -114,3 +114,29 @@ def test_glob_with_brackets_reaches_the_command_as_a_path():
 
     cfg = compose_command("predict", ["checkpoint=m.ckpt", _quote_path("inputs=scans/[ab]*.tif"), "out=o"])
     assert cfg.inputs == "scans/[ab]*.tif"
+
+
+def test_builtin_third_party_data_names_the_missing_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ELECTROSEG_DATA", raising=False)
+    assert main(["train", "data=segmentpy", "model=multichannel2d", f"out={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ELECTROSEG_DATA is not set" in err[0] and "data.root=FOLDER" in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_root_is_relative_to_the_config_file_wherever_the_config_lives(tmp_path, monkeypatch):
+    from electroseg.config import compose_command
+
+    monkeypatch.setenv("ELECTROSEG_DATA", str(tmp_path / "third_party"))
+    (tmp_path / "mine" / "data").mkdir(parents=True)
+    (tmp_path / "mine" / "data" / "cell.yaml").write_text(
+        "name: cell\nroot: scans\nphases: [pore, am]\nchannels: [bse]\nvolumes: []\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_command("train", ["data=cell", "out=x"], config_dir=tmp_path / "mine")
+    assert cfg.data.root == str((tmp_path / "mine" / "data" / "scans").resolve())
+    # a shipped config copied elsewhere still finds its data through ELECTROSEG_DATA
+    cfg = compose_command("train", ["data=segmentpy", "out=x"])
+    assert cfg.data.root == str(tmp_path / "third_party" / "segmentpy")
+    # a root given on the command line counts from the working folder, as every command-line path does
+    cfg = compose_command("train", ["data=cell", "data.root=elsewhere", "out=x"], config_dir=tmp_path / "mine")
+    assert cfg.data.root == "elsewhere"

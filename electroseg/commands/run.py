@@ -93,6 +93,8 @@ def run(cfg: DictConfig) -> int:
     from electroseg.pipeline import run_pipeline
 
     check_train_overrides(cfg.train_overrides)
+    if cfg.get("data") is not None:
+        _plain(cfg.data)  # an unset ${data_dir:...} fails here, before out exists
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     save_composed(cfg)  # the report embeds the composed config
     options = _options(cfg)

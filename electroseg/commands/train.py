@@ -70,6 +70,7 @@ def run(cfg: DictConfig) -> int:
 
     if not cfg.get("out"):
         raise InputError("out: expected an output folder, e.g. out=runs/my_model")
+    OmegaConf.to_container(cfg.data, resolve=True)  # an unset ${data_dir:...} fails here, before out exists
     prepare_synthetic(cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     metrics = train(cfg)

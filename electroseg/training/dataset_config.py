@@ -2,10 +2,10 @@
 
 A dataset config is a YAML file (see ``configs/data/TEMPLATE.yaml``). Paths in ``volumes`` are
 relative to ``root``; ``root`` itself is absolute or relative to the folder the config file is
-in when read with :func:`read_dataset_config` or found in a ``--config-dir`` folder (the command
-layer resolves it, `electroseg.config`); the built-in configs' ``root`` is relative to the working
-folder (where ``../shared/data`` lies). ``root: null`` means the folder of the config file or, for
-``synthetic`` datasets, the cache folder the samples are generated into.
+in, whether it is read with :func:`read_dataset_config` or composed by a command (built-in or from
+``--config-dir``; `electroseg.config` resolves it). The built-in configs of third-party data say
+``root: ${data_dir:<folder>}``: ``$ELECTROSEG_DATA/<folder>``. ``root: null`` means the folder of
+the config file or, for ``synthetic`` datasets, the cache folder the samples are generated into.
 """
 
 from __future__ import annotations

@@ -327,14 +327,15 @@ def compare(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
     a, b = (_load_labels(segmentations[n], scan) for n in (a_name, b_name))
     reference_path = None if a_name == "truth" else (scan.truth or scan.hand_labels)
     reference = None if reference_path is None else _load_labels(reference_path, scan).numpy()
+    reference_name = "truth" if scan.truth else "hand labels"  # sparse labels are not "the reference"
     voxel_size = a.require_voxel_size("the comparison's particle volumes")
     result = compare_segmentations(
         a.numpy(), b.numpy(), reference=reference, voxel_size=voxel_size,
         depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=scan.ignore_value,
-        names=(a_name, b_name), blocks_per_axis=blocks_per_axis)
+        names=(a_name, b_name), blocks_per_axis=blocks_per_axis, reference_name=reference_name)
     shown = {a_name: a.numpy(), b_name: b.numpy()}
     if reference is not None:
-        shown["reference"] = reference
+        shown[reference_name] = reference
     image = _read_image(scan, channel=next(iter(scan.images))).numpy()
     write_comparison(result, out, segmentations=shown, image=image,
                      depth_step_um=float(voxel_size[scan.depth_axis]),

@@ -96,10 +96,10 @@ def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys, monkeypatch):
     for stage in ("data", "preprocess", "classical", "train", "predict", "analysis", "compare"):
         assert json.loads((out / stage / "stage.json").read_text())["stage"] == stage
     comparison = json.loads((out / "compare" / "comparison.json").read_text())
-    assert set(comparison["agreement"]) == {"learned vs classical", "classical vs reference",
-                                            "learned vs reference"}
+    # the synthetic sample's ground truth is named truth (sparse hand labels would be "hand labels")
+    assert set(comparison["agreement"]) == {"learned vs classical", "classical vs truth", "learned vs truth"}
     html = (out / "report.html").read_text()
-    assert "Comparison: classical vs learned vs reference" in html and "sha256" in html
+    assert "Comparison: classical vs learned vs truth" in html and "sha256" in html
     # rerun: every stage reused, the report rebuilt from the products
     first = (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
     assert main(["run", "out=run", *TINY_RUN]) == 0

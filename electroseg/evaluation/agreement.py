@@ -155,13 +155,17 @@ def boundary_scores(labels: np.ndarray, reference: np.ndarray, *,
     -------
     (precision, recall, f1) : tuple of float
         Precision is NaN when ``labels`` has no boundary there, recall NaN when the reference
-        has none; F1 is 1 when neither has a boundary and 0 when only one has.
+        has none; F1 is 1 when neither has a boundary and 0 when only one has. A sparse
+        reference (scribbles, some ``ignore_value``) without a boundary between two of its
+        phases cannot judge boundaries: all three are NaN ("not measured").
     """
     mask = reference != ignore_value
     pred = boundary_map(np.where(mask, labels, ignore_value), ignore_value=ignore_value)
     ref = boundary_map(reference, ignore_value=ignore_value)
     cross = ndimage.generate_binary_structure(labels.ndim, 1)
     n_pred, n_ref = int(pred.sum()), int(ref.sum())
+    if n_ref == 0 and not mask.all():
+        return math.nan, math.nan, math.nan
     if n_pred == 0 or n_ref == 0:
         f1 = 1.0 if n_pred == n_ref else 0.0
         return (math.nan if n_pred == 0 else 0.0, math.nan if n_ref == 0 else 0.0, f1)

@@ -52,7 +52,7 @@ class Comparison:
         Names of the compared segmentations (a, b), plus "reference" when one was given.
     phases : tuple of str
     agreement : dict of str to Agreement
-        ``"<b> vs <a>"`` (a taken as reference) and, with a reference, ``"<x> vs reference"``.
+        ``"<b> vs <a>"`` (a taken as reference) and, with a reference, ``"<x> vs <reference_name>"``.
     differences : tuple of MetricDifference
         Downstream differences b − a, and x − reference when the reference is dense.
     pba_per_depth : dict of str to list
@@ -141,7 +141,7 @@ def compare_segmentations(a: np.ndarray, b: np.ndarray, *, reference: np.ndarray
                           voxel_size: Sequence[float], depth_axis: int = 1,
                           phases: Sequence[str] = DEFAULT_PHASES, ignore_value: int = 255,
                           names: Sequence[str] = ("a", "b"),
-                          blocks_per_axis: int = 3) -> Comparison:
+                          blocks_per_axis: int = 3, reference_name: str = "reference") -> Comparison:
     """Agreement of two segmentations and of the metrics computed from them.
 
     Parameters
@@ -158,6 +158,9 @@ def compare_segmentations(a: np.ndarray, b: np.ndarray, *, reference: np.ndarray
     names : pair of str
     blocks_per_axis : int
         In-plane sub-blocks per axis for the within-sample variability.
+    reference_name : str
+        What the reference is, as the tables and figures name it: ``"truth"`` (a generator's
+        ground truth), ``"hand labels"`` (sparse labels made by a person), ``"reference"``.
 
     Returns
     -------
@@ -170,17 +173,17 @@ def compare_segmentations(a: np.ndarray, b: np.ndarray, *, reference: np.ndarray
     values = {na: downstream_values(a, **opts), nb: downstream_values(b, **opts)}
     found = {f"{nb} vs {na}": agreement(b, a, phases=phases, ignore_value=ignore_value)}
     differences = metric_differences(values[na], values[nb], pair=f"{nb} − {na}", phases=phases)
+    ref = str(reference_name)
     if reference is not None:
         for name, arr in ((na, a), (nb, b)):
-            found[f"{name} vs reference"] = agreement(arr, reference, phases=phases,
-                                                      ignore_value=ignore_value)
+            found[f"{name} vs {ref}"] = agreement(arr, reference, phases=phases, ignore_value=ignore_value)
         if not np.any(reference == ignore_value):
-            values["reference"] = downstream_values(reference, **opts)
+            values[ref] = downstream_values(reference, **opts)
             for name in (na, nb):
-                differences += metric_differences(values["reference"], values[name],
-                                                  pair=f"{name} − reference", phases=phases)
+                differences += metric_differences(values[ref], values[name], pair=f"{name} − {ref}",
+                                                  phases=phases)
     return Comparison(
-        names=(na, nb) + (("reference",) if reference is not None else ()), phases=tuple(phases),
+        names=(na, nb) + ((ref,) if reference is not None else ()), phases=tuple(phases),
         agreement=found, differences=tuple(differences),
         pba_per_depth={k: v.pba_per_depth for k, v in values.items()},
         particle_log10_volume={k: v.particle_log10_volume for k, v in values.items()},

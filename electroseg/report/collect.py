@@ -32,7 +32,25 @@ def metrics_section(root: Path) -> Section | None:
     table = side_by_side({k: {m: v for m, v in tree.items() if m != "uncertainty"} for k, tree in named.items()},
                          "Metrics of each segmentation (metrics.json)")
     tables = (table, _uncertainty_table(named)) if any(t.get("uncertainty") for t in named.values()) else (table,)
-    return Section("Metrics", tables=tables, figures=figures_under(root, [p.parent for p in paths]))
+    return Section("Metrics", paragraphs=_pba_convention(named), tables=tables,
+                   figures=figures_under(root, [p.parent for p in paths]))
+
+
+def _pba_convention(named: dict[str, dict]) -> tuple[str, ...]:
+    """How PBA was counted: which axis is depth, and that only in-plane face pairs count."""
+    axes = {tree.get("depth_axis") for tree in named.values() if isinstance(tree.get("pba"), dict)}
+    methods = {tree["pba"].get("method", "face") for tree in named.values() if isinstance(tree.get("pba"), dict)}
+    if not axes:
+        return ()
+    axis = ", ".join(str(a) for a in sorted(a for a in axes if a is not None)) or "?"
+    if methods == {"voxel"}:
+        how = ("PBA (voxel method): the share of AM surface voxels that touch CBD, per slice along depth "
+               f"(array axis {axis}).")
+    else:
+        how = (f"PBA (face method): the share of AM faces that touch CBD rather than pore. Depth is array axis "
+               f"{axis} (separator at index 0); only face pairs inside planes perpendicular to depth count, so "
+               "pooled PBA of the same labels changes with depth_axis. PBA by depth is that share per plane.")
+    return (how,)
 
 
 def _uncertainty_table(named: dict[str, dict]) -> Table:
@@ -121,12 +139,24 @@ def provenance_section(root: Path) -> Section:
     tables = [Table("Package versions", ("package", "version"),
                     tuple((k, str(v)) for k, v in versions.items()))]
     if inputs:
-        tables.append(Table("Input files", ("input", "path", "sha256"),
-                            tuple((k, str(v.get("path")), str(v.get("sha256")))
+        tables.append(Table("Input files (full paths and sha256 in provenance.json)", ("input", "file", "sha256"),
+                            tuple((k, _short_path(v.get("path")), _short_hash(v.get("sha256")))
                                   for k, v in inputs.items())))
     note = () if recorded else ("No provenance.json in the run folder: versions are those "
                                 "installed when this report was built.",)
     return Section("Provenance", paragraphs=note, tables=tuple(tables))
+
+
+def _short_path(path: object) -> str:
+    """The last two parts of a path (the table must fit the page; provenance.json has it whole)."""
+    parts = Path(str(path)).parts
+    return str(Path(*parts[-2:])) if len(parts) > 2 else str(path)
+
+
+def _short_hash(digest: object) -> str:
+    """The first 16 hex digits of a sha256 (64 bits: enough to tell files apart by eye)."""
+    text = str(digest)
+    return text[:16] + "…" if len(text) > 16 else text
 
 
 def collect_report(root: str | Path, *, title: str | None = None) -> Report:

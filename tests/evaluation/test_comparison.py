@@ -102,3 +102,20 @@ def test_two_phase_dataset_without_am_cbd_still_compares():
     assert diff["volume_fraction.solid"].difference == pytest.approx(-0.25)
     assert diff["pba.pooled"].difference is None
     assert result.agreement["b vs a"].iou["solid"] == pytest.approx(0.5)
+
+
+def test_sparse_hand_labels_are_named_so_and_do_not_judge_boundaries():
+    import math
+
+    a = np.zeros((4, 12, 12), np.uint8)
+    a[:, :, 6:] = 2
+    b = a.copy()
+    b[:, :, 5] = 2
+    scribbles = np.full(a.shape, 255, np.uint8)  # two separate strokes: no boundary between phases
+    scribbles[1, 2:4, 1:3] = 0
+    scribbles[1, 2:4, 9:11] = 2
+    result = compare_segmentations(a, b, reference=scribbles, voxel_size=(1, 1, 1), names=("classical", "learned"),
+                                   reference_name="hand labels", blocks_per_axis=1)
+    assert result.names == ("classical", "learned", "hand labels")
+    judged = result.agreement["learned vs hand labels"]
+    assert judged.mean_iou == 1.0 and math.isnan(judged.boundary_f1)  # "not measured", not 0

@@ -156,3 +156,24 @@ def test_unknown_experiment_or_preset_is_an_error(tmp_path, capsys):
         assert main(["run", override, f"out={tmp_path / 'o'}"]) == 2
         assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_report_states_the_pba_axis_and_keeps_hashes_short(tmp_path):
+    import json
+
+    from electroseg.report import build_report
+
+    run = tmp_path / "run"
+    (run / "analysis" / "learned").mkdir(parents=True)
+    (run / "analysis" / "learned" / "metrics.json").write_text(json.dumps(
+        {"phases": ["pore", "cbd", "am"], "depth_axis": 1, "volume_fraction": {"am": 0.5},
+         "pba": {"method": "face", "pooled": 0.5, "depth_mean": 0.5, "per_depth": [0.5]}}))
+    digest = "ab" * 32
+    (run / "provenance.json").write_text(json.dumps(
+        {"versions": {"numpy": "2"}, "inputs": {"scan": {"path": "/very/long/folder/tree/of/scans/cell1.tif",
+                                                          "sha256": digest}}}))
+    files = build_report(run)
+    text = files.markdown.read_text()
+    assert "Depth is array axis 1" in text and "pooled PBA of the same labels changes with depth_axis" in text
+    assert "scans/cell1.tif" in text and "/very/long" not in text
+    assert digest[:16] + "…" in text and digest not in text

@@ -40,12 +40,48 @@ def read_labels(
     ------
     InputError
         Non-integer labels, or values outside ``label_values`` and ``ignore_value`` (the message
-        lists them and how to map them).
+        lists them and how to map them); a file that names other phases than ``phases``.
+
+    Notes
+    -----
+    A label file that names its phases (electroseg's label TIFFs and OME-Zarr label images,
+    :func:`recorded_phases`) is read by name when ``label_values`` is not given: the same
+    phases in another order are mapped to the order of ``phases``; other phases are refused.
     """
+    recorded = recorded_phases(path)
+    if recorded is not None and label_values is None and tuple(recorded) != tuple(phases):
+        if sorted(recorded) != sorted(phases):
+            raise InputError(f"{path}: the file names its phases {list(recorded)} (value i = phase i), but "
+                             f"phases={list(phases)} were asked for; give phases={list(recorded)}, or "
+                             "label_values=[...] to map the stored values yourself")
+        label_values = [recorded.index(p) for p in phases]
     volume = read_volume(path, voxel_size=voxel_size, allow_channels=False)
     labels = to_phase_indices(volume.numpy(), phases=phases, label_values=label_values,
                               ignore_value=ignore_value, name=volume.name)
     return Volume(labels, volume.voxel_size, (), volume.source)
+
+
+def recorded_phases(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The phase names a label file records (value i = phase i), else None.
+
+    ImageJ TIFFs written with ``write_tiff(..., phases=...)`` (ImageJ property ``phases``) and
+    OME-Zarr label images (``image-label`` properties) record them; other files do not.
+    """
+    from pathlib import Path
+
+    from electroseg.io.ngff import ngff_phases
+    from electroseg.io.writers import label_phases
+
+    path = Path(os.fspath(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff") and path.is_file():
+            return label_phases(path)
+        if suffix == ".zarr" and path.is_dir():
+            return ngff_phases(path)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by read_volume with its own line
+        return None
+    return None
 
 
 def to_phase_indices(

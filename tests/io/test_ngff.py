@@ -53,3 +53,20 @@ def test_probabilities_carry_a_channel_axis_named_by_phase(tmp_path):
     (node,) = list(Reader(parse_url(str(tmp_path / "p.zarr")))())
     assert [a["name"] for a in node.metadata["axes"]] == ["c", "z", "y", "x"]
     assert node.metadata["channel_names"] == list(PHASES)  # napari names its channel layers so
+
+
+def test_label_files_are_read_by_their_phase_names(tmp_path, labels):
+    from electroseg.errors import InputError
+    from electroseg.io import read_labels, write_tiff
+
+    for path in (tmp_path / "l.tif", tmp_path / "l.zarr"):
+        if path.suffix == ".tif":
+            write_tiff(path, labels, voxel_size=VOXEL, phases=("pore", "am", "cbd"))
+        else:
+            write_zarr(path, labels, voxel_size=VOXEL, phases=("pore", "am", "cbd"))
+        got = read_labels(path, phases=PHASES).numpy()  # stored 1 = am, 2 = cbd: mapped by name
+        np.testing.assert_array_equal(got, np.array([0, 2, 1], np.uint8)[labels])
+        with pytest.raises(InputError, match=r"names its phases \['pore', 'am', 'cbd'\]"):
+            read_labels(path, phases=("pore", "solid"))
+        # label_values given: the user maps the values, the names are not consulted
+        np.testing.assert_array_equal(read_labels(path, phases=PHASES, label_values=[0, 1, 2]).numpy(), labels)

@@ -169,7 +169,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                    source: str = "labels", merge: float = DEFAULT_MERGE,
                    crack_merge: float | None = DEFAULT_CRACK_MERGE,
                    crack_gap_um: float | None = None,
-                   tortuosity_phases: Sequence[str] = ()) -> AnalysisResult:
+                   tortuosity_phases: Sequence[str] = (), tortuosity_axes: str = "depth") -> AnalysisResult:
     """Compute every metric of DESIGN.md on one label volume.
 
     Parameters
@@ -195,6 +195,9 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         Phases whose tortuosity factor through the depth axis is computed with TauFactor
         (:func:`electroseg.analysis.tortuosity.tortuosity_factor`; the ``tortuosity`` extra,
         torch, minutes on the CPU for 256³) into ``tortuosity`` of metrics.json.
+    tortuosity_axes : {"depth", "all"}
+        ``"all"`` also solves along every other axis: ``tortuosity[phase]["by_axis"]`` holds
+        one result per array axis (the depth result stays at ``tortuosity[phase]``).
     pba_method : {"face", "voxel"}
     surface_method : {"faces", "marching_cubes"}
     histogram_edges : sequence of float
@@ -239,6 +242,8 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     axis = check_depth_axis(depth_axis, labels.ndim)
     phases = tuple(phases)
     tortuosity_phases = check_tortuosity_phases(tortuosity_phases, phases)  # before any computing
+    if tortuosity_axes not in ("depth", "all"):
+        raise InputError(f"tortuosity_axes: expected depth or all, got {tortuosity_axes!r}")
     counts = face_pair_counts(labels, depth_axis=axis, phases=phases, ignore_value=ignore_value)
     profile = VolumeFractionProfile.from_counts(counts.voxels, phases=phases, depth_axis=axis,
                                                 ignored=counts.ignored)
@@ -270,7 +275,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
                                uncertainty, n_blocks, seed, particles.get("am"))
     if tortuosity_phases:
-        extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options)
+        extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options, tortuosity_axes)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, clusters=clusters,
                           fragments=fragments, fragment_histogram=fragment_histogram, **extras)
@@ -352,17 +357,34 @@ def _particle_phases(phases: tuple[str, ...], requested: Sequence[str]) -> list[
     return wanted
 
 
-def _tortuosity(labels, wanted: tuple[str, ...], options: dict) -> dict:
-    """TauFactor's tortuosity factor of each phase in ``wanted`` (checked) through the depth axis."""
-    from electroseg.analysis.tortuosity import tortuosity_factor
+def _tortuosity(labels, wanted: tuple[str, ...], options: dict, axes: str = "depth") -> dict:
+    """TauFactor's tortuosity factor of each phase in ``wanted`` (checked) through the depth axis
+    (and, with ``axes="all"``, along every axis), after logging how long it should take."""
+    from electroseg.analysis.tortuosity import estimate_seconds, tortuosity_factor
 
+    depth = options["depth_axis"]
+    order = [depth] + ([a for a in range(labels.ndim) if a != depth] if axes == "all" else [])
+    each = [estimate_seconds(labels.shape, a) for a in order]
+    seconds = None if None in each else sum(each) * len(wanted)
+    logger.info("tortuosity: %d solve(s) (%s along axes %s); estimated %s", len(order) * len(wanted),
+                ", ".join(wanted), order, _duration(seconds))
     out = {}
     for phase in wanted:
-        result = tortuosity_factor(labels, phase=phase, axis=options["depth_axis"], phases=options["phases"],
-                                   ignore_value=options["ignore_value"], voxel_size=options["voxel_size"])
-        out[phase] = result.to_dict()
-        logger.info("tortuosity factor of %s through the depth: %s", phase, out[phase].get("tau"))
+        results = {a: tortuosity_factor(labels, phase=phase, axis=a, phases=options["phases"],
+                                        ignore_value=options["ignore_value"],
+                                        voxel_size=options["voxel_size"]).to_dict() for a in order}
+        out[phase] = dict(results[depth])
+        if axes == "all":
+            out[phase]["by_axis"] = {str(a): r for a, r in results.items()}
+        logger.info("tortuosity factor of %s: %s", phase, {a: r.get("tau") for a, r in results.items()})
     return out
+
+
+def _duration(seconds: float | None) -> str:
+    """``"about 40 s on the CPU"``-style text; ``None``: the GPU, no CPU estimate."""
+    if seconds is None:
+        return "on the GPU"
+    return f"about {seconds:.0f} s on the CPU" if seconds < 120 else f"about {seconds / 60:.0f} min on the CPU"
 
 
 def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 _ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "split",
                   "surface_method", "n_regions", "collector_connectivity", "uncertainty",
-                  "n_blocks", "seed", "merge", "crack_merge", "crack_gap_um")
+                  "n_blocks", "seed", "merge", "crack_merge", "crack_gap_um", "tortuosity_axes")
 _SPLIT_KEYS = ("merge", "crack_merge", "crack_gap_um")
 
 
@@ -76,6 +76,8 @@ def _tortuosity_phases(cfg: DictConfig, phases: tuple[str, ...]) -> tuple[str, .
     from electroseg.analysis.tortuosity import check_tortuosity_phases
 
     wanted = _plain(cfg, "tortuosity") if "tortuosity" in cfg else None
+    if wanted is True:
+        return phases  # every phase
     wanted = [] if wanted in (None, False) else [wanted] if isinstance(wanted, str) else list(wanted)
     return check_tortuosity_phases(wanted, phases)
 
@@ -84,6 +86,7 @@ def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, opt
     """Block-wise analysis of (Zarr) label volumes on a Dask cluster; same results as in memory."""
     from electroseg.analysis.blockwise import analyze_blockwise, dask_client
 
+    options.pop("tortuosity_axes")
     if options.pop("tortuosity_phases"):
         raise InputError("tortuosity: computed in memory only; use executor=local")
     options = {k: v for k, v in options.items() if k not in _SPLIT_KEYS}

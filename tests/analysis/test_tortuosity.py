@@ -124,3 +124,28 @@ def test_analyze_command_writes_the_tortuosity_it_was_asked_for(tmp_path, capsys
     assert written["axis"] == 1 and written["tau"] == pytest.approx(direct.tau, rel=1e-6)
     assert main(["analyze", f"input={tmp_path / 'l.tif'}", f"out={tmp_path / 'b'}", "tortuosity=[void]"]) == 2
     assert "tortuosity: expected phases among" in capsys.readouterr().err
+
+
+def test_analyze_tortuosity_true_solves_every_phase_along_every_axis_after_an_estimate(tmp_path, caplog):
+    pytest.importorskip("taufactor")
+    import json
+    import logging
+
+    from electroseg.analysis.tortuosity import tortuosity_factor
+    from electroseg.cli import main
+    from electroseg.io import write_tiff
+
+    rng = np.random.default_rng(1)
+    labels = rng.choice(np.array([0, 1, 2], np.uint8), size=(10, 12, 12), p=[0.5, 0.1, 0.4])
+    write_tiff(tmp_path / "l.tif", labels, voxel_size=(1.0, 1.0, 1.0))
+    with caplog.at_level(logging.INFO):
+        assert main(["analyze", f"input={tmp_path / 'l.tif'}", f"out={tmp_path / 'a'}", "tortuosity=true",
+                     "tortuosity_axes=all", "uncertainty=false", "figures=false"]) == 0
+    estimate = [r.getMessage() for r in caplog.records if "tortuosity: 9 solve(s)" in r.getMessage()]
+    assert estimate and ("estimated about" in estimate[0] or "on the GPU" in estimate[0])
+    written = json.loads((tmp_path / "a" / "metrics.json").read_text())["tortuosity"]
+    assert set(written) == {"pore", "cbd", "am"}
+    for phase in written:
+        assert set(written[phase]["by_axis"]) == {"0", "1", "2"} and written[phase]["axis"] == 1
+    direct = tortuosity_factor(labels, phase="pore", axis=2, voxel_size=(1.0, 1.0, 1.0))
+    assert written["pore"]["by_axis"]["2"]["tau"] == pytest.approx(direct.tau, rel=1e-6)

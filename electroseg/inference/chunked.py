@@ -46,7 +46,8 @@ class SlabSink(Sink):
         self.chunks = (self.slab, min(shape[1], 1024), min(shape[2], 1024))
         self.voxel_size, self.phases = voxel_size, tuple(phases or ())
         if tiff:
-            self.labels = BigTiffSlabs(labels_path, shape, np.uint8, voxel_size=voxel_size)
+            self.labels = BigTiffSlabs(labels_path, shape, np.uint8, voxel_size=voxel_size,
+                                       phases=self.phases or None)
         else:
             self.labels = create_labels(labels_path, shape, chunks=self.chunks, voxel_size=voxel_size,
                                         phases=self.phases or None)

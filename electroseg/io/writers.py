@@ -127,7 +127,7 @@ def write_tiff(
     voxel_size = check_voxel_size(voxel_size, spatial, str(path))
     with atomic_output(path) as tmp:
         if array.nbytes > BIGTIFF_BYTES:
-            _write_ome_bigtiff(tmp, array, voxel_size, channels)
+            _write_ome_bigtiff(tmp, array, voxel_size, channels, phases)
         else:
             _write_imagej(tmp, array, voxel_size, channels, metadata or {})
     logger.debug("wrote %s %s %s", path, array.shape, array.dtype)
@@ -135,15 +135,33 @@ def write_tiff(
 
 
 def label_phases(path: str | os.PathLike) -> tuple[str, ...] | None:
-    """The phases a label TIFF written with ``phases`` records (value i = phase i), else None."""
+    """The phases a label TIFF written with ``phases`` records (value i = phase i), else None:
+    the ImageJ property ``phases``, or in an OME-TIFF the MapAnnotation of namespace
+    :data:`OME_PHASES_NAMESPACE`."""
     import tifffile
 
     with tifffile.TiffFile(str(path)) as tif:
         recorded = (tif.imagej_metadata or {}).get("phases")
-    if not recorded:
+        ome = tif.ome_metadata if tif.is_ome else None
+    if recorded:
+        pairs = [item.split(":", 1) for item in str(recorded).split()]
+        return tuple(name for _, name in sorted((int(i), name) for i, name in pairs))
+    return _ome_phases(ome) if ome else None
+
+
+def _ome_phases(xml: str) -> tuple[str, ...] | None:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
         return None
-    pairs = [item.split(":", 1) for item in str(recorded).split()]
-    return tuple(name for _, name in sorted((int(i), name) for i, name in pairs))
+    for element in root.iter():
+        if element.tag.endswith("MapAnnotation") and element.get("Namespace") == OME_PHASES_NAMESPACE:
+            named = {int(m.get("K")): (m.text or "") for m in element.iter() if m.tag.endswith("}M") or m.tag == "M"}
+            if named and sorted(named) == list(range(len(named))):
+                return tuple(named[i] for i in range(len(named)))
+    return None
 
 
 def _write_imagej(tmp: Path, array: np.ndarray, voxel_size, channels, extra) -> None:
@@ -165,8 +183,12 @@ def _write_imagej(tmp: Path, array: np.ndarray, voxel_size, channels, extra) -> 
     tifffile.imwrite(tmp, array, imagej=True, metadata=meta, **kwargs)
 
 
-def _ome_metadata(ndim: int, voxel_size, channels=()) -> dict[str, Any]:
-    """OME metadata (axes, ``PhysicalSize*`` in µm, channel names) for tifffile."""
+#: Namespace of the OME MapAnnotation that names the phases of a label OME-TIFF.
+OME_PHASES_NAMESPACE = "electroseg/phases"
+
+
+def _ome_metadata(ndim: int, voxel_size, channels=(), phases=None) -> dict[str, Any]:
+    """OME metadata (axes, ``PhysicalSize*`` in µm, channel names, phases) for tifffile."""
     multichannel = len(channels) > 1
     meta: dict[str, Any] = {"axes": ("C" if multichannel else "") + "ZYX"[-(ndim - multichannel):]}
     if voxel_size is not None:
@@ -175,13 +197,16 @@ def _ome_metadata(ndim: int, voxel_size, channels=()) -> dict[str, Any]:
             meta[f"PhysicalSize{axis}Unit"] = "µm"
     if multichannel:
         meta["Channel"] = {"Name": list(channels)}
+    if phases:
+        meta["MapAnnotation"] = {"Namespace": OME_PHASES_NAMESPACE, **{str(i): str(p) for i, p in enumerate(phases)}}
     return meta
 
 
-def _write_ome_bigtiff(tmp: Path, array: np.ndarray, voxel_size, channels) -> None:
+def _write_ome_bigtiff(tmp: Path, array: np.ndarray, voxel_size, channels, phases=None) -> None:
     import tifffile
 
-    tifffile.imwrite(tmp, array, bigtiff=True, ome=True, metadata=_ome_metadata(array.ndim, voxel_size, channels))
+    tifffile.imwrite(tmp, array, bigtiff=True, ome=True,
+                     metadata=_ome_metadata(array.ndim, voxel_size, channels, phases))
 
 
 class BigTiffSlabs:
@@ -193,13 +218,14 @@ class BigTiffSlabs:
     (create it at an `atomic_output` path).
     """
 
-    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype, *, voxel_size=None) -> None:
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype, *, voxel_size=None,
+                 phases=None) -> None:
         import tifffile
 
         self.path, self.shape, self.dtype = Path(path), tuple(int(n) for n in shape), np.dtype(dtype)
         voxel_size = check_voxel_size(voxel_size, len(self.shape), str(path))
         created = tifffile.memmap(str(self.path), shape=self.shape, dtype=self.dtype, bigtiff=True, ome=True,
-                                  metadata=_ome_metadata(len(self.shape), voxel_size))
+                                  metadata=_ome_metadata(len(self.shape), voxel_size, phases=phases))
         self.offset = int(created.offset)  # contiguous image data starts here
         del created
         self.slice_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize

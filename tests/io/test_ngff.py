@@ -70,3 +70,18 @@ def test_label_files_are_read_by_their_phase_names(tmp_path, labels):
             read_labels(path, phases=("pore", "solid"))
         # label_values given: the user maps the values, the names are not consulted
         np.testing.assert_array_equal(read_labels(path, phases=PHASES, label_values=[0, 1, 2]).numpy(), labels)
+
+
+def test_ome_bigtiff_labels_name_their_phases(tmp_path, labels, monkeypatch):
+    import electroseg.io.writers as writers
+    from electroseg.io import BigTiffSlabs, label_phases, read_labels, write_tiff
+
+    slabs = BigTiffSlabs(tmp_path / "s.tif", labels.shape, np.uint8, voxel_size=VOXEL, phases=PHASES)
+    slabs[0:5] = labels
+    assert label_phases(tmp_path / "s.tif") == PHASES
+    assert read_volume(tmp_path / "s.tif").voxel_size == pytest.approx(VOXEL)
+    monkeypatch.setattr(writers, "BIGTIFF_BYTES", 10)  # force the OME BigTIFF route of write_tiff
+    write_tiff(tmp_path / "b.tif", labels, voxel_size=VOXEL, phases=("am", "pore", "cbd"))
+    assert label_phases(tmp_path / "b.tif") == ("am", "pore", "cbd")
+    np.testing.assert_array_equal(read_labels(tmp_path / "b.tif", phases=PHASES).numpy(),
+                                  np.array([2, 0, 1], np.uint8)[labels])

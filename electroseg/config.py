@@ -50,7 +50,9 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
     search_path = create_config_search_path(str(builtin_config_dir()))
     if config_dir is not None:
         # Hydra's public initialize_* API appends extra folders after the primary one; a user's
-        # folder must win over the built-in configs, so it goes first in the search path.
+        # folder must win over the built-in configs, so it goes first in the search path. Hydra
+        # 1.3 has no public way to do this (hydra.searchpath entries come after the primary
+        # config's folder), hence hydra._internal, pinned by hydra-core<1.4 in pyproject.toml.
         search_path.prepend(provider="user", path=f"file://{Path(config_dir).resolve()}")
     Hydra.create_main_hydra2(task_name="electroseg", config_search_path=search_path)
     try:

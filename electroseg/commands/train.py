@@ -80,19 +80,14 @@ def run(cfg: DictConfig) -> int:
 
 
 def help_extra(cfg: DictConfig) -> str:
-    """Parameter counts of the built-in model configs (1 detector, 3 phases, 50/25/25 nm voxels)."""
+    """The built-in model configs, read from their YAML (no network is built: --help stays fast;
+    ``electroseg inspect`` prints a trained model's parameter count and plan)."""
     from electroseg.config_files import builtin_config_dir
-    from electroseg.models import build_model, count_parameters
-    from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
-    from electroseg.training.train import make_spec
 
-    dataset = DatasetConfig(name="help", phases=("pore", "cbd", "am"), channels=("bse",),
-                            volumes=(VolumeEntry(images={"bse": Path("x")}, split="train"),))
-    lines = ["models (trainable parameters for 1 detector, 3 phases):"]
+    lines = ["models (model=NAME):"]
     for path in sorted((builtin_config_dir() / "model").glob("*.yaml")):
-        model = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-        spec = make_spec(model, dataset, voxel_size=(0.05, 0.025, 0.025),
-                         normalization=OmegaConf.to_container(cfg.normalization, resolve=True))
-        lines.append(f"  model={path.stem}: {count_parameters(build_model(spec)):,} "
-                     f"(patch {list(spec.patch_size)}, strides {spec.kwargs['strides']})")
+        model = OmegaConf.load(path)
+        lines.append(f"  model={path.stem}: features {list(model.get('channels', []))}, "
+                     f"patch {list(model.get('patch_size', []))}, {model.get('norm', 'instance')} norm, "
+                     f"batch {model.get('batch_size', 2)}")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO))
 
 from electroseg.classical import segment_volume  # noqa: E402
 from electroseg.inference.engine import _FLIPS  # noqa: E402
-from electroseg.commands.train import prepare_synthetic  # noqa: E402
+from electroseg.synthetic.samples import prepare_synthetic  # noqa: E402
 from electroseg.config import compose_command  # noqa: E402
 from electroseg.io import read_labels  # noqa: E402
 from electroseg.models import model_from_checkpoint, normalize_intensity  # noqa: E402

@@ -126,13 +126,12 @@ def run_stage(name: str, folder: Path, build: Callable[[Path], Any], *, settings
 # ---- data -------------------------------------------------------------------------------------
 
 def _synthesize(folder: Path, dataset: Mapping, preset: Mapping | None) -> None:
-    from electroseg.synthetic import load_preset, make_sample, write_sample
+    from electroseg.synthetic import load_preset
+    from electroseg.synthetic.samples import ensure_samples
 
     block = dict(dataset["synthetic"])
     params = dict(preset) if preset is not None else load_preset(str(block["preset"]))
-    for name, seed in dict(block.get("samples") or {"seed0": 0}).items():
-        logger.info("synthesising %s seed %s", params.get("name"), seed)
-        write_sample(make_sample(params, seed=int(seed), shape=block.get("shape")), folder / name)
+    ensure_samples(block, folder, params=params, default_samples={"seed0": 0})
     write_json(folder / "preset.json", params)
 
 

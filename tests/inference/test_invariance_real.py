@@ -114,7 +114,7 @@ def test_nrel_volume(shared_data, tmp_path):
     (["model=unet3d", "model.patch_size=[16,64,64]"], 0.015),
 ])
 def test_synthetic_fibsem(tmp_path, model, overlap):
-    from electroseg.commands.train import prepare_synthetic
+    from electroseg.synthetic.samples import prepare_synthetic
 
     cfg = compose_command("train", ["data=nmc_fibsem", "+data.synthetic.shape=[32,128,128]", *model,
                                     "trainer.max_epochs=8", "data.preprocess=[]",

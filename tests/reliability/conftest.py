@@ -114,7 +114,7 @@ TINY_TRAIN = ["data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=fast",
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory) -> Path:
     """Cache folder with the generated tiny synthetic samples and pseudo-labels, shared by training tests."""
-    from electroseg.commands.train import prepare_synthetic
+    from electroseg.synthetic.samples import prepare_synthetic
     from electroseg.config import compose_command
 
     cache = tmp_path_factory.mktemp("cache")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from electroseg.commands.train import prepare_synthetic
+from electroseg.synthetic.samples import prepare_synthetic
 from electroseg.config import compose_command
 
 TINY = ["data=nmc_fibsem", "data.synthetic.preset=tiny", "model=unet3d_tiny", "trainer=fast",

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from omegaconf import OmegaConf
 
-from electroseg.commands.train import prepare_synthetic
+from electroseg.synthetic.samples import prepare_synthetic
 from electroseg.config import compose_command
 
 # Lightning's ddp strategy re-runs the launching script once per extra device, so the run

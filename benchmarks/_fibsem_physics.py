@@ -1,7 +1,7 @@
 """FIB-SEM image models written apart from `electroseg.synthetic`, on microstructures it did not make.
 
 The classical route must not be judged on the project's own simulator alone (a step that helps only
-there fits its assumptions). This module images *real* 3-phase label volumes from ../shared/data
+there fits its assumptions). This module images *real* 3-phase label volumes from $ELECTROSEG_DATA (default ../shared/data)
 (TauFactor's GAN NMC, MATBOX nmc-1-cal with bridge CBD, the inpainter NMC) with several physical
 models of a FIB-SEM backscatter stack, none of them the project's:
 
@@ -17,13 +17,14 @@ models of a FIB-SEM backscatter stack, none of them the project's:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(os.environ.get("ELECTROSEG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 # label volume -> (file, mapping stored value -> pore 0 / cbd 1 / am 2)
 STRUCTURES = {

@@ -22,6 +22,7 @@ nrel_nmc1cal_fixed`` (multichannel2d from the scribbles alone; and calibrated to
 
 from __future__ import annotations
 
+import os
 import argparse
 import sys
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ROOT = REPO.parent / "shared" / "data" / "nrel_expertsegmentation"
+DEFAULT_ROOT = Path(os.environ.get("ELECTROSEG_DATA") or REPO.parent / "shared" / "data") / "nrel_expertsegmentation"
 TARGET = 0.51
 NMC, DARK = 1, 2  # stored scribble values: 1 = NMC (bright), 2 = pore + CBD (dark), 0 = unlabelled
 
@@ -41,7 +42,7 @@ def load(root: Path) -> tuple[np.ndarray, np.ndarray]:
     image_path, label_path = root / "nmc1cal.tif", root / "nmc1cal_labels.tiff"
     for path in (image_path, label_path):
         if not path.is_file():
-            sys.exit(f"{path}: expected the NREL nmc1cal file (see ../shared/data/README.md), not found")
+            sys.exit(f"{path}: expected the NREL nmc1cal file (set ELECTROSEG_DATA to the folder holding nrel_expertsegmentation/), not found")
     image = tifffile.imread(image_path).astype(np.float32)
     scribbles = tifffile.imread(label_path)
     if image.shape != scribbles.shape or not set(np.unique(scribbles)) <= {0, NMC, DARK}:

@@ -26,6 +26,7 @@ in other units (an affine map to 16-bit counts).
 
 from __future__ import annotations
 
+import os
 import argparse
 import logging
 import sys
@@ -38,7 +39,7 @@ import tifffile
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data"
+DATA = Path(os.environ.get("ELECTROSEG_DATA") or REPO.parent / "shared" / "data")  # third-party data
 
 from electroseg.config import compose_command  # noqa: E402
 from electroseg.inference import load_checkpoint, predict_volume  # noqa: E402

@@ -135,7 +135,8 @@ class PeakMemory:
 
 
 def run_cluster(path, n_workers, memory_limit, uncertainty):
-    from electroseg.analysis.blockwise import analyze_blockwise, dask_client
+    from electroseg.analysis.blockwise import analyze_blockwise
+    from electroseg.parallel import dask_client
 
     with dask_client(n_workers=n_workers, threads_per_worker=1, memory_limit=memory_limit) as client:
         workers_before = set(client.scheduler_info()["workers"])

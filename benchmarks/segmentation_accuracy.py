@@ -37,6 +37,7 @@ in the time budget when labels are perfect.
 
 from __future__ import annotations
 
+import os
 import argparse
 import sys
 import time
@@ -47,7 +48,7 @@ from typing import Callable
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = Path(os.environ.get("ELECTROSEG_DATA") or REPO.parent / "shared" / "data")
 sys.path.insert(0, str(REPO))
 
 from electroseg.classical import segment_volume  # noqa: E402

@@ -302,7 +302,7 @@ def pba_profile(labels: np.ndarray, *, depth_axis: int = 1,
 
     Notes
     -----
-    Face method (DESIGN.md "neighbour counting"): over voxel pairs adjacent along an in-plane
+    Face method (docs/reference-metrics.md "neighbour counting"): over voxel pairs adjacent along an in-plane
     axis within depth plane k, ``S(k)`` counts pairs with exactly one AM voxel and ``C(k)`` pairs
     with one AM and one CBD voxel. ``per_depth[k] = C(k)/S(k)``, ``pooled = ΣC/ΣS``,
     ``depth_mean`` = mean of the defined ``per_depth``. Voxel method: ``S(k)`` counts AM voxels

@@ -3,7 +3,7 @@
 ``analyze_labels`` computes volume fractions, PBA, particles, interface areas (and, when their
 modules are present, electronic connectivity, per-particle channel statistics and sub-block
 uncertainty) sharing one pass of face-pair counting; ``write_analysis`` writes metrics.json in
-the DESIGN.md schema, CSV tables and figures.
+the docs/reference-metrics.md schema, CSV tables and figures.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class AnalysisResult:
     tortuosity: dict | None = None
 
     def to_dict(self) -> dict:
-        """metrics.json content, exactly the DESIGN.md schema (null for undefined values), plus
+        """metrics.json content, exactly the docs/reference-metrics.md schema (null for undefined values), plus
         ``tortuosity`` {phase: TauFactor result} when it was asked for."""
         metrics = {"phases": list(self.phases), "voxel_size_um": list(self.voxel_size),
                    "depth_axis": self.depth_axis, "shape": list(self.shape),
@@ -170,7 +170,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                    crack_merge: float | None = DEFAULT_CRACK_MERGE,
                    crack_gap_um: float | None = None,
                    tortuosity_phases: Sequence[str] = (), tortuosity_axes: str = "depth") -> AnalysisResult:
-    """Compute every metric of DESIGN.md on one label volume.
+    """Compute every metric of docs/reference-metrics.md on one label volume.
 
     Parameters
     ----------

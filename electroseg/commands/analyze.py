@@ -84,7 +84,8 @@ def _tortuosity_phases(cfg: DictConfig, phases: tuple[str, ...]) -> tuple[str, .
 
 def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, options: dict) -> dict:
     """Block-wise analysis of (Zarr) label volumes on a Dask cluster; same results as in memory."""
-    from electroseg.analysis.blockwise import analyze_blockwise, dask_client
+    from electroseg.analysis.blockwise import analyze_blockwise
+    from electroseg.parallel import dask_client
 
     options.pop("tortuosity_axes")
     if options.pop("tortuosity_phases"):

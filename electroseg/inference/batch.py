@@ -467,7 +467,7 @@ def predict_batch(
     if executor == "dask":
         from dataclasses import replace
 
-        from electroseg.analysis.blockwise import dask_client
+        from electroseg.parallel import dask_client
 
         with dask_client(**(dask or {})) as client:
             blockwise = {"client": client, "slab_size": int(slab_size)}

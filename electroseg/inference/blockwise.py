@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from electroseg.errors import InputError
-from electroseg.inference.chunked import _lazy_volume
-from electroseg.inference.inputs import make_source, resolve_setup
+from electroseg.inference.inputs import lazy_volume, make_source, resolve_setup
 from electroseg.inference.predict import ChunkedPrediction, predict_volume
 from electroseg.io import atomic_output
 
@@ -115,7 +114,7 @@ def predict_blockwise(
         raise InputError(f"slab_size: expected a positive integer, got {slab_size}")
     loaded = _model(model)
     setup = resolve_setup(loaded, patch_size=patch_size)
-    lazy = _lazy_volume(volume, voxel_size)
+    lazy = lazy_volume(volume, voxel_size)
     # global normalisation bounds, computed once; preprocess steps would need the whole volume
     source, two_d = make_source(lazy, setup, lazy_only=True)
     if two_d:
@@ -143,7 +142,7 @@ def predict_blockwise(
     with atomic_output(out_path) as tmp:
         target = _open_output(tmp, shape, int(slab_size), lazy.voxel_size, setup.phases)
         stored = da.store(labels, target, lock=False, compute=False)
-        from electroseg.analysis.blockwise import compute
+        from electroseg.parallel import compute
 
         compute(stored, client=client, scheduler_address=scheduler_address)
     logger.info("wrote %s %s in %d slabs (halo %d)", out_path, shape, len(slabs), halo)
@@ -181,9 +180,9 @@ def _fit_offsets(setup, source, options: dict, fractions, where: str) -> np.ndar
     """Logit offsets for ``fractions`` on the whole (lazy) source, fitted in this process."""
     from electroseg.inference.calibrate import fit_offsets
     from electroseg.inference.engine import prepare_network
-    from electroseg.inference.predict import _plan
+    from electroseg.inference.engine import plan_windows
 
-    plan = _plan(setup, overlap=options["overlap"], batch_size=options["batch_size"], tta=options["tta"],
+    plan = plan_windows(setup, overlap=options["overlap"], batch_size=options["batch_size"], tta=options["tta"],
                  device=options["device"], precision=options["precision"])
     network = prepare_network(setup.network, plan.device, plan.autocast_dtype)
     return fit_offsets(network, setup, source, plan, fractions, where=where)

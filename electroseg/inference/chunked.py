@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from electroseg.errors import InputError
-from electroseg.inference.engine import Sink
-from electroseg.inference.inputs import make_source, resolve_setup
-from electroseg.inference.predict import ChunkedPrediction, _check_probabilities, _plan, _run
-from electroseg.io import Volume, atomic_output, read_volume
+from electroseg.inference.engine import Sink, check_probabilities, plan_windows, run_model
+from electroseg.inference.inputs import lazy_volume, make_source, resolve_setup
+from electroseg.inference.predict import ChunkedPrediction
+from electroseg.io import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +92,6 @@ class SlabSink(Sink):
                                     voxel_size=self.voxel_size, phases=phases, dtype=dtype)
 
 
-def _lazy_volume(volume: Any, voxel_size: Any) -> Volume:
-    if isinstance(volume, Volume):
-        return volume if voxel_size is None else volume.with_voxel_size(voxel_size)
-    if isinstance(volume, (str, os.PathLike)):
-        return read_volume(volume, voxel_size=voxel_size, lazy=True)
-    return Volume(data=volume, voxel_size=None if voxel_size is None else tuple(voxel_size))
-
-
 def predict_chunked(
     model: Any,
     volume: Any,
@@ -151,12 +143,12 @@ def predict_chunked(
     Normalisation bounds come from the same strided sample, read one slice at a time. Memory:
     about (K + C + 1) x 4 bytes x patch_z x Y x X plus one slab of output.
     """
-    _check_probabilities(probabilities)
+    check_probabilities(probabilities)
     if int(slab_size) < 1:
         raise InputError(f"slab_size: expected a positive integer, got {slab_size}")
     setup = resolve_setup(model, spec=spec, patch_size=patch_size)
-    plan = _plan(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
-    lazy = _lazy_volume(volume, voxel_size)
+    plan = plan_windows(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
+    lazy = lazy_volume(volume, voxel_size)
     source, two_d = make_source(lazy, setup, lazy_only=True)
     if two_d:
         raise InputError(f"{lazy.name}: chunked prediction is for (Z, Y, X) volumes; use predict_volume for 2-D images")
@@ -167,7 +159,7 @@ def predict_chunked(
         sink = SlabSink(tmp, source.shape[1:], slab_size=slab_size, voxel_size=lazy.voxel_size,
                         probabilities_path=tmp_p, probabilities_dtype=probabilities, tiff=_is_tiff(out_path),
                         phases=setup.phases)
-        _run(setup, plan, source, sink, progress=progress, what=out_path.name,
+        run_model(setup, plan, source, sink, progress=progress, what=out_path.name,
              volume_fractions=volume_fractions)
         sink.flush()
     logger.info("wrote %s %s", out_path, source.shape[1:])

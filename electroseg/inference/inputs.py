@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from torch import nn
 from electroseg.errors import InputError
 from electroseg.inference.engine import Source
 from electroseg.inference.normalize import ChannelBounds, intensity_bounds
-from electroseg.io import Volume
+from electroseg.io import Volume, read_volume
 
 logger = logging.getLogger(__name__)
 
@@ -132,3 +133,13 @@ def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[S
                        setup.normalization.get("bounds"))
     logger.debug("%s: normalisation bounds %s", where, [b.to_dict() for b in source.bounds])
     return source, two_d
+
+
+def lazy_volume(volume: Any, voxel_size: Any) -> Volume:
+    """``volume`` as a lazily read Volume: a path is opened lazily, an array wrapped, a Volume
+    kept; ``voxel_size`` overrides what the file says."""
+    if isinstance(volume, Volume):
+        return volume if voxel_size is None else volume.with_voxel_size(voxel_size)
+    if isinstance(volume, (str, os.PathLike)):
+        return read_volume(volume, voxel_size=voxel_size, lazy=True)
+    return Volume(data=volume, voxel_size=None if voxel_size is None else tuple(voxel_size))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,22 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from electroseg.errors import InputError
-from electroseg.inference.engine import ArraySink, Sink, WindowPlan, count_windows, prepare_network, run_2d, run_3d
-from electroseg.inference.inputs import Setup, make_source, resolve_setup
-from electroseg.inference.windows import choose_device, resolve_precision
-from electroseg.io import Volume, atomic_output
+from electroseg.inference.engine import ArraySink, check_probabilities, plan_windows, run_model
+from electroseg.inference.inputs import make_source, resolve_setup
 
 logger = logging.getLogger(__name__)
-
-PROBABILITY_DTYPES = ("float16", "uint8")
-DEFAULT_BATCH = {"unet3d": 2, "multichannel2d": 8}
-# On CUDA small batches leave the GPU waiting on kernel launches. One H100, default models,
-# random weights: multichannel2d on 64x1024x1024, batch 32 -> 128: 41 -> 85 Mvoxel/s (fp32);
-# unet3d on 256x1024x1024 at batch 32: 155 Mvoxel/s, 1.8 GB of GPU memory in all. The forward
-# passes of these batches take about 1.2 GB (unet3d) and 0.9 GB (multichannel2d) in float32.
-DEFAULT_BATCH_CUDA = {"unet3d": 32, "multichannel2d": 128}
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -72,55 +58,6 @@ class ChunkedPrediction:
         return {"labels_path": str(self.labels_path), "shape": list(self.shape), "phases": list(self.phases),
                 "probabilities_path": None if self.probabilities_path is None else str(self.probabilities_path),
                 "intensity": list(self.intensity)}
-
-
-def _plan(setup: Setup, *, overlap: float, batch_size: int | None, tta: bool, device: Any,
-          precision: str) -> WindowPlan:
-    if not 0 <= float(overlap) < 1:
-        raise InputError(f"overlap: expected a fraction in [0, 1), got {overlap}")
-    try:
-        chosen = choose_device(device)
-        autocast = resolve_precision(precision, chosen)
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    defaults = DEFAULT_BATCH_CUDA if chosen.type == "cuda" else DEFAULT_BATCH
-    batch = defaults[setup.kind] if batch_size is None else int(batch_size)
-    if batch < 1:
-        raise InputError(f"batch_size: expected a positive integer, got {batch_size}")
-    return WindowPlan(setup.patch_size, float(overlap), batch, bool(tta), chosen, autocast)
-
-
-def _check_probabilities(probabilities: str | None) -> None:
-    if probabilities is not None and probabilities not in PROBABILITY_DTYPES:
-        raise InputError(f"probabilities: expected one of {PROBABILITY_DTYPES} or None, got {probabilities!r}")
-
-
-def _run(setup: Setup, plan: WindowPlan, source, sink: Sink, *, progress: bool, what: str,
-         volume_fractions: Mapping[str, float] | None = None) -> None:
-    """Run the engine matching the model kind, with an optional tqdm bar over windows; first
-    fit logit offsets to ``volume_fractions`` on this input when given."""
-    import torch
-
-    network = prepare_network(setup.network, plan.device, plan.autocast_dtype)
-    if volume_fractions:
-        from electroseg.inference.calibrate import calibrated_network
-
-        network = calibrated_network(network, setup, source, plan, volume_fractions, where=what)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=count_windows(source.shape[1:], plan), desc=what, unit="win", leave=False)
-    try:
-        with torch.inference_mode():
-            if setup.kind == "unet3d":
-                run_3d(network, source, sink, plan, on_windows=bar.update if bar else None)
-            else:
-                run_2d(network, source, sink, plan, context_slices=setup.context_slices,
-                       on_windows=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def predict_volume(
@@ -184,12 +121,12 @@ def predict_volume(
     repeating the edge. unet3d runs patch-wise in 3-D; multichannel2d runs slice-wise with the
     ``context_slices`` neighbours of each slice as extra channels (ends repeated).
     """
-    _check_probabilities(probabilities)
+    check_probabilities(probabilities)
     setup = resolve_setup(model, spec=spec, patch_size=patch_size)
-    plan = _plan(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
+    plan = plan_windows(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
     source, two_d = make_source(image, setup)
     sink = ArraySink(source.shape[1:], probabilities_dtype=probabilities)
-    _run(setup, plan, source, sink, progress=progress, what="windows", volume_fractions=volume_fractions)
+    run_model(setup, plan, source, sink, progress=progress, what="windows", volume_fractions=volume_fractions)
     labels, probs = sink.labels, sink.probabilities
     if two_d:
         labels, probs = labels[0], None if probs is None else probs[:, 0]

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 def sample_truth(sample: Sample) -> dict[str, Any]:
     """The truth.json record of a sample, metrics computed with `electroseg.analysis`.
 
-    Volume fractions by `volume_fractions`, PBA by `pba_profile` (face pairs, DESIGN.md) on
+    Volume fractions by `volume_fractions`, PBA by `pba_profile` (face pairs, docs/reference-metrics.md) on
     the dense labels; ``pba`` is null for phase sets without ``am`` and ``cbd`` (e.g. CT).
     ``particle_count`` is the number of particles placed by the generator; touching particles
     merge, so ``am_components`` (face-connected AM components by `label_particles`, the

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from electroseg.analysis import face_pair_counts, pba_profile, volume_fraction_profile
 from electroseg.analysis.connectivity import electronic_connectivity
-from electroseg.analysis.blockwise import analyze_blockwise, blockwise_counts, dask_client
+from electroseg.analysis.blockwise import analyze_blockwise, blockwise_counts
+from electroseg.parallel import dask_client
 from electroseg.analysis.summary import analyze_labels, write_analysis
 from electroseg.analysis.particles import particle_table
 from electroseg.analysis.surfaces import interface_areas

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import zarr
 
-from electroseg.analysis.blockwise import dask_client
+from electroseg.parallel import dask_client
 from electroseg.errors import InputError
 from electroseg.inference import load_checkpoint, predict_volume
 from electroseg.inference.blockwise import predict_blockwise

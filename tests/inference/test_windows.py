@@ -50,17 +50,17 @@ def test_device_and_precision_choice():
 
 @pytest.mark.parametrize("kind, cpu, cuda", [("unet3d", 2, 32), ("multichannel2d", 8, 128)])
 def test_default_batch_is_larger_on_cuda_and_an_explicit_one_wins(kind, cpu, cuda, monkeypatch):
-    from electroseg.inference import predict
+    from electroseg.inference import engine
     from electroseg.inference.inputs import Setup
 
     setup = Setup(network=torch.nn.Identity(), kind=kind, patch_size=(8, 8), context_slices=0,
                   channels=("bse",), phases=("pore", "am"), normalization={})
     options = dict(overlap=0.25, tta=False, device=None, precision="auto")
-    monkeypatch.setattr(predict, "choose_device", lambda device: torch.device("cpu"))
-    assert predict._plan(setup, batch_size=None, **options).batch_size == cpu
-    monkeypatch.setattr(predict, "choose_device", lambda device: torch.device("cuda"))
-    plan = predict._plan(setup, batch_size=None, **options)
+    monkeypatch.setattr(engine, "choose_device", lambda device: torch.device("cpu"))
+    assert engine.plan_windows(setup, batch_size=None, **options).batch_size == cpu
+    monkeypatch.setattr(engine, "choose_device", lambda device: torch.device("cuda"))
+    plan = engine.plan_windows(setup, batch_size=None, **options)
     assert plan.batch_size == cuda and plan.autocast_dtype is None  # fp32 on CUDA
-    assert predict._plan(setup, batch_size=5, **options).batch_size == 5
+    assert engine.plan_windows(setup, batch_size=5, **options).batch_size == 5
     with pytest.raises(InputError, match="batch_size"):
-        predict._plan(setup, batch_size=0, **options)
+        engine.plan_windows(setup, batch_size=0, **options)

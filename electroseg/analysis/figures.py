@@ -44,6 +44,8 @@ def write_figures(results: Mapping, out_dir: str | Path) -> list[Path]:
     if any(getattr(r, "fragment_histogram", None) is not None for r in results.values()):
         written.append(plot_fragments_by_depth(results, out_dir / "fragments_by_depth.png"))
     written.append(plot_volume_fraction_profile(results, out_dir / "volume_fraction_profile.png"))
+    if any(getattr(r, "representative_volume", None) for r in results.values()):
+        written.append(plot_representative_volume(results, out_dir / "representative_volume.png"))
     return written
 
 
@@ -148,6 +150,37 @@ def plot_volume_fraction_profile(results: Mapping, path: str | Path) -> Path:
     ax.set(xlabel="depth from separator (µm)", ylabel="volume fraction", ylim=(0, 1),
            title="volume fraction profile")
     ax.legend(fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
+def plot_representative_volume(results: Mapping, path: str | Path) -> Path:
+    """Spread between blocks against block volume (log-log), per metric: the measured points,
+    the fitted power law taken to the imaged volume (its 95 % half width divided by z, so it
+    reads on the same axis) and the target. One colour per metric, one marker style per sample."""
+    fig, ax = _figure()
+    colours = {}
+    for i, (name, result) in enumerate(results.items()):
+        rve = getattr(result, "representative_volume", None)
+        if not rve:
+            continue
+        style = _LINESTYLES[i % len(_LINESTYLES)]
+        imaged = rve["imaged_volume_um3"]
+        z = 1.959963984540054 if rve.get("confidence", 0.95) == 0.95 else None
+        for metric, fit in rve["metrics"].items():
+            points = [(v, s) for v, s in zip(fit["block_volume_um3"], fit["std"]) if s]
+            if not points:
+                continue
+            colour = colours.setdefault(metric, f"C{len(colours)}")
+            label = metric.replace("volume_fraction_", "fraction ") + (f" ({name})" if len(results) > 1 else "")
+            ax.loglog(*zip(*points), "o", color=colour, label=label)
+            if fit["slope"] is not None and z:
+                v = np.array([min(p[0] for p in points), imaged])
+                sigma_imaged = fit["half_width"] / z
+                ax.loglog(v, sigma_imaged * (v / imaged) ** fit["slope"], color=colour, ls=style, lw=1)
+                ax.plot([imaged], [sigma_imaged], "s", color=colour, mfc="none")
+    ax.set(xlabel="analysed volume (µm³)", ylabel="spread between blocks (std)",
+           title="representative volume: spread falls with volume (square: whole image)")
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -98,6 +98,7 @@ class AnalysisResult:
     fragments: ParticleTable | None = None
     fragment_histogram: SizeHistogram | None = None
     tortuosity: dict | None = None
+    representative_volume: dict | None = None
 
     def to_dict(self) -> dict:
         """metrics.json content, exactly the docs/reference-metrics.md schema (null for undefined values), plus
@@ -112,6 +113,8 @@ class AnalysisResult:
                                    if self.uncertainty is not None else None)}
         if self.tortuosity is not None:
             metrics["tortuosity"] = self.tortuosity
+        if self.representative_volume is not None:
+            metrics["representative_volume"] = self.representative_volume
         return metrics
 
     def _particles_dict(self, phase: str) -> dict | None:
@@ -211,7 +214,10 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         module; needs "am" and "cbd" phases). About 2/3 of the run time on large volumes.
     uncertainty : bool
         Sub-block uncertainty (``uncertainty`` module) with ``n_blocks`` blocks per in-plane
-        axis (default 2, or 1 along an axis one voxel thick).
+        axis (default 2, or 1 along an axis one voxel thick), and the representative-volume
+        check (``rve`` module: how the spread of the volume fractions and of pooled PBA falls
+        with block volume, the precision the imaged volume supports and the volume a stated
+        precision needs) into ``representative_volume`` of metrics.json.
     seed : int
         Bootstrap seed.
     source : str
@@ -395,7 +401,7 @@ def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_
 
     common = dict(depth_axis=options["depth_axis"], phases=options["phases"],
                   ignore_value=options["ignore_value"])
-    extras: dict = {"connectivity": None, "channel_stats": None, "uncertainty": None}
+    extras: dict = {"connectivity": None, "channel_stats": None, "uncertainty": None, "representative_volume": None}
     if collector and "am" in options["phases"] and "cbd" in options["phases"]:
         face_ids = options["split"] == "none" and connectivity_rank(
             options["connectivity"], labels.ndim) == 1  # the face-connected AM components
@@ -419,6 +425,9 @@ def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_
         blocks = subblock_metrics(labels, voxel_size=options["voxel_size"], n_blocks=n_blocks,
                                   particles=am_particles if options["split"] != "none" else None, **common)
         extras["uncertainty"] = summarize_uncertainty(blocks, seed=seed)
+        from electroseg.analysis.rve import representative_volume
+
+        extras["representative_volume"] = representative_volume(labels, voxel_size=options["voxel_size"], **common)
     return extras
 
 

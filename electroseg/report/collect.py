@@ -29,9 +29,11 @@ def metrics_section(root: Path) -> Section | None:
     if not paths:
         return None
     named = {label_of(p, root): read_json(p) for p in paths}
-    table = side_by_side({k: {m: v for m, v in tree.items() if m != "uncertainty"} for k, tree in named.items()},
-                         "Metrics of each segmentation (metrics.json)")
+    table = side_by_side({k: {m: v for m, v in tree.items() if m not in ("uncertainty", "representative_volume")}
+                          for k, tree in named.items()}, "Metrics of each segmentation (metrics.json)")
     tables = (table, _uncertainty_table(named)) if any(t.get("uncertainty") for t in named.values()) else (table,)
+    if any(t.get("representative_volume") for t in named.values()):
+        tables += (_rve_table(named),)
     return Section("Metrics", paragraphs=_pba_convention(named), tables=tables,
                    figures=figures_under(root, [p.parent for p in paths]))
 
@@ -51,6 +53,24 @@ def _pba_convention(named: dict[str, dict]) -> tuple[str, ...]:
                f"{axis} (separator at index 0); only face pairs inside planes perpendicular to depth count, so "
                "pooled PBA of the same labels changes with depth_axis. PBA by depth is that share per plane.")
     return (how,)
+
+
+def _rve_table(named: dict[str, dict]) -> Table:
+    """Is the imaged volume large enough: per segmentation and metric, the 95 % half width the
+    imaged volume supports, the target, the volume that target needs, and the verdict."""
+    rows = []
+    for source, tree in named.items():
+        rve = tree.get("representative_volume") or {}
+        for metric, fit in (rve.get("metrics") or {}).items():
+            needed = fit.get("volume_needed_um3")
+            rows.append((source, metric, format_value(fit.get("half_width")), format_value(fit.get("target_half_width")),
+                         format_value(rve.get("imaged_volume_um3")),
+                         "no volume (the spread does not fall)" if needed is None else format_value(needed),
+                         "yes" if fit.get("sufficient") else "no"))
+    return Table("Representative volume: the precision the imaged volume supports (95 % half width, from the "
+                 "fall of the between-block spread with block volume) and the volume a target needs",
+                 ("segmentation", "metric", "half width", "target", "imaged µm³", "needed µm³", "enough"),
+                 tuple(rows))
 
 
 def _uncertainty_table(named: dict[str, dict]) -> Table:

@@ -23,6 +23,56 @@ def summary_section(root: Path) -> Section | None:
     return Section("Summary", paragraphs=lines, tables=(table,) if table.rows else ())
 
 
+def trust_section(root: Path) -> Section | None:
+    """"How far to trust this": what the run's own products say about its figures' reliability.
+
+    Built from the sub-block intervals and the representative-volume verdicts of each
+    metrics.json, the agreement of each segmentation with the truth or the hand labels
+    (comparison.json), and the learned predictions' quality records (prediction.json). It states
+    what no interval here covers: the segmentation's own error.
+    """
+    lines: list[str] = []
+    for path in products(root, "metrics.json"):
+        tree, name = read_json(path), label_of(path, root)
+        blocks = ((tree.get("uncertainty") or {}).get("metrics") or {})
+        pba, am = blocks.get("pba_pooled") or {}, blocks.get("volume_fraction_am") or {}
+        parts = []
+        for label, entry, headline in (("PBA", pba, (tree.get("pba") or {}).get("pooled")),
+                                       ("AM fraction", am, (tree.get("volume_fraction") or {}).get("am"))):
+            if entry.get("ci_low") is not None and headline is not None:
+                parts.append(f"{label} {format_value(headline)} (sub-block 95 % interval of the mean "
+                             f"[{format_value(entry['ci_low'])}, {format_value(entry['ci_high'])}], "
+                             f"{entry.get('n')} blocks)")
+        rve = (tree.get("representative_volume") or {}).get("metrics") or {}
+        short = [f"{m.replace('volume_fraction_', '')} (±{format_value(f['half_width'])} against ±"
+                 f"{format_value(f['target_half_width'])})" for m, f in rve.items() if not f.get("sufficient")]
+        if parts or rve:
+            verdict = ("the imaged volume is large enough for every headline metric's target" if rve and not short
+                       else f"the imaged volume is too small for: {', '.join(short)}" if short else "")
+            lines.append(f"{name}: " + "; ".join(parts + ([verdict] if verdict else [])) + ".")
+    for path in products(root, "comparison.json"):
+        agreement = read_json(path).get("agreement") or {}
+        judged = [f"{pair}: mean IoU {format_value(a.get('mean_iou'))}" for pair, a in agreement.items()
+                  if pair.endswith((" vs truth", " vs hand labels", " vs reference"))]
+        if judged:
+            lines.append("Against labels a person or the generator made: " + "; ".join(judged) + ".")
+    for path in products(root, "prediction.json"):
+        qa = read_json(path).get("qa") or {}
+        low = (qa.get("low_confidence") or {}).get("all")
+        if low is not None:
+            tiling = qa.get("tiling_agreement")
+            lines.append(f"{label_of(path, root)}: {format_value(100 * low)} % of the voxels are low-confidence "
+                         f"(normalised entropy ≥ {format_value((qa.get('low_confidence') or {}).get('threshold'))})"
+                         + ("" if tiling is None else f"; a crop predicted alone agrees on {format_value(100 * tiling)} %")
+                         + ".")
+    if not lines:
+        return None
+    lines.append("These intervals cover how the metrics vary across this specimen, not the segmentation's own "
+                 "error: where two segmentations of the same images differ by more than the interval, the "
+                 "difference is the segmentation's, and the truth may lie outside both intervals.")
+    return Section("How far to trust this", paragraphs=tuple(lines))
+
+
 def metrics_section(root: Path) -> Section | None:
     """Every metrics.json side by side, one column per segmentation folder."""
     paths = products(root, "metrics.json")
@@ -190,7 +240,7 @@ def collect_report(root: str | Path, *, title: str | None = None) -> Report:
         Defaults to ``"electroseg report: <folder name>"``.
     """
     root = Path(root)
-    sections = [summary_section(root), cycling_section(root), metrics_section(root),
+    sections = [trust_section(root), summary_section(root), cycling_section(root), metrics_section(root),
                 *comparison_sections(root)]
     used = {p for s in sections if s is not None for p in s.figures}
     others = tuple(p for p in sorted(root.rglob("*.png")) if p not in used)

@@ -177,3 +177,33 @@ def test_report_states_the_pba_axis_and_keeps_hashes_short(tmp_path):
     assert "Depth is array axis 1" in text and "pooled PBA of the same labels changes with depth_axis" in text
     assert "scans/cell1.tif" in text and "/very/long" not in text
     assert digest[:16] + "…" in text and digest not in text
+
+
+def test_report_opens_with_how_far_to_trust_it(tmp_path):
+    import json
+
+    from electroseg.report import build_report
+
+    run = tmp_path / "run"
+    (run / "analysis" / "learned").mkdir(parents=True)
+    (run / "compare").mkdir()
+    (run / "predict" / "scan").mkdir(parents=True)
+    (run / "analysis" / "learned" / "metrics.json").write_text(json.dumps({
+        "phases": ["pore", "cbd", "am"], "depth_axis": 1, "volume_fraction": {"am": 0.5},
+        "pba": {"method": "face", "pooled": 0.5, "depth_mean": 0.5, "per_depth": [0.5]},
+        "uncertainty": {"metrics": {"pba_pooled": {"n": 4, "mean": 0.5, "ci_low": 0.45, "ci_high": 0.55}}},
+        "representative_volume": {"imaged_volume_um3": 100.0, "metrics": {
+            "volume_fraction_am": {"half_width": 0.03, "target_half_width": 0.01, "sufficient": False,
+                                   "volume_needed_um3": 900.0}}}}))
+    (run / "compare" / "comparison.json").write_text(json.dumps({"agreement": {
+        "learned vs hand labels": {"mean_iou": 0.8}, "learned vs classical": {"mean_iou": 0.7}}}))
+    (run / "predict" / "scan" / "prediction.json").write_text(json.dumps(
+        {"qa": {"low_confidence": {"threshold": 0.6, "all": 0.125}, "tiling_agreement": 0.995}}))
+    text = build_report(run).markdown.read_text()
+    first = text.index("## ", text.index("\n"))  # the first section heading after the title
+    assert text[first:].startswith("## How far to trust this")
+    for fragment in ("PBA 0.5 (sub-block 95 % interval of the mean [0.45, 0.55], 4 blocks)",
+                     "too small for: am (±0.03 against ±0.01)", "learned vs hand labels: mean IoU 0.8",
+                     "12.5 % of the voxels are low-confidence", "agrees on 99.5 %", "not the segmentation's own error"):
+        assert fragment in text, fragment
+    assert "learned vs classical: mean IoU" not in text[first:text.index("## ", first + 3)]

@@ -18,7 +18,7 @@ import numpy as np
 
 from electroseg.errors import InputError
 from electroseg.io._tiff import read_tiff, unit_scale
-from electroseg.io._validate import check_image_array, check_same_shape, check_voxel_size, default_max_bytes
+from electroseg.io._validate import check_image_array, check_same_shape, default_max_bytes
 from electroseg.io.volume import Volume
 
 logger = logging.getLogger(__name__)

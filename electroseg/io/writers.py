@@ -118,7 +118,6 @@ def write_tiff(
     Arrays over ~3.5 GB are written as OME BigTIFF with ``PhysicalSize*`` instead (ImageJ TIFF
     is limited to 4 GB); `electroseg.io.read_volume` reads both.
     """
-    import tifffile
 
     array = _imagej_dtype(np.asarray(array))
     if phases:

@@ -63,6 +63,7 @@ class InputResult:
         row.update({"pba_pooled": self.pba_pooled,
                     "low_confidence": (self.qa.get("low_confidence") or {}).get("all"),
                     "tiling_agreement": self.qa.get("tiling_agreement"),
+                    "hand_label_agreement": (self.qa.get("hand_labels") or {}).get("agreement"),
                     "error": self.error, "input": self.input})
         return row
 
@@ -104,6 +105,7 @@ class _Options:
     chunked_format: str = "zarr"   # chunked labels: labels.zarr or labels.tif (OME BigTIFF)
     uncertainty: bool = True       # uncertainty.tif + qa.low_confidence (in-memory route)
     qa_tiling: bool = False        # qa.tiling_agreement: the central half predicted again
+    hand_labels: str | None = None  # "{name}"-template of each input's hand labels: qa.hand_labels
 
 
 def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
@@ -176,6 +178,24 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     if options.qa_tiling:
         qa["tiling_agreement"] = _tiling_agreement(loaded, volume, prediction.labels, options)
     return prediction.labels, volume.voxel_size, list(prediction.intensity), qa
+
+
+def _hand_label_agreement(labels: np.ndarray, path: str, phases) -> dict | None:
+    """Share of an input's hand-labelled voxels (255 = unlabelled) that the prediction
+    reproduces, overall and per phase; None when the input has no hand-label file."""
+    from electroseg.io import read_labels
+
+    if not Path(path).exists():
+        return None
+    hand = read_labels(path, phases=phases).numpy()
+    if hand.shape != labels.shape:
+        raise InputError(f"{path}: hand labels of shape {hand.shape}, the input is {labels.shape}")
+    marked = hand != 255
+    agree = labels[marked] == hand[marked]
+    per_phase = {p: (float(agree[hand[marked] == i].mean()) if np.any(hand[marked] == i) else None)
+                 for i, p in enumerate(phases)}
+    return {"file": str(path), "voxels": int(marked.sum()),
+            "agreement": float(agree.mean()) if agree.size else None, "per_phase": per_phase}
 
 
 def _tiling_agreement(loaded, volume, labels: np.ndarray, options: _Options) -> float | None:
@@ -305,6 +325,9 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
     try:
         folder.mkdir(parents=True, exist_ok=True)
         labels, voxel_size, intensity, qa = _predict_item(loaded, item, folder, options)
+        if options.hand_labels:
+            qa["hand_labels"] = _hand_label_agreement(labels, options.hand_labels.format(name=item.name),
+                                                      loaded.spec.phases)
         analysis = []
         if options.analyze:
             analysis = _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
@@ -347,7 +370,7 @@ def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
 
 
 def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, max_memory_bytes,
-             predict, chunked_format="zarr", uncertainty=True, qa_tiling=False) -> _Options:
+             predict, chunked_format="zarr", uncertainty=True, qa_tiling=False, hand_labels=None) -> _Options:
     chunked = str(chunked).lower()
     if chunked not in CHUNKED_CHOICES:
         raise InputError(f"chunked: expected one of {CHUNKED_CHOICES}, got {chunked!r}")
@@ -363,7 +386,23 @@ def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, ma
     voxel_size = None if voxel_size is None else tuple(float(v) for v in voxel_size)
     return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
                     int(max_memory_bytes), predict, chunked_format=chunked_format,
-                    uncertainty=bool(uncertainty), qa_tiling=bool(qa_tiling))
+                    uncertainty=bool(uncertainty), qa_tiling=bool(qa_tiling),
+                    hand_labels=_check_template(hand_labels))
+
+
+def _check_template(template: str | None) -> str | None:
+    """A hand-label path template must name the input (``{name}``) and nothing else."""
+    if template is None:
+        return None
+    text = str(template)
+    try:
+        text.format(name="x")
+    except (KeyError, IndexError, ValueError):
+        raise InputError(f"hand_labels: expected a path with {{name}} for the input's name, "
+                         f"e.g. labels/{{name}}_labels.tif, got {text!r}") from None
+    if "{name}" not in text:
+        raise InputError(f"hand_labels: expected a path with {{name}} for the input's name, got {text!r}")
+    return text
 
 
 def predict_batch(
@@ -391,6 +430,7 @@ def predict_batch(
     volume_fractions: Mapping[str, float] | None = None,
     uncertainty: bool = True,
     qa_tiling: bool = False,
+    hand_labels: str | None = None,
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
 
@@ -445,6 +485,11 @@ def predict_batch(
         Predict the central half (in-plane) of each input again on its own and record the share
         of its interior that gets the same labels (``qa.tiling_agreement``); about a quarter
         more prediction time.
+    hand_labels : str, optional
+        Where each input's hand labels are, as a path with ``{name}`` (the input's name), e.g.
+        ``"labels/{name}_labels.tif"`` (255 = unlabelled). When the file exists, ``qa.hand_labels``
+        records the share of its labelled voxels the prediction reproduces, overall and per phase
+        (``hand_label_agreement`` in summary.csv).
 
     Returns
     -------
@@ -458,7 +503,7 @@ def predict_batch(
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
                        predict=predict, chunked_format=str(chunked_format).lower(),
-                       uncertainty=uncertainty, qa_tiling=qa_tiling)
+                       uncertainty=uncertainty, qa_tiling=qa_tiling, hand_labels=hand_labels)
     items = resolve_inputs(inputs, channels=loaded.spec.channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

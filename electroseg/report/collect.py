@@ -59,12 +59,17 @@ def trust_section(root: Path) -> Section | None:
     for path in products(root, "prediction.json"):
         qa = read_json(path).get("qa") or {}
         low = (qa.get("low_confidence") or {}).get("all")
-        if low is not None:
+        hand = (qa.get("hand_labels") or {}).get("agreement")
+        if low is not None or hand is not None:
             tiling = qa.get("tiling_agreement")
-            lines.append(f"{label_of(path, root)}: {format_value(100 * low)} % of the voxels are low-confidence "
-                         f"(normalised entropy ≥ {format_value((qa.get('low_confidence') or {}).get('threshold'))})"
-                         + ("" if tiling is None else f"; a crop predicted alone agrees on {format_value(100 * tiling)} %")
-                         + ".")
+            parts = [] if low is None else [
+                f"{format_value(100 * low)} % of the voxels are low-confidence (normalised entropy ≥ "
+                f"{format_value((qa.get('low_confidence') or {}).get('threshold'))})"]
+            if tiling is not None:
+                parts.append(f"a crop predicted alone agrees on {format_value(100 * tiling)} %")
+            if hand is not None:
+                parts.append(f"the prediction reproduces {format_value(100 * hand)} % of its hand labels")
+            lines.append(f"{label_of(path, root)}: " + "; ".join(parts) + ".")
     if not lines:
         return None
     lines.append("These intervals cover how the metrics vary across this specimen, not the segmentation's own "

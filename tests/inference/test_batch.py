@@ -221,3 +221,24 @@ def test_a_rerun_without_analysis_removes_the_earlier_runs_metrics(tmp_path, sca
     assert not (out / "a" / "metrics.json").exists() and not (out / "a" / "uncertainty.tif").exists()
     files = json.loads((out / "a" / "prediction.json").read_text())["files"]
     assert files == ["labels.tif"] and (out / "a" / "labels.tif").is_file()
+
+
+def test_quality_record_scores_each_inputs_hand_labels(tmp_path, scans):
+    ckpt, folder = scans
+    plain = predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "first", precision="fp32")
+    labels = read_volume(tmp_path / "first" / "a" / "labels.tif").numpy()
+    hand = np.full(labels.shape, 255, np.uint8)  # two labelled slices: one copied, one every voxel wrong
+    hand[1] = labels[1]
+    hand[3] = (labels[3] + 1) % 3
+    (tmp_path / "hand").mkdir()
+    write_tiff(tmp_path / "hand" / "a_labels.tif", hand, voxel_size=VOXEL, phases=("pore", "cbd", "am"))
+    out = tmp_path / "out"
+    result = predict_batch(ckpt, [str(folder / "a.tif"), str(folder / "b.tif")], out, precision="fp32",
+                           hand_labels=str(tmp_path / "hand" / "{name}_labels.tif"))
+    qa = json.loads((out / "a" / "prediction.json").read_text())["qa"]["hand_labels"]
+    assert qa["voxels"] == 2 * labels[1].size and qa["agreement"] == pytest.approx(0.5)
+    assert json.loads((out / "b" / "prediction.json").read_text())["qa"]["hand_labels"] is None  # none for b
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.loc[0, "hand_label_agreement"] == pytest.approx(0.5) and plain.failed == result.failed == 0
+    with pytest.raises(InputError, match=r"hand_labels: expected a path with \{name\}"):
+        predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "x", hand_labels="labels.tif")

@@ -198,12 +198,14 @@ def test_report_opens_with_how_far_to_trust_it(tmp_path):
     (run / "compare" / "comparison.json").write_text(json.dumps({"agreement": {
         "learned vs hand labels": {"mean_iou": 0.8}, "learned vs classical": {"mean_iou": 0.7}}}))
     (run / "predict" / "scan" / "prediction.json").write_text(json.dumps(
-        {"qa": {"low_confidence": {"threshold": 0.6, "all": 0.125}, "tiling_agreement": 0.995}}))
+        {"qa": {"low_confidence": {"threshold": 0.6, "all": 0.125}, "tiling_agreement": 0.995,
+                "hand_labels": {"agreement": 0.93}}}))
     text = build_report(run).markdown.read_text()
     first = text.index("## ", text.index("\n"))  # the first section heading after the title
     assert text[first:].startswith("## How far to trust this")
     for fragment in ("PBA 0.5 (sub-block 95 % interval of the mean [0.45, 0.55], 4 blocks)",
                      "too small for: am (±0.03 against ±0.01)", "learned vs hand labels: mean IoU 0.8",
-                     "12.5 % of the voxels are low-confidence", "agrees on 99.5 %", "not the segmentation's own error"):
+                     "12.5 % of the voxels are low-confidence", "agrees on 99.5 %", "reproduces 93 % of its hand labels",
+                     "not the segmentation's own error"):
         assert fragment in text, fragment
     assert "learned vs classical: mean IoU" not in text[first:text.index("## ", first + 3)]

@@ -283,15 +283,32 @@ def best_checkpoint(folder: Path) -> Path:
 
 
 def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping[str, Any]) -> None:
-    """Segment the scan with a trained checkpoint into ``out/labels.tif``."""
+    """Segment the scan with a trained checkpoint into ``out/labels.tif``; with a dense truth or
+    hand labels, also ``reliability.json`` / ``reliability.png`` (are the probabilities honest?)."""
     from electroseg.inference import load_checkpoint, predict_volume
 
     model = load_checkpoint(checkpoint)
     image = _read_image(scan)
-    prediction = predict_volume(model, image, **dict(options))
+    reference = scan.truth or scan.hand_labels
+    options = dict(options)
+    if reference is not None and options.get("probabilities") is None:
+        options["probabilities"] = "float16"
+    prediction = predict_volume(model, image, **options)
     write_tiff(out / "labels.tif", np.asarray(prediction.labels, np.uint8),
                voxel_size=image.voxel_size, phases=prediction.phases or scan.phases)
-    write_json(out / "predict.json", {"checkpoint": str(checkpoint), **prediction.to_dict()})
+    record = {"checkpoint": str(checkpoint), **prediction.to_dict()}
+    if reference is not None and prediction.probabilities is not None:
+        from electroseg.evaluation.calibration import reliability, reliability_figure
+        from electroseg.evaluation.figures import save_figure
+
+        truth = _load_labels(reference, scan).numpy()
+        table = {"against": "truth" if scan.truth else "hand labels",
+                 **reliability(prediction.probabilities, truth, ignore_value=scan.ignore_value)}
+        write_json(out / "reliability.json", table)
+        save_figure(reliability_figure(table, title=f"learned probabilities against the {table['against']}"),
+                    out / "reliability.png")
+        record["reliability_ece"] = table["ece"]
+    write_json(out / "predict.json", record)
 
 
 # ---- analysis and comparison ------------------------------------------------------------------

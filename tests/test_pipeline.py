@@ -87,7 +87,8 @@ def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out / "report.html")
     for product in ("data/seed0/image.tif", "preprocess/seed0_image/image.tif",
                     "classical/labels.tif", "classical/confidence.tif",
-                    "train/checkpoints/best.ckpt", "predict/labels.tif",
+                    "train/checkpoints/best.ckpt", "predict/labels.tif", "predict/reliability.json",
+                    "predict/reliability.png",
                     "analysis/classical/metrics.json", "analysis/learned/metrics.json",
                     "analysis/truth/metrics.json", "compare/comparison.json",
                     "compare/slices.png", "summary.json", "provenance.json", "config.yaml",
@@ -100,6 +101,7 @@ def test_tiny_end_to_end_run_writes_every_stage(tmp_path, capsys, monkeypatch):
     assert set(comparison["agreement"]) == {"learned vs classical", "classical vs truth", "learned vs truth"}
     html = (out / "report.html").read_text()
     assert "Comparison: classical vs learned vs truth" in html and "sha256" in html
+    assert "How far to trust this" in html and "expected calibration error" in html
     # rerun: every stage reused, the report rebuilt from the products
     first = (out / "train" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
     assert main(["run", "out=run", *TINY_RUN]) == 0

@@ -70,6 +70,15 @@ def trust_section(root: Path) -> Section | None:
             if hand is not None:
                 parts.append(f"the prediction reproduces {format_value(100 * hand)} % of its hand labels")
             lines.append(f"{label_of(path, root)}: " + "; ".join(parts) + ".")
+    for path in products(root, "reliability.json"):
+        table = read_json(path)
+        if table.get("ece") is not None:
+            over = (table.get("mean_confidence") or 0) > (table.get("accuracy_overall") or 0)
+            lines.append(f"{label_of(path, root)}: the learned probabilities against the {table.get('against', 'labels')}: "
+                         f"mean confidence {format_value(table.get('mean_confidence'))}, accuracy "
+                         f"{format_value(table.get('accuracy_overall'))}, expected calibration error "
+                         f"{format_value(table['ece'])} ({'over-confident' if over else 'under-confident'}; "
+                         "reliability.png).")
     if not lines:
         return None
     lines.append("These intervals cover how the metrics vary across this specimen, not the segmentation's own "

@@ -115,17 +115,19 @@ class Sink:
     """Receives final labels (n, Y, X) uint8 and probabilities (K, n, Y, X) in Z order."""
 
     probabilities_dtype: str | None = None
+    temperature: float = 1.0  # set by run_model from the checkpoint (its fitted temperature)
 
     def emit(self, z0: int, logits: torch.Tensor) -> None:
         """Take blended logits (K, n, Y, X) of rows ``z0 ..``: argmax (first maximum wins) and,
-        when ``probabilities_dtype`` is set, softmax as float16 or uint8 ``round(255 p)``.
+        when ``probabilities_dtype`` is set, ``softmax(logits / temperature)`` as float16 or
+        uint8 ``round(255 p)``.
 
         ``logits`` is a view of the engine's accumulator, overwritten after the call: a sink
         that keeps logits copies them."""
         labels = _argmax_classes(logits).cpu().numpy()
         probabilities = None
         if self.probabilities_dtype is not None:
-            p = torch.softmax(logits, 0)
+            p = torch.softmax(logits / self.temperature if self.temperature != 1.0 else logits, 0)
             if self.probabilities_dtype == "uint8":
                 probabilities = torch.round(p * 255).to(torch.uint8).cpu().numpy()
             else:
@@ -426,6 +428,7 @@ def run_model(setup: Any, plan: WindowPlan, source, sink: Sink, *, progress: boo
     fit logit offsets to ``volume_fractions`` on this input when given."""
     import torch
 
+    sink.temperature = float(getattr(setup, "temperature", 1.0) or 1.0)
     network = prepare_network(setup.network, plan.device, plan.autocast_dtype)
     if volume_fractions:
         from electroseg.inference.calibrate import calibrated_network

@@ -34,6 +34,7 @@ class Setup:
     phases: tuple[str, ...]
     normalization: Mapping[str, Any]
     preprocess: tuple[Mapping[str, Any], ...] = ()
+    temperature: float = 1.0  # probabilities = softmax(logits / temperature); labels unaffected
 
 
 def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | None = None) -> Setup:
@@ -56,7 +57,8 @@ def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | N
     patch = tuple(int(p) for p in (patch_size or spec.patch_size))
     setup = Setup(network, spec.name, patch, int(spec.context_slices), tuple(spec.channels),
                   tuple(spec.phases), dict(spec.normalization),
-                  tuple(dict(step) for step in getattr(spec, "preprocess", ()) or ()))
+                  tuple(dict(step) for step in getattr(spec, "preprocess", ()) or ()),
+                  float(getattr(spec, "temperature", None) or 1.0))
     if setup.kind not in KINDS:
         raise InputError(f"model: expected a kind in {KINDS}, got {setup.kind!r}")
     if len(patch) != (3 if setup.kind == "unet3d" else 2) or min(patch) < 1:

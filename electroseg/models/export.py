@@ -60,6 +60,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "voxel_size_um": None if spec.voxel_size is None else list(spec.voxel_size),
         "normalization": normalization,
         "volume_fraction_offsets": None if spec.logit_bias is None else list(spec.logit_bias),
+        "temperature": spec.temperature,
         "preprocess": [dict(step) for step in spec.preprocess],
         "epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
         "optimizer_state": bool(checkpoint.get("optimizer_states")),
@@ -95,6 +96,8 @@ def format_inspection(info: Mapping[str, Any]) -> str:
     ]
     if info["volume_fraction_offsets"]:
         lines.append(f"fraction offsets {info['volume_fraction_offsets']}")
+    if info.get("temperature"):
+        lines.append(f"temperature     {info['temperature']} (probabilities = softmax(logits / T), fitted on held-out labels)")
     if info["preprocess"]:
         lines.append(f"preprocess      {[step.get('name', step) for step in info['preprocess']]}")
     lines.append(f"trained         epoch {info['epoch']}, step {info['global_step']}")
@@ -139,14 +142,16 @@ def slim_checkpoint(source: str | os.PathLike, out: str | os.PathLike) -> Path:
 
 
 class _Probabilities(nn.Module):
-    """The network (with its fraction offsets) followed by a softmax over phases."""
+    """The network (with its fraction offsets) followed by a softmax over phases at the
+    checkpoint's temperature."""
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         self.network = network
+        self.temperature = float(temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.network(x), dim=1)
+        return torch.softmax(self.network(x) / self.temperature, dim=1)
 
 
 def _divisor(kwargs: Mapping[str, Any], dims: int) -> list[int]:
@@ -239,7 +244,7 @@ def export_bioimageio(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
                                                                  float(spec.normalization.get("upper", 99.5)))
         normalized = image.copy() if method == "none" else np.stack(
             [normalize_intensity(image[c], {"method": "percentile", "lower": lower, "upper": upper}) for c in range(n_in)])
-    wrapper = _Probabilities(loaded.network).eval()
+    wrapper = _Probabilities(loaded.network, spec.temperature or 1.0).eval()
     with torch.no_grad():
         example = torch.from_numpy(normalized[None])
         traced = torch.jit.trace(wrapper, example, check_trace=False)

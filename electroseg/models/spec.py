@@ -94,6 +94,9 @@ class ModelSpec:
         Preprocessing steps applied before normalisation, or ().
     logit_bias : tuple of float or None
         Per-phase offsets added to the logits (volume-fraction calibration), or None.
+    temperature : float or None
+        Probabilities are ``softmax(logits / temperature)`` (fitted on held-out labels so that
+        the probabilities are honest; the labels do not depend on it), or None (1).
     format_version : int
     """
 
@@ -109,6 +112,7 @@ class ModelSpec:
     )
     preprocess: tuple[Mapping[str, Any], ...] = ()
     logit_bias: tuple[float, ...] | None = None
+    temperature: float | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -123,6 +127,8 @@ class ModelSpec:
             object.__setattr__(self, "voxel_size", tuple(float(v) for v in self.voxel_size))
         if self.logit_bias is not None:
             object.__setattr__(self, "logit_bias", tuple(float(v) for v in self.logit_bias))
+        if self.temperature is not None:
+            object.__setattr__(self, "temperature", float(self.temperature))
         _validate_spec(self)
 
     def to_dict(self) -> dict:
@@ -166,6 +172,7 @@ class ModelSpec:
                 normalization=dict(data.get("normalization") or {"method": "none"}),
                 preprocess=tuple(dict(p) for p in data.get("preprocess") or ()),
                 logit_bias=None if data.get("logit_bias") is None else tuple(float(v) for v in data["logit_bias"]),
+                temperature=None if data.get("temperature") is None else float(data["temperature"]),
                 format_version=version,
             )
         except InputError as err:
@@ -205,6 +212,8 @@ def _validate_spec(spec: ModelSpec) -> None:
             f"model {spec.name!r}: out_channels={spec.kwargs.get('out_channels')} does not match "
             f"{len(spec.phases)} phases {list(spec.phases)}"
         )
+    if spec.temperature is not None and not 0 < spec.temperature < 100:
+        raise InputError(f"model {spec.name!r}: temperature must be in (0, 100), got {spec.temperature}")
     if spec.logit_bias is not None and len(spec.logit_bias) != len(spec.phases):
         raise InputError(
             f"model {spec.name!r}: logit_bias {list(spec.logit_bias)} needs one value per phase {list(spec.phases)}"

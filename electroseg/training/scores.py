@@ -39,9 +39,11 @@ def _slab(spec: Any, z: int, n_z: int) -> tuple[int, int]:
     return z0, min(n_z, z0 + depth + 1)
 
 
-def _predict_slices(network: Any, spec: Any, volume: TrainingVolume, slices: list[int]) -> dict[int, np.ndarray]:
+def _predict_slices(network: Any, spec: Any, volume: TrainingVolume, slices: list[int],
+                    probabilities: dict | None = None) -> dict[int, np.ndarray]:
     """Labels of the given Z slices, each predicted with the context the network needs (the
-    slabs of neighbouring slices merged, so a densely labelled volume is predicted once)."""
+    slabs of neighbouring slices merged, so a densely labelled volume is predicted once); with
+    a ``probabilities`` dict, also each slice's float16 class probabilities into it."""
     from dataclasses import replace
 
     from electroseg.inference import predict_volume
@@ -56,9 +58,52 @@ def _predict_slices(network: Any, spec: Any, volume: TrainingVolume, slices: lis
             ranges.append([z0, z1])
     out = {}
     for z0, z1 in ranges:
-        labels = predict_volume(network, np.ascontiguousarray(volume.image[:, z0:z1]), spec=prepared).labels
-        out.update({z: labels[z - z0] for z in slices if z0 <= z < z1})
+        result = predict_volume(network, np.ascontiguousarray(volume.image[:, z0:z1]), spec=prepared,
+                                probabilities=None if probabilities is None else "float16")
+        out.update({z: result.labels[z - z0] for z in slices if z0 <= z < z1})
+        if probabilities is not None:
+            probabilities.update({z: result.probabilities[:, z - z0] for z in slices if z0 <= z < z1})
     return out
+
+
+#: Fewest held-out labelled voxels a temperature is fitted on.
+MIN_TEMPERATURE_VOXELS = 500
+
+
+def fit_temperature(probabilities: np.ndarray, truth: np.ndarray) -> dict | None:
+    """The temperature T that makes ``softmax(log p / T)`` best predict ``truth`` (least
+    negative log-likelihood), from probabilities p (K, N) computed at T = 1 (``log p`` equals
+    the logits up to a per-voxel constant, which the softmax ignores).
+
+    Returns ``{"temperature", "nll_before", "nll_after", "voxels"}``, or None with fewer than
+    ``MIN_TEMPERATURE_VOXELS`` voxels. T > 1 softens an over-confident model; the labels (argmax)
+    do not change.
+
+    Examples
+    --------
+    >>> p = np.array([[0.99] * 6 + [0.01] * 4, [0.01] * 6 + [0.99] * 4])  # sure, but 60/40 right
+    >>> fit = fit_temperature(np.repeat(p, 60, axis=1), np.repeat(np.r_[0, 0, 0, 0, 1, 1, 0, 0, 1, 1], 60))
+    >>> fit["temperature"] > 2 and fit["nll_after"] < fit["nll_before"]
+    True
+    """
+    from scipy.optimize import minimize_scalar
+
+    truth = np.asarray(truth, np.int64)
+    if truth.size < MIN_TEMPERATURE_VOXELS:
+        return None
+    step = max(1, truth.size // 2_000_000)  # evenly strided: at most 2 M voxels
+    truth, probabilities = truth[::step], np.asarray(probabilities)[:, ::step]
+    logp = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-6, 1.0))
+    rows = np.arange(truth.size)
+
+    def nll(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z = z - z.max(axis=0)
+        return float(np.mean(np.log(np.exp(z).sum(axis=0)) - z[truth, rows]))
+
+    best = minimize_scalar(nll, bounds=(np.log(0.2), np.log(20.0)), method="bounded", options={"xatol": 1e-3})
+    return {"temperature": round(float(np.exp(best.x)), 4), "nll_before": round(nll(0.0), 5),
+            "nll_after": round(float(best.fun), 5), "voxels": int(truth.size)}
 
 
 def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolume, np.ndarray | None]]
@@ -75,15 +120,19 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     k = len(phases)
     confusion = np.zeros((k, k), np.int64)
     rows = []
+    held_p, held_truth = [], []
     for volume, held in volumes:
         slices = [z for _, z in labelled_units([volume])]
-        predicted = _predict_slices(loaded.network, spec, volume, slices)
+        probabilities: dict = {}
+        predicted = _predict_slices(loaded.network, spec, volume, slices, probabilities)
         for z in slices:
             human = volume.target.human[z] & (volume.target.weight[z] > 0)
             truth = volume.target.labels[z][human].astype(np.int64)
             pred = predicted[z][human].astype(np.int64)
             held_here = np.ones(truth.shape, bool) if held is None else held[z][human]
             confusion += np.bincount(truth[held_here] * k + pred[held_here], minlength=k * k).reshape(k, k)
+            held_p.append(probabilities[z][:, human][:, held_here])
+            held_truth.append(truth[held_here])
             per_phase = {phases[p]: round(float((pred[truth == p] == p).mean()), 4)
                          for p in range(k) if (truth == p).any()}
             row = {"volume": volume.name, "slice": int(z), "voxels": int(truth.size),
@@ -101,4 +150,6 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     iou = {phases[p]: round(float(tp[p] / union[p]), 4) for p in range(k) if confusion[p].sum() > 0}
     held_out = {"voxels": int(confusion.sum()), "iou": iou,
                 "mean_iou": round(float(np.mean(list(iou.values()))), 4) if iou else None}
-    return {"held_out": held_out, "labelled_slices": rows, "checkpoint": Path(checkpoint).name}
+    temperature = fit_temperature(np.concatenate(held_p, axis=1), np.concatenate(held_truth)) if held_truth else None
+    return {"held_out": held_out, "labelled_slices": rows, "checkpoint": Path(checkpoint).name,
+            "temperature": temperature}

@@ -221,7 +221,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "split: val volumes" if val_volumes else "training patches (no val split, nothing to hold out)")
     metrics = _report(trainer, out, spec, count_parameters(net), seconds, calibration, scores, validation)
     if trainer.is_global_zero:
-        _record(out, training_record(dataset, metrics, seed=int(cfg.seed)))
+        temperature = (scores or {}).get("temperature")
+        _record(out, training_record(dataset, metrics, seed=int(cfg.seed)),
+                temperature=None if temperature is None else temperature["temperature"])
     return metrics
 
 
@@ -248,13 +250,16 @@ def training_record(dataset: DatasetConfig, metrics: dict[str, Any], *, seed: in
     }
 
 
-def _record(out: Path, record: dict[str, Any]) -> None:
-    """Store ``record`` in best.ckpt and last.ckpt (atomically; weights unchanged)."""
+def _record(out: Path, record: dict[str, Any], *, temperature: float | None = None) -> None:
+    """Store ``record`` in best.ckpt and last.ckpt, and in best.ckpt the probability temperature
+    fitted on its held-out labels (atomically; weights unchanged)."""
     for path in (out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"):
         if not path.is_file():
             continue
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         checkpoint["electroseg_record"] = record
+        if temperature is not None and path.name == "best.ckpt":
+            checkpoint["electroseg"] = {**checkpoint["electroseg"], "temperature": float(temperature)}
         partial = path.with_name(path.name + ".partial")
         torch.save(checkpoint, partial)
         os.replace(partial, path)

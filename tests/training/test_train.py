@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,6 +114,11 @@ def test_without_a_val_split_labelled_slices_are_held_out_and_every_one_is_score
                for r in saved["labelled_slices"])
     assert saved["held_out"]["voxels"] == saved["labelled_slices"][1]["voxels"]
     assert saved["stopped_by"] in ("max_epochs", "early_stopping")
+    # the probabilities' temperature, fitted on those held-out labels, is in best.ckpt
+    fitted = saved["temperature"]
+    assert fitted["voxels"] == saved["held_out"]["voxels"] and fitted["nll_after"] <= fitted["nll_before"]
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    assert best["electroseg"]["temperature"] == pytest.approx(fitted["temperature"])
     assert "val/mean_iou" in metrics
 
 
@@ -150,3 +156,16 @@ def test_training_logs_a_line_per_epoch(train_config, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train: epoch")]
     assert lines and lines[-1].startswith("train: epoch 2/2, step ")
     assert "train loss" in lines[-1]
+
+
+def test_temperature_fit_makes_confidence_match_accuracy():
+    from electroseg.training.scores import fit_temperature
+
+    # known answer: probabilities right 60 % of the time at confidence 0.99 need softening
+    p = np.repeat(np.array([[0.99] * 6 + [0.01] * 4, [0.01] * 6 + [0.99] * 4]), 60, axis=1)
+    truth = np.repeat(np.r_[0, 0, 0, 0, 1, 1, 0, 0, 1, 1], 60)
+    fit = fit_temperature(p, truth)
+    z = np.log(p) / fit["temperature"]
+    softened = np.exp(z) / np.exp(z).sum(0)
+    assert softened.max(0).mean() == pytest.approx(0.6, abs=0.02)  # confidence now matches accuracy
+    assert fit_temperature(p[:, :10], truth[:10]) is None  # too few voxels to fit on

@@ -47,7 +47,7 @@ def _test_input(path: Path, spec) -> np.ndarray:
     """The centre of an image file, one training patch large (or smaller, in multiples of the
     network's down-sampling), with a 2.5-D model's context slices as channels."""
     from electroseg.io import read_volume
-    from electroseg.models.export import _divisor
+    from electroseg.models.export import size_divisor
 
     if len(spec.channels) != 1:
         raise InputError(f"test_input: a file serves one-detector models; this one has channels {list(spec.channels)}")
@@ -67,7 +67,7 @@ def _test_input(path: Path, spec) -> np.ndarray:
         raise InputError(f"test_input: {path}: the 3-D model needs a (Z, Y, X) volume, got shape {data.shape}")
     else:
         data = data[None]
-    divisor = _divisor(spec.kwargs, dims)
+    divisor = size_divisor(spec.kwargs, dims)
     region = []
     for size, patch, d in zip(data.shape[1:], spec.patch_size, divisor):
         take = min(int(patch), size) // d * d

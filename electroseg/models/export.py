@@ -28,9 +28,9 @@ from torch import nn
 from electroseg.errors import InputError
 from electroseg.models.networks import count_parameters
 from electroseg.models.normalization import normalize_intensity
-from electroseg.models.spec import model_from_checkpoint, read_checkpoint, spec_from_checkpoint
+from electroseg.models.spec import model_from_checkpoint, read_checkpoint
 
-__all__ = ["inspect_checkpoint", "format_inspection", "slim_checkpoint", "export_bioimageio"]
+__all__ = ["inspect_checkpoint", "format_inspection", "slim_checkpoint", "export_bioimageio", "size_divisor"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(path)
     checkpoint = read_checkpoint(path)
-    spec = spec_from_checkpoint(checkpoint, source=str(path))
     loaded = model_from_checkpoint(checkpoint, source=str(path))
+    spec = loaded.spec
     normalization = dict(spec.normalization)
     info: dict[str, Any] = {
         "file": str(path), "bytes": path.stat().st_size,
@@ -154,7 +154,7 @@ class _Probabilities(nn.Module):
         return torch.softmax(self.network(x) / self.temperature, dim=1)
 
 
-def _divisor(kwargs: Mapping[str, Any], dims: int) -> list[int]:
+def size_divisor(kwargs: Mapping[str, Any], dims: int) -> list[int]:
     """Per spatial axis, the size every input must be a multiple of (product of the strides)."""
     strides = kwargs.get("strides") or [[2] * dims] * max(len(kwargs.get("channels", [1])) - 1, 0)
     out = [1] * dims
@@ -232,18 +232,31 @@ def export_bioimageio(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     image = _test_input(spec, dims, seed) if test_input is None else np.asarray(test_input, np.float32)
     if image.ndim == dims:
         image = image[None]
-    divisor = _divisor(spec.kwargs, dims)
+    divisor = size_divisor(spec.kwargs, dims)
     if image.shape[0] != n_in or any(s % d for s, d in zip(image.shape[1:], divisor)) or image.ndim != dims + 1:
         raise InputError(f"test_input: expected shape ({n_in}, ...) with {dims} spatial sizes divisible by {divisor}, "
                          f"got {image.shape}")
+    # the checkpoint's intensity window: applied here to make the test output, and described as
+    # the package's pre-processing (a 2.5-D model's channels are detector-major)
+    spatial = "zyx"[-dims:]
+    per_detector = 2 * spec.context_slices + 1
     if method in ("auto", "dataset") and bounds:
-        normalized = np.stack([normalize_intensity(image[c], {"method": "dataset", "bounds": bounds},
-                                                   c % len(bounds)) for c in range(n_in)])
+        windows = np.array([bounds[c // per_detector] for c in range(n_in)], float)
+        normalized = np.stack([normalize_intensity(image[c], {"method": "dataset", "bounds": [list(w)]})
+                               for c, w in enumerate(windows)])
+        gain, offset = (1.0 / (windows[:, 1] - windows[:, 0])), (-windows[:, 0] / (windows[:, 1] - windows[:, 0]))
+        preprocessing = [bio.ScaleLinearDescr(kwargs=bio.ScaleLinearAlongAxisKwargs(
+            axis=bio.AxisId("channel"), gain=gain.tolist(), offset=offset.tolist())) if n_in > 1 else
+            bio.ScaleLinearDescr(kwargs=bio.ScaleLinearKwargs(gain=float(gain[0]), offset=float(offset[0])))]
+    elif method == "none":
+        normalized, preprocessing = image.copy(), []
     else:
         lower, upper = (0.0, 100.0) if method == "minmax" else (float(spec.normalization.get("lower", 0.5)),
                                                                  float(spec.normalization.get("upper", 99.5)))
-        normalized = image.copy() if method == "none" else np.stack(
-            [normalize_intensity(image[c], {"method": "percentile", "lower": lower, "upper": upper}) for c in range(n_in)])
+        normalized = np.stack([normalize_intensity(image[c], {"method": "percentile", "lower": lower, "upper": upper})
+                               for c in range(n_in)])
+        preprocessing = [bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(
+            axes=[bio.AxisId(a) for a in spatial], min_percentile=lower, max_percentile=upper, eps=1e-6))]
     wrapper = _Probabilities(loaded.network, spec.temperature or 1.0).eval()
     with torch.no_grad():
         example = torch.from_numpy(normalized[None])
@@ -251,23 +264,10 @@ def export_bioimageio(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
         expected = traced(example).numpy()
     from electroseg.io import atomic_output
 
-    spatial = "zyx"[-dims:]
     voxel = list(spec.voxel_size) if spec.voxel_size is not None else [1.0] * dims
     unit = "micrometer" if spec.voxel_size is not None else None
     channel_names = [(f"{c}_{'m' if dz < 0 else 'p'}{abs(dz)}" if dz else f"{c}_0") if spec.context_slices else c
                      for c in spec.channels for dz in range(-spec.context_slices, spec.context_slices + 1)]
-    if method in ("auto", "dataset") and bounds:
-        lo = np.array([bounds[i // (2 * spec.context_slices + 1)][0] for i in range(n_in)], float)
-        hi = np.array([bounds[i // (2 * spec.context_slices + 1)][1] for i in range(n_in)], float)
-        gain, offset = (1.0 / (hi - lo)).tolist(), (-lo / (hi - lo)).tolist()
-        preprocessing = [bio.ScaleLinearDescr(kwargs=bio.ScaleLinearAlongAxisKwargs(
-            axis=bio.AxisId("channel"), gain=gain, offset=offset)) if n_in > 1 else
-            bio.ScaleLinearDescr(kwargs=bio.ScaleLinearKwargs(gain=gain[0], offset=offset[0]))]
-    elif method == "none":
-        preprocessing = []
-    else:
-        preprocessing = [bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(
-            axes=[bio.AxisId(a) for a in spatial], min_percentile=lower, max_percentile=upper, eps=1e-6))]
     if preprocessing:
         preprocessing.append(bio.ClipDescr(kwargs=bio.ClipKwargs(min=0.0, max=1.0)))
     record = raw.get("electroseg_record") or {}

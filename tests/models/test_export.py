@@ -14,11 +14,12 @@ from electroseg.models.export import export_bioimageio, inspect_checkpoint
 PHASES = ("pore", "cbd", "am")
 
 
-def _checkpoint(path, *, name="unet3d", context=0, normalization=None, record=None, optimizer=False):
+def _checkpoint(path, *, name="unet3d", context=0, normalization=None, record=None, optimizer=False,
+                detectors=("bse",)):
     dims = 3 if name == "unet3d" else 2
-    kwargs = dict(in_channels=2 * context + 1, out_channels=3, channels=[4, 8], strides=[[1] * dims, [2] * dims],
-                  kernel_sizes=[[3] * dims] * 2, norm="batch")
-    spec = ModelSpec(name=name, kwargs=kwargs, phases=PHASES, channels=("bse",),
+    kwargs = dict(in_channels=len(detectors) * (2 * context + 1), out_channels=3, channels=[4, 8],
+                  strides=[[1] * dims, [2] * dims], kernel_sizes=[[3] * dims] * 2, norm="batch")
+    spec = ModelSpec(name=name, kwargs=kwargs, phases=PHASES, channels=tuple(detectors),
                      voxel_size=(0.05, 0.02, 0.02)[-dims:], patch_size=(8, 16, 16)[-dims:] if dims == 3 else (32, 32),
                      context_slices=context,
                      normalization=normalization or {"method": "percentile", "lower": 1, "upper": 99})
@@ -70,15 +71,19 @@ def test_export_checkpoint_drops_optimizer_state_and_predicts_alike(tmp_path):
     assert main(["export", f"checkpoint={path}", "format=checkpoint", f"out={tmp_path / 'slim.ckpt'}"]) == 2
 
 
-@pytest.mark.parametrize("name,context,normalization", [
-    ("unet3d", 0, None),
-    ("multichannel2d", 1, {"method": "auto", "lower": 0.5, "upper": 99.5, "bounds": [[1000.0, 60000.0]]}),
+@pytest.mark.parametrize("name,context,normalization,detectors", [
+    ("unet3d", 0, None, ("bse",)),
+    ("multichannel2d", 1, {"method": "auto", "lower": 0.5, "upper": 99.5, "bounds": [[1000.0, 60000.0]]}, ("bse",)),
+    # two detectors at different windows: each 2.5-D channel takes its detector's window
+    ("multichannel2d", 1, {"method": "auto", "lower": 0.5, "upper": 99.5,
+                           "bounds": [[1000.0, 60000.0], [10.0, 200.0]]}, ("cbs", "tld")),
 ])
-def test_bioimageio_package_validates_and_runs(tmp_path, name, context, normalization):
+def test_bioimageio_package_validates_and_runs(tmp_path, name, context, normalization, detectors):
     from bioimageio.core import test_model
     from bioimageio.spec import load_description
 
-    path = _checkpoint(tmp_path / "m.ckpt", name=name, context=context, normalization=normalization, record=RECORD)
+    path = _checkpoint(tmp_path / "m.ckpt", name=name, context=context, normalization=normalization, record=RECORD,
+                       detectors=detectors)
     package = export_bioimageio(path, tmp_path / "pkg", authors=["A. Tester"])
     descr = load_description(package / "rdf.yaml")
     assert descr.validation_summary.status in ("valid-format", "passed"), descr.validation_summary.format()

@@ -131,9 +131,7 @@ def _parse_options(args: list[str], *, positional: str | None = None) -> tuple[P
 
 def user_error_message(err: BaseException) -> str | None:
     """One-line message for an error caused by the user's input or environment, else None."""
-    if isinstance(err, InputError):
-        return str(err)
-    inner = _input_error_inside(err)  # raised inside a config interpolation (${data_dir:...})
+    inner = _input_error_inside(err)  # itself, or raised inside a config interpolation (${data_dir:...})
     if inner is not None:
         return str(inner)
     if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):

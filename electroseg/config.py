@@ -83,8 +83,7 @@ def _resolve_dataset_root(cfg: DictConfig, choice: str | None, config_dir: Path 
     folder = user if user is not None and (user / f"{choice}.yaml").is_file() else builtin_config_dir() / "data"
     if not (folder / f"{choice}.yaml").is_file():
         return
-    node = cfg.data._get_node("root") if "root" in cfg.data else None
-    if node is not None and node._is_interpolation():
+    if "root" in cfg.data and OmegaConf.is_interpolation(cfg.data, "root"):
         return  # ${data_dir:...} and other interpolations resolve to absolute paths
     root = cfg.data.get("root")
     with open_dict(cfg):

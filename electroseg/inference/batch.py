@@ -290,7 +290,7 @@ def _remove_stale(folder: Path, earlier: list[str], now: list[str]) -> None:
 def _outputs_key(options: _Options) -> dict:
     """The settings that decide which files an input's folder holds."""
     return {"analyze": options.analyze, "probabilities": options.probabilities,
-            "uncertainty": options.uncertainty, "qa_tiling": options.qa_tiling}
+            "uncertainty": options.uncertainty, "qa_tiling": options.qa_tiling, "hand_labels": options.hand_labels}
 
 
 def _finished(marker: Path, options: _Options) -> dict | None:
@@ -305,7 +305,8 @@ def _finished(marker: Path, options: _Options) -> dict | None:
     done = record.get("outputs", {})
     if (wanted["analyze"] and not done.get("analyze")) or (
             wanted["probabilities"] and done.get("probabilities") != wanted["probabilities"]) or (
-            wanted["qa_tiling"] and not done.get("qa_tiling")):
+            wanted["qa_tiling"] and not done.get("qa_tiling")) or (
+            wanted["hand_labels"] and done.get("hand_labels") != wanted["hand_labels"]):
         logger.info("%s: earlier outputs lack what is asked now (%s); redoing", marker.parent.name, wanted)
         return None
     return record

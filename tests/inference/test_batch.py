@@ -240,5 +240,9 @@ def test_quality_record_scores_each_inputs_hand_labels(tmp_path, scans):
     assert json.loads((out / "b" / "prediction.json").read_text())["qa"]["hand_labels"] is None  # none for b
     summary = pd.read_csv(out / "summary.csv")
     assert summary.loc[0, "hand_label_agreement"] == pytest.approx(0.5) and plain.failed == result.failed == 0
+    # an input finished without hand labels is redone when they are asked for, not skipped unscored
+    again = predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "first", precision="fp32",
+                          hand_labels=str(tmp_path / "hand" / "{name}_labels.tif"))
+    assert again.results[0].status == "ok" and again.results[0].qa["hand_labels"]["agreement"] == pytest.approx(0.5)
     with pytest.raises(InputError, match=r"hand_labels: expected a path with \{name\}"):
         predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "x", hand_labels="labels.tif")

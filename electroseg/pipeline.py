@@ -288,6 +288,8 @@ def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping
     from electroseg.inference import load_checkpoint, predict_volume
 
     model = load_checkpoint(checkpoint)
+    if model.slice_errors is not None:  # the analysis turns them into uncertainty.segmentation / total
+        write_json(out / "slice_errors.json", model.slice_errors)
     image = _read_image(scan)
     reference = scan.truth or scan.hand_labels
     options = dict(options)
@@ -320,16 +322,30 @@ def _load_labels(path: Path, scan: Scan):
 
 def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
             options: Mapping[str, Any]) -> None:
-    """metrics.json, tables and overlay figures of every segmentation into ``out/<name>/``."""
+    """metrics.json, tables and overlay figures of every segmentation into ``out/<name>/``.
+
+    The segmentation's own error (``uncertainty.segmentation`` / ``total``) is measured for the
+    classical route on the scan's hand-labelled slices, and for the learned route on the slices
+    its training held out (stored in the checkpoint: the scan's hand labels may have taught it).
+    """
     from electroseg.analysis.summary import analyze_labels, write_analysis
 
+    hand = None if scan.hand_labels is None else _load_labels(scan.hand_labels, scan).numpy()
     results = {}
     for name, path in segmentations.items():
         labels = _load_labels(path, scan)
+        check: dict[str, Any] = {}
+        if name == "classical" and hand is not None:
+            check = {"hand_labels": hand, "hand_labels_source": str(scan.hand_labels)}
+        stored = Path(path).parent / "slice_errors.json"
+        if name == "learned" and stored.is_file():
+            errors = json.loads(stored.read_text())
+            if errors.get("depth") == scan.depth_axis - 1:
+                check = {"slice_errors": errors, "hand_labels_source": "the checkpoint's held-out slices"}
         results[name] = analyze_labels(
             labels.numpy(), voxel_size=labels.require_voxel_size(f"analysis of {name}"),
             depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=scan.ignore_value,
-            source=str(path), **dict(options))
+            source=str(path), **check, **dict(options))
     write_analysis(results, out)
 
 

@@ -99,6 +99,7 @@ class AnalysisResult:
     fragment_histogram: SizeHistogram | None = None
     tortuosity: dict | None = None
     representative_volume: dict | None = None
+    segmentation_check: dict | None = None
 
     def to_dict(self) -> dict:
         """metrics.json content, exactly the docs/reference-metrics.md schema (null for undefined values), plus
@@ -111,6 +112,11 @@ class AnalysisResult:
                    "surface": self._surface_dict(),
                    "uncertainty": (self.uncertainty.to_dict()
                                    if self.uncertainty is not None else None)}
+        if self.segmentation_check is not None:
+            check = dict(self.segmentation_check)
+            entries = {"segmentation": check.pop("segmentation", None), "total": check.pop("total", None),
+                       "segmentation_check": check}
+            metrics["uncertainty"] = {**(metrics["uncertainty"] or {}), **entries}
         if self.tortuosity is not None:
             metrics["tortuosity"] = self.tortuosity
         if self.representative_volume is not None:
@@ -172,7 +178,9 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                    source: str = "labels", merge: float = DEFAULT_MERGE,
                    crack_merge: float | None = DEFAULT_CRACK_MERGE,
                    crack_gap_um: float | None = None,
-                   tortuosity_phases: Sequence[str] = (), tortuosity_axes: str = "depth") -> AnalysisResult:
+                   tortuosity_phases: Sequence[str] = (), tortuosity_axes: str = "depth",
+                   hand_labels: np.ndarray | None = None, slice_errors=None,
+                   hand_labels_source: str = "hand labels") -> AnalysisResult:
     """Compute every metric of docs/reference-metrics.md on one label volume.
 
     Parameters
@@ -220,6 +228,17 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         precision needs) into ``representative_volume`` of metrics.json.
     seed : int
         Bootstrap seed.
+    hand_labels : ndarray, optional
+        Hand labels of this volume (``ignore_value`` where unlabelled; same shape), not used to
+        make the segmentation. The metric errors on its labelled slices give
+        ``uncertainty.segmentation`` and ``uncertainty.total`` (``segmentation_error`` module);
+        slices less than half labelled are left out (scribbles avoid the phase boundaries where
+        the errors are).
+    slice_errors : SliceErrors or mapping, optional
+        Errors measured elsewhere, e.g. on a checkpoint's held-out slices, used when
+        ``hand_labels`` is not given.
+    hand_labels_source : str
+        Where those came from, written into ``uncertainty.segmentation_check.source``.
     source : str
         Name of the input, used in error messages.
 
@@ -244,6 +263,9 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
     (0.5, 1)
     """
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value, name=source)
+    hand_labels, slice_errors = _check_hand_labels(labels, hand_labels, slice_errors, hand_labels_source,
+                                                   phases=tuple(phases), ignore_value=ignore_value,
+                                                   depth_axis=depth_axis, source=source)
     sizes = check_voxel_size(voxel_size, labels.ndim, what="analysis", source=source)
     axis = check_depth_axis(depth_axis, labels.ndim)
     phases = tuple(phases)
@@ -282,6 +304,9 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                                uncertainty, n_blocks, seed, particles.get("am"))
     if tortuosity_phases:
         extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options, tortuosity_axes)
+    extras["segmentation_check"] = _segmentation_check(
+        labels, hand_labels, slice_errors, hand_labels_source, options, pba, extras["uncertainty"],
+        particles.get("am"), seed, source)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, clusters=clusters,
                           fragments=fragments, fragment_histogram=fragment_histogram, **extras)
@@ -391,6 +416,73 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "on the GPU"
     return f"about {seconds:.0f} s on the CPU" if seconds < 120 else f"about {seconds / 60:.0f} min on the CPU"
+
+
+def _check_hand_labels(labels, hand_labels, slice_errors, hand_source, *, phases, ignore_value,
+                       depth_axis, source):
+    """Hand labels checked against the segmentation (shape, values), or the slice errors parsed;
+    before any computing."""
+    if hand_labels is None and slice_errors is None:
+        return None, None
+    if labels.ndim == 3 and depth_axis in (0, -3):
+        raise InputError(f"{hand_source}: the labelled slices are planes across axis 0, which is the depth "
+                         f"axis of {source}; hand-label checks need depth_axis 1 or 2")
+    if hand_labels is not None:
+        hand = check_labels(hand_labels, phases=phases, ignore_value=ignore_value, name=hand_source)
+        if hand.shape != labels.shape:
+            raise InputError(f"{hand_source}: expected the shape of {source} {labels.shape}, got {hand.shape}")
+        return hand, None
+    from electroseg.analysis.segmentation_error import SliceErrors
+
+    errors = slice_errors if isinstance(slice_errors, SliceErrors) else SliceErrors.from_dict(slice_errors)
+    if errors.phases != phases:
+        raise InputError(f"slice errors of {hand_source}: phases {list(errors.phases)} differ from the "
+                         f"analysis's {list(phases)}")
+    depth = depth_axis % labels.ndim - (1 if labels.ndim == 3 else 0)
+    if errors.depth != depth:
+        raise InputError(f"slice errors of {hand_source}: measured with the depth along slice axis "
+                         f"{errors.depth}, but {source} has it along slice axis {depth}")
+    return None, errors
+
+
+def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options, pba, uncertainty,
+                        am_particles, seed, source) -> dict:
+    """``uncertainty.segmentation`` / ``total`` (with ``segmentation_check``): from the hand
+    labels' slices, else from ``slice_errors``; a note saying why not when neither serves."""
+    from electroseg.analysis.segmentation_error import (
+        dense_slices,
+        measure_slice_errors,
+        segmentation_intervals,
+    )
+
+    common = dict(phases=options["phases"], ignore_value=options["ignore_value"])
+    if hand_labels is not None:
+        dense, skipped = dense_slices(hand_labels, ignore_value=options["ignore_value"])
+        errors = measure_slice_errors(labels, dense, depth_axis=options["depth_axis"], source=hand_source, **common)
+        if errors is None:
+            return {"segmentation": None, "total": None, "source": hand_source,
+                    "note": (f"no slice of {hand_source} is at least half labelled ({skipped} sparser "
+                             "slices left out): scribbles miss the boundary errors that move PBA and the "
+                             "interfaces, so the segmentation's error was not measured")}
+    elif slice_errors is not None:
+        errors, skipped = slice_errors, 0
+    else:  # nothing to measure it on: metrics.json has no segmentation entries (the report says so)
+        return None
+    sampling = None
+    if uncertainty is not None:
+        tree = uncertainty.to_dict()
+        sampling = {m: (e["ci_low"], e["ci_high"]) for m, e in tree["metrics"].items()}
+        pooled = tree.get("pba_pooled_from_counts") or {}
+        sampling["pba_pooled"] = (pooled.get("ci_low"), pooled.get("ci_high"))
+    median = (float(np.median(am_particles.diameter_um)) if am_particles is not None and am_particles.count
+              else None)
+    result = segmentation_intervals(
+        labels, errors, voxel_size=options["voxel_size"], sampling=sampling,
+        pba_pooled=None if pba is None else pba.pooled, pba_depth_mean=None if pba is None else pba.depth_mean,
+        particle_median_um=median, seed=seed, source=hand_source, **{"ignore_value": options["ignore_value"]})
+    if skipped:
+        result["labelled"]["sparse_slices_left_out"] = skipped
+    return result
 
 
 def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,

@@ -46,19 +46,24 @@ def run(cfg: DictConfig) -> int:
     samples = _named_paths(cfg, "inputs", "input")
     images = _images(cfg, samples)
     phases = tuple(_plain(cfg, "phases"))
+    hand = _hand_labels(cfg, samples)
     options = {k: _plain(cfg, k) for k in _ANALYSIS_KEYS}
     options.update(phases=phases, histogram_edges=tuple(_plain(cfg, "histogram_edges")),
                    particle_phases=tuple(_plain(cfg, "particle_phases")),
                    tortuosity_phases=_tortuosity_phases(cfg, phases))
     if cfg.executor == "dask":
+        if hand:
+            raise InputError("hand_labels: the segmentation check runs in memory only; use executor=local")
         results = _analyze_on_dask(cfg, samples, images, options)
     elif cfg.executor == "local":
         results = {}
+        hand_arrays = {name: _read(cfg, path, phases).numpy() for name, path in hand.items()}
         for name, path in samples.items():
             labels = _read(cfg, path, phases)
             results[name] = analyze_labels(
                 labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
-                image=images.get(name), source=str(path), **options)
+                image=images.get(name), source=str(path), hand_labels=hand_arrays.get(name),
+                hand_labels_source=str(hand.get(name, "hand labels")), **options)
             logger.info("%s: analysed %s", name, path)
     else:
         raise InputError(f"executor: expected local or dask, got {cfg.executor!r}")
@@ -112,20 +117,30 @@ def _read(cfg: DictConfig, path: str, phases: tuple[str, ...]):
                        ignore_value=int(cfg.ignore_value), voxel_size=_plain(cfg, "voxel_size"))
 
 
+def _per_sample(cfg: DictConfig, key: str, samples: dict[str, str]) -> dict[str, str]:
+    """``{sample: file}`` from ``key`` (one path for a single input, or {name: path}), checked."""
+    given = _plain(cfg, key)
+    if given is None:
+        return {}
+    if isinstance(given, dict):
+        unknown = sorted(set(given) - set(samples))
+        if unknown:
+            raise InputError(f"{key}: names {unknown} are not among the samples {sorted(samples)}")
+        return {str(k): str(v) for k, v in given.items()}
+    if len(samples) != 1:
+        raise InputError(f"{key}: with several inputs give {key}={{name: file}}, got {given!r}")
+    return {next(iter(samples)): str(given)}
+
+
+def _hand_labels(cfg: DictConfig, samples: dict[str, str]) -> dict[str, str]:
+    """``{sample: hand-label file}`` from ``hand_labels``."""
+    return _per_sample(cfg, "hand_labels", samples)
+
+
 def _images(cfg: DictConfig, samples: dict[str, str]) -> dict:
     from electroseg.io import read_volume
 
-    image = _plain(cfg, "image")
-    if image is None:
-        return {}
-    if isinstance(image, dict):
-        unknown = sorted(set(image) - set(samples))
-        if unknown:
-            raise InputError(f"image: names {unknown} are not among the samples {sorted(samples)}")
-        return {k: read_volume(v).numpy() for k, v in image.items()}
-    if len(samples) != 1:
-        raise InputError(f"image: with several inputs give image={{name: file}}, got {image!r}")
-    return {next(iter(samples)): read_volume(image).numpy()}
+    return {k: read_volume(v).numpy() for k, v in _per_sample(cfg, "image", samples).items()}
 
 
 def _write_comparisons(results: dict, out: Path, *, seed: int) -> list[Path]:

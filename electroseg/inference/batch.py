@@ -180,16 +180,21 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     return prediction.labels, volume.voxel_size, list(prediction.intensity), qa
 
 
-def _hand_label_agreement(labels: np.ndarray, path: str, phases) -> dict | None:
-    """Share of an input's hand-labelled voxels (255 = unlabelled) that the prediction
-    reproduces, overall and per phase; None when the input has no hand-label file."""
+def _read_hand_labels(path: str, phases, shape) -> np.ndarray | None:
+    """An input's hand labels (255 = unlabelled), None when it has no hand-label file."""
     from electroseg.io import read_labels
 
     if not Path(path).exists():
         return None
     hand = read_labels(path, phases=phases).numpy()
-    if hand.shape != labels.shape:
-        raise InputError(f"{path}: hand labels of shape {hand.shape}, the input is {labels.shape}")
+    if hand.shape != tuple(shape):
+        raise InputError(f"{path}: hand labels of shape {hand.shape}, the input is {tuple(shape)}")
+    return hand
+
+
+def _hand_label_agreement(labels: np.ndarray, hand: np.ndarray, path: str, phases) -> dict:
+    """Share of an input's hand-labelled voxels (255 = unlabelled) that the prediction
+    reproduces, overall and per phase."""
     marked = hand != 255
     agree = labels[marked] == hand[marked]
     per_phase = {p: (float(agree[hand[marked] == i].mean()) if np.any(hand[marked] == i) else None)
@@ -246,12 +251,19 @@ def _check_voxel_size(voxel_size, name: str) -> None:
                          "give voxel_size=[z,y,x] in micrometres")
 
 
-def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str) -> list[Path]:
+def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str, *,
+             hand: np.ndarray | None = None, hand_path: str | None = None,
+             slice_errors: dict | None = None) -> list[Path]:
+    """metrics.json and tables of one prediction; its segmentation error from the input's own
+    hand labels when it has them, else from the checkpoint's held-out slices."""
     from electroseg.analysis import analyze_labels, write_analysis
 
     _check_voxel_size(voxel_size, name)
     axis = depth_axis if labels.ndim == 3 else max(depth_axis - 1, 0)
-    result = analyze_labels(labels, voxel_size=tuple(voxel_size), depth_axis=axis, phases=phases)
+    usable = slice_errors is not None and slice_errors.get("depth") == (axis - 1 if labels.ndim == 3 else axis)
+    result = analyze_labels(labels, voxel_size=tuple(voxel_size), depth_axis=axis, phases=phases,
+                            hand_labels=hand, slice_errors=slice_errors if hand is None and usable else None,
+                            hand_labels_source=hand_path if hand is not None else "the checkpoint's held-out slices")
     return write_analysis(result, folder)
 
 
@@ -326,12 +338,16 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
     try:
         folder.mkdir(parents=True, exist_ok=True)
         labels, voxel_size, intensity, qa = _predict_item(loaded, item, folder, options)
+        hand, hand_path = None, None
         if options.hand_labels:
-            qa["hand_labels"] = _hand_label_agreement(labels, options.hand_labels.format(name=item.name),
-                                                      loaded.spec.phases)
+            hand_path = options.hand_labels.format(name=item.name)
+            hand = _read_hand_labels(hand_path, loaded.spec.phases, labels.shape)
+            qa["hand_labels"] = (None if hand is None else
+                                 _hand_label_agreement(labels, hand, hand_path, loaded.spec.phases))
         analysis = []
         if options.analyze:
-            analysis = _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name)
+            analysis = _analyze(labels, voxel_size, folder, loaded.spec.phases, options.depth_axis, item.name,
+                                hand=hand, hand_path=hand_path, slice_errors=getattr(loaded, "slice_errors", None))
         fractions, pba = _summary_values(labels, loaded.spec.phases, options.depth_axis)
     except RECOVERABLE as err:
         message = " ".join(str(err).split()) or type(err).__name__

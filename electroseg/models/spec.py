@@ -276,10 +276,12 @@ class LogitBias(nn.Module):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A network rebuilt from a checkpoint, with its spec."""
+    """A network rebuilt from a checkpoint, with its spec and, when training had held-out
+    slices, the metric errors measured on them (``SliceErrors.to_dict()`` form, else None)."""
 
     network: nn.Module
     spec: ModelSpec
+    slice_errors: dict | None = None
 
 
 def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> LoadedModel:
@@ -290,7 +292,7 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "check
     """
     spec = spec_from_checkpoint(checkpoint, source=source)
     return LoadedModel(network=with_logit_bias(network_from_checkpoint(checkpoint, spec, source=source), spec),
-                       spec=spec)
+                       spec=spec, slice_errors=checkpoint.get("electroseg_slice_errors"))
 
 
 def with_logit_bias(network: nn.Module, spec: ModelSpec) -> nn.Module:

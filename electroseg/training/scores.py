@@ -106,13 +106,18 @@ def fit_temperature(probabilities: np.ndarray, truth: np.ndarray) -> dict | None
             "nll_after": round(float(best.fun), 5), "voxels": int(truth.size)}
 
 
-def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolume, np.ndarray | None]]
-                          ) -> dict[str, Any]:
+def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolume, np.ndarray | None]],
+                          *, depth_axis: int = 1) -> dict[str, Any]:
     """Scores of the model in ``checkpoint`` on each labelled slice of ``volumes``.
 
     ``volumes``: (volume with all its person-made labels, held-out mask or None); a mask of
-    None marks a validation-split volume (all of its labels count as held out).
+    None marks a validation-split volume (all of its labels count as held out). With
+    ``depth_axis`` 1 or 2, ``slice_errors`` holds the metric errors on the held-out slices at
+    least half labelled (:func:`electroseg.analysis.segmentation_error.measure_slice_errors`;
+    None when there is none), which predictions with this checkpoint turn into
+    ``uncertainty.segmentation`` / ``total``.
     """
+    from electroseg.analysis.segmentation_error import dense_slices, measure_slice_errors
     from electroseg.models import model_from_checkpoint, read_checkpoint
 
     loaded = model_from_checkpoint(read_checkpoint(checkpoint), source=str(checkpoint))
@@ -121,10 +126,13 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     confusion = np.zeros((k, k), np.int64)
     rows = []
     held_p, held_truth = [], []
+    errors = None
     for volume, held in volumes:
         slices = [z for _, z in labelled_units([volume])]
         probabilities: dict = {}
         predicted = _predict_slices(loaded.network, spec, volume, slices, probabilities)
+        hand_volume = np.full(volume.target.labels.shape, 255, np.uint8)  # held-out labels only
+        seg_volume = np.full(volume.target.labels.shape, 255, np.uint8)
         for z in slices:
             human = volume.target.human[z] & (volume.target.weight[z] > 0)
             truth = volume.target.labels[z][human].astype(np.int64)
@@ -133,12 +141,23 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
             confusion += np.bincount(truth[held_here] * k + pred[held_here], minlength=k * k).reshape(k, k)
             held_p.append(probabilities[z][:, human][:, held_here])
             held_truth.append(truth[held_here])
+            if depth_axis in (1, 2) and held_here.any():
+                mask = human.copy()
+                mask[human] = held_here
+                hand_volume[z] = np.where(mask, volume.target.labels[z], 255)
+                seg_volume[z] = predicted[z]
             per_phase = {phases[p]: round(float((pred[truth == p] == p).mean()), 4)
                          for p in range(k) if (truth == p).any()}
             row = {"volume": volume.name, "slice": int(z), "voxels": int(truth.size),
                    "agreement": round(float((pred == truth).mean()), 4), "per_phase": per_phase,
                    "held_out": "all" if held_here.all() else ("part" if held_here.any() else "no")}
             rows.append(row)
+        if depth_axis in (1, 2) and (hand_volume != 255).any():  # adjacent held-out slices: through-slice error
+            dense, _ = dense_slices(hand_volume)
+            found = measure_slice_errors(seg_volume, dense, depth_axis=depth_axis, phases=phases,
+                                         source=f"{volume.name} held-out slices")
+            if found is not None:
+                errors = found if errors is None else errors.pooled(found)
     typical = float(np.median([r["agreement"] for r in rows])) if rows else 0.0
     for row in rows:
         if row["agreement"] < typical - WARN_BELOW:
@@ -152,4 +171,4 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
                 "mean_iou": round(float(np.mean(list(iou.values()))), 4) if iou else None}
     temperature = fit_temperature(np.concatenate(held_p, axis=1), np.concatenate(held_truth)) if held_truth else None
     return {"held_out": held_out, "labelled_slices": rows, "checkpoint": Path(checkpoint).name,
-            "temperature": temperature}
+            "temperature": temperature, "slice_errors": None if errors is None else errors.to_dict()}

@@ -216,14 +216,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     seconds = time.perf_counter() - start
     calibration = _calibrate(trainer, out, dataset, all_train, seed=int(cfg.seed))
-    scores = _scores(trainer, out, all_train, val_volumes, held)
+    scores = _scores(trainer, out, all_train, val_volumes, held, depth_axis=dataset.depth_axis)
     validation = ("held-out labels: " + held.describe()) if held is not None else (
         "split: val volumes" if val_volumes else "training patches (no val split, nothing to hold out)")
     metrics = _report(trainer, out, spec, count_parameters(net), seconds, calibration, scores, validation)
     if trainer.is_global_zero:
         temperature = (scores or {}).get("temperature")
         _record(out, training_record(dataset, metrics, seed=int(cfg.seed)),
-                temperature=None if temperature is None else temperature["temperature"])
+                temperature=None if temperature is None else temperature["temperature"],
+                slice_errors=(scores or {}).get("slice_errors"))
     return metrics
 
 
@@ -250,9 +251,11 @@ def training_record(dataset: DatasetConfig, metrics: dict[str, Any], *, seed: in
     }
 
 
-def _record(out: Path, record: dict[str, Any], *, temperature: float | None = None) -> None:
+def _record(out: Path, record: dict[str, Any], *, temperature: float | None = None,
+            slice_errors: dict | None = None) -> None:
     """Store ``record`` in best.ckpt and last.ckpt, and in best.ckpt the probability temperature
-    fitted on its held-out labels (atomically; weights unchanged)."""
+    fitted on its held-out labels and the metric errors on its held-out slices
+    (``checkpoint["electroseg_slice_errors"]``), atomically; weights unchanged."""
     for path in (out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"):
         if not path.is_file():
             continue
@@ -260,6 +263,8 @@ def _record(out: Path, record: dict[str, Any], *, temperature: float | None = No
         checkpoint["electroseg_record"] = record
         if temperature is not None and path.name == "best.ckpt":
             checkpoint["electroseg"] = {**checkpoint["electroseg"], "temperature": float(temperature)}
+        if slice_errors is not None and path.name == "best.ckpt":
+            checkpoint["electroseg_slice_errors"] = slice_errors
         partial = path.with_name(path.name + ".partial")
         torch.save(checkpoint, partial)
         os.replace(partial, path)
@@ -281,15 +286,16 @@ def _warn_sparse_slices_3d(cfg: DictConfig, volumes: list) -> None:
                        len(slices), slices)
 
 
-def _scores(trainer: L.Trainer, out: Path, train_volumes: list, val_volumes: list, held: Any
-            ) -> dict[str, Any] | None:
+def _scores(trainer: L.Trainer, out: Path, train_volumes: list, val_volumes: list, held: Any,
+            *, depth_axis: int = 1) -> dict[str, Any] | None:
     """Agreement of best.ckpt with every labelled slice, IoU on the held-out / val labels."""
     best = out / "checkpoints" / "best.ckpt"
     if not trainer.is_global_zero or not best.is_file():
         return None
     masks = held.masks if held is not None else [np.zeros(v.target.labels.shape, bool) for v in train_volumes]
     pairs = [*zip(train_volumes, masks), *((v, None) for v in val_volumes)]
-    return labelled_slice_scores(best, [(v, m) for v, m in pairs if v.target.human is not None])
+    return labelled_slice_scores(best, [(v, m) for v, m in pairs if v.target.human is not None],
+                                 depth_axis=depth_axis)
 
 
 def _stopped_by(trainer: L.Trainer) -> str:
@@ -343,7 +349,11 @@ def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, sec
     if calibration is not None:
         metrics["calibration"] = calibration
     if scores is not None:
-        metrics.update(scores)
+        metrics.update({k: v for k, v in scores.items() if k != "slice_errors"})
+        errors = scores.get("slice_errors")  # the counts themselves go into best.ckpt
+        metrics["slice_errors"] = None if errors is None else {
+            "held_out_slices": len(errors["planes"]), "tiles": len(errors["voxels"][0]),
+            "voxels": int(np.sum(errors["voxels"][0]))}
     if out.is_dir() and trainer.is_global_zero:
         write_json(out / "train_metrics.json", metrics)
     return metrics

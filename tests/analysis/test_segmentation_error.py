@@ -1,0 +1,195 @@
+"""The segmentation's own error from hand-labelled slices: against hand-counted arrays, the
+truth itself and generator instances (the truth of the imaged volume is known)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from electroseg.analysis import analyze_labels, interface_areas, pba_profile, volume_fractions
+from electroseg.analysis.segmentation_error import (
+    SliceErrors,
+    dense_slices,
+    measure_slice_errors,
+    segmentation_intervals,
+)
+from electroseg.errors import InputError
+
+VS = (0.1, 0.05, 0.05)
+
+
+def _columns(z=6, y=12, x=16):
+    """A pattern constant along Z (the slicing axis): AM blocks coated on one side by CBD; the
+    'segmentation' misses that CBD everywhere (labels it AM). Same error in every slice."""
+    truth = np.zeros((z, y, x), np.uint8)
+    truth[:, 2:10, 2:6] = 2
+    truth[:, 2:10, 6] = 1
+    truth[:, 2:10, 9:13] = 2
+    truth[:, 2:10, 13] = 1
+    seg = truth.copy()
+    seg[:, 2:10, 13] = 2
+    return truth, seg
+
+
+def test_an_error_the_same_in_every_slice_is_removed_exactly():
+    truth, seg = _columns()
+    hand = np.full_like(truth, 255)
+    hand[[2, 3]] = truth[[2, 3]]  # an adjacent pair: the through-slice error is measured too
+    result = analyze_labels(seg, voxel_size=VS, hand_labels=hand, collector_connectivity=False,
+                            split="none").to_dict()["uncertainty"]
+    corrected = result["segmentation"]
+    true_fractions = volume_fractions(truth).fractions
+    for phase in ("pore", "cbd", "am"):
+        assert corrected[f"volume_fraction_{phase}"]["estimate"] == pytest.approx(true_fractions[phase])
+    # the reported (uncorrected) values are the segmentation's
+    assert corrected["volume_fraction_cbd"]["reported"] == pytest.approx(true_fractions["cbd"] / 2)
+    assert corrected["pba_pooled"]["reported"] == pytest.approx(pba_profile(seg, depth_axis=1).pooled)
+    assert corrected["pba_pooled"]["estimate"] == pytest.approx(pba_profile(truth, depth_axis=1).pooled)
+    areas = interface_areas(truth, voxel_size=VS).per_um
+    for pair in ("pore-cbd", "pore-am", "cbd-am"):
+        assert corrected[f"surface_{pair}_per_um"]["estimate"] == pytest.approx(areas[pair]), pair
+    assert "measured on" in result["segmentation_check"]["through_slice"]
+    assert result["segmentation_check"]["labelled"]["slices"] == [2, 3]
+    entry = corrected["volume_fraction_cbd"]
+    assert entry["ci_low"] <= entry["estimate"] <= entry["ci_high"]
+    # the total interval adds the sub-block sampling half width
+    total = result["total"]["volume_fraction_cbd"]
+    assert total["estimate"] == corrected["volume_fraction_cbd"]["estimate"]
+    assert total["ci_low"] <= corrected["volume_fraction_cbd"]["ci_low"]
+
+
+def test_a_perfect_segmentation_keeps_its_values():
+    truth, _ = _columns()
+    hand = np.full_like(truth, 255)
+    hand[1] = truth[1]
+    out = analyze_labels(truth, voxel_size=VS, hand_labels=hand, collector_connectivity=False,
+                         split="none").to_dict()["uncertainty"]
+    for name, entry in out["segmentation"].items():
+        if name == "particle_median_diameter_um":
+            assert entry["estimate"] is None and "3-D" in entry["note"] and entry["reported"] > 0
+            continue
+        if entry["reported"] is None:
+            continue
+        assert entry["estimate"] == pytest.approx(entry["reported"]), name
+    # one isolated slice: the through-slice error is not measured, and the check says so
+    assert "not measured" in out["segmentation_check"]["through_slice"]
+
+
+def test_hand_counted_slice_errors():
+    seg = np.zeros((3, 4, 8), np.uint8)
+    seg[:, :, 4:] = 2
+    hand = np.full_like(seg, 255)
+    hand[1] = seg[1]
+    hand[1, :, 4] = 1  # 4 CBD voxels the segmentation calls AM
+    errors = measure_slice_errors(seg, hand, depth_axis=1, tiles_per_slice=2)
+    assert errors.planes == (1,) and errors.n_tiles == 2 and errors.labelled_voxels == 32
+    assert errors.voxels[0].sum(axis=0).tolist() == [16, 4, 12]
+    assert errors.voxels[1].sum(axis=0).tolist() == [16, 0, 16]
+    # faces along x (slice axis 1) between pore and CBD in the hand labels: one per row
+    assert errors.faces[0][:, 1, 0, 1].sum() == 4 and errors.faces[1][:, 1, 0, 1].sum() == 0
+    assert errors.through_pairs == 0
+    again = SliceErrors.from_dict(json.loads(json.dumps(errors.to_dict())))
+    assert np.array_equal(again.faces, errors.faces) and again.planes == errors.planes
+    out = segmentation_intervals(seg, errors, voxel_size=(1, 1, 1), n_boot=100)
+    assert out["segmentation"]["volume_fraction_cbd"]["estimate"] == pytest.approx(4 / 32)
+    assert out["segmentation"]["volume_fraction_am"]["estimate"] == pytest.approx(0.5 - 4 / 32)
+    assert out["total"] is None  # no sampling intervals given
+
+
+def test_scribbles_are_not_used_and_the_result_says_why():
+    truth, seg = _columns()
+    hand = np.full_like(truth, 255)
+    hand[2, 3:5, 3:5] = truth[2, 3:5, 3:5]  # a scribble: 4 of 192 voxels
+    kept, left_out = dense_slices(hand)
+    assert left_out == 1 and (kept == 255).all()
+    out = analyze_labels(seg, voxel_size=VS, hand_labels=hand, collector_connectivity=False,
+                         split="none").to_dict()["uncertainty"]
+    assert out["segmentation"] is None and out["total"] is None
+    assert "half labelled" in out["segmentation_check"]["note"]
+
+
+def test_bad_hand_labels_are_refused_before_any_computing():
+    truth, seg = _columns()
+    with pytest.raises(InputError, match="expected the shape"):
+        analyze_labels(seg, voxel_size=VS, hand_labels=truth[:, :5], hand_labels_source="h.tif")
+    with pytest.raises(InputError, match="depth axis"):
+        analyze_labels(seg, voxel_size=VS, depth_axis=0, hand_labels=truth)
+    with pytest.raises(InputError, match="h.tif"):
+        bad = truth.copy()
+        bad[0, 0, 0] = 7
+        analyze_labels(seg, voxel_size=VS, hand_labels=bad, hand_labels_source="h.tif")
+    errors = measure_slice_errors(seg, truth, depth_axis=1).to_dict()
+    with pytest.raises(InputError, match="depth"):
+        analyze_labels(seg.transpose(0, 2, 1), voxel_size=VS, depth_axis=2, slice_errors={**errors, "depth": 0},
+                       collector_connectivity=False)
+
+
+def test_errors_measured_elsewhere_apply_to_another_volume():
+    """A checkpoint's held-out slices: errors measured on one volume, applied to another."""
+    truth, seg = _columns()
+    hand = np.full_like(truth, 255)
+    hand[[1, 2]] = truth[[1, 2]]
+    errors = measure_slice_errors(seg, hand, depth_axis=1)
+    bigger_truth, bigger_seg = _columns(z=10, x=16)
+    out = analyze_labels(bigger_seg, voxel_size=VS, slice_errors=errors.to_dict(), collector_connectivity=False,
+                         hand_labels_source="the checkpoint's held-out slices", split="none").to_dict()
+    corrected = out["uncertainty"]["segmentation"]
+    assert corrected["volume_fraction_cbd"]["estimate"] == pytest.approx(volume_fractions(bigger_truth).fractions["cbd"])
+    assert out["uncertainty"]["segmentation_check"]["source"] == "the checkpoint's held-out slices"
+
+
+def test_two_dimensional_images():
+    truth, seg = _columns()
+    out = analyze_labels(seg[0], voxel_size=VS[1:], depth_axis=0, hand_labels=truth[0],
+                         collector_connectivity=False, split="none").to_dict()["uncertainty"]
+    assert out["segmentation"]["volume_fraction_cbd"]["estimate"] == pytest.approx(
+        volume_fractions(truth[0]).fractions["cbd"])
+    assert out["segmentation_check"]["through_slice"].startswith("none")
+
+
+def test_classical_segmentation_of_a_generated_sample_is_corrected_towards_its_truth():
+    """A generator instance: the classical route over-counts CBD contacts; three adjacent pairs of
+    hand-labelled slices correct PBA and the CBD fraction, and the total intervals hold the truth."""
+    from electroseg.classical import segment_volume
+    from electroseg.synthetic import load_preset, make_sample
+
+    sample = make_sample(load_preset("nmc_fibsem"), seed=0, shape=[32, 128, 128])
+    image = next(iter(sample.images.values())).astype(np.float32)
+    seg = np.asarray(segment_volume(image).labels).reshape(image.shape)
+    truth = np.asarray(sample.labels)
+    hand = np.full_like(truth, 255)
+    for z in (6, 7, 15, 16, 24, 25):
+        hand[z] = truth[z]
+    options = dict(voxel_size=sample.voxel_size, depth_axis=sample.depth_axis, collector_connectivity=False,
+                   split="none")
+    out = analyze_labels(seg, hand_labels=hand, **options).to_dict()["uncertainty"]
+    true = analyze_labels(truth, uncertainty=False, **options).to_dict()
+    for metric, value in (("pba_pooled", true["pba"]["pooled"]), ("volume_fraction_cbd", true["volume_fraction"]["cbd"])):
+        entry, total = out["segmentation"][metric], out["total"][metric]
+        assert abs(entry["estimate"] - value) < abs(entry["reported"] - value), metric
+        assert total["ci_low"] <= value <= total["ci_high"], metric
+
+
+def test_analyze_command_with_hand_labels(tmp_path, capsys):
+    from electroseg.cli import main
+    from electroseg.io import write_tiff
+
+    truth, seg = _columns()
+    hand = np.full_like(truth, 255)
+    hand[[2, 3]] = truth[[2, 3]]
+    seg_path = write_tiff(tmp_path / "seg.tif", seg, voxel_size=VS)
+    hand_path = write_tiff(tmp_path / "hand.tif", hand, voxel_size=VS)
+    out = tmp_path / "out"
+    assert main(["analyze", f"input={seg_path}", f"hand_labels={hand_path}", f"out={out}", "figures=false",
+                 "collector_connectivity=false"]) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    check = metrics["uncertainty"]["segmentation_check"]
+    assert check["source"] == str(hand_path) and check["labelled"]["slices"] == [2, 3]
+    assert metrics["uncertainty"]["total"]["volume_fraction_cbd"]["estimate"] == pytest.approx(
+        volume_fractions(truth).fractions["cbd"])
+    # a hand-label file of another shape: one line naming it, nothing written
+    short = write_tiff(tmp_path / "short.tif", hand[:, :5], voxel_size=VS)
+    assert main(["analyze", f"input={seg_path}", f"hand_labels={short}", f"out={tmp_path / 'bad'}"]) != 0
+    err = capsys.readouterr().err
+    assert "short.tif" in err and "expected the shape" in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()

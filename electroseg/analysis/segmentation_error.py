@@ -19,9 +19,9 @@ depth), and each metric of the whole volume is corrected by the error seen there
   corrected in-slice one (the electrode's plane has no preferred direction). The two
   axes are pooled with the segmentation's AM surface along each. ``pba_depth_mean`` moves by the
   pooled correction.
-- **interface areas**: per pair and axis, the face area is scaled by ``hand / segmentation``
-  face counts on the slices (through-slice faces: as PBA, measured on adjacent labelled slices,
-  else the two readings).
+- **interface areas**: per pair and axis, the area per volume is ``share of the voxel pairs along
+  that axis that are this pair / voxel edge``; the slices' error in that share is added (faces
+  between slices: as PBA, measured on adjacent labelled slices, else the two readings).
 
 The tiles are resampled together (percentile bootstrap) for the segmentation interval; the
 total interval adds the sub-block sampling half width in quadrature. The particle median
@@ -69,6 +69,9 @@ class SliceErrors:
         (zero where the next slice is not).
     planes : tuple of int
         Indices of the labelled slices along the slicing axis (axis 0).
+    groups : ndarray, shape (n_tiles,), int64
+        The position of each tile's slice: adjacent labelled slices share one (the bootstrap
+        resamples positions, then tiles within them).
     """
 
     phases: tuple[str, ...]
@@ -77,6 +80,7 @@ class SliceErrors:
     faces: np.ndarray
     through: np.ndarray
     planes: tuple[int, ...]
+    groups: np.ndarray
 
     @property
     def n_tiles(self) -> int:
@@ -89,7 +93,8 @@ class SliceErrors:
     def to_dict(self) -> dict:
         """JSON-able form (stored in checkpoints)."""
         return {"phases": list(self.phases), "depth": self.depth, "voxels": self.voxels.tolist(),
-                "faces": self.faces.tolist(), "through": self.through.tolist(), "planes": list(self.planes)}
+                "faces": self.faces.tolist(), "through": self.through.tolist(), "planes": list(self.planes),
+                "groups": self.groups.tolist()}
 
     @property
     def through_pairs(self) -> int:
@@ -102,7 +107,7 @@ class SliceErrors:
         try:
             return cls(tuple(data["phases"]), int(data["depth"]), np.asarray(data["voxels"], np.int64),
                        np.asarray(data["faces"], np.int64), np.asarray(data["through"], np.int64),
-                       tuple(int(p) for p in data["planes"]))
+                       tuple(int(p) for p in data["planes"]), np.asarray(data["groups"], np.int64))
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"slice errors: expected a dict as written by SliceErrors.to_dict, got {err!r}") from None
 
@@ -113,7 +118,8 @@ class SliceErrors:
                              f"with {list(self.phases)} (depth {self.depth})")
         return SliceErrors(self.phases, self.depth, np.concatenate([self.voxels, other.voxels], axis=1),
                            np.concatenate([self.faces, other.faces], axis=1),
-                           np.concatenate([self.through, other.through], axis=1), self.planes + other.planes)
+                           np.concatenate([self.through, other.through], axis=1), self.planes + other.planes,
+                           np.concatenate([self.groups, other.groups + int(self.groups.max()) + 1]))
 
 
 #: A slice counts as hand-labelled for the error measurement when at least this share of it is labelled.
@@ -205,11 +211,12 @@ def measure_slice_errors(labels: np.ndarray, hand_labels: np.ndarray, *, depth_a
     shape = labels.shape[1:]
     tile = np.broadcast_to(tile_of[None, :] if across == 1 else tile_of[:, None], shape)
     n_tiles = len(edges) - 1
-    voxels, faces, through, planes = [], [], [], []
+    voxels, faces, through, planes, groups = [], [], [], [], []
     for z in range(labels.shape[0]):
         both = labelled[z]
         if not both.any():
             continue
+        group = (groups[-1][0] if planes[-1] == z - 1 else groups[-1][0] + 1) if planes else 0
         planes.append(z)
         nxt = labelled[z + 1] & both if z + 1 < labels.shape[0] else None
         per_source = []
@@ -231,10 +238,11 @@ def measure_slice_errors(labels: np.ndarray, hand_labels: np.ndarray, *, depth_a
         voxels.append(np.stack([c[0][present] for c in per_source]))
         faces.append(np.stack([c[1][present] for c in per_source]))
         through.append(np.stack([c[2][present] for c in per_source]))
+        groups.append(np.full(int(present.sum()), group, np.int64))
     if not voxels:
         return None
     return SliceErrors(phases, depth, np.concatenate(voxels, axis=1), np.concatenate(faces, axis=1),
-                       np.concatenate(through, axis=1), tuple(planes))
+                       np.concatenate(through, axis=1), tuple(planes), np.concatenate(groups))
 
 
 def _tile_counts(first: np.ndarray, second: np.ndarray | None, tiles: np.ndarray, n_tiles: int,
@@ -268,15 +276,14 @@ def _fraction(voxels: np.ndarray) -> np.ndarray:
         return np.where(total > 0, voxels / np.where(total > 0, total, 1), np.nan)
 
 
-def _scale(hand, seg):
+def _pair_share(sym: np.ndarray) -> np.ndarray:
+    """Share of the counted voxel pairs that are each unordered phase pair, ``(..., n, n)`` (the
+    faces between two slices per voxel position where both are labelled)."""
+    n = sym.shape[-1]
+    upper = np.triu(np.ones((n, n), bool))
+    total = np.where(upper, sym, 0).sum(axis=(-2, -1))[..., None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(seg > 0, hand / np.where(seg > 0, seg, 1), np.nan)
-
-
-def _scaled(area: float, scale: np.ndarray) -> np.ndarray:
-    """``area * scale``; 0 where the volume has no such face to scale, whatever the slices saw."""
-    scale = np.asarray(scale, np.float64)
-    return np.zeros_like(scale) if area == 0 else area * scale
+        return np.where(total > 0, sym / np.where(total > 0, total, 1), np.nan)
 
 
 def _corrected(volume: dict, phases: tuple[str, ...], depth: int, counts: dict) -> dict[str, tuple]:
@@ -310,26 +317,42 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, counts: dict) 
         if volume.get("pba_pooled") is not None and volume.get("pba_depth_mean") is not None:
             out["pba_depth_mean"] = tuple(np.clip(volume["pba_depth_mean"] + (r - volume["pba_pooled"]), 0.0, 1.0)
                                           for r in readings)
-    scale = _scale(counts["hand_faces"], counts["seg_faces"])
-    scale_through = _scale(counts["hand_through"], counts["seg_through"])
-    area = volume["area_by_axis"]                          # (3, n, n) µm², axis 0 = slicing axis
+    # interfaces: i-j faces along an axis per voxel, divided by the voxel edge along it, are that
+    # axis's area per volume; the slices' error in that number is added
+    labelled = counts["hand_voxels"].sum(axis=-1)[..., None, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = (counts["hand_faces"] - counts["seg_faces"]) / labelled                  # (..., 2, n, n)
+    error_through = _pair_share(counts["hand_through"]) - _pair_share(counts["seg_through"])
+    density, edge = volume["density_by_axis"], volume["edge"]                            # per µm, (3, n, n); µm
     for i, j in combinations(range(len(phases)), 2):
-        in_plane = _scaled(area[1, i, j], scale[..., 0, i, j]) + _scaled(area[2, i, j], scale[..., 1, i, j])
+        in_plane = sum(density[1 + k, i, j] + error[..., k, i, j] / edge[1 + k] for k in (0, 1))
         if not volume["slicing_axis"]:
             readings = (in_plane, in_plane)
         elif measured:
-            readings = (in_plane + _scaled(area[0, i, j], scale_through[..., i, j]),) * 2
+            readings = (in_plane + density[0, i, j] + error_through[..., i, j] / edge[0],) * 2
         else:
-            readings = (in_plane + _scaled(area[0, i, j], scale[..., across, i, j]),
-                        in_plane + _scaled(area[1 + across, i, j], scale[..., across, i, j]))
-        out[f"surface_{phases[i]}-{phases[j]}_per_um"] = tuple(r / volume["volume_um3"] for r in readings)
+            readings = (in_plane + density[0, i, j] + error[..., across, i, j] / edge[0],
+                        in_plane + density[1 + across, i, j] + error[..., across, i, j] / edge[1 + across])
+        out[f"surface_{phases[i]}-{phases[j]}_per_um"] = tuple(np.maximum(r, 0.0) for r in readings)
     return out
 
 
-def _sums(errors: SliceErrors, index=None) -> dict:
-    """Slice counts summed over all tiles, or over each resample of tiles (``index``)."""
+def _resample_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Two-level bootstrap as tile multiplicities, shape (n_boot, n_tiles): positions (runs of
+    adjacent labelled slices) drawn with replacement, then the tiles of each drawn position."""
+    ids = np.unique(groups)
+    drawn = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=n_boot)   # (n_boot, n_groups)
+    weights = np.zeros((n_boot, groups.size), np.int64)
+    for g, gid in enumerate(ids):
+        members = np.flatnonzero(groups == gid)
+        weights[:, members] = rng.multinomial(drawn[:, g] * members.size, np.full(members.size, 1 / members.size))
+    return weights
+
+
+def _sums(errors: SliceErrors, weights=None) -> dict:
+    """Slice counts summed over all tiles, or per resample (``weights``: tile multiplicities)."""
     def total(array):
-        return array.sum(0) if index is None else array[index].sum(1)
+        return array.sum(0) if weights is None else np.tensordot(weights, array, axes=(1, 0))
     return {"hand_voxels": total(errors.voxels[0]), "seg_voxels": total(errors.voxels[1]),
             "hand_faces": total(errors.faces[0]), "seg_faces": total(errors.faces[1]),
             "hand_through": total(errors.through[0]), "seg_through": total(errors.through[1]),
@@ -392,8 +415,9 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     counts = face_pair_counts(volume3, depth_axis=errors.depth + 1, phases=phases, ignore_value=ignore_value)
     sym = counts.symmetric().sum(axis=0)                  # (3, n, n)
     voxels = counts.voxels.sum(axis=0)
-    volume = {"fractions": _fraction(voxels), "area_by_axis": face_areas(sizes3)[:, None, None] * sym,
-              "volume_um3": float(voxels.sum()) * float(np.prod(sizes3)),
+    volume_um3 = float(voxels.sum()) * float(np.prod(sizes3))
+    volume = {"fractions": _fraction(voxels), "edge": np.asarray(sizes3),
+              "density_by_axis": face_areas(sizes3)[:, None, None] * sym / volume_um3,
               "slicing_axis": labels.ndim == 3 and labels.shape[0] > 1,
               "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean}
     if {"am", "cbd"} <= set(phases):
@@ -403,14 +427,13 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
         in_plane = surface[0] + surface[2 - errors.depth]
         volume["pba_weight"] = float(surface[0] / in_plane) if in_plane > 0 else 0.0
     estimate = _corrected(volume, phases, errors.depth, _sums(errors))
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, errors.n_tiles, size=(int(n_boot), errors.n_tiles))
-    samples = _corrected(volume, phases, errors.depth, _sums(errors, index))
+    weights = _resample_weights(errors.groups, int(n_boot), np.random.default_rng(seed))
+    samples = _corrected(volume, phases, errors.depth, _sums(errors, weights))
     reported = {f"volume_fraction_{p}": none_if_nan(float(volume["fractions"][i])) for i, p in enumerate(phases)}
     reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean})
-    total_area = volume["area_by_axis"].sum(axis=0)
+    total_density = volume["density_by_axis"].sum(axis=0)
     for i, j in combinations(range(len(phases)), 2):
-        reported[f"surface_{phases[i]}-{phases[j]}_per_um"] = none_if_nan(float(total_area[i, j] / volume["volume_um3"]))
+        reported[f"surface_{phases[i]}-{phases[j]}_per_um"] = none_if_nan(float(total_density[i, j]))
     segmentation: dict = {}
     total: dict | None = {} if sampling is not None else None
     for name, (a, b) in estimate.items():
@@ -423,7 +446,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                                                  max(entry["ci_high"], entry["estimate"]))
         segmentation[name] = entry
         if total is not None:
-            total[name] = _combine(entry, sampling.get(name))
+            total[name] = _combine(entry, sampling.get(name), upper=None if name.startswith("surface_") else 1.0)
     if particle_median_um is not None:
         blank = {"estimate": None, "ci_low": None, "ci_high": None, "note": PARTICLE_NOTE}
         segmentation["particle_median_diameter_um"] = {**blank, "reported": particle_median_um}
@@ -446,8 +469,9 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
             "through_slice": through_note, "segmentation": segmentation, "total": total}
 
 
-def _combine(entry: Mapping, interval) -> dict:
-    """Estimate ± the segmentation's and the sampling's half widths added in quadrature."""
+def _combine(entry: Mapping, interval, *, upper: float | None = 1.0) -> dict:
+    """Estimate ± the segmentation's and the sampling's half widths added in quadrature, kept
+    within [0, ``upper``] (fractions and PBA; surfaces have no upper bound)."""
     value, low, high = entry["estimate"], entry["ci_low"], entry["ci_high"]
     if value is None or low is None or high is None:
         return {"estimate": value, "ci_low": None, "ci_high": None}
@@ -456,4 +480,5 @@ def _combine(entry: Mapping, interval) -> dict:
         half = (float(interval[1]) - float(interval[0])) / 2
     below = float(np.hypot(max(value - low, 0.0), half))
     above = float(np.hypot(max(high - value, 0.0), half))
-    return {"estimate": value, "ci_low": value - below, "ci_high": value + above}
+    high = value + above if upper is None else min(value + above, upper)
+    return {"estimate": value, "ci_low": max(value - below, 0.0), "ci_high": high}

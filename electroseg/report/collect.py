@@ -28,12 +28,18 @@ def trust_section(root: Path) -> Section | None:
 
     Built from the sub-block intervals and the representative-volume verdicts of each
     metrics.json, the agreement of each segmentation with the truth or the hand labels
-    (comparison.json), and the learned predictions' quality records (prediction.json). It states
-    what no interval here covers: the segmentation's own error.
+    (comparison.json), the learned predictions' quality records (prediction.json), and, where
+    labelled slices measured it, the segmentation's own error (``uncertainty.total``); where
+    nothing measured that error, it says so.
     """
     lines: list[str] = []
+    measured = False
     for path in products(root, "metrics.json"):
         tree, name = read_json(path), label_of(path, root)
+        line = _segmentation_line(tree, name)
+        if line:
+            lines.append(line)
+            measured = measured or "corrected" in line
         blocks = ((tree.get("uncertainty") or {}).get("metrics") or {})
         pba, am = blocks.get("pba_pooled") or {}, blocks.get("volume_fraction_am") or {}
         parts = []
@@ -81,10 +87,40 @@ def trust_section(root: Path) -> Section | None:
                          "reliability.png).")
     if not lines:
         return None
-    lines.append("These intervals cover how the metrics vary across this specimen, not the segmentation's own "
-                 "error: where two segmentations of the same images differ by more than the interval, the "
-                 "difference is the segmentation's, and the truth may lie outside both intervals.")
+    lines.append("Sub-block intervals cover how the metrics vary across this specimen, not the segmentation's "
+                 "own error. " + ("Total intervals add the error each segmentation makes on hand-labelled "
+                                  "slices it did not learn from (uncertainty.total in metrics.json); a "
+                                  "segmentation without them has only the sampling interval, and the truth "
+                                  "may lie outside it." if measured else
+                                  "No labelled slices measured that error here (give hand labels: "
+                                  "electroseg analyze hand_labels=..., or train with held-out slices): "
+                                  "where two segmentations of the same images differ by more than the "
+                                  "interval, the difference is the segmentation's, and the truth may lie "
+                                  "outside both intervals."))
     return Section("How far to trust this", paragraphs=tuple(lines))
+
+
+def _segmentation_line(tree: dict, name: str) -> str | None:
+    """One sentence per segmentation: the corrected headline metrics with their total intervals."""
+    unc = tree.get("uncertainty") or {}
+    check = unc.get("segmentation_check")
+    if not check:
+        return None
+    if not unc.get("segmentation"):
+        return f"{name}: segmentation error not measured: {check.get('note', '')}"
+    chosen = unc.get("total") or unc["segmentation"]
+    kind = "total" if unc.get("total") else "segmentation"
+    parts = []
+    for metric, label in (("pba_pooled", "PBA"), ("volume_fraction_cbd", "CBD fraction"),
+                          ("volume_fraction_am", "AM fraction")):
+        entry, reported = chosen.get(metric) or {}, (unc["segmentation"].get(metric) or {}).get("reported")
+        if entry.get("estimate") is not None and entry.get("ci_low") is not None:
+            parts.append(f"{label} {format_value(entry['estimate'])} [{format_value(entry['ci_low'])}, "
+                         f"{format_value(entry['ci_high'])}] (as segmented {format_value(reported)})")
+    labelled = check.get("labelled") or {}
+    return (f"{name}: corrected for the segmentation's error on {len(labelled.get('slices') or [])} labelled "
+            f"slices ({check.get('source')}), {kind} 95 % intervals: " + "; ".join(parts) +
+            f". Through-slice error: {check.get('through_slice')}.")
 
 
 def metrics_section(root: Path) -> Section | None:

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 IGNORE_VALUE = 255
 PRESET_KEYS = frozenset({
-    "name", "shape", "voxel_size", "phases", "phase_map", "depth_axis", "sparse_slices",
+    "name", "shape", "voxel_size", "phases", "phase_map", "depth_axis", "sparse_slices", "sparse_pairs",
     "microstructure", "cycling", "modality", "drift_step_px", "detectors", "pt_free_opening_um",
     "fiducial_rows",
 })
@@ -272,6 +272,8 @@ def make_sample(preset: Mapping[str, Any], *, seed: int = 0,
     count = int(preset.get("sparse_slices", 3))
     num_z = labels.shape[0]
     sparse = tuple(sorted({int(round((i + 1) * num_z / (count + 1))) for i in range(count)}))
+    if preset.get("sparse_pairs"):  # each labelled slice with the next: the through-slice error is measurable
+        sparse = tuple(sorted({z for s in sparse for z in (s, s + 1) if z < num_z}))
     _, voxel_size, phases = _check_preset(preset, labels.shape)
     logger.info("sample %r seed %d: shape %s, %d particles, channels %s", preset.get("name"),
                 seed, labels.shape, summary["particle_count"], list(images))

@@ -73,3 +73,26 @@ def test_route_without_pba_is_reported_undefined(tmp_path):
     assert study.routes[0].drop is None and study.routes[0].ci_low is None
     assert study.lines() == ["PBA learned: undefined on at least one sample (no AM surface, "
                              "or a phase missing from the segmentation)"]
+
+
+def test_significance_comes_from_the_total_intervals(tmp_path):
+    """The drop between corrected estimates, with both samples' total half widths in quadrature."""
+    runs = {"pristine": tmp_path / "p", "cycled": tmp_path / "c"}
+    totals = {"classical": ((0.60, 0.57, 0.64), (0.50, 0.47, 0.54)),   # -0.10 [-0.15, -0.05]
+              "learned": ((0.55, 0.45, 0.65), (0.52, 0.42, 0.62))}     # -0.03 [-0.17, +0.11]
+    for route, (before, after) in totals.items():
+        for run, (estimate, low, high) in ((runs["pristine"], before), (runs["cycled"], after)):
+            total = {"pba_pooled": {"estimate": estimate, "ci_low": low, "ci_high": high}}
+            _write_metrics(run, route, estimate + 0.05, uncertainty={"total": total})
+    _write_metrics(runs["pristine"], "truth", 0.58)
+    _write_metrics(runs["cycled"], "truth", 0.49)
+    drops = {r.route: r for r in cycling_study(runs).routes}
+    classical, learned = drops["classical"], drops["learned"]
+    assert classical.corrected_drop == pytest.approx(-0.10)
+    assert classical.total_low == pytest.approx(-0.15) and classical.total_high == pytest.approx(-0.05)
+    assert classical.significant is True and learned.significant is False
+    assert drops["truth"].significant is None  # no segmentation error to measure
+    lines = cycling_study(runs).lines()
+    assert any("classical" in line and ": significant)" in line for line in lines)
+    assert any("learned" in line and "not significant" in line for line in lines)
+    assert cycling_study(runs).to_dict()["routes"]["classical"]["significant"] is True

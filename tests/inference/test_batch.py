@@ -246,3 +246,38 @@ def test_quality_record_scores_each_inputs_hand_labels(tmp_path, scans):
     assert again.results[0].status == "ok" and again.results[0].qa["hand_labels"]["agreement"] == pytest.approx(0.5)
     with pytest.raises(InputError, match=r"hand_labels: expected a path with \{name\}"):
         predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "x", hand_labels="labels.tif")
+
+
+def test_analysis_measures_the_segmentation_error_on_hand_labels_else_the_checkpoints(tmp_path, scans, kit):
+    """analyze=true: an input's own hand-labelled slices correct its metrics; without them, the
+    errors its checkpoint measured on held-out slices do; with neither, no segmentation entry."""
+    import torch
+
+    from electroseg.analysis.segmentation_error import measure_slice_errors
+
+    ckpt, folder = scans
+    plain = predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "first", precision="fp32", analyze=True)
+    assert plain.failed == 0
+    metrics = json.loads((tmp_path / "first" / "a" / "metrics.json").read_text())
+    assert "segmentation" not in metrics["uncertainty"]
+    labels = read_volume(tmp_path / "first" / "a" / "labels.tif").numpy()
+    hand = np.full(labels.shape, 255, np.uint8)
+    hand[[4, 5]] = np.where(labels[[4, 5]] == 0, 1, labels[[4, 5]])  # the person calls that pore CBD
+    (tmp_path / "hand").mkdir()
+    write_tiff(tmp_path / "hand" / "a_labels.tif", hand, voxel_size=VOXEL, phases=("pore", "cbd", "am"))
+    out = tmp_path / "out"
+    predict_batch(ckpt, [str(folder / "a.tif")], out, precision="fp32", analyze=True,
+                  hand_labels=str(tmp_path / "hand" / "{name}_labels.tif"))
+    unc = json.loads((out / "a" / "metrics.json").read_text())["uncertainty"]
+    assert unc["segmentation_check"]["source"].endswith("a_labels.tif")
+    pore = unc["segmentation"]["volume_fraction_pore"]
+    assert pore["reported"] > 0.1 and pore["estimate"] == 0.0  # every labelled pore voxel was CBD
+    # the same errors stored in the checkpoint serve an input without hand labels
+    stored = torch.load(ckpt, map_location="cpu", weights_only=True)
+    stored["electroseg_slice_errors"] = measure_slice_errors(labels, hand, depth_axis=1).to_dict()
+    torch.save(stored, tmp_path / "with_errors.ckpt")
+    predict_batch(tmp_path / "with_errors.ckpt", [str(folder / "b.tif")], tmp_path / "other", precision="fp32",
+                  analyze=True)
+    unc = json.loads((tmp_path / "other" / "b" / "metrics.json").read_text())["uncertainty"]
+    assert unc["segmentation_check"]["source"] == "the checkpoint's held-out slices"
+    assert unc["total"]["volume_fraction_pore"]["estimate"] == 0.0

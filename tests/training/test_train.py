@@ -120,6 +120,13 @@ def test_without_a_val_split_labelled_slices_are_held_out_and_every_one_is_score
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert best["electroseg"]["temperature"] == pytest.approx(fitted["temperature"])
     assert "val/mean_iou" in metrics
+    # and the metric errors on that held-out slice, which predict turns into uncertainty.segmentation
+    from electroseg.analysis.segmentation_error import SliceErrors
+
+    errors = SliceErrors.from_dict(best["electroseg_slice_errors"])
+    assert errors.planes == (8,) and errors.labelled_voxels == saved["held_out"]["voxels"]
+    assert saved["slice_errors"] == {"held_out_slices": 1, "tiles": errors.n_tiles, "voxels": errors.labelled_voxels}
+    assert model_from_checkpoint(best, source="best.ckpt").slice_errors == best["electroseg_slice_errors"]
 
 
 def test_training_stops_on_steps_and_says_so(train_config):

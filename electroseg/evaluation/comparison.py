@@ -59,6 +59,12 @@ class Comparison:
         PBA profile of each segmentation (for the depth figure).
     particle_log10_volume : dict of str to ndarray
         log10 particle volumes (µm³) of each segmentation (for the size figure).
+    corrected : dict
+        With sparse hand labels as the reference: each segmentation's headline metrics corrected
+        by its error on the labelled slices, with 95 % intervals
+        (`electroseg.analysis.segmentation_error.segmentation_intervals`), and ``overlap``: per
+        metric, whether the two intervals overlap (if not, the routes disagree beyond what the
+        labelled slices can explain). Empty otherwise.
     """
 
     names: tuple[str, ...]
@@ -67,6 +73,7 @@ class Comparison:
     differences: tuple[MetricDifference, ...]
     pba_per_depth: dict[str, list] = field(default_factory=dict)
     particle_log10_volume: dict[str, np.ndarray] = field(default_factory=dict)
+    corrected: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The content of comparison.json."""
@@ -74,7 +81,8 @@ class Comparison:
                 "agreement": {k: v.to_dict() for k, v in self.agreement.items()},
                 "differences": [d.to_dict() for d in self.differences],
                 "pba_per_depth": {k: list(v) for k, v in self.pba_per_depth.items()},
-                "particle_count": {k: int(len(v)) for k, v in self.particle_log10_volume.items()}}
+                "particle_count": {k: int(len(v)) for k, v in self.particle_log10_volume.items()},
+                "corrected_by_hand_labels": self.corrected or None}
 
     def as_table(self):
         """pandas DataFrame of the downstream differences, one row per metric and pair."""
@@ -182,9 +190,38 @@ def compare_segmentations(a: np.ndarray, b: np.ndarray, *, reference: np.ndarray
             for name in (na, nb):
                 differences += metric_differences(values[ref], values[name], pair=f"{name} − {ref}",
                                                   phases=phases)
+    corrected = (_corrected_by_hand_labels({na: a, nb: b}, reference, voxel_size=voxel_size, depth_axis=depth_axis,
+                                           phases=phases, ignore_value=ignore_value, source=ref)
+                 if reference is not None and np.any(reference == ignore_value) else {})
     return Comparison(
         names=(na, nb) + ((ref,) if reference is not None else ()), phases=tuple(phases),
         agreement=found, differences=tuple(differences),
         pba_per_depth={k: v.pba_per_depth for k, v in values.items()},
         particle_log10_volume={k: v.particle_log10_volume for k, v in values.items()},
+        corrected=corrected,
     )
+
+
+def _corrected_by_hand_labels(segmentations: dict, hand: np.ndarray, *, voxel_size, depth_axis: int, phases,
+                              ignore_value: int, source: str) -> dict:
+    """Each segmentation's headline metrics corrected on the hand-labelled slices, and whether
+    the two intervals overlap; empty when no slice is labelled densely enough (or the depth
+    axis is the slicing axis)."""
+    from electroseg.analysis.segmentation_error import dense_slices, measure_slice_errors, segmentation_intervals
+
+    if hand.ndim == 3 and depth_axis % 3 == 0:
+        return {}
+    dense, _ = dense_slices(hand, ignore_value=ignore_value)
+    out: dict = {}
+    for name, labels in segmentations.items():
+        errors = measure_slice_errors(labels, dense, depth_axis=depth_axis, phases=phases,
+                                      ignore_value=ignore_value, source=source)
+        if errors is None:
+            return {}
+        found = segmentation_intervals(labels, errors, voxel_size=voxel_size, ignore_value=ignore_value, source=source)
+        out[name] = found["segmentation"]
+        out["check"] = {k: found[k] for k in ("source", "labelled", "through_slice", "confidence")}
+    a, b = (out[n] for n in segmentations)
+    out["overlap"] = {m: not (a[m]["ci_high"] < b[m]["ci_low"] or b[m]["ci_high"] < a[m]["ci_low"])
+                      for m in a if m in b and None not in (a[m]["ci_low"], a[m]["ci_high"], b[m]["ci_low"], b[m]["ci_high"])}
+    return out

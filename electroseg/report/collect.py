@@ -211,13 +211,32 @@ def comparison_sections(root: Path) -> list[Section]:
         tables.append(_difference_table(
             comparison, "Downstream differences (pair 'x − y' = x minus y); 'exceeds' = larger "
                         "than the within-sample variability from in-plane sub-blocks"))
+        corrected = comparison.get("corrected_by_hand_labels") or {}
+        if corrected:
+            rows = tuple((metric, *(_interval_cell(corrected[n].get(metric)) for n in names),
+                          {True: "yes", False: "no"}.get(corrected.get("overlap", {}).get(metric), ""))
+                         for metric in corrected[names[0]] if metric != "particle_median_diameter_um")
+            tables.append(Table(f"Corrected on the {len((corrected.get('check') or {}).get('labelled', {}).get('slices', []))} "
+                                "hand-labelled slices: estimate [95 % interval] (as segmented); intervals "
+                                "that do not overlap are a disagreement the labelled slices cannot explain",
+                                ("metric", *names, "overlap"), rows))
         sections.append(Section(f"Comparison: {' vs '.join(names)} ({label_of(path, root)})",
                                 tables=tuple(t for t in tables if t.rows),
                                 figures=figures_under(root, [path.parent])))
     return sections
 
 
-_CYCLING_COLUMNS = ("pristine", "cycled", "drop", "ci_low", "ci_high", "error_vs_truth")
+def _interval_cell(entry: dict | None) -> str:
+    if not entry or entry.get("estimate") is None:
+        return ""
+    text = format_value(entry["estimate"])
+    if entry.get("ci_low") is not None:
+        text += f" [{format_value(entry['ci_low'])}, {format_value(entry['ci_high'])}]"
+    return text + (f" ({format_value(entry['reported'])})" if entry.get("reported") is not None else "")
+
+
+_CYCLING_COLUMNS = ("pristine", "cycled", "drop", "ci_low", "ci_high", "corrected_drop", "total_low",
+                    "total_high", "significant", "error_vs_truth")
 
 
 def cycling_section(root: Path) -> Section | None:
@@ -235,8 +254,10 @@ def cycling_section(root: Path) -> Section | None:
                  for name, route in routes.items())
     within = f"within ±{tolerance:g}" if isinstance(tolerance, (int, float)) else "within tolerance"
     table = Table(caption="Pooled PBA, pristine versus cycled: drop = cycled − pristine, with its "
-                          "95 % interval from in-plane sub-blocks",
+                          "95 % interval from in-plane sub-blocks; the corrected drop (estimates corrected on "
+                          "hand-labelled slices) with its total interval, significant when that excludes 0",
                   columns=("segmentation", "PBA pristine", "PBA cycled", "drop", "95 % low", "95 % high",
+                           "corrected drop", "total low", "total high", "significant",
                            "drop − true drop", f"{within} of the true drop"),
                   rows=rows)
     return Section("Cycling study", paragraphs=lines, tables=(table,) if rows else (),

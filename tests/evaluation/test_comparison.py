@@ -119,3 +119,31 @@ def test_sparse_hand_labels_are_named_so_and_do_not_judge_boundaries():
     assert result.names == ("classical", "learned", "hand labels")
     judged = result.agreement["learned vs hand labels"]
     assert judged.mean_iou == 1.0 and math.isnan(judged.boundary_f1)  # "not measured", not 0
+
+
+def test_sparse_hand_labels_correct_each_segmentation_and_say_whether_they_agree():
+    """A segmentation missing half the CBD and one with it all: corrected on the labelled slices,
+    both land on the hand labels' CBD fraction, and their intervals overlap."""
+    from electroseg.analysis import volume_fractions
+
+    truth = np.zeros((6, 12, 16), np.uint8)
+    truth[:, 2:10, 2:6] = 2
+    truth[:, 2:10, 6] = 1
+    truth[:, 2:10, 9:13] = 2
+    truth[:, 2:10, 13] = 1
+    missing = truth.copy()
+    missing[:, 2:10, 13] = 2
+    hand = np.full_like(truth, 255)
+    hand[[2, 3]] = truth[[2, 3]]
+    result = compare_segmentations(missing, truth, reference=hand, voxel_size=(0.1, 0.05, 0.05),
+                                   names=("classical", "learned"), reference_name="hand labels")
+    corrected = result.to_dict()["corrected_by_hand_labels"]
+    cbd = volume_fractions(truth).fractions["cbd"]
+    assert corrected["classical"]["volume_fraction_cbd"]["reported"] == pytest.approx(cbd / 2)
+    for name in ("classical", "learned"):
+        assert corrected[name]["volume_fraction_cbd"]["estimate"] == pytest.approx(cbd)
+    assert corrected["overlap"]["volume_fraction_cbd"] is True
+    assert corrected["check"]["labelled"]["slices"] == [2, 3]
+    # a dense reference is the truth itself: nothing to correct
+    dense = compare_segmentations(missing, truth, reference=truth, voxel_size=(0.1, 0.05, 0.05))
+    assert dense.to_dict()["corrected_by_hand_labels"] is None

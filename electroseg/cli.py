@@ -27,6 +27,7 @@ COMMANDS = {
     "report": "rebuild the report of a run folder",
     "inspect": "what a checkpoint is, was trained on and scored",
     "export": "a checkpoint as a bioimage.io package, or without optimizer state",
+    "models": "the pretrained electrode models shipped with electroseg",
 }
 
 USAGE = """usage: electroseg <command> [--config-dir DIR] [key=value ...]

@@ -402,7 +402,10 @@ def _learned(out: Path, scan: Scan, dataset: dict, *, train_model: TrainModel | 
                                 force="train" in redo))
         checkpoint, source = best_checkpoint(out / "train"), stages[-1].fingerprint
     else:
-        source = {"checkpoint": str(checkpoint), "sha256": _file_hash(Path(checkpoint))}
+        from electroseg.models.pretrained import resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(checkpoint)  # pretrained:NAME -> the shipped file
+        source = {"checkpoint": str(checkpoint), "sha256": _file_hash(checkpoint)}
     stages.append(run_stage("predict", out / "predict", lambda f: predict_learned(
         scan, Path(checkpoint), f, options=predict_options),
         settings={"upstream": upstream, "model": source, "options": dict(predict_options)},

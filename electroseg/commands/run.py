@@ -80,7 +80,8 @@ def _cycling(cfg: DictConfig, options: dict) -> Any:
     if block.get("shape") is not None:
         dataset["synthetic"]["shape"] = list(block["shape"])
     changes = block.get("preset_changes") or {}
-    presets = {name: _plain(OmegaConf.merge(load_preset(str(block[name])), changes.get(name) or {}))
+    pairs = {"sparse_pairs": True} if block.get("sparse_pairs") else {}
+    presets = {name: _plain(OmegaConf.merge(load_preset(str(block[name])), pairs, changes.get(name) or {}))
                for name in ("pristine", "cycled")}
     return run_cycling(cfg.out, dataset=dataset, presets=presets,
                        shared_model=bool(block.get("shared_model", True)),

@@ -234,7 +234,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     torch checkpoint, is corrupt or truncated, holds objects ``weights_only`` refuses, or has
     no valid ``electroseg`` entry.
     """
-    path = Path(path)
+    from electroseg.models.pretrained import resolve_checkpoint
+
+    path = resolve_checkpoint(path)  # pretrained:NAME -> the shipped file
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found (expected a .ckpt file from electroseg train)")
     try:

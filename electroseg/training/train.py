@@ -14,7 +14,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from electroseg.errors import InputError
 from electroseg.io import write_json
@@ -63,6 +63,52 @@ def make_spec(model: Mapping[str, Any], dataset: DatasetConfig, *, voxel_size: S
                      voxel_size=None if voxel_size is None else tuple(voxel_size), patch_size=patch,
                      context_slices=context, normalization=dict(normalization),
                      preprocess=tuple(dataset.preprocess))
+
+
+def _init_checkpoint(cfg: DictConfig, dataset: DatasetConfig) -> tuple[dict, ModelSpec] | None:
+    """``init=`` (a checkpoint or ``pretrained:NAME``): its weights and spec, checked against the
+    dataset before any computing; the training volumes then get its intensity normalisation."""
+    if not cfg.get("init"):
+        return None
+    from electroseg.models import read_checkpoint, spec_from_checkpoint
+
+    checkpoint = read_checkpoint(str(cfg.init))
+    spec = spec_from_checkpoint(checkpoint, source=str(cfg.init))
+    inputs = len(dataset.channels) * (2 * spec.context_slices + 1)
+    if inputs != spec.kwargs["in_channels"]:
+        raise InputError(f"init={cfg.init}: the network takes {spec.kwargs['in_channels']} input channels "
+                         f"({len(spec.channels)} detector(s) {list(spec.channels)}, {spec.context_slices} context "
+                         f"slices), the dataset gives {len(dataset.channels)} ({list(dataset.channels)})")
+    with open_dict(cfg):
+        cfg.normalization = dict(spec.normalization)
+    logger.info("init=%s: %s %s, phases %s -> %s; intensity normalisation %s", cfg.init, spec.name,
+                spec.kwargs["channels"], list(spec.phases), list(dataset.phases), dict(spec.normalization))
+    return checkpoint, spec
+
+
+def _fine_tune_spec(start: ModelSpec, dataset: DatasetConfig, voxel_size) -> ModelSpec:
+    """The starting network's architecture with the dataset's phases (a new output head when
+    they differ), channels, voxel size and preprocessing."""
+    from dataclasses import replace
+
+    kwargs = {**start.kwargs, "out_channels": len(dataset.phases)}
+    return replace(start, kwargs=kwargs, phases=dataset.phases, channels=dataset.channels,
+                   voxel_size=None if voxel_size is None else tuple(voxel_size),
+                   preprocess=tuple(dataset.preprocess), logit_bias=None, temperature=None)
+
+
+def _load_init_weights(net: torch.nn.Module, start: tuple[dict, ModelSpec], *, source: str) -> None:
+    """Copy every weight whose shape fits; the output head is new when the phase count differs."""
+    checkpoint, spec = start
+    weights = {k[len("net."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    own = net.state_dict()
+    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    fresh = sorted(set(own) - set(fitting))
+    net.load_state_dict(fitting, strict=False)
+    if len(fitting) < len(own) // 2:
+        raise InputError(f"init={source}: only {len(fitting)} of {len(own)} weights fit the network")
+    logger.info("init=%s: %d weights copied%s", source, len(fitting),
+                f", {len(fresh)} new (output head for phases differing from {list(spec.phases)})" if fresh else "")
 
 
 def _dataset(cfg: DictConfig) -> DatasetConfig:
@@ -191,13 +237,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     dataset = _dataset(cfg)
+    start_from = _init_checkpoint(cfg, dataset)  # before the volumes: it sets their normalisation
     all_train, val_volumes, voxel_size, normalization, held = _volumes(cfg, dataset)
     _warn_sparse_slices_3d(cfg, all_train)
     train_volumes = all_train if held is None else held.train
     fit_val = val_volumes if held is None else held.val
     spec = make_spec(OmegaConf.to_container(cfg.model, resolve=True), dataset, voxel_size=voxel_size,
                      normalization=normalization)
+    if start_from is not None:
+        spec = _fine_tune_spec(start_from[1], dataset, voxel_size)
     net = build_model(spec)
+    if start_from is not None:
+        _load_init_weights(net, start_from, source=str(cfg.init))
     logger.info("model %s: %d trainable parameters, plan %s", spec.name, count_parameters(net), spec.kwargs)
     resume = _resume_path(cfg, out, spec)
     datamodule = ElectrodeDataModule(

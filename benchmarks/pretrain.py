@@ -1,0 +1,119 @@
+"""Train (and with --install, ship) the pretrained electrode models from domain-randomised data.
+
+Reproduces ``electroseg/models/pretrained/NAME.ckpt`` and its entry in ``models.json``:
+
+1. ``electroseg.synthetic.randomize.make_pretraining_set`` writes ``--volumes`` randomised
+   volumes (random microstructure, random FIB-SEM / CT / cross-section acquisition, random grey
+   order and tone curve; dense labels) into ``--cache``;
+2. ``electroseg train`` fits a 2-D U-Net (``multichannel2d``, no context slices, one channel,
+   images normalised by their own percentiles) for ``--epochs`` epochs with strong intensity
+   augmentation: a budget in epochs, so the same seed and machine kind give the same weights;
+3. with ``--install``, the best checkpoint without optimizer state is copied into the package and
+   ``models.json`` gets its sha256, size, phases and recipe.
+
+    .venv/bin/python benchmarks/pretrain.py --model electrode-3phase [--epochs 60] [--volumes 48] [--install]
+    .venv/bin/python benchmarks/pretrain.py --model electrode-2phase --install
+
+On 2 CPU cores the default budget takes about half an hour per model; ``--device cuda`` on a GPU
+minutes. ``benchmarks/pretrained.py`` scores the installed models on real data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MODELS = {
+    "electrode-3phase": {"two_phase": False, "phases": ["pore", "cbd", "am"],
+                         "summary": "pore / carbon-binder / active material in any FIB-SEM, SEM or CT grey "
+                                    "image, 2-D slice by slice"},
+    "electrode-2phase": {"two_phase": True, "phases": ["pore", "solid"],
+                         "summary": "pore / solid in any FIB-SEM, SEM or CT grey image, 2-D slice by slice"},
+}
+
+
+def train_overrides(args, data_dir: Path, run: Path) -> list[str]:
+    name = f"pretrain_{'2phase' if MODELS[args.model]['two_phase'] else '3phase'}"
+    return [
+        "train", "--config-dir", str(data_dir), f"data={name}", "model=multichannel2d",
+        "model.context_slices=0", f"model.channels={args.channels}", "model.patch_size=[128,128]",
+        "normalization.method=percentile", f"trainer.max_epochs={args.epochs}", "trainer.max_time=null",
+        f"trainer.precision={'bf16-mixed' if args.device == 'cpu' else '16-mixed'}",
+        f"trainer.accelerator={'cpu' if args.device == 'cpu' else 'gpu'}",
+        "trainer.enable_progress_bar=false", "loader.samples_per_epoch=256", "loader.val_patches=16",
+        "augment.prob=0.5", "augment.noise_std=0.08", "augment.blur_sigma=1.5", "augment.contrast_gamma=[0.5,2.0]",
+        "augment.scale=0.25", "augment.shift=0.2", "callbacks.early_stopping_patience=1000",
+        f"seed={args.seed}", f"out={run}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="electrode-3phase")
+    parser.add_argument("--volumes", type=int, default=48)
+    parser.add_argument("--shape", type=int, nargs=3, default=[12, 192, 192])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--channels", default="[16,32,64,128]")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "pretrain")
+    parser.add_argument("--install", action="store_true", help="copy the weights into the package")
+    args = parser.parse_args()
+
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    from electroseg.cli import main as cli
+    from electroseg.synthetic.randomize import make_pretraining_set
+
+    spec = MODELS[args.model]
+    data_dir = args.cache / f"{args.model}-seed{args.seed}-{args.volumes}x{'x'.join(map(str, args.shape))}"
+    start = time.perf_counter()
+    make_pretraining_set(data_dir, n_volumes=args.volumes, shape=tuple(args.shape), seed=args.seed,
+                         two_phase=spec["two_phase"])
+    generated = time.perf_counter() - start
+    run = data_dir / f"run-{args.epochs}ep"
+    if run.exists():
+        shutil.rmtree(run)
+    status = cli(train_overrides(args, data_dir, run))
+    if status != 0:
+        raise SystemExit(status)
+    trained = time.perf_counter() - start - generated
+    metrics = json.loads((run / "train_metrics.json").read_text())
+    print(f"{args.model}: data {generated:.0f} s, training {trained:.0f} s, {metrics['global_step']} steps, "
+          f"val mean IoU {metrics.get('val/mean_iou', float('nan')):.4f}")
+    if not args.install:
+        print(f"checkpoint: {run / 'checkpoints' / 'best.ckpt'} (--install ships it)")
+        return
+    from electroseg.models.export import slim_checkpoint
+    from electroseg.models.pretrained import FOLDER
+
+    target = FOLDER / f"{args.model}.ckpt"
+    slim_checkpoint(str(run / "checkpoints" / "best.ckpt"), target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    registry_path = FOLDER / "models.json"
+    registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {"models": {}}
+    registry["models"][args.model] = {
+        "file": target.name, "phases": spec["phases"], "channels": ["image"],
+        "network": f"multichannel2d {args.channels}, 2-D", "summary": spec["summary"],
+        "sha256": digest, "size_bytes": target.stat().st_size,
+        "recipe": {"command": " ".join(["benchmarks/pretrain.py", "--model", args.model, "--volumes", str(args.volumes),
+                                        "--shape", *map(str, args.shape), "--epochs", str(args.epochs),
+                                        "--channels", args.channels, "--seed", str(args.seed)]),
+                   "steps": metrics["global_step"], "val_mean_iou": metrics.get("val/mean_iou"),
+                   "device": args.device}}
+    registry_path.write_text(json.dumps(registry, indent=2) + "\n")
+    print(f"installed {target} ({target.stat().st_size / 1e6:.2f} MB, sha256 {digest})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Domain-randomised training data for the shipped pretrained models.
+
+A model that must segment electrode images nobody here made cannot learn one look of them. As
+SynthSeg does for brain MRI, every training volume here draws its microstructure and its
+acquisition at random, so that what stays constant, and what the network learns, is the
+geometry of the phases:
+
+- **microstructure** (`generate_microstructure`): particle diameter 1.2-6 µm (lognormal spread
+  0.2-0.5), AM fraction 0.45-0.75, CBD fraction 0.03-0.18, CBD coat length 0.2-0.9 µm, cracked
+  share 0-0.6, roughness, fragments; voxel size 0.03-0.12 µm in-plane, 1-3 times that between
+  slices (particles 10 to 200 pixels across);
+- **acquisition**, one of:
+  - FIB-SEM (`simulate_fibsem`) with random grey levels for the three phases in any order
+    (Pt-filled pores brightest included), shine-through strength 0-1 and length 0.05-0.6 µm,
+    curtaining, shading, flicker, blur, photon noise 30-2000 and read noise, edge contrast,
+    texture and primary grains;
+  - X-ray CT (`simulate_ct`) with random levels, blur, cupping, rings and noise;
+  - an SEM cross-section: FIB-SEM without shine-through or flicker;
+- then a random monotone or inverted tone curve (gamma 0.5-2).
+
+Two-phase models see CBD merged into the solid (pore, solid). The voxel size is never given to
+the network: images are normalised by their own percentiles (``normalization.method:
+percentile``).
+
+`make_pretraining_set` writes such volumes with their dense labels and a dataset config that
+``electroseg train`` reads (``benchmarks/pretrain.py`` trains the shipped models on it).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from electroseg.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["random_preset", "random_sample", "make_pretraining_set"]
+
+
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(rng.uniform(low, high))
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _levels(rng: np.random.Generator, n: int) -> list[float]:
+    """Grey levels of n phases: any order, at least 0.12 apart (phases must be told apart)."""
+    while True:
+        levels = rng.uniform(0.05, 0.95, size=n)
+        if np.min(np.diff(np.sort(levels))) >= 0.12:
+            return [round(float(v), 3) for v in levels]
+
+
+def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any]) -> dict[str, Any]:
+    """A preset with randomised microstructure and acquisition (module docstring), from ``base``
+    (a FIB-SEM preset such as ``nmc_fibsem``: its keys and detector options are the template)."""
+    preset = copy.deepcopy(dict(base))
+    pixel = _log_uniform(rng, 0.03, 0.12)
+    preset["voxel_size"] = [round(pixel * _uniform(rng, 1.0, 3.0), 4), round(pixel, 4), round(pixel, 4)]
+    preset["drift_step_px"] = 0.0
+    preset["fiducial_rows"] = 0
+    preset["cycling"] = None
+    preset["phase_map"] = None
+    micro = dict(preset.get("microstructure") or {})
+    micro.update(
+        median_diameter_um=_log_uniform(rng, 1.2, 6.0), diameter_sigma=_uniform(rng, 0.2, 0.5),
+        am_fraction=_uniform(rng, 0.45, 0.75), cbd_fraction=_uniform(rng, 0.03, 0.18),
+        coating_thickness_um=_uniform(rng, 0.2, 0.9), crack_fraction=_uniform(rng, 0.0, 0.6),
+        roughness=_uniform(rng, 0.0, 0.1), fragment_fraction=_uniform(rng, 0.0, 0.01))
+    preset["microstructure"] = micro
+    kind = rng.choice(["fibsem", "fibsem", "ct", "section"])
+    if kind == "ct":
+        preset["modality"] = "ct"
+        preset["detectors"] = {"image": {
+            "levels": _levels(rng, 3), "blur_sigma_um": _log_uniform(rng, 0.3, 1.5) * pixel,
+            "cupping": _uniform(rng, 0.0, 0.2), "rings": _uniform(rng, 0.0, 0.04),
+            "noise_sigma": _log_uniform(rng, 0.01, 0.12)}}
+    else:
+        preset["modality"] = "fibsem"
+        template = dict(next(iter(base["detectors"].values())))
+        template.pop("unfilled_level", None)
+        section = kind == "section"
+        template.update(
+            levels=_levels(rng, 3), texture=_uniform(rng, 0.0, 0.12),
+            grain_contrast=_uniform(rng, 0.0, 0.1),
+            shine_through=0.0 if section else _uniform(rng, 0.0, 1.0),
+            shine_through_um=_uniform(rng, 0.05, 0.6),
+            curtaining=_uniform(rng, 0.0, 0.1), edge_contrast=_uniform(rng, 0.0, 0.15),
+            blur_sigma_um=_log_uniform(rng, 0.3, 1.8) * pixel, shading=_uniform(rng, 0.0, 0.2),
+            flicker=0.0 if section else _uniform(rng, 0.0, 0.04),
+            photons=_log_uniform(rng, 30.0, 2000.0), read_noise=_log_uniform(rng, 0.005, 0.06))
+        preset["detectors"] = {"image": template}
+    preset["name"] = f"random_{kind}"
+    return preset
+
+
+def random_sample(seed: int, *, shape, base: Mapping[str, Any], two_phase: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One randomised volume: (image float32 (Z, Y, X), labels uint8, preset used)."""
+    from electroseg.synthetic.sample import make_images, make_labels_and_particles
+
+    rng = np.random.default_rng(seed)
+    preset = random_preset(rng, base=base)
+    labels, _, _ = make_labels_and_particles(preset, seed=seed, shape=list(shape))
+    images, _ = make_images(labels, preset, seed=seed)
+    image = np.asarray(next(iter(images.values())), np.float32)
+    lo, hi = np.percentile(image, [0.5, 99.5])
+    image = np.clip((image - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+    image = image ** _log_uniform(rng, 0.5, 2.0)
+    if rng.random() < 0.25:
+        image = 1.0 - image
+    if two_phase:
+        labels = (labels != 0).astype(np.uint8)   # pore 0, solid (CBD and AM) 1
+    return image.astype(np.float32), labels.astype(np.uint8), preset
+
+
+def make_pretraining_set(out: str | Path, *, n_volumes: int, shape=(16, 160, 160), seed: int = 0,
+                         two_phase: bool = False, base_preset: str = "nmc_fibsem",
+                         val_volumes: int = 2) -> dict[str, Any]:
+    """Write ``n_volumes`` randomised volumes (``vNNN/image.tif``, ``vNNN/labels.tif``) and
+    ``data.yaml``, a dataset config (the last ``val_volumes`` volumes are the validation split);
+    existing files of the same seed are kept. Returns the dataset config."""
+    import yaml
+
+    from electroseg.io import write_tiff
+    from electroseg.synthetic.sample import load_preset
+
+    if n_volumes <= val_volumes:
+        raise InputError(f"n_volumes: expected more than val_volumes={val_volumes}, got {n_volumes}")
+    out = Path(out)
+    base = load_preset(base_preset)
+    volumes = []
+    for i in range(n_volumes):
+        folder = out / f"v{i:03d}"
+        if not (folder / "labels.tif").is_file():
+            image, labels, preset = random_sample(seed * 100_000 + i, shape=shape, base=base, two_phase=two_phase)
+            write_tiff(folder / "image.tif", image, voxel_size=tuple(preset["voxel_size"]))
+            write_tiff(folder / "labels.tif", labels, voxel_size=tuple(preset["voxel_size"]))
+            logger.info("pretraining volume %d/%d: %s", i + 1, n_volumes, preset["name"])
+        volumes.append({"images": {"image": f"v{i:03d}/image.tif"}, "labels": f"v{i:03d}/labels.tif",
+                        "split": "val" if i >= n_volumes - val_volumes else "train"})
+    config = {"name": f"pretrain_{'2phase' if two_phase else '3phase'}", "root": str(out.resolve()),
+              "phases": ["pore", "solid"] if two_phase else ["pore", "cbd", "am"],
+              "voxel_size": None, "depth_axis": 1, "channels": ["image"], "volumes": volumes,
+              "ignore_value": 255, "label_values": None, "pseudo_labels": False, "classical": {},
+              "preprocess": []}
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    (out / "data" / f"{config['name']}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return config

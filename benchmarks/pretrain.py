@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "pretrain")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
+    parser.add_argument("--reuse", action="store_true", help="install a finished training of the same settings")
     args = parser.parse_args()
 
     import logging
@@ -73,20 +74,23 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     from electroseg.cli import main as cli
-    from electroseg.synthetic.randomize import make_pretraining_set
+    from electroseg.synthetic.randomize import VERSION, make_pretraining_set
 
     spec = MODELS[args.model]
-    data_dir = args.cache / f"{args.model}-seed{args.seed}-{args.volumes}x{'x'.join(map(str, args.shape))}"
+    data_dir = args.cache / f"{args.model}-v{VERSION}-seed{args.seed}-{args.volumes}x{'x'.join(map(str, args.shape))}"
     start = time.perf_counter()
     make_pretraining_set(data_dir, n_volumes=args.volumes, shape=tuple(args.shape), seed=args.seed,
                          two_phase=spec["two_phase"])
     generated = time.perf_counter() - start
     run = data_dir / f"run-{args.epochs}ep"
-    if run.exists():
-        shutil.rmtree(run)
-    status = cli(train_overrides(args, data_dir, run))
-    if status != 0:
-        raise SystemExit(status)
+    if args.reuse and (run / "train_metrics.json").is_file():
+        print(f"reusing the finished training in {run}")
+    else:
+        if run.exists():
+            shutil.rmtree(run)
+        status = cli(train_overrides(args, data_dir, run))
+        if status != 0:
+            raise SystemExit(status)
     trained = time.perf_counter() - start - generated
     metrics = json.loads((run / "train_metrics.json").read_text())
     print(f"{args.model}: data {generated:.0f} s, training {trained:.0f} s, {metrics['global_step']} steps, "
@@ -97,8 +101,13 @@ def main() -> None:
     from electroseg.models.export import slim_checkpoint
     from electroseg.models.pretrained import FOLDER
 
+    import torch
+
     target = FOLDER / f"{args.model}.ckpt"
     slim_checkpoint(str(run / "checkpoints" / "best.ckpt"), target)
+    shipped = torch.load(target, map_location="cpu", weights_only=True)
+    shipped["electroseg"]["voxel_size"] = None  # trained on 0.03-0.12 µm pixels: no one voxel size
+    torch.save(shipped, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     registry_path = FOLDER / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {"models": {}}
@@ -110,6 +119,7 @@ def main() -> None:
                                         "--shape", *map(str, args.shape), "--epochs", str(args.epochs),
                                         "--channels", args.channels, "--seed", str(args.seed)]),
                    "steps": metrics["global_step"], "val_mean_iou": metrics.get("val/mean_iou"),
+                   "randomization_version": VERSION,
                    "device": args.device}}
     registry_path.write_text(json.dumps(registry, indent=2) + "\n")
     print(f"installed {target} ({target.stat().st_size / 1e6:.2f} MB, sha256 {digest})")

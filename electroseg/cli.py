@@ -28,6 +28,7 @@ COMMANDS = {
     "inspect": "what a checkpoint is, was trained on and scored",
     "export": "a checkpoint as a bioimage.io package, or without optimizer state",
     "models": "the pretrained electrode models shipped with electroseg",
+    "suggest": "the slices to label next, from a model's uncertainty",
 }
 
 USAGE = """usage: electroseg <command> [--config-dir DIR] [key=value ...]

@@ -45,7 +45,9 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
     import json
 
-    path = Path(path)
+    from electroseg.models.pretrained import resolve_checkpoint
+
+    path = resolve_checkpoint(path)  # pretrained:NAME -> the shipped file
     checkpoint = read_checkpoint(path)
     loaded = model_from_checkpoint(checkpoint, source=str(path))
     spec = loaded.spec

@@ -10,13 +10,16 @@ geometry of the phases:
   share 0-0.6, roughness, fragments; voxel size 0.03-0.12 µm in-plane, 1-3 times that between
   slices (particles 10 to 200 pixels across);
 - **acquisition**, one of:
-  - FIB-SEM (`simulate_fibsem`) with random grey levels for the three phases in any order
-    (Pt-filled pores brightest included), shine-through strength 0-1 and length 0.05-0.6 µm,
+  - FIB-SEM (`simulate_fibsem`) with random grey levels for the three phases: pores darkest
+    (60 %), Pt-filled pores brightest with the binder darkest (30 %) or any order (10 %);
+    shine-through strength 0-1 and length 0.05-0.6 µm,
     curtaining, shading, flicker, blur, photon noise 30-2000 and read noise, edge contrast,
     texture and primary grains;
   - X-ray CT (`simulate_ct`) with random levels, blur, cupping, rings and noise;
   - an SEM cross-section: FIB-SEM without shine-through or flicker;
-- then a random monotone or inverted tone curve (gamma 0.5-2).
+- then a random tone curve (gamma 0.5-2), inverted one time in ten.
+
+Two-phase volumes draw the two grey levels in either order.
 
 Two-phase models see CBD merged into the solid (pore, solid). The voxel size is never given to
 the network: images are normalised by their own percentiles (``normalization.method:
@@ -39,7 +42,10 @@ from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["random_preset", "random_sample", "make_pretraining_set"]
+__all__ = ["random_preset", "random_sample", "make_pretraining_set", "VERSION"]
+
+#: Changes whenever the same seed would draw other volumes (cached sets are keyed by it).
+VERSION = 2
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -50,12 +56,27 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
+#: Grey orders of (pore, CBD, AM), dark to bright, and how often each is drawn: unfilled pores
+#: darkest (FIB-SEM backscatter, SEM, CT); pores filled with a heavy metal brightest (Pt "kintsugi"
+#: infiltration) with the carbon binder darkest; any order at all.
+ORDERS = {"unfilled": 0.6, "filled": 0.3, "any": 0.1}
+
+
 def _levels(rng: np.random.Generator, n: int) -> list[float]:
-    """Grey levels of n phases: any order, at least 0.12 apart (phases must be told apart)."""
+    """Grey levels of n phases, at least 0.12 apart (phases must be told apart), in an order
+    drawn from `ORDERS` (3 phases) or any order (2 phases)."""
+    kind = rng.choice(list(ORDERS), p=list(ORDERS.values())) if n == 3 else "any"
     while True:
-        levels = rng.uniform(0.05, 0.95, size=n)
-        if np.min(np.diff(np.sort(levels))) >= 0.12:
-            return [round(float(v), 3) for v in levels]
+        levels = np.sort(rng.uniform(0.05, 0.95, size=n))
+        if np.min(np.diff(levels)) >= 0.12:
+            break
+    if kind == "unfilled":      # pore < cbd < am
+        ordered = levels
+    elif kind == "filled":      # cbd < am < pore
+        ordered = levels[[2, 0, 1]]
+    else:
+        ordered = rng.permutation(levels)
+    return [round(float(v), 3) for v in ordered]
 
 
 def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,7 +135,7 @@ def random_sample(seed: int, *, shape, base: Mapping[str, Any], two_phase: bool 
     lo, hi = np.percentile(image, [0.5, 99.5])
     image = np.clip((image - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
     image = image ** _log_uniform(rng, 0.5, 2.0)
-    if rng.random() < 0.25:
+    if rng.random() < 0.1:
         image = 1.0 - image
     if two_phase:
         labels = (labels != 0).astype(np.uint8)   # pore 0, solid (CBD and AM) 1

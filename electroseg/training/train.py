@@ -79,8 +79,15 @@ def _init_checkpoint(cfg: DictConfig, dataset: DatasetConfig) -> tuple[dict, Mod
         raise InputError(f"init={cfg.init}: the network takes {spec.kwargs['in_channels']} input channels "
                          f"({len(spec.channels)} detector(s) {list(spec.channels)}, {spec.context_slices} context "
                          f"slices), the dataset gives {len(dataset.channels)} ({list(dataset.channels)})")
+    from electroseg.config_files import builtin_config
+
+    model = {**builtin_config(f"model/{spec.name}.yaml"), "channels": list(spec.kwargs["channels"]),
+             "patch_size": list(spec.patch_size), "context_slices": spec.context_slices,
+             "norm": spec.kwargs.get("norm", "batch")}
     with open_dict(cfg):
         cfg.normalization = dict(spec.normalization)
+        if cfg.get("model") is None or cfg.model.get("name") != spec.name:
+            cfg.model = model  # the loader follows the starting network's config (batch, patches)
     logger.info("init=%s: %s %s, phases %s -> %s; intensity normalisation %s", cfg.init, spec.name,
                 spec.kwargs["channels"], list(spec.phases), list(dataset.phases), dict(spec.normalization))
     return checkpoint, spec

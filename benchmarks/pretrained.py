@@ -1,0 +1,192 @@
+"""The shipped pretrained models on real data: zero-shot, and fine-tuned from few labels.
+
+Peers in the same run: the classical route (its defaults after the single-image preprocessing,
+phase order as the image shows it) and plain multi-Otsu for zero-shot; the same network trained
+from scratch with the same step budget for fine-tuning.
+
+- ``segmentpy``: SegmentPy nano-CT (dense labels), test slices 470 / 510 / 546: zero-shot
+  ``electrode-3phase``; fine-tuned (``init=pretrained:electrode-3phase``) on **one** labelled
+  slice (200) against from scratch on all 8 training slices.
+- ``samba``: the SAMBA kintsugi SEM image (Pt-filled pores brightest), scored on the four
+  hand-drawn rectangles: zero-shot ``electrode-3phase``.
+- ``independent``: real microstructures (TauFactor, MATBOX, inpainter) imaged by
+  ``benchmarks/_fibsem_physics.py`` with physics that is not the generator's, 15 three-phase and
+  6 two-phase stacks: zero-shot ``electrode-3phase`` / ``electrode-2phase``.
+- ``nrel``: NREL nmc1cal micro-CT, fine-tuned from its scribbles with
+  ``init=pretrained:electrode-2phase``: agreement on each scribble slice, solid fraction.
+- ``synthetic``: ``nmc_fibsem`` (tiny shape), fine-tuned against from scratch at the same budget,
+  mean IoU against the generator's truth.
+
+    .venv/bin/python benchmarks/pretrained.py [--only segmentpy samba independent nrel synthetic] [--epochs 10]
+
+Needs $ELECTROSEG_DATA (default ../shared/data) for the real cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from real_data import DATA, SEGMENTPY_TEST, SEGMENTPY_TRAIN, _segmentpy_truth, _train  # noqa: E402
+from _training_accuracy import mean_iou  # noqa: E402
+
+from electroseg.classical import segment_volume  # noqa: E402
+from electroseg.inference import load_checkpoint, predict_volume  # noqa: E402
+from electroseg.preprocess import preprocess_volume  # noqa: E402
+
+DENOISE = [{"step": "denoise"}]
+SAMBA_ROIS = {(241, 199, 102, 174): 2, (710, 346, 207, 200): 0, (4, 460, 145, 52): 1, (344, 524, 24, 44): 0}
+
+
+def _classical(image: np.ndarray, phase_order=("pore", "cbd", "am"), plain: bool = False) -> np.ndarray:
+    if plain:
+        return segment_volume(image.astype(np.float32), phase_order=phase_order, smooth=None, gradient=None,
+                              cleanup=None).labels
+    prepared = preprocess_volume(image.astype(np.float32), steps=DENOISE).image
+    return segment_volume(prepared, phase_order=phase_order).labels
+
+
+def segmentpy(args, work: Path) -> list[dict]:
+    model = load_checkpoint("pretrained:electrode-3phase")
+    images = {n: tifffile.imread(DATA / "segmentpy" / f"{n}.tif") for n in SEGMENTPY_TEST}
+    truth = {n: _segmentpy_truth(n) for n in SEGMENTPY_TEST}
+
+    def score(predict) -> float:
+        return float(np.mean([mean_iou(predict(images[n]), truth[n], 3) for n in SEGMENTPY_TEST]))
+
+    rows = [{"case": "segmentpy test slices, zero-shot", "method": "pretrained electrode-3phase",
+             "score": score(lambda im: predict_volume(model, im).labels)},
+            {"case": "segmentpy test slices, zero-shot", "method": "classical defaults", "score": score(_classical)},
+            {"case": "segmentpy test slices, zero-shot", "method": "multi-Otsu", "score": score(lambda im: _classical(im, plain=True))}]
+    root = str(DATA / "segmentpy")
+    one = ["data=segmentpy", "model=multichannel2d", "model.context_slices=0", f"data.root={root}",
+           "data.volumes=[{images: {xct: 200.tif}, labels: 200_label.tif, split: train}]"]
+    for name, overrides in (("fine-tuned from pretrained on 1 slice (200)", [*one, "init=pretrained:electrode-3phase"]),
+                            ("from scratch on 1 slice (200)", one),
+                            ("from scratch on all 8 training slices",
+                             ["data=segmentpy", "model=multichannel2d", "model.context_slices=0", f"data.root={root}"])):
+        start = time.perf_counter()
+        trained, _, _ = _train(args, work / re.sub(r"[^a-z0-9]+", "_", name), overrides)
+        rows.append({"case": f"segmentpy test slices, {args.epochs} epochs", "method": name,
+                     "score": score(lambda im, m=trained: predict_volume(m, im).labels),
+                     "seconds": time.perf_counter() - start})
+    return rows
+
+
+def samba(args, work: Path) -> list[dict]:
+    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
+    truth = np.full(image.shape, 255, np.uint8)
+    for (x, y, w, h), phase in SAMBA_ROIS.items():
+        truth[y: y + h, x: x + w] = phase
+    model = load_checkpoint("pretrained:electrode-3phase")
+    order = ("cbd", "am", "pore")  # Pt-filled pores brightest: the classical route must be told
+    return [{"case": "samba SEM rectangles, zero-shot", "method": m, "score": mean_iou(labels, truth, 3)}
+            for m, labels in (("pretrained electrode-3phase", predict_volume(model, image).labels),
+                              ("classical defaults (phase_order cbd,am,pore)", _classical(image, order)),
+                              ("multi-Otsu (phase_order cbd,am,pore)", _classical(image, order, plain=True)))]
+
+
+def nrel(args, work: Path) -> list[dict]:
+    folder = DATA / "nrel_expertsegmentation"
+    scribbles = tifffile.imread(folder / "nmc1cal_labels.tiff")
+    rows = []
+    for name, extra in (("fine-tuned from electrode-2phase", ["init=pretrained:electrode-2phase"]),
+                        ("from scratch (2.5-D, as shipped)", ["model.context_slices=1", "model.patch_size=[64,64]"])):
+        model, _, seconds = _train(args, work / name.split()[0], ["data=nrel_nmc1cal", f"data.root={folder}",
+                                                                  "model=multichannel2d", *extra])
+        labels = predict_volume(model, tifffile.imread(folder / "nmc1cal.tif")).labels
+        per_slice = []
+        for z in np.flatnonzero((scribbles != 0).reshape(scribbles.shape[0], -1).any(axis=1)):
+            marked = scribbles[z] != 0
+            per_slice.append(f"{z}: {100 * np.mean(labels[z][marked] == (scribbles[z][marked] == 1)):.1f} %")
+        rows.append({"case": f"nrel scribbles, {args.epochs} epochs", "method": name,
+                     "score": float(np.mean(labels == 1)), "note": "solid fraction; agreement " + ", ".join(per_slice),
+                     "seconds": seconds})
+    return rows
+
+
+def synthetic(args, work: Path) -> list[dict]:
+    rows = []
+    for name, extra in (("fine-tuned from electrode-3phase", ["init=pretrained:electrode-3phase"]),
+                        ("from scratch", ["model.context_slices=0"])):
+        from electroseg.config import compose_command
+        from electroseg.synthetic import load_preset, make_sample
+        from electroseg.synthetic.samples import prepare_synthetic
+        from electroseg.training import train
+
+        out = work / f"synthetic_{name.split()[0]}"
+        cfg = compose_command("train", ["data=nmc_fibsem", "model=multichannel2d", "+data.synthetic.shape=[32,160,160]",
+                                        *extra, f"trainer.max_epochs={args.epochs}", "trainer.max_time=null",
+                                        "trainer.enable_progress_bar=false", f"seed={args.seed}", f"out={out}",
+                                        f"cache_dir={work / 'cache'}"])
+        prepare_synthetic(cfg)
+        start = time.perf_counter()
+        train(cfg)
+        seconds = time.perf_counter() - start
+        model = load_checkpoint(out / "checkpoints" / "best.ckpt")
+
+        sample = make_sample(load_preset("nmc_fibsem"), seed=0, shape=[32, 160, 160])
+        image = next(iter(sample.images.values()))
+        labels = predict_volume(model, image).labels
+        rows.append({"case": f"nmc_fibsem 32x160x160 seed 0, {args.epochs} epochs", "method": name,
+                     "score": mean_iou(labels, np.asarray(sample.labels), 3), "seconds": seconds})
+    return rows
+
+
+def independent(args, work: Path) -> list[dict]:
+    """Real microstructures imaged by benchmarks/_fibsem_physics.py (five shine-through laws, not
+    the generator's), zero-shot against the classical route after preprocess=fibsem."""
+    from _fibsem_physics import cases, stack
+
+    from electroseg.config_files import builtin_config
+
+    steps = builtin_config("preprocess/fibsem.yaml")["steps"]
+    models = {2: load_checkpoint("pretrained:electrode-2phase"), 3: load_checkpoint("pretrained:electrode-3phase")}
+    scores: dict[str, list] = {}
+    for case in cases():
+        image, truth = stack(case)
+        k = 2 if case.two_phase else 3
+        phases = ("pore", "solid") if k == 2 else ("pore", "cbd", "am")
+        prepared = preprocess_volume(image, steps=steps).image
+        found = {"pretrained": predict_volume(models[k], image).labels,
+                 "classical": segment_volume(prepared, phases=phases, phase_order=phases).labels.reshape(truth.shape)}
+        for method, labels in found.items():
+            scores.setdefault(f"{k}-phase {method}", []).append(mean_iou(labels, truth, k))
+    return [{"case": f"independent physics, {len(v)} stacks, zero-shot", "method": m, "score": float(np.mean(v)),
+             "note": f"worst {min(v):.3f}"} for m, v in scores.items()]
+
+
+CASES = {"segmentpy": segmentpy, "samba": samba, "independent": independent, "nrel": nrel, "synthetic": synthetic}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=list(CASES))
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    args.override = []
+    work = args.work or Path(tempfile.mkdtemp(prefix="pretrained_"))
+    rows = []
+    for case in args.only:
+        rows += CASES[case](args, work)
+    print(f"\n{'case':<44}{'method':<50}{'score':>8}  note")
+    for r in rows:
+        note = r.get("note", "") + (f" ({r['seconds']:.0f} s)" if "seconds" in r else "")
+        print(f"{r['case']:<44}{r['method']:<50}{r['score']:>8.3f}  {note}")
+    print("\nscore: mean IoU against the truth (nrel: solid fraction of the volume, scribble agreement in the note)")
+
+
+if __name__ == "__main__":
+    main()

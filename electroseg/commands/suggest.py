@@ -1,0 +1,43 @@
+"""``electroseg suggest checkpoint=CK input=IMG n=K``: the slices to label next."""
+
+from __future__ import annotations
+
+import json
+
+from omegaconf import DictConfig
+
+from electroseg.config import plain as _plain
+from electroseg.errors import InputError
+
+HELP = "the Z slices to label next, best first, from the model's uncertainty (spread, not neighbours)"
+
+
+def run(cfg: DictConfig) -> int:
+    import numpy as np
+
+    from electroseg.inference import load_checkpoint
+    from electroseg.inference.suggest import slice_uncertainty, suggest_slices
+    from electroseg.io import read_labels, read_volume
+
+    model = load_checkpoint(str(cfg.checkpoint))
+    image = read_volume(str(cfg.input))
+    labelled = [int(z) for z in (_plain(cfg.labelled) or [])]
+    if cfg.get("hand_labels"):
+        hand = read_labels(str(cfg.hand_labels), phases=model.spec.phases).numpy()
+        planes = hand if hand.ndim == 3 else hand[None]
+        labelled += [int(z) for z in np.flatnonzero((planes != 255).reshape(planes.shape[0], -1).any(axis=1))]
+    n_slices = image.shape[-3] if len(image.shape) >= 3 and not (image.is_multichannel and len(image.shape) == 3) else 1
+    bad = [z for z in labelled if not 0 <= z < n_slices]
+    if bad:
+        raise InputError(f"labelled: slices {bad} are outside {cfg.input}'s 0..{n_slices - 1}")
+    scores = slice_uncertainty(model, image, precision=str(cfg.precision))
+    picked = suggest_slices(scores, int(cfg.n), min_gap=cfg.min_gap, labelled=labelled)
+    rows = [{"slice": z, "uncertainty": round(float(scores[z]), 4)} for z in picked]
+    if cfg.json:
+        print(json.dumps({"suggested": rows, "labelled": sorted(set(labelled)),
+                          "per_slice": [round(float(s), 4) for s in scores]}, indent=2))
+    else:
+        print(f"label next ({cfg.input}, {len(scores)} slices; mean normalised entropy, best first):")
+        for row in rows:
+            print(f"  slice {row['slice']:>5}   uncertainty {row['uncertainty']:.4f}")
+    return 0

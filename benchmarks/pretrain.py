@@ -83,7 +83,9 @@ def main() -> None:
                          two_phase=spec["two_phase"])
     generated = time.perf_counter() - start
     run = data_dir / f"run-{args.epochs}ep"
-    if args.reuse and (run / "train_metrics.json").is_file():
+    if args.reuse:
+        if not (run / "train_metrics.json").is_file():  # never delete a run that may still be going
+            raise SystemExit(f"--reuse: {run} holds no finished training (no train_metrics.json)")
         print(f"reusing the finished training in {run}")
     else:
         if run.exists():

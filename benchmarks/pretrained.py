@@ -37,7 +37,7 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from real_data import DATA, SEGMENTPY_TEST, SEGMENTPY_TRAIN, _segmentpy_truth, _train  # noqa: E402
+from real_data import DATA, SEGMENTPY_TEST, _segmentpy_truth, _train  # noqa: E402
 from _training_accuracy import mean_iou  # noqa: E402
 
 from electroseg.classical import segment_volume  # noqa: E402

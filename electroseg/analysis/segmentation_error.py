@@ -19,12 +19,14 @@ depth), and each metric of the whole volume is corrected by the error seen there
   corrected in-slice one (the electrode's plane has no preferred direction). The two
   axes are pooled with the segmentation's AM surface along each. ``pba_depth_mean`` moves by the
   pooled correction.
-- **interface areas**: per pair and axis, the area per volume is ``share of the voxel pairs along
-  that axis that are this pair / voxel edge``; the slices' error in that share is added (faces
-  between slices: as PBA, measured on adjacent labelled slices, else the two readings).
+- **interface areas**: per pair and axis, the area per volume is ``faces of this pair per voxel
+  / voxel edge along that axis``; the slices' error in it is added (faces between slices: as
+  PBA, measured on adjacent labelled slices, else the two readings).
 
-The tiles are resampled together (percentile bootstrap) for the segmentation interval; the
-total interval adds the sub-block sampling half width in quadrature. The particle median
+The segmentation interval is a two-level percentile bootstrap: positions (runs of adjacent
+labelled slices) drawn with replacement, then tiles within each drawn position, because the
+error varies from one position to the next and the tiles of one slice share it. The total
+interval adds the sub-block sampling half width in quadrature. The particle median
 diameter has no segmentation interval here: particles are 3-D objects, and a slice cannot count
 how a segmentation splits or merges them (its value in ``segmentation`` says so).
 """

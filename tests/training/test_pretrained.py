@@ -94,3 +94,16 @@ def test_init_with_other_detectors_is_refused_before_training():
     with pytest.raises(InputError, match="input channels"):
         _init_checkpoint(cfg, SimpleNamespace(channels=("bse", "tld"), phases=("pore", "cbd", "am")))
     assert _init_checkpoint(OmegaConf.create({"init": None}), None) is None
+
+
+def test_whole_chain_with_a_pretrained_model_and_no_training(tmp_path, capsys):
+    """`electroseg run checkpoint=pretrained:NAME`: no train stage, the learned route predicts
+    with the shipped file, whose hash the predict stage records."""
+    out = tmp_path / "run"
+    status = main(["run", f"out={out}", "preset=tiny", "data.synthetic.samples={seed0: 0}",
+                   "checkpoint=pretrained:electrode-3phase", "analysis.n_blocks=2", "compare.blocks_per_axis=2"])
+    assert status == 0, capsys.readouterr().err
+    assert not (out / "train").exists() and (out / "predict" / "labels.tif").is_file()
+    record = json.loads((out / "predict" / "predict.json").read_text())
+    assert record["checkpoint"].endswith("electrode-3phase.ckpt")
+    assert (out / "analysis" / "learned" / "metrics.json").is_file()

@@ -34,7 +34,8 @@ def slice_uncertainty(model: Any, image: Any, **predict_options) -> np.ndarray:
 def suggest_slices(scores: Sequence[float], n: int, *, min_gap: int | None = None,
                    labelled: Sequence[int] = ()) -> list[int]:
     """The ``n`` slices to label next, best first (greedy: highest score at least ``min_gap``
-    away from every slice picked or already ``labelled``; default gap ``max(1, Z // (2 n))``).
+    away from every slice picked or already ``labelled``; default gap
+    ``max(1, Z // (2 (n + number labelled)))``: room for all of them spread along the stack).
 
     Fewer than ``n`` come back when the gap leaves no room.
 
@@ -48,7 +49,7 @@ def suggest_slices(scores: Sequence[float], n: int, *, min_gap: int | None = Non
     scores = np.asarray(scores, np.float64)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"n: expected a positive number of slices, got {n!r}")
-    gap = max(1, scores.size // (2 * n)) if min_gap is None else int(min_gap)
+    gap = max(1, scores.size // (2 * (n + len(set(labelled))))) if min_gap is None else int(min_gap)
     if gap < 1:
         raise InputError(f"min_gap: expected a positive number of slices, got {min_gap!r}")
     taken = [int(z) for z in labelled]

@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 from electroseg.analysis import analyze_labels  # noqa: E402
 from electroseg.classical import segment_volume  # noqa: E402
 from electroseg.config_files import builtin_config  # noqa: E402
+from electroseg.evaluation.cycling import drop_interval  # noqa: E402
 from electroseg.preprocess import preprocess_volume  # noqa: E402
 from electroseg.synthetic import load_preset, make_sample  # noqa: E402
 
@@ -188,9 +189,8 @@ def drop_table(rows: list[dict], seeds: int) -> None:
                 p, c = pick["nmc_fibsem"], pick["nmc_fibsem_cycled"]
                 n += 1
                 true_drop = c["truth"] - p["truth"]
-                drop = c["estimate"] - p["estimate"]
-                low = drop - np.hypot(c["estimate"] - c["low"], p["high"] - p["estimate"])
-                high = drop + np.hypot(c["high"] - c["estimate"], p["estimate"] - p["low"])
+                _, low, high = drop_interval(*({"estimate": r["estimate"], "ci_low": r["low"], "ci_high": r["high"]}
+                                               for r in (p, c)))  # what cycling.json reports
                 hits += low <= true_drop <= high
                 significant += high < 0 or low > 0
                 true_drops.append(true_drop)

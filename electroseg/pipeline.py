@@ -328,6 +328,7 @@ def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
     classical route on the scan's hand-labelled slices, and for the learned route on the slices
     its training held out (stored in the checkpoint: the scan's hand labels may have taught it).
     """
+    from electroseg.analysis.segmentation_error import slice_depth
     from electroseg.analysis.summary import analyze_labels, write_analysis
 
     hand = None if scan.hand_labels is None else _load_labels(scan.hand_labels, scan).numpy()
@@ -340,7 +341,7 @@ def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
         stored = Path(path).parent / "slice_errors.json"
         if name == "learned" and stored.is_file():
             errors = json.loads(stored.read_text())
-            if errors.get("depth") == scan.depth_axis - 1:
+            if errors.get("depth") == slice_depth(labels.ndim_spatial, scan.depth_axis):
                 check = {"slice_errors": errors, "hand_labels_source": "the checkpoint's held-out slices"}
         results[name] = analyze_labels(
             labels.numpy(), voxel_size=labels.require_voxel_size(f"analysis of {name}"),

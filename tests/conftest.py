@@ -27,3 +27,25 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+def _coated_columns(z: int = 6, y: int = 12, x: int = 16):
+    """(truth, segmentation) constant along Z (the slicing axis): two AM blocks, each coated on
+    one side by a CBD column; the segmentation labels the second coat AM. The same error in
+    every slice, so a correction measured on any slice is exact."""
+    import numpy as np
+
+    truth = np.zeros((z, y, x), np.uint8)
+    truth[:, 2:10, 2:6] = 2
+    truth[:, 2:10, 6] = 1
+    truth[:, 2:10, 9:13] = 2
+    truth[:, 2:10, 13] = 1
+    seg = truth.copy()
+    seg[:, 2:10, 13] = 2
+    return truth, seg
+
+
+@pytest.fixture(scope="session")
+def coated_columns():
+    """``coated_columns(z=6, y=12, x=16) -> (truth, segmentation)``: see `_coated_columns`."""
+    return _coated_columns

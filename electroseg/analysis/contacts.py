@@ -45,12 +45,23 @@ class FacePairCounts:
     ignored: np.ndarray
 
     def symmetric(self) -> np.ndarray:
-        """Unordered pair counts, shape (n_depth, ndim, n_phases, n_phases): ``M + Mᵀ``
-        off the diagonal, ``M`` on it."""
-        sym = self.pairs + np.swapaxes(self.pairs, -1, -2)
-        diag = np.arange(len(self.phases))
-        sym[..., diag, diag] //= 2
-        return sym
+        """Unordered pair counts, shape (n_depth, ndim, n_phases, n_phases) (:func:`unordered`)."""
+        return unordered(self.pairs)
+
+
+def unordered(pairs: np.ndarray) -> np.ndarray:
+    """Unordered pair counts from ordered ones ``M`` (..., n, n): ``M + Mᵀ`` off the diagonal,
+    ``M`` on it."""
+    sym = pairs + np.swapaxes(pairs, -1, -2)
+    diag = np.arange(pairs.shape[-1])
+    sym[..., diag, diag] //= 2
+    return sym
+
+
+def am_contacts(sym: np.ndarray, i_am: int, i_cbd: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(contacts, surface)`` from unordered pair counts (..., n, n): AM-CBD pairs, and AM pairs
+    with any other phase (the face-method PBA is their ratio)."""
+    return sym[..., i_am, i_cbd], sym[..., i_am, :].sum(axis=-1) - sym[..., i_am, i_am]
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,9 +350,7 @@ def pba_from_pairs(counts: FacePairCounts, *, am: str = "am", cbd: str = "cbd") 
     i_am = phase_index(counts.phases, am, argument="am")
     i_cbd = phase_index(counts.phases, cbd, argument="cbd")
     in_plane = [a for a in range(counts.pairs.shape[1]) if a != counts.depth_axis]
-    sym = counts.symmetric()[:, in_plane].sum(axis=1)
-    surface = sym[:, i_am].sum(axis=1) - sym[:, i_am, i_am]
-    contacts = sym[:, i_am, i_cbd]
+    contacts, surface = am_contacts(counts.symmetric()[:, in_plane].sum(axis=1), i_am, i_cbd)
     return PBAProfile.from_counts(contacts, surface, method="face", depth_axis=counts.depth_axis)
 
 

@@ -39,14 +39,14 @@ from itertools import combinations
 
 import numpy as np
 
-from electroseg.analysis._bootstrap import check_bootstrap, none_if_nan, percentile_interval
+from electroseg.analysis._bootstrap import check_bootstrap, none_if_nan, percentile_interval, ratio
 from electroseg.analysis._validate import check_depth_axis, check_labels
-from electroseg.analysis.contacts import face_pair_counts
+from electroseg.analysis.contacts import FacePairCounts, am_contacts, face_pair_counts, unordered
 from electroseg.analysis.surfaces import face_areas
 from electroseg.errors import InputError
 
-__all__ = ["SliceErrors", "dense_slices", "measure_slice_errors", "segmentation_intervals", "PARTICLE_NOTE",
-           "DENSE_SHARE"]
+__all__ = ["SliceErrors", "dense_slices", "measure_slice_errors", "segmentation_intervals", "slice_depth",
+           "PARTICLE_NOTE", "DENSE_SHARE"]
 
 PARTICLE_NOTE = ("not measured: particles are 3-D objects and a labelled slice cannot tell how the "
                  "segmentation splits or merges them")
@@ -150,6 +150,18 @@ def dense_slices(hand_labels: np.ndarray, *, ignore_value: int = 255,
     kept = planes.copy()
     kept[sparse] = ignore_value
     return kept.reshape(hand.shape), int(sparse.sum())
+
+
+def slice_depth(ndim: int, depth_axis: int) -> int:
+    """Which axis of a labelled slice is the depth, for labels of ``ndim`` dimensions with
+    ``depth_axis`` (:attr:`SliceErrors.depth`: errors apply only where it matches).
+
+    Examples
+    --------
+    >>> slice_depth(3, 1), slice_depth(3, -1), slice_depth(2, 0)
+    (0, 1, 0)
+    """
+    return depth_axis % ndim - (ndim - 2)
 
 
 def _promote(labels: np.ndarray, depth_axis: int) -> tuple[np.ndarray, int]:
@@ -256,36 +268,25 @@ def _tile_counts(first: np.ndarray, second: np.ndarray | None, tiles: np.ndarray
     if second is None:
         return np.bincount(tiles * n + first, minlength=n_tiles * n).reshape(n_tiles, n)
     code = (tiles * n + first.astype(np.int64)) * n + second.astype(np.int64)
-    ordered = np.bincount(code, minlength=n_tiles * n * n).reshape(n_tiles, n, n)
-    sym = ordered + ordered.transpose(0, 2, 1)
-    diagonal = np.arange(n)
-    sym[:, diagonal, diagonal] //= 2
-    return sym
+    return unordered(np.bincount(code, minlength=n_tiles * n * n).reshape(n_tiles, n, n))
 
 
 # ---- the corrected metrics --------------------------------------------------------------------
 
 def _pba(sym: np.ndarray, i_am: int, i_cbd: int) -> np.ndarray:
-    """Face PBA from unordered counts ``sym`` (..., n, n)."""
-    surface = sym[..., i_am, :].sum(axis=-1) - sym[..., i_am, i_am]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(surface > 0, sym[..., i_am, i_cbd] / np.where(surface > 0, surface, 1), np.nan)
+    """Face PBA from unordered counts ``sym`` (..., n, n); NaN without AM surface."""
+    return ratio(*am_contacts(sym, i_am, i_cbd))
 
 
 def _fraction(voxels: np.ndarray) -> np.ndarray:
-    total = voxels.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, voxels / np.where(total > 0, total, 1), np.nan)
+    return ratio(voxels, voxels.sum(axis=-1, keepdims=True))
 
 
 def _pair_share(sym: np.ndarray) -> np.ndarray:
     """Share of the counted voxel pairs that are each unordered phase pair, ``(..., n, n)`` (the
     faces between two slices per voxel position where both are labelled)."""
-    n = sym.shape[-1]
-    upper = np.triu(np.ones((n, n), bool))
-    total = np.where(upper, sym, 0).sum(axis=(-2, -1))[..., None, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, sym / np.where(total > 0, total, 1), np.nan)
+    upper = np.triu(np.ones(sym.shape[-2:], bool))
+    return ratio(sym, np.where(upper, sym, 0).sum(axis=(-2, -1))[..., None, None])
 
 
 def _corrected(volume: dict, phases: tuple[str, ...], depth: int, counts: dict) -> dict[str, tuple]:
@@ -322,8 +323,7 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, counts: dict) 
     # interfaces: i-j faces along an axis per voxel, divided by the voxel edge along it, are that
     # axis's area per volume; the slices' error in that number is added
     labelled = counts["hand_voxels"].sum(axis=-1)[..., None, None, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        error = (counts["hand_faces"] - counts["seg_faces"]) / labelled                  # (..., 2, n, n)
+    error = ratio(counts["hand_faces"] - counts["seg_faces"], labelled)                   # (..., 2, n, n)
     error_through = _pair_share(counts["hand_through"]) - _pair_share(counts["seg_through"])
     density, edge = volume["density_by_axis"], volume["edge"]                            # per µm, (3, n, n); µm
     for i, j in combinations(range(len(phases)), 2):
@@ -365,7 +365,8 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                            pba_pooled: float | None = None, pba_depth_mean: float | None = None,
                            sampling: Mapping | None = None, particle_median_um: float | None = None,
                            ignore_value: int = 255, confidence: float = 0.95, n_boot: int = 2000,
-                           seed: int = 0, source: str = "hand labels") -> dict:
+                           seed: int = 0, source: str = "hand labels",
+                           counts: FacePairCounts | None = None) -> dict:
     """``uncertainty.segmentation`` and ``uncertainty.total`` of metrics.json.
 
     Parameters
@@ -386,6 +387,9 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
         The reported particle median diameter, listed with :data:`PARTICLE_NOTE`.
     source : str
         Where the labelled slices came from (written into the result).
+    counts : FacePairCounts, optional
+        :func:`face_pair_counts` of ``labels`` with its depth axis, when already counted (as
+        ``analyze_labels`` has); else counted here.
 
     Returns
     -------
@@ -409,13 +413,16 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     check_bootstrap(n_boot, seed, confidence)
     phases = errors.phases
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value, name="segmentation")
-    volume3 = labels if labels.ndim == 3 else labels[None]
     sizes = tuple(float(v) for v in voxel_size)
     if len(sizes) != labels.ndim:
         raise InputError(f"voxel_size: expected {labels.ndim} values, got {len(sizes)}")
     sizes3 = sizes if labels.ndim == 3 else (1.0, *sizes)
-    counts = face_pair_counts(volume3, depth_axis=errors.depth + 1, phases=phases, ignore_value=ignore_value)
-    sym = counts.symmetric().sum(axis=0)                  # (3, n, n)
+    if counts is None:
+        counts = face_pair_counts(labels, depth_axis=errors.depth + labels.ndim - 2, phases=phases,
+                                  ignore_value=ignore_value)
+    sym = counts.symmetric().sum(axis=0)                  # (ndim, n, n)
+    if labels.ndim == 2:                                  # no slicing axis: no faces along it
+        sym = np.concatenate([np.zeros_like(sym[:1]), sym])
     voxels = counts.voxels.sum(axis=0)
     volume_um3 = float(voxels.sum()) * float(np.prod(sizes3))
     volume = {"fractions": _fraction(voxels), "edge": np.asarray(sizes3),
@@ -425,7 +432,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     if {"am", "cbd"} <= set(phases):
         i_am, i_cbd = phases.index("am"), phases.index("cbd")
         volume["pba"] = _pba(sym, i_am, i_cbd)             # per axis
-        surface = sym[:, i_am, :].sum(axis=-1) - sym[:, i_am, i_am]
+        surface = am_contacts(sym, i_am, i_cbd)[1]
         in_plane = surface[0] + surface[2 - errors.depth]
         volume["pba_weight"] = float(surface[0] / in_plane) if in_plane > 0 else 0.0
     estimate = _corrected(volume, phases, errors.depth, _sums(errors))
@@ -463,8 +470,9 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                         "the through-slice error equal to the in-slice one, and their intervals also span "
                         "the through-slice value equal to the in-slice one; label two adjacent slices to "
                         "measure it")
-    return {"method": "each metric corrected by its error on hand-labelled slices (bootstrap over tiles of "
-                      "those slices); total: the sub-block sampling half width added in quadrature",
+    return {"method": "each metric corrected by its error on hand-labelled slices (bootstrap over their "
+                      "positions, then tiles within them); total: the sub-block sampling half width added "
+                      "in quadrature",
             "source": source, "confidence": confidence,
             "labelled": {"slices": list(errors.planes), "voxels": errors.labelled_voxels,
                          "tiles": errors.n_tiles},

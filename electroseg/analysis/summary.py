@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
+from electroseg.analysis._bootstrap import none_if_nan
 from electroseg.analysis._validate import (
     check_depth_axis,
     check_labels,
@@ -306,7 +307,7 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
         extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options, tortuosity_axes)
     extras["segmentation_check"] = _segmentation_check(
         labels, hand_labels, slice_errors, hand_labels_source, options, pba, extras["uncertainty"],
-        particles.get("am"), seed, source)
+        particles.get("am"), seed, counts)
     return AnalysisResult(phases, sizes, axis, tuple(labels.shape), fractions, profile, pba,
                           particles, histograms, surface, absent=absent, clusters=clusters,
                           fragments=fragments, fragment_histogram=fragment_histogram, **extras)
@@ -432,13 +433,13 @@ def _check_hand_labels(labels, hand_labels, slice_errors, hand_source, *, phases
         if hand.shape != labels.shape:
             raise InputError(f"{hand_source}: expected the shape of {source} {labels.shape}, got {hand.shape}")
         return hand, None
-    from electroseg.analysis.segmentation_error import SliceErrors
+    from electroseg.analysis.segmentation_error import SliceErrors, slice_depth
 
     errors = slice_errors if isinstance(slice_errors, SliceErrors) else SliceErrors.from_dict(slice_errors)
     if errors.phases != phases:
         raise InputError(f"slice errors of {hand_source}: phases {list(errors.phases)} differ from the "
                          f"analysis's {list(phases)}")
-    depth = depth_axis % labels.ndim - (1 if labels.ndim == 3 else 0)
+    depth = slice_depth(labels.ndim, depth_axis)
     if errors.depth != depth:
         raise InputError(f"slice errors of {hand_source}: measured with the depth along slice axis "
                          f"{errors.depth}, but {source} has it along slice axis {depth}")
@@ -446,7 +447,7 @@ def _check_hand_labels(labels, hand_labels, slice_errors, hand_source, *, phases
 
 
 def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options, pba, uncertainty,
-                        am_particles, seed, source) -> dict:
+                        am_particles, seed, counts) -> dict | None:
     """``uncertainty.segmentation`` / ``total`` (with ``segmentation_check``): from the hand
     labels' slices, else from ``slice_errors``; a note saying why not when neither serves."""
     from electroseg.analysis.segmentation_error import (
@@ -469,17 +470,18 @@ def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options,
     else:  # nothing to measure it on: metrics.json has no segmentation entries (the report says so)
         return None
     sampling = None
-    if uncertainty is not None:
-        tree = uncertainty.to_dict()
-        sampling = {m: (e["ci_low"], e["ci_high"]) for m, e in tree["metrics"].items()}
-        pooled = tree.get("pba_pooled_from_counts") or {}
-        sampling["pba_pooled"] = (pooled.get("ci_low"), pooled.get("ci_high"))
+    if uncertainty is not None:  # the sub-block intervals (pooled PBA: from the block counts)
+        sampling = {m: (none_if_nan(lo), none_if_nan(hi))
+                    for m, lo, hi in zip(uncertainty.names, uncertainty.ci_low, uncertainty.ci_high)}
+        if uncertainty.pba_pooled is not None:
+            sampling["pba_pooled"] = tuple(none_if_nan(v) for v in uncertainty.pba_pooled[1:])
     median = (float(np.median(am_particles.diameter_um)) if am_particles is not None and am_particles.count
               else None)
     result = segmentation_intervals(
         labels, errors, voxel_size=options["voxel_size"], sampling=sampling,
         pba_pooled=None if pba is None else pba.pooled, pba_depth_mean=None if pba is None else pba.depth_mean,
-        particle_median_um=median, seed=seed, source=hand_source, **{"ignore_value": options["ignore_value"]})
+        particle_median_um=median, seed=seed, source=hand_source, ignore_value=options["ignore_value"],
+        counts=counts)
     if skipped:
         result["labelled"]["sparse_slices_left_out"] = skipped
     return result

@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> int:
         hand = read_labels(str(cfg.hand_labels), phases=model.spec.phases).numpy()
         planes = hand if hand.ndim == 3 else hand[None]
         labelled += [int(z) for z in np.flatnonzero((planes != 255).reshape(planes.shape[0], -1).any(axis=1))]
-    n_slices = image.shape[-3] if len(image.shape) >= 3 and not (image.is_multichannel and len(image.shape) == 3) else 1
+    n_slices = image.spatial_shape[0] if image.ndim_spatial == 3 else 1
     bad = [z for z in labelled if not 0 <= z < n_slices]
     if bad:
         raise InputError(f"labelled: slices {bad} are outside {cfg.input}'s 0..{n_slices - 1}")

@@ -260,7 +260,9 @@ def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: i
 
     _check_voxel_size(voxel_size, name)
     axis = depth_axis if labels.ndim == 3 else max(depth_axis - 1, 0)
-    usable = slice_errors is not None and slice_errors.get("depth") == (axis - 1 if labels.ndim == 3 else axis)
+    from electroseg.analysis.segmentation_error import slice_depth
+
+    usable = slice_errors is not None and slice_errors.get("depth") == slice_depth(labels.ndim, axis)
     result = analyze_labels(labels, voxel_size=tuple(voxel_size), depth_axis=axis, phases=phases,
                             hand_labels=hand, slice_errors=slice_errors if hand is None and usable else None,
                             hand_labels_source=hand_path if hand is not None else "the checkpoint's held-out slices")

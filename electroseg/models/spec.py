@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -302,13 +301,18 @@ def with_logit_bias(network: nn.Module, spec: ModelSpec) -> nn.Module:
     return network if spec.logit_bias is None else LogitBias(network, spec.logit_bias).eval()
 
 
-def network_from_checkpoint(checkpoint: Mapping[str, Any], spec: ModelSpec, *,
-                            source: str = "checkpoint") -> nn.Module:
-    """The trained network (eval mode, no logit bias) from the ``net.`` weights of ``checkpoint``."""
+def network_weights(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> dict[str, Any]:
+    """The network's state dict: the ``net.`` weights of ``checkpoint`` with the prefix removed."""
     state = checkpoint.get("state_dict")
     if not isinstance(state, Mapping):
         raise InputError(f"{source}: checkpoint has no 'state_dict' with network weights")
-    weights = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+    return {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+
+
+def network_from_checkpoint(checkpoint: Mapping[str, Any], spec: ModelSpec, *,
+                            source: str = "checkpoint") -> nn.Module:
+    """The trained network (eval mode, no logit bias) from the ``net.`` weights of ``checkpoint``."""
+    weights = network_weights(checkpoint, source=source)
     model = build_model(spec)
     try:
         model.load_state_dict(weights, strict=True)

@@ -106,8 +106,10 @@ def _fine_tune_spec(start: ModelSpec, dataset: DatasetConfig, voxel_size) -> Mod
 
 def _load_init_weights(net: torch.nn.Module, start: tuple[dict, ModelSpec], *, source: str) -> None:
     """Copy every weight whose shape fits; the output head is new when the phase count differs."""
+    from electroseg.models.spec import network_weights
+
     checkpoint, spec = start
-    weights = {k[len("net."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    weights = network_weights(checkpoint, source=source)
     own = net.state_dict()
     fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
     fresh = sorted(set(own) - set(fitting))

@@ -18,21 +18,8 @@ from electroseg.errors import InputError
 VS = (0.1, 0.05, 0.05)
 
 
-def _columns(z=6, y=12, x=16):
-    """A pattern constant along Z (the slicing axis): AM blocks coated on one side by CBD; the
-    'segmentation' misses that CBD everywhere (labels it AM). Same error in every slice."""
-    truth = np.zeros((z, y, x), np.uint8)
-    truth[:, 2:10, 2:6] = 2
-    truth[:, 2:10, 6] = 1
-    truth[:, 2:10, 9:13] = 2
-    truth[:, 2:10, 13] = 1
-    seg = truth.copy()
-    seg[:, 2:10, 13] = 2
-    return truth, seg
-
-
-def test_an_error_the_same_in_every_slice_is_removed_exactly():
-    truth, seg = _columns()
+def test_an_error_the_same_in_every_slice_is_removed_exactly(coated_columns):
+    truth, seg = coated_columns()
     hand = np.full_like(truth, 255)
     hand[[2, 3]] = truth[[2, 3]]  # an adjacent pair: the through-slice error is measured too
     result = analyze_labels(seg, voxel_size=VS, hand_labels=hand, collector_connectivity=False,
@@ -58,8 +45,8 @@ def test_an_error_the_same_in_every_slice_is_removed_exactly():
     assert total["ci_low"] <= corrected["volume_fraction_cbd"]["ci_low"]
 
 
-def test_a_perfect_segmentation_keeps_its_values():
-    truth, _ = _columns()
+def test_a_perfect_segmentation_keeps_its_values(coated_columns):
+    truth, _ = coated_columns()
     hand = np.full_like(truth, 255)
     hand[1] = truth[1]
     out = analyze_labels(truth, voxel_size=VS, hand_labels=hand, collector_connectivity=False,
@@ -96,8 +83,8 @@ def test_hand_counted_slice_errors():
     assert out["total"] is None  # no sampling intervals given
 
 
-def test_scribbles_are_not_used_and_the_result_says_why():
-    truth, seg = _columns()
+def test_scribbles_are_not_used_and_the_result_says_why(coated_columns):
+    truth, seg = coated_columns()
     hand = np.full_like(truth, 255)
     hand[2, 3:5, 3:5] = truth[2, 3:5, 3:5]  # a scribble: 4 of 192 voxels
     kept, left_out = dense_slices(hand)
@@ -108,8 +95,8 @@ def test_scribbles_are_not_used_and_the_result_says_why():
     assert "half labelled" in out["segmentation_check"]["note"]
 
 
-def test_bad_hand_labels_are_refused_before_any_computing():
-    truth, seg = _columns()
+def test_bad_hand_labels_are_refused_before_any_computing(coated_columns):
+    truth, seg = coated_columns()
     with pytest.raises(InputError, match="expected the shape"):
         analyze_labels(seg, voxel_size=VS, hand_labels=truth[:, :5], hand_labels_source="h.tif")
     with pytest.raises(InputError, match="depth axis"):
@@ -124,13 +111,13 @@ def test_bad_hand_labels_are_refused_before_any_computing():
                        collector_connectivity=False)
 
 
-def test_errors_measured_elsewhere_apply_to_another_volume():
+def test_errors_measured_elsewhere_apply_to_another_volume(coated_columns):
     """A checkpoint's held-out slices: errors measured on one volume, applied to another."""
-    truth, seg = _columns()
+    truth, seg = coated_columns()
     hand = np.full_like(truth, 255)
     hand[[1, 2]] = truth[[1, 2]]
     errors = measure_slice_errors(seg, hand, depth_axis=1)
-    bigger_truth, bigger_seg = _columns(z=10, x=16)
+    bigger_truth, bigger_seg = coated_columns(z=10, x=16)
     out = analyze_labels(bigger_seg, voxel_size=VS, slice_errors=errors.to_dict(), collector_connectivity=False,
                          hand_labels_source="the checkpoint's held-out slices", split="none").to_dict()
     corrected = out["uncertainty"]["segmentation"]
@@ -138,8 +125,8 @@ def test_errors_measured_elsewhere_apply_to_another_volume():
     assert out["uncertainty"]["segmentation_check"]["source"] == "the checkpoint's held-out slices"
 
 
-def test_two_dimensional_images():
-    truth, seg = _columns()
+def test_two_dimensional_images(coated_columns):
+    truth, seg = coated_columns()
     out = analyze_labels(seg[0], voxel_size=VS[1:], depth_axis=0, hand_labels=truth[0],
                          collector_connectivity=False, split="none").to_dict()["uncertainty"]
     assert out["segmentation"]["volume_fraction_cbd"]["estimate"] == pytest.approx(
@@ -170,11 +157,11 @@ def test_classical_segmentation_of_a_generated_sample_is_corrected_towards_its_t
         assert total["ci_low"] <= value <= total["ci_high"], metric
 
 
-def test_analyze_command_with_hand_labels(tmp_path, capsys):
+def test_analyze_command_with_hand_labels(tmp_path, capsys, coated_columns):
     from electroseg.cli import main
     from electroseg.io import write_tiff
 
-    truth, seg = _columns()
+    truth, seg = coated_columns()
     hand = np.full_like(truth, 255)
     hand[[2, 3]] = truth[[2, 3]]
     seg_path = write_tiff(tmp_path / "seg.tif", seg, voxel_size=VS)

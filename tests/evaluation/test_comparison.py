@@ -121,18 +121,12 @@ def test_sparse_hand_labels_are_named_so_and_do_not_judge_boundaries():
     assert judged.mean_iou == 1.0 and math.isnan(judged.boundary_f1)  # "not measured", not 0
 
 
-def test_sparse_hand_labels_correct_each_segmentation_and_say_whether_they_agree():
+def test_sparse_hand_labels_correct_each_segmentation_and_say_whether_they_agree(coated_columns):
     """A segmentation missing half the CBD and one with it all: corrected on the labelled slices,
     both land on the hand labels' CBD fraction, and their intervals overlap."""
     from electroseg.analysis import volume_fractions
 
-    truth = np.zeros((6, 12, 16), np.uint8)
-    truth[:, 2:10, 2:6] = 2
-    truth[:, 2:10, 6] = 1
-    truth[:, 2:10, 9:13] = 2
-    truth[:, 2:10, 13] = 1
-    missing = truth.copy()
-    missing[:, 2:10, 13] = 2
+    truth, missing = coated_columns()
     hand = np.full_like(truth, 255)
     hand[[2, 3]] = truth[[2, 3]]
     result = compare_segmentations(missing, truth, reference=hand, voxel_size=(0.1, 0.05, 0.05),

@@ -237,11 +237,12 @@ def _options(cfg: DictConfig, key: str, target: Any, *, given: Sequence[str] = (
     return options
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig, *, callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
     """Train a segmentation model as configured by ``configs/train.yaml``; return final metrics.
 
     Writes ``<out>/checkpoints/best.ckpt`` and ``last.ckpt``, CSV and TensorBoard logs under
-    ``<out>/logs`` and ``<out>/train_metrics.json``.
+    ``<out>/logs`` and ``<out>/train_metrics.json``. ``callbacks``: extra Lightning callbacks
+    (the napari widget's progress and cancel), after the checkpoint and early-stopping ones.
     """
     out = Path(cfg.out)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -270,7 +271,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                 dice_weight=float(cfg.loss.dice_weight),
                                 channels_last=bool(cfg.get("channels_last", False)))
     loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
-    trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg, out, has_val=bool(fit_val)),
+    trainer = instantiate(cfg.trainer, callbacks=[*_callbacks(cfg, out, has_val=bool(fit_val)), *callbacks],
                           logger=loggers, default_root_dir=str(out))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)

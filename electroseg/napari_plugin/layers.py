@@ -147,12 +147,14 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
             names = probs.channels or tuple(f"phase {i}" for i in range(probs.shape[0]))
             for i, phase in enumerate(names):
                 layers.append((np.asarray(probs.data[i]), {"name": f"p({phase})", "colormap": "gray",
+                                                           "metadata": {"electroseg_output": "probability"},
                                                            "scale": _scale(probs.voxel_size), "visible": False,
                                                            "contrast_limits": _limits(probs.data)}, "image"))
         if (path / "uncertainty.tif").is_file():
             entropy = read_volume(path / "uncertainty.tif")
             layers.append((entropy.numpy().astype(np.float32), {
                 "name": f"{path.name} uncertainty", "colormap": "magma", "contrast_limits": (0.0, 1.0),
+                "metadata": {"electroseg_output": "uncertainty"},
                 "scale": _scale(entropy.voxel_size), "visible": False}, "image"))
         return layers
     if path.is_dir() and (path / "thresholds.json").is_file() and (path / "labels.tif").is_file():
@@ -162,6 +164,7 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
         if (path / "confidence.tif").is_file():
             confidence = read_volume(path / "confidence.tif")
             layers.append((confidence.numpy(), {"name": f"{path.name} confidence", "colormap": "viridis",
+                                                "metadata": {"electroseg_output": "confidence"},
                                                 "scale": _scale(confidence.voxel_size), "visible": False},
                            "image"))
         return layers

@@ -206,7 +206,7 @@ class ElectrosegWidget(QWidget):
         checked = set(self.image_names()) if self.image_list.count() else None
         self.image_list.clear()
         for layer in self.viewer.layers:
-            if isinstance(layer, Image):
+            if isinstance(layer, Image) and not layer.metadata.get("electroseg_output"):
                 item = QListWidgetItem(layer.name)
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
                 wanted = layer.name in checked if checked else self.image_list.count() == 0
@@ -413,7 +413,7 @@ class ElectrosegWidget(QWidget):
         self.model_combo.setCurrentText(TRAINED)
         held = (metrics.get("held_out") or {}).get("mean_iou")
         state = "cancelled" if metrics.get("cancelled") else f"stopped by {metrics.get('stopped_by')}"
-        self._say(f"training {state} after {metrics.get('epochs', 0) + 1} epoch(s); model {self.checkpoint}"
+        self._say(f"training {state} at step {metrics.get('global_step')}; model {self.checkpoint}"
                   + (f"; held-out mean IoU {held:.3f}" if held is not None else ""))
 
     def _predicted(self, result: session.PredictResult, scale: tuple[float, ...]) -> None:
@@ -431,7 +431,7 @@ class ElectrosegWidget(QWidget):
             self.viewer.layers[UNCERTAINTY].data = entropy
         else:
             self.viewer.add_image(entropy, name=UNCERTAINTY, colormap="magma", contrast_limits=(0.0, 1.0),
-                                  scale=scale, visible=False)
+                                  scale=scale, visible=False, metadata={"electroseg_output": "uncertainty"})
         fractions = {p: float((result.labels == i).mean()) for i, p in enumerate(result.phases)}
         self._say("predicted: " + ", ".join(f"{p} {v:.3f}" for p, v in fractions.items())
                   + f"; mean uncertainty {float(entropy.mean()):.3f}")

@@ -8,7 +8,6 @@ dims and readers, no canvas) and every test still runs.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
@@ -29,16 +28,26 @@ def _start_xvfb() -> str | None:
     if binary is None:
         return None
     read, write = os.pipe()
+    # Xvfb ends when this process does (the kernel sends it SIGTERM): killing it from an atexit
+    # hook while Qt still holds its connection makes Xlib exit the process with status 1.
     process = subprocess.Popen([binary, "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                               pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=_end_with_parent)
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
     if not number:
         process.kill()
         return None
-    atexit.register(process.kill)
     return f":{number}"
+
+
+def _end_with_parent() -> None:
+    """In the child: SIGTERM when the parent process ends (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 if not os.environ.get("DISPLAY"):

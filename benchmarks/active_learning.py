@@ -5,14 +5,20 @@ strategies grow the hand-labelled set two slices at a time:
 
 - **even**: K slices evenly spaced along Z (K = 2, 4, 6);
 - **suggested**: the same 2 evenly spaced slices to start, then, after each training, the 2
-  slices ``electroseg suggest`` picks from that model's uncertainty (spread, not neighbours).
+  slices ``electroseg suggest`` picks from that model's uncertainty, with each spread rule of
+  ``suggest_slices`` (``coverage``, the default, and ``gap``).
+
+The control, ``--random R``: R random sets of ``--random-count`` slices per volume, trained the
+same way. The best of them is chosen with hindsight on the truth, so it bounds what any rule for
+picking that many slices could gain over even spacing on these volumes.
 
 After each step a small 2.5-D model (the demo's recipe: ``multichannel2d`` [8, 16, 32], 64 × 64
 patches, pseudo-labels of the classical route plus the hand labels) is trained for at most
 ``--epochs`` epochs from the same seed, and scored by mean IoU against the whole volume's truth.
 Both curves are printed, per volume and on average.
 
-    .venv/bin/python benchmarks/active_learning.py [--seeds 10 11 12] [--epochs 60]
+    .venv/bin/python benchmarks/active_learning.py [--seeds 10 11 12] [--epochs 60] [--random 5]
+        [--no-pseudo-labels]   # hand labels only, as the napari widget trains
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ def _train(folder: Path, image_path: Path, truth: np.ndarray, slices: list[int],
     (folder / "data").mkdir(exist_ok=True)
     config = {"name": "al", "root": str(folder), "phases": ["pore", "cbd", "am"], "voxel_size": None,
               "depth_axis": 1, "channels": ["bse"], "ignore_value": 255, "label_values": None,
-              "pseudo_labels": True, "classical": {}, "preprocess": [],
+              "pseudo_labels": not args.no_pseudo_labels, "classical": {}, "preprocess": [],
               "volumes": [{"images": {"bse": str(image_path)}, "hand_labels": "hand.tif", "split": "train"}]}
     (folder / "data" / "al.yaml").write_text(yaml.safe_dump(config))
     cfg = compose_command("train", [
@@ -77,6 +83,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--random", type=int, default=5, help="random slice sets per volume (the control)")
+    parser.add_argument("--random-count", type=int, default=4, help="slices in each random set")
+    parser.add_argument("--spreads", nargs="*", default=["coverage", "gap"], help="suggest_slices spread rules")
+    parser.add_argument("--no-pseudo-labels", action="store_true", help="hand labels only (no classical pseudo-labels)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="active_learning_"))
     preset = {**load_preset("demo"), "drift_step_px": 0.0}
@@ -87,26 +97,52 @@ def main() -> None:
         image = next(iter(sample.images.values())).astype(np.float32)
         truth = np.asarray(sample.labels)
         image_path = write_tiff(work / f"v{seed}" / "image.tif", image, voxel_size=sample.voxel_size)
-        curves = {"even": {}, "suggested": {}}
+        curves = {"even": {}}
         for k in COUNTS:
             model = _train(work / f"v{seed}" / f"even{k}", image_path, truth, _even(truth.shape[0], k), args)
             curves["even"][k] = mean_iou(predict_volume(model, image).labels, truth, 3)
-        chosen = _even(truth.shape[0], COUNTS[0])
-        curves["suggested"][COUNTS[0]] = curves["even"][COUNTS[0]]
-        model = load_checkpoint(work / f"v{seed}" / f"even{COUNTS[0]}" / "run" / "checkpoints" / "best.ckpt")
-        for k in COUNTS[1:]:
-            chosen = sorted(chosen + suggest_slices(slice_uncertainty(model, image), STEP, labelled=chosen))
-            model = _train(work / f"v{seed}" / f"suggested{k}", image_path, truth, chosen, args)
-            curves["suggested"][k] = mean_iou(predict_volume(model, image).labels, truth, 3)
-        curves["suggested_slices"] = chosen
+        for spread in args.spreads:
+            key = f"suggested_{spread}"
+            chosen = _even(truth.shape[0], COUNTS[0])
+            curves[key] = {COUNTS[0]: curves["even"][COUNTS[0]]}
+            model = load_checkpoint(work / f"v{seed}" / f"even{COUNTS[0]}" / "run" / "checkpoints" / "best.ckpt")
+            for k in COUNTS[1:]:
+                chosen = sorted(chosen + suggest_slices(slice_uncertainty(model, image), STEP, labelled=chosen,
+                                                        spread=spread))
+                model = _train(work / f"v{seed}" / f"{key}{k}", image_path, truth, chosen, args)
+                curves[key][k] = mean_iou(predict_volume(model, image).labels, truth, 3)
+            curves[f"{key}_slices"] = chosen
+        rng = np.random.default_rng(seed)
+        curves["random"] = []
+        for r in range(args.random):
+            picked = sorted(int(z) for z in rng.choice(truth.shape[0], args.random_count, replace=False))
+            model = _train(work / f"v{seed}" / f"random{r}", image_path, truth, picked, args)
+            curves["random"].append({"slices": picked, "iou": mean_iou(predict_volume(model, image).labels, truth, 3)})
         results[seed] = curves
-        print(f"volume seed {seed}: even {curves['even']}, suggested {curves['suggested']} (slices {chosen})", flush=True)
+        print(f"volume seed {seed}: " + "; ".join(f"{k} {v}" for k, v in curves.items() if k != "random"), flush=True)
     print(f"\n{len(args.seeds)} volumes, {time.perf_counter() - start:.0f} s\n")
-    print(f"{'labelled slices':<18}{'even':>10}{'suggested':>12}{'difference':>12}")
+    print(f"{'labelled slices':<18}{'even':>10}" + "".join(f"{'suggested, ' + s:>24}{'difference':>12}"
+                                                         for s in args.spreads))
     for k in COUNTS:
         even = np.mean([r["even"][k] for r in results.values()])
-        suggested = np.mean([r["suggested"][k] for r in results.values()])
-        print(f"{k:<18}{even:>10.4f}{suggested:>12.4f}{suggested - even:>+12.4f}")
+        row = f"{k:<18}{even:>10.4f}"
+        for spread in args.spreads:
+            suggested = np.mean([r[f"suggested_{spread}"][k] for r in results.values()])
+            row += f"{suggested:>24.4f}{suggested - even:>+12.4f}"
+        print(row)
+    if args.random:
+        k = args.random_count
+        even = [r["even"].get(k) for r in results.values()]
+        print(f"\ncontrol: {args.random} random sets of {k} slices per volume (best chosen on the truth)")
+        print(f"{'volume':<10}{'even':>10}{'random mean':>13}{'random best':>13}{'best - even':>13}")
+        for (seed, r), e in zip(results.items(), even):
+            ious = [x["iou"] for x in r["random"]]
+            print(f"{seed:<10}{e if e is not None else float('nan'):>10.4f}{np.mean(ious):>13.4f}{max(ious):>13.4f}"
+                  f"{(max(ious) - e) if e is not None else float('nan'):>+13.4f}")
+        if all(e is not None for e in even):
+            best = np.mean([max(x["iou"] for x in r["random"]) for r in results.values()])
+            print(f"{'mean':<10}{np.mean(even):>10.4f}{np.mean([np.mean([x['iou'] for x in r['random']]) for r in results.values()]):>13.4f}"
+                  f"{best:>13.4f}{best - np.mean(even):>+13.4f}")
     (work / "active_learning.json").write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
 
 

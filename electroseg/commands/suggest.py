@@ -31,7 +31,7 @@ def run(cfg: DictConfig) -> int:
     if bad:
         raise InputError(f"labelled: slices {bad} are outside {cfg.input}'s 0..{n_slices - 1}")
     scores = slice_uncertainty(model, image, precision=str(cfg.precision))
-    picked = suggest_slices(scores, int(cfg.n), min_gap=cfg.min_gap, labelled=labelled)
+    picked = suggest_slices(scores, int(cfg.n), min_gap=cfg.min_gap, labelled=labelled, spread=str(cfg.spread))
     rows = [{"slice": z, "uncertainty": round(float(scores[z]), 4)} for z in picked]
     if cfg.json:
         print(json.dumps({"suggested": rows, "labelled": sorted(set(labelled)),

@@ -123,6 +123,8 @@ class ElectrosegWidget(QWidget):
         self.model_combo.addItems([*PRETRAINED, SCRATCH])
         self.model_combo.setToolTip("Train: start from it (fine-tune) or from scratch. Predict/Suggest: use it.")
         form.addRow("Start from", self.model_combo)
+        self.phases_edit.textChanged.connect(self._default_start)
+        self.image_list.itemChanged.connect(self._default_start)
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
         self.epochs_spin.setValue(20)
@@ -200,6 +202,14 @@ class ElectrosegWidget(QWidget):
         self.legend.setText("  ".join(f'<span style="color:{c}">■</span> {i + 1} = {p}'
                                       for i, (p, c) in enumerate(zip(phases, phase_colours(phases)))))
 
+    def _default_start(self, *_: Any) -> None:
+        """Follow the phases and detectors with the start model, unless this session's model is
+        chosen: the shipped models read one detector (two detectors start from scratch)."""
+        if self.model_combo.currentText() == TRAINED:
+            return
+        start = session.default_start(self.phases(), max(1, len(self.image_names())))
+        self.model_combo.setCurrentText(start or SCRATCH)
+
     def _refresh_layers(self, *_: Any) -> None:
         from napari.layers import Image, Labels
 
@@ -219,6 +229,7 @@ class ElectrosegWidget(QWidget):
         self.labels_combo.addItems(names)
         if current in names:
             self.labels_combo.setCurrentText(current)
+        self._default_start()
 
     def image_names(self) -> list[str]:
         """The checked image layers, in list order (one per detector)."""

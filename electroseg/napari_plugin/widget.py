@@ -213,6 +213,12 @@ class ElectrosegWidget(QWidget):
     def _refresh_layers(self, *_: Any) -> None:
         from napari.layers import Image, Labels
 
+        try:
+            self.image_list.count()
+        except RuntimeError:  # the Qt side was deleted (dock closed): stop listening to the viewer
+            for event in ("inserted", "removed", "reordered"):
+                getattr(self.viewer.layers.events, event).disconnect(self._refresh_layers)
+            return
         checked = set(self.image_names()) if self.image_list.count() else None
         self.image_list.clear()
         for layer in self.viewer.layers:

@@ -199,7 +199,7 @@ def test_session_checks_shapes_before_writing(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_the_widget_docks_from_the_plugin_menu(viewer, tiny_electrode):
+def test_the_widget_docks_from_the_plugin_menu(viewer, qtbot, tiny_electrode):
     """napari finds the widget by the manifest and docks it (a real window when a display exists)."""
     import os
 
@@ -208,8 +208,12 @@ def test_the_widget_docks_from_the_plugin_menu(viewer, tiny_electrode):
     from electroseg.napari_plugin.widget import ElectrosegWidget
 
     viewer.add_image(tiny_electrode[0], name="sem")
-    _, widget = viewer.window.add_plugin_dock_widget("electroseg", "Label, train, predict, analyse")
+    dock, widget = viewer.window.add_plugin_dock_widget("electroseg", "Label, train, predict, analyse")
     assert isinstance(widget, ElectrosegWidget) and widget.image_names() == ["sem"]
+    viewer.window.remove_dock_widget(dock)  # closed: the viewer goes on without it
+    qtbot.wait(50)
+    viewer.add_image(tiny_electrode[0], name="another")
+    assert "another" in viewer.layers
 
 
 def test_two_detectors_in_2d_start_from_scratch_and_run_end_to_end(viewer, qtbot, tiny_electrode, tmp_path):

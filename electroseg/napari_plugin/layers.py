@@ -105,6 +105,8 @@ def output_kind(path: str | Path) -> str | None:
     if path.is_dir() and (path / "prediction.json").is_file() and \
             any((path / n).exists() for n in ("labels.tif", "labels.zarr")):
         return "predict"
+    if path.is_dir() and _run_scan(path) is not None:
+        return "run"
     if path.is_dir() and (path / "thresholds.json").is_file() and (path / "labels.tif").is_file():
         return "segment"
     if path.suffix.lower() in (".tif", ".tiff", ".zarr") and recorded_phases(path):
@@ -118,6 +120,8 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
     - a ``predict`` folder (``prediction.json``): the labels, the class probabilities (one image
       layer per phase), the uncertainty map and the input image when its file is still there;
     - a ``segment`` folder (``thresholds.json``): the labels and the confidence map;
+    - an ``electroseg run`` folder: the (preprocessed) scan, its truth and hand labels when it
+      has them, the classical labels and confidence, the learned labels;
     - a label TIFF or OME-Zarr that records its phase names: the labels; a file with unlabelled
       voxels (255, hand labels) opens as painted labels, ready to paint on.
 
@@ -157,6 +161,8 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
                 "metadata": {"electroseg_output": "uncertainty"},
                 "scale": _scale(entropy.voxel_size), "visible": False}, "image"))
         return layers
+    if path.is_dir() and _run_scan(path) is not None:
+        return _run_layers(path, _run_scan(path))
     if path.is_dir() and (path / "thresholds.json").is_file() and (path / "labels.tif").is_file():
         labels = read_labels(path / "labels.tif")
         layers = [_labels_layer(labels.numpy(), recorded_phases(path / "labels.tif") or (), labels.voxel_size,
@@ -179,6 +185,53 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
                                   painted=True)]
         return [_labels_layer(data, phases, labels.voxel_size, f"{path.stem} labels")]
     return None
+
+
+def _run_scan(path: Path) -> dict | None:
+    """The scan record of an ``electroseg run`` folder (``classical/stage.json``), else None."""
+    import json
+
+    stage = path / "classical" / "stage.json"
+    if not stage.is_file() or not (path / "classical" / "labels.tif").is_file():
+        return None
+    try:
+        scan = json.loads(stage.read_text())["settings"]["scan"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return scan if isinstance(scan, dict) and isinstance(scan.get("images"), dict) else None
+
+
+def _run_layers(path: Path, scan: dict) -> list[tuple[Any, dict, str]]:
+    """Layers of a run folder, bottom to top: images, truth, hand labels, classical, learned."""
+    from electroseg.io import read_labels, read_volume
+
+    phases = tuple(scan.get("phases") or ())
+    layers = []
+    for channel, image in (scan.get("images") or {}).items():
+        if Path(image).is_file():
+            volume = read_volume(image)
+            layers.append(_image_layer(volume, f"{path.name} {channel}"))
+    if scan.get("truth") and Path(scan["truth"]).is_file():
+        truth = read_labels(scan["truth"])
+        kwargs = labels_layer_kwargs(phases, painted=False, name=f"{path.name} truth", voxel_size=truth.voxel_size)
+        layers.append((truth.numpy(), {**kwargs, "visible": False}, "labels"))
+    if scan.get("hand_labels") and Path(scan["hand_labels"]).is_file():
+        hand = read_labels(scan["hand_labels"])
+        layers.append(_labels_layer(to_painted(hand.numpy()), phases, hand.voxel_size,
+                                    f"{path.name} hand labels", painted=True))
+    confidence = path / "classical" / "confidence.tif"
+    if confidence.is_file():
+        volume = read_volume(confidence)
+        layers.append((volume.numpy(), {"name": f"{path.name} classical confidence", "colormap": "viridis",
+                                        "metadata": {"electroseg_output": "confidence"}, "visible": False,
+                                        "scale": _scale(volume.voxel_size)}, "image"))
+    learned = (path / "predict" / "labels.tif").is_file()
+    for stage, name in (("classical", "classical"), ("predict", "learned")):
+        if (path / stage / "labels.tif").is_file():
+            labels = read_labels(path / stage / "labels.tif")
+            data, kwargs, kind = _labels_layer(labels.numpy(), phases, labels.voxel_size, f"{path.name} {name}")
+            layers.append((data, {**kwargs, "visible": stage == "predict" or not learned}, kind))
+    return layers
 
 
 def labels_layer_kwargs(phases: Sequence[str], *, painted: bool, name: str,

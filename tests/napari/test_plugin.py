@@ -65,6 +65,32 @@ def test_reader_opens_predict_outputs_with_phase_names_and_colours(viewer, tiny_
     assert napari_get_reader(str(tmp_path / "stack.tif")) is None
 
 
+def test_reader_opens_a_run_folder(viewer, tiny_electrode, tmp_path):
+    """`napari RUN`: the scan, truth, hand labels, classical and learned labels of `electroseg run`."""
+    from electroseg.io import write_tiff
+
+    image, truth = tiny_electrode
+    run = tmp_path / "run"
+    voxel = (0.1, 0.05, 0.05)
+    write_tiff(run / "preprocess" / "scan" / "image.tif", image, voxel_size=voxel)
+    write_tiff(run / "data" / "labels.tif", truth, voxel_size=voxel, phases=tuple(PHASES))
+    hand = np.full(truth.shape, 255, np.uint8)
+    hand[4] = truth[4]
+    write_tiff(run / "data" / "sparse_labels.tif", hand, voxel_size=voxel, phases=tuple(PHASES))
+    write_tiff(run / "classical" / "labels.tif", truth, voxel_size=voxel, phases=tuple(PHASES))
+    write_tiff(run / "predict" / "labels.tif", truth, voxel_size=voxel, phases=tuple(PHASES))
+    scan = {"images": {"bse": str(run / "preprocess" / "scan" / "image.tif")}, "phases": PHASES,
+            "truth": str(run / "data" / "labels.tif"), "hand_labels": str(run / "data" / "sparse_labels.tif")}
+    (run / "classical" / "stage.json").write_text(json.dumps({"stage": "classical", "settings": {"scan": scan}}))
+    added = viewer.open(str(run), plugin="electroseg")
+    assert [layer.name for layer in added] == ["run bse", "run truth", "run hand labels", "run classical",
+                                                "run learned"]
+    hand_layer = viewer.layers["run hand labels"]
+    assert hand_layer.metadata["painted"] and int(hand_layer.data[4].min()) >= 1 and int(hand_layer.data[0].max()) == 0
+    assert viewer.layers["run learned"].visible and not viewer.layers["run classical"].visible
+    assert viewer.layers["run truth"].metadata["phases"] == PHASES
+
+
 def _widget(viewer, qtbot, image, tmp_path):
     from electroseg.napari_plugin.widget import ElectrosegWidget
 

@@ -132,12 +132,21 @@ def save_dataset(folder: str | Path, name: str, images: Mapping[str, np.ndarray]
 
 
 def default_start(phases: Sequence[str], n_detectors: int) -> str | None:
-    """The shipped model to fine-tune from (``pretrained:NAME``), or None to train from scratch:
-    the single-detector models take one channel; the 3-phase model for three phases, the
-    2-phase one otherwise (a new output head is made when the phases differ)."""
-    if n_detectors != 1:
-        return None
-    return "pretrained:electrode-3phase" if len(phases) == 3 else "pretrained:electrode-2phase"
+    """The shipped model to fine-tune from (``pretrained:NAME``), or None to train from scratch.
+
+    Among the shipped models that read ``n_detectors`` channels: the one with these phases, else
+    one with as many phases, else any (a new output head is made when the phases differ); None
+    when none reads that many channels.
+    """
+    from electroseg.models.pretrained import PREFIX, available
+
+    models = {name: card for name, card in available().items() if len(card["channels"]) == n_detectors}
+    for fits in (lambda card: list(card["phases"]) == list(phases),
+                 lambda card: len(card["phases"]) == len(phases), lambda card: True):
+        names = [name for name, card in models.items() if fits(card)]
+        if names:
+            return PREFIX + names[0]
+    return None
 
 
 def train_config(dataset: SavedDataset, out: str | Path, *, init: str | None = None, epochs: int = 20,
@@ -251,10 +260,11 @@ def analyse(labels: np.ndarray, phases: Sequence[str], *, voxel_size: Sequence[f
     labels = np.asarray(labels)
     if voxel_size is None:
         raise InputError("voxel size: unknown; set the image layer's scale to the voxel size in µm")
-    if labels.dtype.kind not in "iub" or (labels.size and int(labels.max()) >= max(len(phases), 1)
-                                          and not (labels == 255).any()):
-        raise InputError(f"labels layer: expected phase indices 0..{len(phases) - 1} ({list(phases)}), "
-                         f"got values up to {int(labels.max()) if labels.size else None}")
+    values = np.unique(labels) if labels.dtype.kind in "iub" else None
+    bad = None if values is None else values[(values < 0) | ((values >= len(phases)) & (values != 255))]
+    if bad is None or bad.size:
+        raise InputError(f"labels layer: expected phase indices 0..{len(phases) - 1} ({list(phases)}) or 255 "
+                         f"(unlabelled), got {labels.dtype} values {[] if bad is None else bad[:5].tolist()}")
     axis = depth_axis if labels.ndim == 3 else min(depth_axis, labels.ndim - 1)
     result = analyze_labels(labels.astype(np.uint8), voxel_size=tuple(voxel_size), phases=tuple(phases),
                             depth_axis=axis)

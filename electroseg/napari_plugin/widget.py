@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 SCRATCH = "from scratch (multichannel2d)"
 TRAINED = "this session's model"
-PRETRAINED = ("pretrained:electrode-3phase", "pretrained:electrode-2phase")
 PREDICTION, UNCERTAINTY = "prediction", "uncertainty"
 
 
@@ -120,7 +119,9 @@ class ElectrosegWidget(QWidget):
         model = QGroupBox("Model")
         form = QFormLayout(model)
         self.model_combo = QComboBox()
-        self.model_combo.addItems([*PRETRAINED, SCRATCH])
+        from electroseg.models.pretrained import PREFIX, available
+
+        self.model_combo.addItems([*(PREFIX + name for name in available()), SCRATCH])
         self.model_combo.setToolTip("Train: start from it (fine-tune) or from scratch. Predict/Suggest: use it.")
         form.addRow("Start from", self.model_combo)
         self.phases_edit.textChanged.connect(self._default_start)

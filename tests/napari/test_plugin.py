@@ -223,6 +223,10 @@ def test_session_checks_shapes_before_writing(tmp_path):
     with pytest.raises(InputError, match=r"no voxel is painted as \['cbd', 'am'\]"):
         session.save_dataset(tmp_path, "x", {"bse": np.zeros((4, 8, 8))}, painted, PHASES)
     assert not any(tmp_path.iterdir())
+    with pytest.raises(InputError, match=r"expected phase indices 0..2 .* got uint8 values \[5\]"):
+        session.analyse(np.array([[0, 5], [255, 1]], np.uint8), PHASES, voxel_size=(1.0, 1.0))
+    assert session.default_start(["pore", "solid"], 1) == "pretrained:electrode-2phase"
+    assert session.default_start(PHASES, 2) is None  # the shipped models read one detector
 
 
 def test_the_widget_docks_from_the_plugin_menu(viewer, qtbot, tiny_electrode):

@@ -159,11 +159,18 @@ def train_config(dataset: SavedDataset, out: str | Path, *, init: str | None = N
     if int(epochs) < 1:
         raise InputError(f"epochs: expected a positive number, got {epochs!r}")
     out = Path(out)
-    args = [f"data={dataset.name}", "model=multichannel2d", f"out={out}", f"trainer.max_epochs={int(epochs)}",
-            f"seed={int(seed)}", f"cache_dir={out / 'cache'}", "trainer.enable_progress_bar=false"]
+    args = [f"data={dataset.name}", "model=multichannel2d", f"out={_quoted(out)}",
+            f"trainer.max_epochs={int(epochs)}", f"seed={int(seed)}", f"cache_dir={_quoted(out / 'cache')}",
+            "trainer.enable_progress_bar=false"]
     if init:
-        args.append(f"init={init}")
+        args.append(f"init={_quoted(init)}")
     return compose_command("train", [*args, *overrides], config_dir=dataset.config_dir)
+
+
+def _quoted(value: Any) -> str:
+    """A path as a quoted Hydra string: spaces, brackets and parentheses stay part of it."""
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
 
 
 def train_model(cfg: Any, *, on_epoch: Callable[[int, int, str], None] | None = None,

@@ -441,6 +441,7 @@ class ElectrosegWidget(QWidget):
             layer = self.viewer.layers[PREDICTION]
             layer.data = result.labels
             layer.metadata.update(kwargs["metadata"])
+            layer.features = kwargs["features"]  # another model may have other phases
             layer.colormap = colormap
         else:
             self.viewer.add_labels(result.labels, scale=scale, colormap=colormap, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,6 +212,18 @@ def test_errors_are_one_line_notifications(viewer, qtbot, tiny_electrode, tmp_pa
     assert "nothing trained yet" in shown[2] and "press Predict first" in shown[3]
     assert not widget.busy and widget.train_button.isEnabled()
     assert not (tmp_path / "work" / "data").exists()  # nothing half-written
+
+
+def test_train_config_takes_folders_with_spaces_and_brackets(tmp_path, tiny_electrode):
+    image, truth = tiny_electrode
+    painted = truth + 1
+    folder = tmp_path / "my work (v2) [test]"
+    saved = session.save_dataset(folder, "cathode", {"bse": image}, painted, PHASES)
+    out = folder / "runs" / "it's here"
+    cfg = session.train_config(saved, out, init="pretrained:electrode-3phase", epochs=3)
+    assert cfg.out == str(out) and cfg.cache_dir == str(out / "cache") and cfg.trainer.max_epochs == 3
+    assert cfg.data.name == "cathode" and Path(cfg.data.root).resolve() == folder.resolve()
+    assert cfg.init == "pretrained:electrode-3phase" and cfg.model.name == "multichannel2d"
 
 
 def test_session_checks_shapes_before_writing(tmp_path):

@@ -25,19 +25,15 @@ corrected estimates. Samples:
   ``benchmarks/_fibsem_physics.py``, five shine-through laws none of which is the generator's
   (needs ``$ELECTROSEG_DATA``; skipped without it).
 
-    .venv/bin/python benchmarks/coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent]
+    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
-
-# this file's name shadows the `coverage` package that numba probes: take benchmarks/ off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 
@@ -64,12 +60,10 @@ OPTIONS = dict(collector_connectivity=False, split="none")
 
 
 def _physics():
-    """benchmarks/_fibsem_physics.py, imported by path (benchmarks/ is off sys.path here)."""
-    spec = importlib.util.spec_from_file_location("_fibsem_physics", Path(__file__).with_name("_fibsem_physics.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    """benchmarks/_fibsem_physics.py (benchmarks/ is sys.path[0] when a script here runs)."""
+    import _fibsem_physics
+
+    return _fibsem_physics
 
 
 def _truth_values(truth, voxel_size, phases) -> dict:

@@ -19,8 +19,9 @@ from scratch with the same step budget for fine-tuning.
 - ``scale`` (only with ``--only scale``): zero-shot ``electrode-3phase`` on SegmentPy and SAMBA
   with the image resampled by a fixed factor before prediction (labels resampled back, nearest):
   how much of the zero-shot failure is the scale of the features, against the 10-200 pixels per
-  particle the model saw. The factors are a measurement, not a setting: nothing chooses them
-  per image yet.
+  particle the model saw; then two candidate per-image rules from the image's feature size (its
+  correlation length) against the pretraining images', scored also on the independent-physics
+  stacks. Nothing applies a factor by default yet.
 
     .venv/bin/python benchmarks/pretrained.py [--only segmentpy samba independent nrel synthetic scale] [--epochs 10]
 
@@ -185,6 +186,83 @@ def _at_scale(model, image: np.ndarray, factor: float) -> np.ndarray:
     return out
 
 
+def correlation_length(image: np.ndarray) -> int:
+    """Feature size of a 2-D image in pixels: the first lag along y or x at which its (percentile-
+    normalised, mean-free) autocorrelation falls below 1/e."""
+    a = np.asarray(image, np.float64)
+    lo, hi = np.percentile(a, [0.5, 99.5])
+    a = np.clip((a - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
+    a -= a.mean()
+    spectrum = np.fft.rfft2(a, s=(2 * a.shape[0], 2 * a.shape[1]))
+    auto = np.fft.irfft2(np.abs(spectrum) ** 2)[: a.shape[0], : a.shape[1]]
+    auto /= auto[0, 0]
+    for lag in range(1, min(a.shape) // 2):
+        if min(auto[lag, 0], auto[0, lag]) < np.exp(-1):
+            return lag
+    return min(a.shape) // 2
+
+
+def _stack_length(volume: np.ndarray) -> float:
+    planes = volume[None] if volume.ndim == 2 else volume[:: max(1, volume.shape[0] // 5)]
+    return float(np.median([correlation_length(p) for p in planes]))
+
+
+def scale_rules(args, work: Path) -> list[dict]:
+    """Two candidate per-image rules from the feature size (correlation length) against the
+    pretraining images' (16 randomised samples): resample to the training median, or only bring
+    an image larger than the training 90th percentile down to it. Scored on SegmentPy, SAMBA and
+    the independent-physics stacks (whose feature sizes lie inside the training range)."""
+    from _fibsem_physics import cases, stack
+
+    from electroseg.synthetic import load_preset
+    from electroseg.synthetic.randomize import random_sample
+
+    base = load_preset("nmc_fibsem")
+    train = [correlation_length(random_sample(seed, shape=(4, 192, 192), base=base)[0][2]) for seed in range(1000, 1016)]
+    median, upper = float(np.median(train)), float(np.percentile(train, 90))
+    rules = {"training median": lambda length: min(1.0, median / length),
+             "down to the training 90th percentile": lambda length: min(1.0, upper / length)}
+    models = {2: load_checkpoint("pretrained:electrode-2phase"), 3: load_checkpoint("pretrained:electrode-3phase")}
+    samples = [(f"segmentpy {n}", tifffile.imread(DATA / "segmentpy" / f"{n}.tif"), _segmentpy_truth(n), 3)
+               for n in SEGMENTPY_TEST]
+    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
+    samba_truth = np.full(image.shape, 255, np.uint8)
+    for (x, y, w, h), phase in SAMBA_ROIS.items():
+        samba_truth[y: y + h, x: x + w] = phase
+    samples.append(("samba", image, samba_truth, 3))
+    for i, case in enumerate(cases()):
+        volume, truth = stack(case)
+        samples.append((f"independent {i}", volume, truth, 2 if case.two_phase else 3))
+    groups: dict[tuple[str, str], list] = {}
+    lengths: dict[str, list] = {}
+    for name, volume, truth, k in samples:
+        group = name.split()[0]
+        length = _stack_length(volume)
+        lengths.setdefault(group, []).append(length)
+        for rule, factor in (("as it is", lambda _: 1.0), *rules.items()):
+            f = factor(length)
+            labels = _at_scale(models[k], volume, f) if volume.ndim == 2 else _at_scale_stack(models[k], volume, f)
+            groups.setdefault((group, rule), []).append(mean_iou(labels, truth, k))
+    print(f"\npretraining feature sizes (px): {sorted(train)}; median {median:.0f}, 90th percentile {upper:.1f}")
+    print("feature sizes: " + ", ".join(f"{g} {np.median(v):.0f}" for g, v in lengths.items()))
+    return [{"case": f"{group} zero-shot, scale rule", "method": rule, "score": float(np.mean(v)),
+             "note": f"{len(v)} image(s)"} for (group, rule), v in groups.items()]
+
+
+def _at_scale_stack(model, volume: np.ndarray, factor: float) -> np.ndarray:
+    """As :func:`_at_scale` for a (Z, Y, X) stack, resampled in-plane only."""
+    from scipy import ndimage
+
+    if factor == 1:
+        return predict_volume(model, volume).labels
+    labels = predict_volume(model, ndimage.zoom(volume.astype(np.float32), (1, factor, factor), order=1)).labels
+    back = ndimage.zoom(labels, [a / b for a, b in zip(volume.shape, labels.shape)], order=0)
+    out = np.zeros(volume.shape, np.uint8)
+    region = tuple(slice(0, min(a, b)) for a, b in zip(volume.shape, back.shape))
+    out[region] = back[region]
+    return out
+
+
 def scale(args, work: Path) -> list[dict]:
     model = load_checkpoint("pretrained:electrode-3phase")
     rows = []
@@ -204,7 +282,7 @@ def scale(args, work: Path) -> list[dict]:
         rows.append({"case": "samba SEM rectangles, zero-shot", "method": f"electrode-3phase at scale {factor}",
                      "score": mean_iou(labels, samba_truth, 3),
                      "note": "recall pore/cbd/am " + "/".join(f"{r:.2f}" for r in recall)})
-    return rows
+    return rows + scale_rules(args, work)
 
 
 CASES = {"segmentpy": segmentpy, "samba": samba, "independent": independent, "nrel": nrel, "synthetic": synthetic,

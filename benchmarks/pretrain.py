@@ -9,7 +9,8 @@ Reproduces ``electroseg/models/pretrained/NAME.ckpt`` and its entry in ``models.
    images normalised by their own percentiles) for ``--epochs`` epochs with strong intensity
    augmentation: a budget in epochs, so the same seed and machine kind give the same weights;
 3. with ``--install``, the best checkpoint without optimizer state is copied into the package and
-   ``models.json`` gets its sha256, size, phases and recipe.
+   ``models.json`` gets its sha256, size, phases, recipe and the training images' feature size
+   (90th percentile of their autocorrelation lengths: ``predict scale=auto`` shrinks larger ones).
 
     .venv/bin/python benchmarks/pretrain.py --model electrode-3phase [--epochs 60] [--volumes 48] [--install]
     .venv/bin/python benchmarks/pretrain.py --model electrode-2phase --install
@@ -27,6 +28,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -111,12 +114,18 @@ def main() -> None:
     shipped["electroseg"]["voxel_size"] = None  # trained on 0.03-0.12 µm pixels: no one voxel size
     torch.save(shipped, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    from electroseg.inference.scale import feature_length
+    from electroseg.io import read_volume
+
+    lengths = [feature_length(read_volume(path).numpy()) for path in sorted(data_dir.glob("v*/image.tif"))]
     registry_path = FOLDER / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {"models": {}}
     registry["models"][args.model] = {
         "file": target.name, "phases": spec["phases"], "channels": ["image"],
         "network": f"multichannel2d {args.channels}, 2-D", "summary": spec["summary"],
         "sha256": digest, "size_bytes": target.stat().st_size,
+        # the training images' feature size, 90th percentile: predict scale=auto shrinks larger ones
+        "feature_length_px": round(float(np.percentile(lengths, 90)), 1) if lengths else None,
         "recipe": {"command": " ".join(["benchmarks/pretrain.py", "--model", args.model, "--volumes", str(args.volumes),
                                         "--shape", *map(str, args.shape), "--epochs", str(args.epochs),
                                         "--channels", args.channels, "--seed", str(args.seed)]),

@@ -310,7 +310,7 @@ def shine_through_evidence(
     sign = int(np.sign(excess))
     direction = sign if seen and sign * asymmetry >= MIN_RAMP_ASYMMETRY else 0
     evidence = ShineThroughEvidence(front_value, behind_value, excess, float(asymmetry), seen, direction)
-    logger.info("shine-through evidence: %s", evidence.to_dict())
+    logger.info("shine-through evidence: %s", str(evidence.to_dict()))
     return evidence
 
 

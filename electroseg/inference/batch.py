@@ -25,6 +25,7 @@ import numpy as np
 
 from electroseg.errors import InputError
 from electroseg.inference.checkpoint import load_checkpoint
+from electroseg.inference.scale import check_scale
 from electroseg.inference.sources import InputItem, resolve_inputs
 from electroseg.io import atomic_output, write_json
 from electroseg.models.calibration import check_volume_fractions
@@ -106,6 +107,7 @@ class _Options:
     uncertainty: bool = True       # uncertainty.tif + qa.low_confidence (in-memory route)
     qa_tiling: bool = False        # qa.tiling_agreement: the central half predicted again
     hand_labels: str | None = None  # "{name}"-template of each input's hand labels: qa.hand_labels
+    scale: float | str = "auto"    # in-memory route: predict_volume's scale (streaming routes: 1)
 
 
 def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
@@ -153,6 +155,11 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     if options.analyze:  # before any computing: analysis needs the voxel size
         _check_voxel_size(volume.voxel_size, item.name)
     phases = loaded.spec.phases
+    streamed = (options.blockwise is not None or _use_chunked(volume, options, loaded.spec)) \
+        and len(volume.spatial_shape) == 3
+    if streamed and options.scale != "auto" and options.scale != 1.0:
+        raise InputError(f"scale={options.scale}: only the in-memory route resamples; this input is streamed "
+                         f"(chunked or executor=dask): give chunked=false, or resample it beforehand")
     if options.blockwise is not None and len(volume.spatial_shape) == 3:
         return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size, [], {}
     if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
@@ -162,7 +169,7 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         return _streamed_labels(result.labels_path), volume.voxel_size, list(result.intensity), {}
     _check_fits_in_memory(volume, item)
     wanted = options.probabilities or ("float16" if options.uncertainty else None)
-    prediction = predict_volume(loaded, volume, probabilities=wanted, **options.predict)
+    prediction = predict_volume(loaded, volume, probabilities=wanted, scale=options.scale, **options.predict)
     write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size, phases=phases)
     if options.probabilities:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
@@ -212,7 +219,7 @@ def _tiling_agreement(loaded, volume, labels: np.ndarray, options: _Options) -> 
 
     crop = central_crop(labels.shape, labels.ndim)
     data = volume.data[(slice(None), *crop)] if volume.is_multichannel else volume.data[crop]
-    part = predict_volume(loaded, replace(volume, data=np.asarray(data)), **options.predict)
+    part = predict_volume(loaded, replace(volume, data=np.asarray(data)), scale=options.scale, **options.predict)
     return tiling_agreement(labels, part.labels, crop)
 
 
@@ -389,7 +396,8 @@ def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
 
 
 def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, max_memory_bytes,
-             predict, chunked_format="zarr", uncertainty=True, qa_tiling=False, hand_labels=None) -> _Options:
+             predict, chunked_format="zarr", uncertainty=True, qa_tiling=False, hand_labels=None,
+             scale="auto") -> _Options:
     chunked = str(chunked).lower()
     if chunked not in CHUNKED_CHOICES:
         raise InputError(f"chunked: expected one of {CHUNKED_CHOICES}, got {chunked!r}")
@@ -406,7 +414,7 @@ def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, ma
     return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
                     int(max_memory_bytes), predict, chunked_format=chunked_format,
                     uncertainty=bool(uncertainty), qa_tiling=bool(qa_tiling),
-                    hand_labels=_check_template(hand_labels))
+                    hand_labels=_check_template(hand_labels), scale=check_scale(scale))
 
 
 def _check_template(template: str | None) -> str | None:
@@ -450,6 +458,7 @@ def predict_batch(
     uncertainty: bool = True,
     qa_tiling: bool = False,
     hand_labels: str | None = None,
+    scale: float | str = "auto",
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
 
@@ -509,6 +518,11 @@ def predict_batch(
         ``"labels/{name}_labels.tif"`` (255 = unlabelled). When the file exists, ``qa.hand_labels``
         records the share of its labelled voxels the prediction reproduces, overall and per phase
         (``hand_label_agreement`` in summary.csv).
+    scale : "auto" or float in (0, 1]
+        In-memory route: :func:`~electroseg.inference.predict_volume`'s ``scale`` (``auto``
+        shrinks an input whose features are larger than a shipped model's training images';
+        a checkpoint of your own records none and is never resampled). Streamed inputs are
+        predicted as they are; a factor other than 1 is refused for them.
 
     Returns
     -------
@@ -522,7 +536,7 @@ def predict_batch(
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
                        predict=predict, chunked_format=str(chunked_format).lower(),
-                       uncertainty=uncertainty, qa_tiling=qa_tiling, hand_labels=hand_labels)
+                       uncertainty=uncertainty, qa_tiling=qa_tiling, hand_labels=hand_labels, scale=scale)
     items = resolve_inputs(inputs, channels=loaded.spec.channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

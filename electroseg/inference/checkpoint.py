@@ -37,6 +37,14 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     never run code, and the network class comes from an allow-list, never from the file.
     """
     loaded = model_from_checkpoint(read_checkpoint(path), source=str(path))
+    if str(path).startswith("pretrained:"):
+        from dataclasses import replace
+
+        from electroseg.models.pretrained import PREFIX, available
+
+        card = available().get(str(path)[len(PREFIX):], {})
+        if card.get("feature_length_px") is not None:
+            loaded = replace(loaded, feature_length=float(card["feature_length_px"]))
     logger.info("loaded %s: model %s, phases %s, channels %s%s", path, loaded.spec.name,
                 list(loaded.spec.phases), list(loaded.spec.channels),
                 "" if loaded.spec.logit_bias is None else f", volume-fraction logit offsets {list(loaded.spec.logit_bias)}")

@@ -74,6 +74,7 @@ def predict_volume(
     probabilities: str | None = None,
     progress: bool = False,
     volume_fractions: Mapping[str, float] | None = None,
+    scale: float | str = "auto",
 ) -> Prediction:
     """Segment one image or volume held in memory (or lazily) with a trained network.
 
@@ -108,6 +109,12 @@ def predict_volume(
         Known volume fractions of this input (e.g. the porosity from mass loading): logit
         offsets fitted on this input make its predicted fractions match
         (:mod:`electroseg.inference.calibrate`). Some or all phases, each in (0, 1).
+    scale : float in (0, 1] or "auto"
+        Predict on the image shrunk in-plane (Y, X) by this factor, labels (nearest) and
+        probabilities (linear) brought back to its grid. ``"auto"``
+        (:mod:`electroseg.inference.scale`): shrink only an image whose feature size exceeds
+        the model's training images' (``model.feature_length``, recorded by the shipped
+        models), else 1 (the default; a checkpoint of your own records none).
 
     Returns
     -------
@@ -122,6 +129,11 @@ def predict_volume(
     ``context_slices`` neighbours of each slice as extra channels (ends repeated).
     """
     check_probabilities(probabilities)
+    factor = _scale_factor(model, image, scale)
+    if factor != 1.0:
+        return _rescaled(model, image, factor, spec=spec, patch_size=patch_size, overlap=overlap,
+                         batch_size=batch_size, tta=tta, device=device, precision=precision,
+                         probabilities=probabilities, progress=progress, volume_fractions=volume_fractions)
     setup = resolve_setup(model, spec=spec, patch_size=patch_size)
     plan = plan_windows(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
     source, two_d = make_source(image, setup)
@@ -132,3 +144,56 @@ def predict_volume(
         labels, probs = labels[0], None if probs is None else probs[:, 0]
     return Prediction(labels=labels, probabilities=probs, phases=setup.phases,
                       intensity=tuple(b.to_dict() for b in source.bounds))
+
+
+def _scale_factor(model: Any, image: Any, scale: float | str) -> float:
+    from electroseg.inference.scale import auto_factor, check_scale, feature_length
+
+    scale = check_scale(scale)
+    if scale != "auto":
+        return float(scale)
+    reference = getattr(model, "feature_length", None)
+    if reference is None:
+        return 1.0
+    is_volume = hasattr(image, "channels") and hasattr(image, "data")
+    data = np.asarray(image.data if is_volume else image)
+    multi = image.is_multichannel if is_volume else len(model.spec.channels) > 1
+    length = feature_length(data[0] if multi else data)
+    factor = auto_factor(length, reference)
+    if factor != 1.0:
+        logger.info("scale=auto: features of %.0f px against the model's %.1f: predicting at %.3f of the size",
+                    length, reference, factor)
+    return factor
+
+
+def _rescaled(model: Any, image: Any, factor: float, **options) -> Prediction:
+    """:func:`predict_volume` on the image shrunk in-plane by ``factor``, brought back."""
+    from dataclasses import replace as _replace
+
+    from scipy import ndimage
+
+    volume = image if hasattr(image, "channels") and hasattr(image, "data") else None
+    data = np.asarray(volume.data if volume is not None else image, np.float32)
+    zoom = [1.0] * (data.ndim - 2) + [factor, factor]
+    small = ndimage.zoom(data, zoom, order=1)
+    small_input = _replace(volume, data=small) if volume is not None else small
+    part = predict_volume(model, small_input, scale=1.0, **options)
+    grid = data.shape[-part.labels.ndim:]
+    labels = _back(part.labels, grid, order=0)
+    probs = None
+    if part.probabilities is not None:
+        probs = np.stack([_back(p.astype(np.float32), grid, order=1) for p in part.probabilities])
+        probs = probs.astype(part.probabilities.dtype) if part.probabilities.dtype != np.uint8 else \
+            np.clip(np.rint(probs), 0, 255).astype(np.uint8)
+    return Prediction(labels=labels, probabilities=probs, phases=part.phases, intensity=part.intensity)
+
+
+def _back(array: np.ndarray, shape: Sequence[int], *, order: int) -> np.ndarray:
+    """``array`` resampled onto ``shape`` (in-plane; other axes already match)."""
+    from scipy import ndimage
+
+    out = ndimage.zoom(array, [s / a for s, a in zip(shape, array.shape)], order=order)
+    if out.shape != tuple(shape):  # zoom rounds: crop or edge-pad to the exact grid
+        pad = [(0, max(0, s - o)) for s, o in zip(shape, out.shape)]
+        out = np.pad(out, pad, mode="edge")[tuple(slice(0, s) for s in shape)]
+    return out

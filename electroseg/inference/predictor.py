@@ -40,17 +40,20 @@ class Predictor:
     precision : {"auto", "fp32", "bf16", "fp16"}
     volume_fractions : mapping, optional
         Known fractions of each input (logit offsets fitted per input).
+    scale : "auto" or float in (0, 1]
+        As :func:`~electroseg.inference.predict_volume` (in-memory predictions).
     """
 
     def __init__(self, checkpoint: Any, *, overlap: float = 0.25, batch_size: int | None = None,
                  tta: bool = False, device: Any = None, precision: str = "auto",
-                 volume_fractions: Mapping[str, float] | None = None) -> None:
+                 volume_fractions: Mapping[str, float] | None = None, scale: float | str = "auto") -> None:
         from electroseg.inference.checkpoint import load_checkpoint
 
         self.checkpoint = checkpoint
         self.model = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
         self.options = dict(overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision,
                             volume_fractions=volume_fractions)
+        self.scale = scale
 
     @property
     def phases(self) -> tuple[str, ...]:
@@ -70,7 +73,8 @@ class Predictor:
         if isinstance(image, (str, os.PathLike)):
             image = read_volume(image, voxel_size=voxel_size,
                                 allow_channels=len(self.model.spec.channels) > 1)
-        return predict_volume(self.model, image, probabilities=probabilities, progress=progress, **self.options)
+        return predict_volume(self.model, image, probabilities=probabilities, progress=progress, scale=self.scale,
+                              **self.options)
 
     def predict_to(self, source: Any, out_path: str | os.PathLike, *, slab_size: int = 64,
                    probabilities_path: str | os.PathLike | None = None, probabilities: str = "float16",
@@ -97,6 +101,7 @@ class Predictor:
         fractions = options.pop("volume_fractions", self.options["volume_fractions"])
         checkpoint = self.checkpoint if executor == "dask" and isinstance(self.checkpoint, (str, os.PathLike)) \
             else self.model  # a cluster's workers load the checkpoint from its path
+        options.setdefault("scale", self.scale)
         return predict_batch(checkpoint, inputs, out_dir, executor=executor, volume_fractions=fractions,
                              **settings, **options)
 

@@ -283,6 +283,9 @@ class LoadedModel:
     network: nn.Module
     spec: ModelSpec
     slice_errors: dict | None = None
+    feature_length: float | None = None
+    """Largest usual feature size of the training images (pixels; the shipped models record it
+    in models.json): ``predict_volume(scale="auto")`` shrinks an image whose features are larger."""
 
 
 def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> LoadedModel:

@@ -24,6 +24,9 @@ def run(cfg: DictConfig) -> int:
         print(f"  phases {entry['phases']}, channels {entry['channels']}, {entry['network']}, "
               f"{entry['size_bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:16]}...")
         print(f"  {entry['summary']}")
+        if entry.get("feature_length_px") is not None:
+            print(f"  training feature size {entry['feature_length_px']} px: scale=auto shrinks inputs with larger "
+                  f"features before predicting")
         print(f"  model card: {card_path(name)}")
     print("zero-shot:  electroseg predict checkpoint=pretrained:NAME inputs=IMAGE out=DIR")
     print("fine-tune:  electroseg train data=MY_DATA init=pretrained:NAME out=DIR")

@@ -48,6 +48,7 @@ from _training_accuracy import mean_iou  # noqa: E402
 
 from electroseg.classical import segment_volume  # noqa: E402
 from electroseg.inference import load_checkpoint, predict_volume  # noqa: E402
+from electroseg.inference.scale import feature_length  # noqa: E402
 from electroseg.preprocess import preprocess_volume  # noqa: E402
 
 DENOISE = [{"step": "denoise"}]
@@ -172,41 +173,6 @@ def independent(args, work: Path) -> list[dict]:
              "note": f"worst {min(v):.3f}"} for m, v in scores.items()]
 
 
-def _at_scale(model, image: np.ndarray, factor: float) -> np.ndarray:
-    """Labels of ``image`` predicted at ``factor`` times its size (linear resampling), brought
-    back to its grid by nearest neighbour."""
-    from scipy import ndimage
-
-    if factor == 1:
-        return predict_volume(model, image, scale=1.0).labels
-    labels = predict_volume(model, ndimage.zoom(image.astype(np.float32), factor, order=1), scale=1.0).labels
-    back = ndimage.zoom(labels, [a / b for a, b in zip(image.shape, labels.shape)], order=0)
-    out = np.zeros(image.shape, np.uint8)
-    out[: back.shape[0], : back.shape[1]] = back[: image.shape[0], : image.shape[1]]
-    return out
-
-
-def correlation_length(image: np.ndarray) -> int:
-    """Feature size of a 2-D image in pixels: the first lag along y or x at which its (percentile-
-    normalised, mean-free) autocorrelation falls below 1/e."""
-    a = np.asarray(image, np.float64)
-    lo, hi = np.percentile(a, [0.5, 99.5])
-    a = np.clip((a - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
-    a -= a.mean()
-    spectrum = np.fft.rfft2(a, s=(2 * a.shape[0], 2 * a.shape[1]))
-    auto = np.fft.irfft2(np.abs(spectrum) ** 2)[: a.shape[0], : a.shape[1]]
-    auto /= auto[0, 0]
-    for lag in range(1, min(a.shape) // 2):
-        if min(auto[lag, 0], auto[0, lag]) < np.exp(-1):
-            return lag
-    return min(a.shape) // 2
-
-
-def _stack_length(volume: np.ndarray) -> float:
-    planes = volume[None] if volume.ndim == 2 else volume[:: max(1, volume.shape[0] // 5)]
-    return float(np.median([correlation_length(p) for p in planes]))
-
-
 def scale_rules(args, work: Path) -> list[dict]:
     """Two per-image rules from the feature size (correlation length): resample to the median
     of 16 randomised pretraining samples, or ``scale=auto`` (only an image larger than the
@@ -218,7 +184,7 @@ def scale_rules(args, work: Path) -> list[dict]:
     from electroseg.synthetic.randomize import random_sample
 
     base = load_preset("nmc_fibsem")
-    train = [correlation_length(random_sample(seed, shape=(4, 192, 192), base=base)[0][2]) for seed in range(1000, 1016)]
+    train = [feature_length(random_sample(seed, shape=(4, 192, 192), base=base)[0][2]) for seed in range(1000, 1016)]
     median = float(np.median(train))
     models = {2: load_checkpoint("pretrained:electrode-2phase"), 3: load_checkpoint("pretrained:electrode-3phase")}
     rules = {"training median": lambda length: min(1.0, median / length),
@@ -237,14 +203,14 @@ def scale_rules(args, work: Path) -> list[dict]:
     lengths: dict[str, list] = {}
     for name, volume, truth, k in samples:
         group = name.split()[0]
-        length = _stack_length(volume)
+        length = feature_length(volume)
         lengths.setdefault(group, []).append(length)
         for rule, factor in (("as it is", lambda _: 1.0), *rules.items()):
             if factor == "auto":  # what electroseg predict does: the model's recorded training feature size
                 labels = predict_volume(models[k], volume, scale="auto").labels
             else:
                 f = factor(length)
-                labels = _at_scale(models[k], volume, f) if volume.ndim == 2 else _at_scale_stack(models[k], volume, f)
+                labels = predict_volume(models[k], volume, scale=f).labels
             groups.setdefault((group, rule), []).append(mean_iou(labels, truth, k))
     print(f"\npretraining feature sizes (px, 16 randomised samples): {sorted(train)}; median {median:.0f}; "
           f"recorded by the shipped models (90th percentile of their training images): "
@@ -254,28 +220,14 @@ def scale_rules(args, work: Path) -> list[dict]:
              "note": f"{len(v)} image(s)"} for (group, rule), v in groups.items()]
 
 
-def _at_scale_stack(model, volume: np.ndarray, factor: float) -> np.ndarray:
-    """As :func:`_at_scale` for a (Z, Y, X) stack, resampled in-plane only."""
-    from scipy import ndimage
-
-    if factor == 1:
-        return predict_volume(model, volume, scale=1.0).labels
-    labels = predict_volume(model, ndimage.zoom(volume.astype(np.float32), (1, factor, factor), order=1),
-                            scale=1.0).labels
-    back = ndimage.zoom(labels, [a / b for a, b in zip(volume.shape, labels.shape)], order=0)
-    out = np.zeros(volume.shape, np.uint8)
-    region = tuple(slice(0, min(a, b)) for a, b in zip(volume.shape, back.shape))
-    out[region] = back[region]
-    return out
-
-
 def scale(args, work: Path) -> list[dict]:
     model = load_checkpoint("pretrained:electrode-3phase")
     rows = []
     images = {n: tifffile.imread(DATA / "segmentpy" / f"{n}.tif") for n in SEGMENTPY_TEST}
     truth = {n: _segmentpy_truth(n) for n in SEGMENTPY_TEST}
-    for factor in (2.0, 1.0, 0.5, 0.25):
-        score = float(np.mean([mean_iou(_at_scale(model, images[n], factor), truth[n], 3) for n in SEGMENTPY_TEST]))
+    for factor in (1.0, 0.5, 0.25):  # predict_volume shrinks only: scale in (0, 1]
+        score = float(np.mean([mean_iou(predict_volume(model, images[n], scale=factor).labels, truth[n], 3)
+                               for n in SEGMENTPY_TEST]))
         rows.append({"case": "segmentpy test slices, zero-shot", "method": f"electrode-3phase at scale {factor}",
                      "score": score})
     image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
@@ -283,7 +235,7 @@ def scale(args, work: Path) -> list[dict]:
     for (x, y, w, h), phase in SAMBA_ROIS.items():
         samba_truth[y: y + h, x: x + w] = phase
     for factor in (1.0, 0.5, 0.25, 0.125):
-        labels = _at_scale(model, image, factor)
+        labels = predict_volume(model, image, scale=factor).labels
         recall = [float((labels[samba_truth == k] == k).mean()) for k in range(3)]
         rows.append({"case": "samba SEM rectangles, zero-shot", "method": f"electrode-3phase at scale {factor}",
                      "score": mean_iou(labels, samba_truth, 3),

@@ -25,7 +25,7 @@ import numpy as np
 
 from electroseg.errors import InputError
 from electroseg.inference.checkpoint import load_checkpoint
-from electroseg.inference.scale import check_scale
+from electroseg.inference.scale import check_scale, scale_factor
 from electroseg.inference.sources import InputItem, resolve_inputs
 from electroseg.io import atomic_output, write_json
 from electroseg.models.calibration import check_volume_fractions
@@ -155,21 +155,23 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     if options.analyze:  # before any computing: analysis needs the voxel size
         _check_voxel_size(volume.voxel_size, item.name)
     phases = loaded.spec.phases
-    streamed = (options.blockwise is not None or _use_chunked(volume, options, loaded.spec)) \
-        and len(volume.spatial_shape) == 3
-    if streamed and options.scale != "auto" and options.scale != 1.0:
+    three_d = len(volume.spatial_shape) == 3
+    on_dask = options.blockwise is not None and three_d
+    chunked = not on_dask and three_d and _use_chunked(volume, options, loaded.spec)
+    if (on_dask or chunked) and options.scale != "auto" and options.scale != 1.0:
         raise InputError(f"scale={options.scale}: only the in-memory route resamples; this input is streamed "
                          f"(chunked or executor=dask): give chunked=false, or resample it beforehand")
-    if options.blockwise is not None and len(volume.spatial_shape) == 3:
+    if on_dask:
         return _predict_on_dask(loaded, volume, folder, options), volume.voxel_size, [], {}
-    if _use_chunked(volume, options, loaded.spec) and len(volume.spatial_shape) == 3:
+    if chunked:
         prob_path = folder / "probabilities.zarr" if options.probabilities else None
         result = predict_chunked(loaded, volume, folder / f"labels.{options.chunked_format}", probabilities_path=prob_path,
                                  probabilities=options.probabilities or "float16", **options.predict)
         return _streamed_labels(result.labels_path), volume.voxel_size, list(result.intensity), {}
     _check_fits_in_memory(volume, item)
     wanted = options.probabilities or ("float16" if options.uncertainty else None)
-    prediction = predict_volume(loaded, volume, probabilities=wanted, scale=options.scale, **options.predict)
+    factor = scale_factor(loaded, volume, options.scale)  # one factor for the input and its tiling check
+    prediction = predict_volume(loaded, volume, probabilities=wanted, scale=factor, **options.predict)
     write_tiff(folder / "labels.tif", prediction.labels, voxel_size=volume.voxel_size, phases=phases)
     if options.probabilities:
         _write_probabilities(folder / "probabilities.zarr", prediction.probabilities, volume.voxel_size, phases)
@@ -183,7 +185,7 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         qa["low_confidence"] = low_confidence(prediction.labels, entropy, phases)
         del entropy
     if options.qa_tiling:
-        qa["tiling_agreement"] = _tiling_agreement(loaded, volume, prediction.labels, options)
+        qa["tiling_agreement"] = _tiling_agreement(loaded, volume, prediction.labels, options, factor)
     return prediction.labels, volume.voxel_size, list(prediction.intensity), qa
 
 
@@ -210,8 +212,9 @@ def _hand_label_agreement(labels: np.ndarray, hand: np.ndarray, path: str, phase
             "agreement": float(agree.mean()) if agree.size else None, "per_phase": per_phase}
 
 
-def _tiling_agreement(loaded, volume, labels: np.ndarray, options: _Options) -> float | None:
-    """The central half (in-plane) predicted on its own against the whole input's labels there."""
+def _tiling_agreement(loaded, volume, labels: np.ndarray, options: _Options, factor: float) -> float | None:
+    """The central half (in-plane) predicted on its own, at the whole input's scale ``factor``,
+    against the whole input's labels there."""
     from dataclasses import replace
 
     from electroseg.inference.predict import predict_volume
@@ -219,7 +222,7 @@ def _tiling_agreement(loaded, volume, labels: np.ndarray, options: _Options) -> 
 
     crop = central_crop(labels.shape, labels.ndim)
     data = volume.data[(slice(None), *crop)] if volume.is_multichannel else volume.data[crop]
-    part = predict_volume(loaded, replace(volume, data=np.asarray(data)), scale=options.scale, **options.predict)
+    part = predict_volume(loaded, replace(volume, data=np.asarray(data)), scale=factor, **options.predict)
     return tiling_agreement(labels, part.labels, crop)
 
 

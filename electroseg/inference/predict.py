@@ -12,6 +12,7 @@ import numpy as np
 
 from electroseg.inference.engine import ArraySink, check_probabilities, plan_windows, run_model
 from electroseg.inference.inputs import make_source, resolve_setup
+from electroseg.inference.scale import scale_factor
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def predict_volume(
     ``context_slices`` neighbours of each slice as extra channels (ends repeated).
     """
     check_probabilities(probabilities)
-    factor = _scale_factor(model, image, scale)
+    factor = scale_factor(model, image, scale)
     if factor != 1.0:
         return _rescaled(model, image, factor, spec=spec, patch_size=patch_size, overlap=overlap,
                          batch_size=batch_size, tta=tta, device=device, precision=precision,
@@ -146,33 +147,15 @@ def predict_volume(
                       intensity=tuple(b.to_dict() for b in source.bounds))
 
 
-def _scale_factor(model: Any, image: Any, scale: float | str) -> float:
-    from electroseg.inference.scale import auto_factor, check_scale, feature_length
-
-    scale = check_scale(scale)
-    if scale != "auto":
-        return float(scale)
-    reference = getattr(model, "feature_length", None)
-    if reference is None:
-        return 1.0
-    is_volume = hasattr(image, "channels") and hasattr(image, "data")
-    data = np.asarray(image.data if is_volume else image)
-    multi = image.is_multichannel if is_volume else len(model.spec.channels) > 1
-    length = feature_length(data[0] if multi else data)
-    factor = auto_factor(length, reference)
-    if factor != 1.0:
-        logger.info("scale=auto: features of %.0f px against the model's %.1f: predicting at %.3f of the size",
-                    length, reference, factor)
-    return factor
-
-
 def _rescaled(model: Any, image: Any, factor: float, **options) -> Prediction:
     """:func:`predict_volume` on the image shrunk in-plane by ``factor``, brought back."""
     from dataclasses import replace as _replace
 
     from scipy import ndimage
 
-    volume = image if hasattr(image, "channels") and hasattr(image, "data") else None
+    from electroseg.io import Volume
+
+    volume = image if isinstance(image, Volume) else None
     data = np.asarray(volume.data if volume is not None else image, np.float32)
     zoom = [1.0] * (data.ndim - 2) + [factor, factor]
     small = ndimage.zoom(data, zoom, order=1)

@@ -15,13 +15,16 @@ in the training range unchanged (0.719).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from electroseg.errors import InputError
 
-__all__ = ["feature_length", "auto_factor", "check_scale"]
+__all__ = ["feature_length", "auto_factor", "check_scale", "scale_factor"]
+
+logger = logging.getLogger(__name__)
 
 
 def feature_length(image: Any, *, max_planes: int = 5) -> float:
@@ -37,9 +40,10 @@ def feature_length(image: Any, *, max_planes: int = 5) -> float:
     >>> feature_length(coarse) > feature_length(fine)
     True
     """
-    data = np.asarray(image)
-    planes = [data] if data.ndim == 2 else [data[z] for z in np.linspace(0, data.shape[0] - 1,
-                                                                          min(max_planes, data.shape[0])).astype(int)]
+    if len(image.shape) == 2:
+        planes = [image]
+    else:  # only the planes measured are read (a lazy volume stays lazy)
+        planes = [image[z] for z in np.linspace(0, image.shape[0] - 1, min(max_planes, image.shape[0])).astype(int)]
     return float(np.median([_plane_length(p) for p in planes]))
 
 
@@ -86,3 +90,27 @@ def check_scale(scale: Any) -> float | str:
     if not 0.0 < value <= 1.0:
         raise InputError(f"scale: expected auto or a factor in (0, 1], got {scale!r}")
     return value
+
+
+def scale_factor(model: Any, image: Any, scale: Any) -> float:
+    """The in-plane factor ``predict_volume(model, image, scale=scale)`` predicts at: the number
+    itself, or for ``"auto"`` :func:`auto_factor` of the image's feature size (first channel)
+    against ``model.feature_length`` (1 when the model records none)."""
+    from electroseg.io import Volume
+
+    scale = check_scale(scale)
+    if scale != "auto":
+        return float(scale)
+    reference = getattr(model, "feature_length", None)
+    if reference is None:
+        return 1.0
+    if isinstance(image, Volume):
+        data, multi = image.data, image.is_multichannel
+    else:
+        data, multi = image, len(model.spec.channels) > 1
+    length = feature_length(data[0] if multi else data)
+    factor = auto_factor(length, reference)
+    if factor != 1.0:
+        logger.info("scale=auto: features of %.0f px against the model's %.1f: predicting at %.3f of the size",
+                    length, reference, factor)
+    return factor

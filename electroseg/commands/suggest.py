@@ -13,19 +13,15 @@ HELP = "the Z slices to label next, best first, from the model's uncertainty (sp
 
 
 def run(cfg: DictConfig) -> int:
-    import numpy as np
-
     from electroseg.inference import load_checkpoint
     from electroseg.inference.suggest import slice_uncertainty, suggest_slices
-    from electroseg.io import read_labels, read_volume
+    from electroseg.io import labelled_slices, read_labels, read_volume
 
     model = load_checkpoint(str(cfg.checkpoint))
     image = read_volume(str(cfg.input))
     labelled = [int(z) for z in (_plain(cfg.labelled) or [])]
     if cfg.get("hand_labels"):
-        hand = read_labels(str(cfg.hand_labels), phases=model.spec.phases).numpy()
-        planes = hand if hand.ndim == 3 else hand[None]
-        labelled += [int(z) for z in np.flatnonzero((planes != 255).reshape(planes.shape[0], -1).any(axis=1))]
+        labelled += labelled_slices(read_labels(str(cfg.hand_labels), phases=model.spec.phases).numpy())
     n_slices = image.spatial_shape[0] if image.ndim_spatial == 3 else 1
     bad = [z for z in labelled if not 0 <= z < n_slices]
     if bad:

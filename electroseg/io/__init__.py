@@ -3,7 +3,7 @@
 See `read_volume` for the supported formats. Writers are atomic.
 """
 
-from electroseg.io.labels import read_labels, recorded_phases, to_phase_indices
+from electroseg.io.labels import labelled_slices, read_labels, recorded_phases, to_phase_indices
 from electroseg.io.readers import read_channels, read_volume
 from electroseg.io.volume import Volume
 from electroseg.io.writers import BigTiffSlabs, atomic_output, label_phases, write_json, write_tiff, write_zarr
@@ -13,6 +13,7 @@ __all__ = [
     "BigTiffSlabs",
     "atomic_output",
     "label_phases",
+    "labelled_slices",
     "read_channels",
     "read_labels",
     "read_volume",

@@ -61,6 +61,21 @@ def read_labels(
     return Volume(labels, volume.voxel_size, (), volume.source)
 
 
+def labelled_slices(labels: Any, *, unlabelled: int = 255) -> list[int]:
+    """Indices of the planes along axis 0 (Z) holding any voxel other than ``unlabelled``; a
+    2-D array is slice 0.
+
+    >>> labelled_slices(np.array([[[255, 255]], [[255, 2]], [[0, 255]]]))
+    [1, 2]
+    >>> labelled_slices(np.array([[0, 0], [0, 3]]), unlabelled=0)
+    [0]
+    """
+    planes = np.asarray(labels)
+    planes = planes[None] if planes.ndim == 2 else planes
+    marked = (planes != unlabelled).reshape(planes.shape[0], -1).any(axis=1)
+    return [int(z) for z in np.flatnonzero(marked)]
+
+
 def recorded_phases(path: str | os.PathLike) -> tuple[str, ...] | None:
     """The phase names a label file records (value i = phase i), else None.
 

@@ -91,9 +91,9 @@ def labelled_slices(painted: np.ndarray) -> list[int]:
     >>> labelled_slices(np.array([[[0, 0]], [[0, 2]], [[1, 0]]]))
     [1, 2]
     """
-    painted = np.asarray(painted)
-    planes = painted[None] if painted.ndim == 2 else painted
-    return [int(z) for z in np.flatnonzero(planes.reshape(planes.shape[0], -1).any(axis=1))]
+    from electroseg.io import labelled_slices as slices_holding_labels
+
+    return slices_holding_labels(painted, unlabelled=0)
 
 
 def output_kind(path: str | Path) -> str | None:

@@ -51,6 +51,12 @@ def error_message(err: BaseException) -> str:
     return message
 
 
+def _button(text: str, slot: Callable) -> QPushButton:
+    button = QPushButton(text)
+    button.clicked.connect(slot)
+    return button
+
+
 class ElectrosegWidget(QWidget):
     """Label, train, predict, suggest, analyse and save from one napari dock widget.
 
@@ -136,35 +142,23 @@ class ElectrosegWidget(QWidget):
         form.addRow("Work folder", self.folder_edit)
         layout.addWidget(model)
 
-        buttons = QHBoxLayout()
-        self.train_button = QPushButton("Train / fine-tune")
-        self.train_button.clicked.connect(self.train)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.train_button = _button("Train / fine-tune", self.train)
+        self.cancel_button = _button("Cancel", self.cancel)
         self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
-        buttons = QHBoxLayout()
-        self.predict_button = QPushButton("Predict")
-        self.predict_button.clicked.connect(self.predict)
-        self.suggest_button = QPushButton("Suggest slices")
-        self.suggest_button.clicked.connect(self.suggest)
+        self.predict_button = _button("Predict", self.predict)
+        self.suggest_button = _button("Suggest slices", self.suggest)
         self.suggest_spin = QSpinBox()
         self.suggest_spin.setRange(1, 50)
         self.suggest_spin.setValue(3)
-        buttons.addWidget(self.predict_button)
-        buttons.addWidget(self.suggest_button)
-        buttons.addWidget(self.suggest_spin)
-        layout.addLayout(buttons)
-        buttons = QHBoxLayout()
-        self.analyse_button = QPushButton("Analyse")
-        self.analyse_button.clicked.connect(self.analyse)
-        self.save_button = QPushButton("Save dataset")
-        self.save_button.clicked.connect(self.save)
-        buttons.addWidget(self.analyse_button)
-        buttons.addWidget(self.save_button)
-        layout.addLayout(buttons)
+        self.analyse_button = _button("Analyse", self.analyse)
+        self.save_button = _button("Save dataset", self.save)
+        for row in ((self.train_button, self.cancel_button), (self.predict_button, self.suggest_button,
+                                                               self.suggest_spin),
+                    (self.analyse_button, self.save_button)):
+            buttons = QHBoxLayout()
+            for widget in row:
+                buttons.addWidget(widget)
+            layout.addLayout(buttons)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)

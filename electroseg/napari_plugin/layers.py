@@ -150,29 +150,24 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
             probs = read_volume(path / "probabilities.zarr", allow_channels=True)
             names = probs.channels or tuple(f"phase {i}" for i in range(probs.shape[0]))
             for i, phase in enumerate(names):
-                layers.append((np.asarray(probs.data[i]), {"name": f"p({phase})", "colormap": "gray",
-                                                           "metadata": {"electroseg_output": "probability"},
-                                                           "scale": _scale(probs.voxel_size), "visible": False,
-                                                           "contrast_limits": _limits(probs.data)}, "image"))
+                layers.append(_map_layer(np.asarray(probs.data[i]), probs.voxel_size, f"p({phase})", "probability",
+                                         "gray", contrast_limits=_limits(probs.data)))
         if (path / "uncertainty.tif").is_file():
             entropy = read_volume(path / "uncertainty.tif")
-            layers.append((entropy.numpy().astype(np.float32), {
-                "name": f"{path.name} uncertainty", "colormap": "magma", "contrast_limits": (0.0, 1.0),
-                "metadata": {"electroseg_output": "uncertainty"},
-                "scale": _scale(entropy.voxel_size), "visible": False}, "image"))
+            layers.append(_map_layer(entropy.numpy().astype(np.float32), entropy.voxel_size,
+                                     f"{path.name} uncertainty", "uncertainty", "magma", contrast_limits=(0.0, 1.0)))
         return layers
-    if path.is_dir() and _run_scan(path) is not None:
-        return _run_layers(path, _run_scan(path))
+    scan = _run_scan(path) if path.is_dir() else None
+    if scan is not None:
+        return _run_layers(path, scan)
     if path.is_dir() and (path / "thresholds.json").is_file() and (path / "labels.tif").is_file():
         labels = read_labels(path / "labels.tif")
         layers = [_labels_layer(labels.numpy(), recorded_phases(path / "labels.tif") or (), labels.voxel_size,
                                 f"{path.name} labels")]
         if (path / "confidence.tif").is_file():
             confidence = read_volume(path / "confidence.tif")
-            layers.append((confidence.numpy(), {"name": f"{path.name} confidence", "colormap": "viridis",
-                                                "metadata": {"electroseg_output": "confidence"},
-                                                "scale": _scale(confidence.voxel_size), "visible": False},
-                           "image"))
+            layers.append(_map_layer(confidence.numpy(), confidence.voxel_size, f"{path.name} confidence",
+                                     "confidence", "viridis"))
         return layers
     if path.suffix.lower() in (".tif", ".tiff", ".zarr"):
         phases = recorded_phases(path)
@@ -222,9 +217,8 @@ def _run_layers(path: Path, scan: dict) -> list[tuple[Any, dict, str]]:
     confidence = path / "classical" / "confidence.tif"
     if confidence.is_file():
         volume = read_volume(confidence)
-        layers.append((volume.numpy(), {"name": f"{path.name} classical confidence", "colormap": "viridis",
-                                        "metadata": {"electroseg_output": "confidence"}, "visible": False,
-                                        "scale": _scale(volume.voxel_size)}, "image"))
+        layers.append(_map_layer(volume.numpy(), volume.voxel_size, f"{path.name} classical confidence",
+                                 "confidence", "viridis"))
     learned = (path / "predict" / "labels.tif").is_file()
     for stage, name in (("classical", "classical"), ("predict", "learned")):
         if (path / stage / "labels.tif").is_file():
@@ -251,6 +245,13 @@ def labels_layer_kwargs(phases: Sequence[str], *, painted: bool, name: str,
 
 def _labels_layer(data: np.ndarray, phases: Sequence[str], voxel_size, name: str, *, painted: bool = False):
     return data, labels_layer_kwargs(phases, painted=painted, name=name, voxel_size=voxel_size), "labels"
+
+
+def _map_layer(data: np.ndarray, voxel_size, name: str, kind: str, colormap: str, **extra: Any):
+    """A hidden image layer of a per-voxel map (probability, uncertainty, confidence), marked as
+    an electroseg output so that the widget does not offer it as an input image."""
+    return data, {"name": name, "colormap": colormap, "metadata": {"electroseg_output": kind},
+                  "scale": _scale(voxel_size), "visible": False, **extra}, "image"
 
 
 def _image_layer(volume: Any, name: str) -> tuple[Any, dict, str]:

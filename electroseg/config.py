@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hydra.core.config_search_path import ConfigSearchPath
+from hydra.core.plugins import Plugins
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from electroseg.config_files import builtin_config_dir
@@ -40,25 +44,15 @@ OmegaConf.register_new_resolver("data_dir", data_dir, replace=True)
 
 def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path | None = None) -> DictConfig:
     """Compose ``configs/<command>.yaml`` with ``overrides``; ``config_dir`` is searched first."""
-    from hydra import compose
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
+    from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     _check_group_options(overrides, config_dir=config_dir)
     GlobalHydra.instance().clear()
-    search_path = create_config_search_path(str(builtin_config_dir()))
-    if config_dir is not None:
-        # Hydra's public initialize_* API appends extra folders after the primary one; a user's
-        # folder must win over the built-in configs, so it goes first in the search path. Hydra
-        # 1.3 has no public way to do this (hydra.searchpath entries come after the primary
-        # config's folder), hence hydra._internal, pinned by hydra-core<1.4 in pyproject.toml.
-        search_path.prepend(provider="user", path=f"file://{Path(config_dir).resolve()}")
-    Hydra.create_main_hydra2(task_name="electroseg", config_search_path=search_path)
-    try:
-        cfg = compose(config_name=command, overrides=list(overrides), return_hydra_config=True)
-    finally:
-        GlobalHydra.instance().clear()
+    with _user_config_dir(config_dir):
+        with initialize_config_dir(config_dir=str(builtin_config_dir()), version_base=None,
+                                   job_name="electroseg"):
+            cfg = compose(config_name=command, overrides=list(overrides), return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -66,6 +60,33 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
     if not given:
         _resolve_dataset_root(cfg, choices.get("data"), config_dir)
     return cfg
+
+
+class _UserConfigSearchPath(SearchPathPlugin):
+    """Prepends ``folder`` (a ``--config-dir``) to Hydra's search path; nothing when it is None."""
+
+    folder: str | None = None
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        if self.folder is not None:
+            search_path.prepend(provider="electroseg-config-dir", path=f"file://{self.folder}")
+
+
+@contextmanager
+def _user_config_dir(config_dir: Path | None) -> Iterator[None]:
+    """Put ``config_dir`` first in Hydra's config search path while composing.
+
+    Hydra's ``initialize_*`` functions search their own folder first, and a ``hydra.searchpath``
+    override comes after it, so a user's file could not replace a built-in one of the same name.
+    A search-path plugin, registered through Hydra's public ``Plugins.register``, prepends the
+    folder instead (Hydra calls every registered plugin when it builds the search path).
+    """
+    Plugins.instance().register(_UserConfigSearchPath)
+    _UserConfigSearchPath.folder = None if config_dir is None else str(Path(config_dir).resolve())
+    try:
+        yield
+    finally:
+        _UserConfigSearchPath.folder = None
 
 
 def _resolve_dataset_root(cfg: DictConfig, choice: str | None, config_dir: Path | None) -> None:

@@ -105,3 +105,17 @@ def test_markers_dataset_registers_on_the_band_and_crops_it_to_the_labels(tmp_pa
     assert volume.image.shape == (1, 6, 48, 64)
     sparse = tifffile.imread(root / "seed0" / "sparse_labels.tif")
     assert np.array_equal(volume.target.labels[sparse != 255], sparse[sparse != 255])
+
+
+def test_a_config_dir_file_replaces_the_built_in_of_its_name_and_only_while_given(tmp_path):
+    from electroseg.config import compose_command
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "unet3d.yaml").write_text((builtin_config_dir() / "model" / "unet3d.yaml").read_text()
+                                                     .replace("batch_size: 2 ", "batch_size: 5 "))
+    (tmp_path / "segment.yaml").write_text("defaults:\n  - _self_\nmarker: from the user folder\n")
+    assert compose_command("train", ["out=unused"], config_dir=tmp_path).model.batch_size == 5
+    assert compose_command("segment", [], config_dir=tmp_path).marker == "from the user folder"
+    # the folder is searched only for the call that names it
+    assert compose_command("train", ["out=unused"]).model.batch_size == 2
+    assert "marker" not in compose_command("segment", [])

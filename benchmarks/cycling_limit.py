@@ -115,7 +115,7 @@ ARTEFACTS["all"] = tuple(k for keys in ARTEFACTS.values() for k in keys)
 
 def _preprocessing(denoise: dict | None) -> list[dict] | None:
     """The nmc_fibsem dataset's preprocessing without registration (no drift here), or None."""
-    from electroseg.config_files import builtin_config
+    from electroseg.config import builtin_config
 
     if denoise is None:
         return None

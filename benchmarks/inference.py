@@ -36,7 +36,7 @@ import numpy as np
 
 from _worker import run_worker  # benchmarks/ is sys.path[0] when a script here runs
 
-from electroseg.config_files import builtin_config
+from electroseg.config import builtin_config
 
 BATCH = 2  # windows per forward pass (--batch)
 DEVICE = "cpu"  # --device

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from electroseg.analysis import analyze_labels  # noqa: E402
 from electroseg.classical import segment_volume  # noqa: E402
-from electroseg.config_files import builtin_config  # noqa: E402
+from electroseg.config import builtin_config  # noqa: E402
 from electroseg.evaluation.cycling import drop_interval  # noqa: E402
 from electroseg.preprocess import preprocess_volume  # noqa: E402
 from electroseg.synthetic import load_preset, make_sample  # noqa: E402

@@ -155,7 +155,7 @@ def independent(args, work: Path) -> list[dict]:
     the generator's), zero-shot against the classical route after preprocess=fibsem."""
     from _fibsem_physics import cases, stack
 
-    from electroseg.config_files import builtin_config
+    from electroseg.config import builtin_config
 
     steps = builtin_config("preprocess/fibsem.yaml")["steps"]
     models = {2: load_checkpoint("pretrained:electrode-2phase"), 3: load_checkpoint("pretrained:electrode-3phase")}

@@ -135,7 +135,7 @@ def segmentpy_control(args, work: Path) -> list[dict]:
     """The ceiling control: the same network trained on all 11 slices, the 3 test slices included
     (also as the val split, so the best checkpoint is the one that fits them best), scored on
     the test slices it has seen. A held-out score above this is not supported by the labels."""
-    from electroseg.config_files import builtin_config
+    from electroseg.config import builtin_config
 
     config = builtin_config("data/segmentpy.yaml")
     config["name"], config["root"] = "segmentpy_control", str(DATA / "segmentpy")

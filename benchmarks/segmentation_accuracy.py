@@ -158,7 +158,7 @@ def synthetic(preset: str, *, detector: str | None = None, phase_order=None, qui
     does when there is one (what the learned route's pseudo-labels see: with a marker band, register
     on the band and crop it; with ``register_on``, read the drift from that detector), else with
     `FIBSEM_STEPS` (FIB-SEM) or `SINGLE_IMAGE_STEPS`. Multi-Otsu sees the image below any band."""
-    from electroseg.config_files import builtin_config, builtin_config_dir
+    from electroseg.config import builtin_config, builtin_config_dir
     from electroseg.synthetic import load_preset, make_images, make_sample
 
     config = load_preset(preset)

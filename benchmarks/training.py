@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from electroseg.config_files import builtin_config
+from electroseg.config import builtin_config
 from electroseg.models import build_model, count_parameters
 from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
 from electroseg.training.losses import segmentation_loss

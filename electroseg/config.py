@@ -1,4 +1,10 @@
-"""Hydra composition for the command layer (the only place besides `training` that uses Hydra)."""
+"""The built-in configs and their Hydra composition for the command layer.
+
+The YAML files live in the ``electroseg.configs`` package folder (:func:`builtin_config_dir`);
+this module locates them, reads one without composing it (:func:`builtin_config`), and composes
+a command's config with a user's ``--config-dir`` and overrides (:func:`compose_command`). It is
+the only place besides `training` that uses Hydra.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,7 +22,6 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from electroseg.config_files import builtin_config_dir
 from electroseg.errors import InputError
 from electroseg.io import atomic_output
 
@@ -27,6 +33,17 @@ CONFIG_NAME = "config.yaml"
 #: ``nrel_expertsegmentation/``, ...): the built-in configs of such data say
 #: ``root: ${data_dir:segmentpy}``.
 DATA_ENV = "ELECTROSEG_DATA"
+
+
+def builtin_config_dir() -> Path:
+    """Return the folder holding the built-in ``configs/`` (editable or installed)."""
+    return Path(str(resources.files("electroseg.configs")))
+
+
+def builtin_config(name: str) -> dict[str, Any]:
+    """One built-in config file (``name`` relative to :func:`builtin_config_dir`, e.g.
+    ``"model/unet3d.yaml"``) as a plain dict, without composing it."""
+    return OmegaConf.to_container(OmegaConf.load(builtin_config_dir() / name))
 
 
 def data_dir(subfolder: str = "") -> str:
@@ -49,10 +66,9 @@ def compose_command(command: str, overrides: Sequence[str], *, config_dir: Path 
 
     _check_group_options(overrides, config_dir=config_dir)
     GlobalHydra.instance().clear()
-    with _user_config_dir(config_dir):
-        with initialize_config_dir(config_dir=str(builtin_config_dir()), version_base=None,
-                                   job_name="electroseg"):
-            cfg = compose(config_name=command, overrides=list(overrides), return_hydra_config=True)
+    with _user_config_dir(config_dir), initialize_config_dir(
+            config_dir=str(builtin_config_dir()), version_base=None, job_name="electroseg"):
+        cfg = compose(config_name=command, overrides=list(overrides), return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -41,7 +41,7 @@ def run(cfg: DictConfig) -> int:
 def help_extra(cfg: DictConfig) -> str:
     """The built-in model configs, read from their YAML (no network is built: --help stays fast;
     ``electroseg inspect`` prints a trained model's parameter count and plan)."""
-    from electroseg.config_files import builtin_config_dir
+    from electroseg.config import builtin_config_dir
 
     lines = ["models (model=NAME):"]
     for path in sorted((builtin_config_dir() / "model").glob("*.yaml")):

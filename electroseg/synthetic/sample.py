@@ -108,7 +108,7 @@ def load_preset(name: str, *, config_dir: str | os.PathLike | None = None) -> di
     """Read ``<config_dir>/preset/<name>.yaml`` (default: the built-in configs) as a dict."""
     import yaml
 
-    from electroseg.config_files import builtin_config_dir
+    from electroseg.config import builtin_config_dir
 
     folder = Path(config_dir) if config_dir is not None else builtin_config_dir()
     path = folder / "preset" / f"{name}.yaml"

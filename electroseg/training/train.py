@@ -79,7 +79,7 @@ def _init_checkpoint(cfg: DictConfig, dataset: DatasetConfig) -> tuple[dict, Mod
         raise InputError(f"init={cfg.init}: the network takes {spec.kwargs['in_channels']} input channels "
                          f"({len(spec.channels)} detector(s) {list(spec.channels)}, {spec.context_slices} context "
                          f"slices), the dataset gives {len(dataset.channels)} ({list(dataset.channels)})")
-    from electroseg.config_files import builtin_config
+    from electroseg.config import builtin_config
 
     model = {**builtin_config(f"model/{spec.name}.yaml"), "channels": list(spec.kwargs["channels"]),
              "patch_size": list(spec.patch_size), "context_slices": spec.context_slices,

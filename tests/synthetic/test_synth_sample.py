@@ -12,7 +12,7 @@ import tifffile
 
 from electroseg.analysis import pba_profile, volume_fractions
 from electroseg.cli import main
-from electroseg.config_files import builtin_config_dir
+from electroseg.config import builtin_config_dir
 from electroseg.errors import InputError
 from electroseg.io import read_labels
 from electroseg.synthetic import load_preset, make_images, make_labels, make_sample, narrow_pores, write_sample

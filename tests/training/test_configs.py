@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from electroseg.cli import main
 from electroseg.errors import InputError
-from electroseg.config_files import builtin_config, builtin_config_dir
+from electroseg.config import builtin_config, builtin_config_dir
 from electroseg.models import build_model
 from electroseg.training import make_spec, parse_dataset_config
 from electroseg.training.volumes import LabelOptions, load_split

@@ -162,6 +162,15 @@ def test_train_override_of_a_key_the_run_sets_is_refused_before_any_work(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+def test_train_override_hydra_cannot_compose_fails_before_any_work(tmp_path, capsys):
+    # the train config is composed once, before the data stage, not when the train stage starts
+    status = main(["run", f"out={tmp_path / 'run'}", "preset=tiny", 'train_overrides=["no_such_key=1"]'])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert "no_such_key" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_preprocess_images_registers_every_channel_on_the_named_detector(tmp_path):
     import numpy as np
     from scipy import ndimage as ndi

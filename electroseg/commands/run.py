@@ -32,19 +32,27 @@ def check_train_overrides(overrides) -> None:
 
 
 def make_trainer(cfg: DictConfig):
-    """``train_model(folder, dataset) -> checkpoint`` from configs/train.yaml + the run's choices."""
+    """``train_model(folder, dataset) -> checkpoint`` from configs/train.yaml + the run's choices.
+
+    The train config is composed here, once, before any stage runs, so a bad train override
+    fails at once; each call fills in its folder and dataset.
+    """
+    from electroseg.config import compose_command
+
+    base = compose_command("train", ["out=unset", *_plain(cfg.train_overrides)])
+    with open_dict(base):
+        base.model = cfg.model
+        base.trainer = cfg.trainer
+        base.seed = cfg.seed
 
     def train_model(folder: Path, dataset: dict) -> Path:
-        from electroseg.config import compose_command
         from electroseg.pipeline import best_checkpoint
         from electroseg.training import train
 
-        train_cfg = compose_command("train", [f"out={folder}", *_plain(cfg.train_overrides)])
+        train_cfg = base.copy()
         with open_dict(train_cfg):
+            train_cfg.out = str(folder)
             train_cfg.data = OmegaConf.create(dataset)
-            train_cfg.model = cfg.model
-            train_cfg.trainer = cfg.trainer
-            train_cfg.seed = cfg.seed
             train_cfg.cache_dir = str(folder / "cache")
         OmegaConf.save(train_cfg, folder / "train_config.yaml")
         train(train_cfg)
@@ -96,9 +104,9 @@ def run(cfg: DictConfig) -> int:
     check_train_overrides(cfg.train_overrides)
     if cfg.get("data") is not None:
         _plain(cfg.data)  # an unset ${data_dir:...} fails here, before out exists
+    options = _options(cfg)  # composes the train config: a bad train override fails before out exists
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     save_composed(cfg)  # the report embeds the composed config
-    options = _options(cfg)
     if cfg.get("cycling"):
         result = _cycling(cfg, options)
     else:

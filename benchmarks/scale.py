@@ -154,7 +154,7 @@ def run_in_memory(path, uncertainty, queue):
     process so that its peak RSS is its own."""
     import resource
 
-    from electroseg.analysis.summary import analyze_labels
+    from electroseg.analysis.metrics import analyze_labels
     from electroseg.io import read_volume
 
     t0 = time.perf_counter()

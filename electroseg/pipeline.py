@@ -300,7 +300,7 @@ def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping
                voxel_size=image.voxel_size, phases=prediction.phases or scan.phases)
     record = {"checkpoint": str(checkpoint), **prediction.to_dict()}
     if reference is not None and prediction.probabilities is not None:
-        from electroseg.evaluation.calibration import reliability, reliability_figure
+        from electroseg.evaluation.reliability import reliability, reliability_figure
         from electroseg.evaluation.figures import save_figure
 
         truth = _load_labels(reference, scan).numpy()
@@ -329,7 +329,7 @@ def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
     its training held out (stored in the checkpoint: the scan's hand labels may have taught it).
     """
     from electroseg.analysis.segmentation_error import slice_depth
-    from electroseg.analysis.summary import analyze_labels, write_analysis
+    from electroseg.analysis.metrics import analyze_labels, write_analysis
 
     hand = None if scan.hand_labels is None else _load_labels(scan.hand_labels, scan).numpy()
     results = {}

@@ -34,7 +34,7 @@ from electroseg.analysis.particles import (
     size_histogram,
     split_touching,
 )
-from electroseg.analysis.summary import AnalysisResult, analyze_labels, write_analysis
+from electroseg.analysis.metrics import AnalysisResult, analyze_labels, write_analysis
 from electroseg.analysis.surfaces import (
     InterfaceAreas,
     face_areas,

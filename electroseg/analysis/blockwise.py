@@ -33,7 +33,7 @@ from electroseg.analysis.particles import (
     connectivity_rank,
     size_histogram,
 )
-from electroseg.analysis.summary import AnalysisResult
+from electroseg.analysis.metrics import AnalysisResult
 from electroseg.analysis.surfaces import interface_areas_from_pairs
 from electroseg.errors import InputError
 from electroseg.parallel import compute, dask_client  # noqa: F401  (re-exported: older imports)

@@ -28,7 +28,7 @@ from electroseg.inference.checkpoint import load_checkpoint
 from electroseg.inference.scale import check_scale, scale_factor
 from electroseg.inference.sources import InputItem, resolve_inputs
 from electroseg.io import atomic_output, write_json
-from electroseg.models.calibration import check_volume_fractions
+from electroseg.models.logit_bias import check_volume_fractions
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 
 A model trained on one electrode meets others whose porosity is known from their mass loading,
 thickness and densities. ``volume_fractions`` moves each input's decision boundary (one logit
-offset per phase, :func:`electroseg.models.calibration.fit_logit_bias`) so that the input's
+offset per phase, :func:`electroseg.models.logit_bias.fit_logit_bias`) so that the input's
 predicted fractions match, without changing which voxels are the most confidently of a phase.
 
 The offsets are fitted on the blended logits of evenly spaced Z slabs of the input (all of it
 when it holds at most ``max_voxels`` voxels), run through the same engine as the prediction,
-with :class:`electroseg.models.calibration.LogitSample` (as training calibrates checkpoints),
+with :class:`electroseg.models.logit_bias.LogitSample` (as training calibrates checkpoints),
 and then applied to the whole prediction: on a large volume the achieved fractions differ from
 the targets by the sampling error of the slabs (the batch's summary.csv reports them).
 """
@@ -24,14 +24,14 @@ import torch
 from electroseg.inference.engine import Sink, Source, WindowPlan, run_2d, run_3d
 from electroseg.inference.inputs import Setup
 from electroseg.models import LogitBias
-from electroseg.models.calibration import LogitSample, check_volume_fractions
+from electroseg.models.logit_bias import LogitSample, check_volume_fractions
 
 __all__ = ["calibrated_network", "fit_offsets"]
 
 logger = logging.getLogger(__name__)
 
 MAX_VOXELS = 1 << 24  # voxels whose logits are computed for the fit (16.8 M; at most
-                      # models.calibration.MAX_FIT_VOXELS of them, a random subset, enter it)
+                      # models.logit_bias.MAX_FIT_VOXELS of them, a random subset, enter it)
 
 
 def calibrated_network(network: torch.nn.Module, setup: Setup, source: Source, plan: WindowPlan,
@@ -97,7 +97,7 @@ class _ZRange:
 
 
 class _SampleSink(Sink):
-    """Hands the blended logits the engine emits to a :class:`~electroseg.models.calibration.LogitSample`."""
+    """Hands the blended logits the engine emits to a :class:`~electroseg.models.logit_bias.LogitSample`."""
 
     def __init__(self, sample: LogitSample) -> None:
         self.sample = sample

@@ -27,7 +27,7 @@ How a network is applied (both training and inference follow this):
 3. Output logits (N, len(spec.phases), ...); ``argmax`` over channels gives phase index i =
    ``spec.phases[i]``. Patch sizes must be multiples of ``model.divisor`` per axis.
 4. When ``spec.logit_bias`` is set (a model calibrated to known volume fractions, see
-   :mod:`electroseg.models.calibration`), it is added to the logits of phase i before the
+   :mod:`electroseg.models.logit_bias`), it is added to the logits of phase i before the
    argmax; :func:`model_from_checkpoint` returns a network that already does this.
 """
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
-from electroseg.models.calibration import LogitSample, fit_logit_bias, fractions_of
+from electroseg.models.logit_bias import LogitSample, fit_logit_bias, fractions_of
 
 __all__ = ["fit_logit_bias", "fractions_of", "predict_logits", "calibrate_checkpoint", "same_weights"]
 

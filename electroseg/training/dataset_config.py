@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from electroseg.errors import InputError
-from electroseg.models.calibration import check_volume_fractions
+from electroseg.models.logit_bias import check_volume_fractions
 
 __all__ = ["DatasetConfig", "VolumeEntry", "parse_dataset_config", "read_dataset_config", "SPLITS"]
 

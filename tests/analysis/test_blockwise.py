@@ -16,7 +16,7 @@ from electroseg.analysis import face_pair_counts, pba_profile, volume_fraction_p
 from electroseg.analysis.connectivity import electronic_connectivity
 from electroseg.analysis.blockwise import analyze_blockwise, blockwise_counts
 from electroseg.parallel import dask_client
-from electroseg.analysis.summary import analyze_labels, write_analysis
+from electroseg.analysis.metrics import analyze_labels, write_analysis
 from electroseg.analysis.particles import particle_table
 from electroseg.analysis.surfaces import interface_areas
 from electroseg.errors import InputError

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from electroseg.analysis.summary import analyze_labels
+from electroseg.analysis.metrics import analyze_labels
 from electroseg.errors import InputError
 from electroseg.evaluation.cycling import cycling_study, write_cycling
 

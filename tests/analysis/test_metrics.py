@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from electroseg.analysis import interface_areas, particle_table, pba_profile, volume_fractions
-from electroseg.analysis.summary import analyze_labels, write_analysis
+from electroseg.analysis.metrics import analyze_labels, write_analysis
 from electroseg.errors import InputError
 
 SCHEMA = {"phases", "voxel_size_um", "depth_axis", "shape", "volume_fraction", "pba",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from electroseg.evaluation.calibration import reliability
+from electroseg.evaluation.reliability import reliability
 
 
 def _draws(gap: float, n: int = 200_000, seed: int = 0):

@@ -6,7 +6,7 @@ keyword-only options ``voxel_size`` (µm, array order), ``depth_axis=1``, ``phas
 """
 
 from electroseg.analysis.channel_stats import ChannelStats, particle_channel_stats
-from electroseg.analysis.comparison import SampleComparison, compare_samples
+from electroseg.analysis.sample_comparison import SampleComparison, compare_samples
 from electroseg.analysis.connectivity import Connectivity, electronic_connectivity
 from electroseg.analysis.contacts import (
     FacePairCounts,

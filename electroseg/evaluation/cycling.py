@@ -3,7 +3,7 @@
 Seed paper 000 measures the AM/CBD contact ("PBA", neighbour counting) on FIB-SEM volumes of
 pristine and cycled NMC cathodes: about 0.54 → 0.48 → 0.43 over 50 cycles. Here each route
 (classical, learned, ground truth) gives a drop ``cycled − pristine`` of the pooled PBA with a
-bootstrap interval from in-plane sub-blocks (`electroseg.analysis.comparison.compare_samples`),
+bootstrap interval from in-plane sub-blocks (`electroseg.analysis.sample_comparison.compare_samples`),
 and a route recovers the truth when its drop is within ``tolerance`` of the truth's.
 
 Where both analyses measured the segmentation's own error (``uncertainty.total`` of
@@ -133,7 +133,7 @@ def drop_interval(pristine: Mapping | None, cycled: Mapping | None) -> tuple[flo
 
 
 def _route_drop(route: str, pristine: dict, cycled: dict, n_boot: int, seed: int) -> RouteDrop:
-    from electroseg.analysis.comparison import compare_samples
+    from electroseg.analysis.sample_comparison import compare_samples
 
     a, b = pristine["pba"]["pooled"], cycled["pba"]["pooled"]
     low = high = None

@@ -8,7 +8,7 @@ their own.
 from electroseg.training.checkpoint import check_compatible, read_checkpoint
 from electroseg.training.dataset_config import DatasetConfig, VolumeEntry, parse_dataset_config, read_dataset_config
 from electroseg.training.datamodule import ElectrodeDataModule
-from electroseg.training.labels import TrainingTarget, boundary_band, combine_label_sources
+from electroseg.training.targets import TrainingTarget, boundary_band, combine_label_sources
 from electroseg.training.losses import masked_cross_entropy, masked_soft_dice, segmentation_loss
 from electroseg.training.module import SegmentationModule, iou_from_confusion
 from electroseg.training.train import make_spec, train

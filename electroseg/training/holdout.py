@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from electroseg.training.labels import TrainingTarget
+from electroseg.training.targets import TrainingTarget
 from electroseg.training.sampling import TrainingVolume
 
 __all__ = ["HeldOut", "hold_out_labels", "labelled_units"]

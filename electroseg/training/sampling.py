@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from electroseg.errors import InputError
-from electroseg.training.labels import TrainingTarget
+from electroseg.training.targets import TrainingTarget
 
 __all__ = ["TrainingVolume", "PatchDataset", "FixedPatches", "extract_patch"]
 

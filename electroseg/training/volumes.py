@@ -14,7 +14,7 @@ from electroseg.io import read_channels, read_labels
 from electroseg.models import normalize_intensity
 from electroseg.preprocess import preprocess_channels
 from electroseg.training.dataset_config import DatasetConfig, VolumeEntry
-from electroseg.training.labels import cached_pseudo_labels, combine_label_sources
+from electroseg.training.targets import cached_pseudo_labels, combine_label_sources
 from electroseg.training.sampling import TrainingVolume
 
 __all__ = ["LabelOptions", "load_split", "load_image"]

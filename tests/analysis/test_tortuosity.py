@@ -83,7 +83,7 @@ def test_missing_taufactor_says_how_to_install(monkeypatch):
 
 def test_module_import_does_not_import_torch():
     code = ("import sys, electroseg.analysis.tortuosity, electroseg.analysis.uncertainty, "
-            "electroseg.analysis.comparison, electroseg.analysis.channel_stats; "
+            "electroseg.analysis.sample_comparison, electroseg.analysis.channel_stats; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from electroseg.training.holdout import hold_out_labels, labelled_units
-from electroseg.training.labels import TrainingTarget, combine_label_sources
+from electroseg.training.targets import TrainingTarget, combine_label_sources
 from electroseg.training.sampling import TrainingVolume
 
 WEIGHTS = {"dense": 1.0, "hand": 3.0, "pseudo": 1.0}

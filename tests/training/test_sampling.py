@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from electroseg.training.labels import TrainingTarget
+from electroseg.training.targets import TrainingTarget
 from electroseg.training.sampling import PatchDataset, TrainingVolume, extract_patch
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from electroseg.analysis.comparison import compare_samples
+from electroseg.analysis.sample_comparison import compare_samples
 from electroseg.analysis.uncertainty import subblock_metrics, summarize_uncertainty
 from electroseg.errors import InputError
 

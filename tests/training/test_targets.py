@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from electroseg.errors import InputError
-from electroseg.training.labels import boundary_band, cached_pseudo_labels, combine_label_sources
+from electroseg.training.targets import boundary_band, cached_pseudo_labels, combine_label_sources
 
 U = 255
 

@@ -31,6 +31,6 @@ def run(cfg: DictConfig) -> int:
         hand_labels=cfg.get("hand_labels"), scale=_plain(cfg.get("scale", "auto")),
     )
     for failed in (r for r in result.results if r.status == "failed"):
-        logger.error("%s: %s", failed.name, failed.error)
+        logger.error("%s", failed.error)
     logger.info("summary: %s", result.summary_path)
     return 1 if result.failed else 0

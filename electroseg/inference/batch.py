@@ -153,7 +153,7 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
 
     volume = item.read(lazy=True, voxel_size=options.voxel_size)
     if options.analyze:  # before any computing: analysis needs the voxel size
-        _check_voxel_size(volume.voxel_size, item.name)
+        _check_voxel_size(volume.voxel_size, item.name, len(volume.spatial_shape))
     phases = loaded.spec.phases
     three_d = len(volume.spatial_shape) == 3
     on_dask = options.blockwise is not None and three_d
@@ -255,10 +255,11 @@ def _check_fits_in_memory(volume, item: InputItem) -> None:
                          f"over the {limit / 1e9:.1f} GB memory limit; use chunked=true (3-D inputs)")
 
 
-def _check_voxel_size(voxel_size, name: str) -> None:
+def _check_voxel_size(voxel_size, name: str, ndim: int = 3) -> None:
     if voxel_size is None:
+        axes = "[z,y,x]" if ndim == 3 else "[y,x]"
         raise InputError(f"{name}: analyze=true needs the voxel size, but the input has none; "
-                         "give voxel_size=[z,y,x] in micrometres")
+                         f"give voxel_size={axes} in micrometres")
 
 
 def _analyze(labels: np.ndarray, voxel_size, folder: Path, phases, depth_axis: int, name: str, *,
@@ -363,7 +364,9 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
         fractions, pba = _summary_values(labels, loaded.spec.phases, options.depth_axis)
     except RECOVERABLE as err:
         message = " ".join(str(err).split()) or type(err).__name__
-        logger.error("%s: failed: %s", item.name, message)
+        if not message.startswith((f"{item.name}:", f"{item.describe()}:")):
+            message = f"{item.name}: {message}"  # the error names the input once
+        logger.error("failed: %s", message)
         if created:  # nothing of a failed input is left behind (a folder from an earlier run is kept)
             shutil.rmtree(folder, ignore_errors=True)
         return InputResult(item.name, "failed", time.perf_counter() - start, item.describe(), error=message)

@@ -33,6 +33,8 @@ def test_batch_writes_outputs_summary_and_reports_bad_inputs(tmp_path, scans):
     status = {r.name: r.status for r in result.results}
     assert status == {"a": "ok", "b": "ok", "c_two_channels": "failed", "missing": "failed"}
     assert result.failed == 2
+    for failed in (r for r in result.results if r.status == "failed"):  # each error names its input
+        assert failed.error.startswith((f"{failed.name}:", f"{failed.input}:")), failed.error
     labels = read_volume(tmp_path / "out" / "a" / "labels.tif")
     assert labels.voxel_size == pytest.approx(VOXEL)
     expected = predict_volume(load_checkpoint(ckpt), read_volume(folder / "a.tif"), precision="fp32")
@@ -176,7 +178,10 @@ def test_failed_inputs_leave_no_folder_and_analysis_checks_the_voxel_size_first(
     monkeypatch.setattr(predict_module, "predict_volume", lambda *a, **k: calls.append(1) or real(*a, **k))
     out = tmp_path / "out"
     result = predict_batch(ckpt, [str(folder / "no_voxel.tif")], out, analyze=True, precision="fp32")
-    assert result.results[0].status == "failed" and "needs the voxel size" in result.results[0].error
+    error = result.results[0].error
+    assert result.results[0].status == "failed" and "needs the voxel size" in error
+    assert error.startswith("no_voxel: ") and error.count("no_voxel") == 1  # named once
+    assert "voxel_size=[z,y,x]" in error
     assert calls == []  # refused before predicting
     result = predict_batch(ckpt, [str(folder / "c_two_channels.tif")], out, precision="fp32")
     assert result.results[0].status == "failed"

@@ -201,3 +201,28 @@ def test_run_without_a_voxel_size_stops_before_training_and_names_the_key(tmp_pa
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and "data.voxel_size=[z,y,x]" in err and "nmc1cal.tif" in err
     assert not (tmp_path / "run" / "train").exists()
+
+
+def test_run_on_hand_labels_stored_with_their_own_values_and_ignore_zero(tmp_path, shared_data):
+    # NREL's scribbles store am = 1, pore = 2 and unlabelled = 0 (label_values [2, 1], ignore 0).
+    # The stages read them with those values; in memory unlabelled is 255, so pore (0) is counted:
+    # the predict, analysis and compare stages failed on "ignore_value: 0 is the index of phase 'pore'"
+    import numpy as np
+
+    from electroseg.io import read_labels
+
+    root = shared_data / "nrel_expertsegmentation"
+    status = main(["run", f"out={tmp_path / 'run'}", "data=nrel_nmc1cal", f"data.root={root}",
+                   "data.voxel_size=[0.4,0.4,0.4]", "trainer.max_steps=4", "trainer.max_epochs=1"])
+    assert status == 0
+    run = tmp_path / "run"
+    comparison = json.loads((run / "compare" / "comparison.json").read_text())
+    assert "hand labels" in json.dumps(comparison)
+    hand = read_labels(root / "nmc1cal_labels.tiff", phases=["pore", "am"], label_values=[2, 1], ignore_value=0).numpy()
+    labelled = hand != 255
+    classical = read_labels(run / "classical" / "labels.tif", phases=["pore", "am"]).numpy()
+    reliability = json.loads((run / "predict" / "reliability.json").read_text())
+    assert reliability["voxels"] == labelled.sum() == 848 + 657  # every scribble, pore included
+    check = json.loads((run / "analysis" / "classical" / "metrics.json").read_text())["uncertainty"]["segmentation_check"]
+    assert check["source"].endswith("nmc1cal_labels.tiff")  # the classical route was checked against them
+    assert 0.5 < (classical[labelled] == hand[labelled]).mean() <= 1

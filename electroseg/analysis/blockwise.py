@@ -180,7 +180,8 @@ def blockwise_counts(labels: Any, *, voxel_size: Sequence[float] | None = None,
     sums and bounding boxes). Memory per task: one block, its uint32 labels and its faces.
     """
     array, voxel_size, name = as_dask_array(labels, chunks=chunks, voxel_size=voxel_size)
-    names = check_phases(phases, ignore_value=ignore_value)
+    # with label_values the stored ignore_value may be any value they do not use: blocks map it to 255
+    names = check_phases(phases, ignore_value=ignore_value if label_values is None else 255)
     sizes = check_voxel_size(voxel_size, array.ndim, what="block-wise analysis (particle "
                              "volumes, interface areas)", source=name)
     axis = check_depth_axis(depth_axis, array.ndim)

@@ -18,6 +18,7 @@ _ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "s
                   "surface_method", "n_regions", "collector_connectivity", "uncertainty",
                   "n_blocks", "seed", "merge", "crack_merge", "crack_gap_um", "tortuosity_axes")
 _SPLIT_KEYS = ("merge", "crack_merge", "crack_gap_um")
+UNLABELLED = 255  # unlabelled voxels in memory, whatever value the file stores (ignore_value)
 
 
 def _plain(cfg: DictConfig, key: str):
@@ -63,7 +64,8 @@ def run(cfg: DictConfig) -> int:
             results[name] = analyze_labels(
                 labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
                 image=images.get(name), source=str(path), hand_labels=hand_arrays.get(name),
-                hand_labels_source=str(hand.get(name, "hand labels")), **options)
+                hand_labels_source=str(hand.get(name, "hand labels")),
+                **{**options, "ignore_value": UNLABELLED})  # read_labels maps the stored ignore_value to it
             logger.info("%s: analysed %s", name, path)
     else:
         raise InputError(f"executor: expected local or dask, got {cfg.executor!r}")

@@ -34,7 +34,7 @@ def read_labels(
         The stored value of each phase, in the order of ``phases`` (e.g. ``[0, 85, 170]``).
         Default: ``0 .. len(phases) - 1``.
     ignore_value : int
-        Stored value of unlabelled voxels; kept as ``ignore_value`` (255 by default) in the result.
+        Stored value of unlabelled voxels; 255 in the result, whatever value the file stores.
 
     Raises
     ------

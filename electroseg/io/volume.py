@@ -69,7 +69,7 @@ class Volume:
         if self.voxel_size is None:
             raise InputError(
                 f"{self.name}: {what} needs the voxel size, but the file has none; "
-                "give it as voxel_size=[z,y,x] in micrometres"
+                f"give it as voxel_size={'[z,y,x]' if self.ndim_spatial == 3 else '[y,x]'} in micrometres"
             )
         return self.voxel_size
 

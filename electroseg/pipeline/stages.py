@@ -26,6 +26,8 @@ from electroseg.io import read_labels, read_volume, write_json, write_tiff
 
 logger = logging.getLogger(__name__)
 
+UNLABELLED = 255
+"""Unlabelled voxels in memory (`read_labels` maps a file's stored ignore value to it)."""
 STAGES = ("data", "preprocess", "classical", "train", "predict", "analysis", "compare")
 TrainModel = Callable[[Path, dict], Path]
 """``train_model(folder, dataset) -> checkpoint``: fit on a dataset mapping (configs/data format)."""
@@ -42,13 +44,19 @@ class Scan:
     voxel_size: tuple[float, ...] | None
     depth_axis: int
     ignore_value: int = 255
+    """Stored value of unlabelled voxels in the dataset's hand labels (and truth)."""
+    label_values: tuple[int, ...] | None = None
+    """Stored value of each phase in those files (None: 0 .. K-1)."""
 
     def to_dict(self) -> dict:
-        return {"images": {k: str(v) for k, v in self.images.items()},
-                "hand_labels": self.hand_labels and str(self.hand_labels),
-                "truth": self.truth and str(self.truth), "phases": list(self.phases),
-                "voxel_size": self.voxel_size and list(self.voxel_size),
-                "depth_axis": self.depth_axis, "ignore_value": self.ignore_value}
+        out = {"images": {k: str(v) for k, v in self.images.items()},
+               "hand_labels": self.hand_labels and str(self.hand_labels),
+               "truth": self.truth and str(self.truth), "phases": list(self.phases),
+               "voxel_size": self.voxel_size and list(self.voxel_size),
+               "depth_axis": self.depth_axis, "ignore_value": self.ignore_value}
+        if self.label_values is not None:
+            out["label_values"] = list(self.label_values)
+        return out
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,9 @@ def target_scan(dataset: Mapping, root: Path) -> Scan:
                 phases=tuple(dataset.get("phases") or ("pore", "cbd", "am")),
                 voxel_size=None if vs is None else tuple(float(v) for v in vs),
                 depth_axis=int(dataset.get("depth_axis", 1)),
-                ignore_value=int(dataset.get("ignore_value", 255)))
+                ignore_value=int(dataset.get("ignore_value", 255)),
+                label_values=None if dataset.get("label_values") is None
+                else tuple(int(v) for v in dataset["label_values"]))
 
 
 # ---- preprocess -------------------------------------------------------------------------------
@@ -282,7 +292,7 @@ def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping
 
         truth = _load_labels(reference, scan).numpy()
         table = {"against": "truth" if scan.truth else "hand labels",
-                 **reliability(prediction.probabilities, truth, ignore_value=scan.ignore_value)}
+                 **reliability(prediction.probabilities, truth, ignore_value=UNLABELLED)}
         write_json(out / "reliability.json", table)
         save_figure(reliability_figure(table, title=f"learned probabilities against the {table['against']}"),
                     out / "reliability.png")
@@ -293,8 +303,13 @@ def predict_learned(scan: Scan, checkpoint: Path, out: Path, *, options: Mapping
 # ---- analysis and comparison ------------------------------------------------------------------
 
 def _load_labels(path: Path, scan: Scan):
-    return read_labels(path, phases=scan.phases, ignore_value=scan.ignore_value,
-                       voxel_size=scan.voxel_size)
+    """A label file of the run as phase indices, unlabelled = `UNLABELLED`: the dataset's hand
+    labels and truth in their stored values (``label_values``, ``ignore_value``), the stages'
+    own label files by the phases they record."""
+    if Path(path) in (scan.hand_labels, scan.truth):
+        return read_labels(path, phases=scan.phases, label_values=scan.label_values,
+                           ignore_value=scan.ignore_value, voxel_size=scan.voxel_size)
+    return read_labels(path, phases=scan.phases, voxel_size=scan.voxel_size)
 
 
 def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
@@ -322,7 +337,7 @@ def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
                 check = {"slice_errors": errors, "hand_labels_source": "the checkpoint's held-out slices"}
         results[name] = analyze_labels(
             labels.numpy(), voxel_size=labels.require_voxel_size(f"analysis of {name}"),
-            depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=scan.ignore_value,
+            depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=UNLABELLED,
             source=str(path), **check, **dict(options))
     write_analysis(results, out)
 
@@ -341,7 +356,7 @@ def compare(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
     voxel_size = a.require_voxel_size("the comparison's particle volumes")
     result = compare_segmentations(
         a.numpy(), b.numpy(), reference=reference, voxel_size=voxel_size,
-        depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=scan.ignore_value,
+        depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=UNLABELLED,
         names=(a_name, b_name), blocks_per_axis=blocks_per_axis, reference_name=reference_name)
     shown = {a_name: a.numpy(), b_name: b.numpy()}
     if reference is not None:
@@ -349,4 +364,4 @@ def compare(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
     image = _read_image(scan, channel=next(iter(scan.images))).numpy()
     write_comparison(result, out, segmentations=shown, image=image,
                      depth_step_um=float(voxel_size[scan.depth_axis]),
-                     ignore_value=scan.ignore_value)
+                     ignore_value=UNLABELLED)

@@ -34,6 +34,23 @@ def test_single_input_with_label_values(tmp_path, capsys):
         assert (out / name).exists(), name
 
 
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_stored_ignore_value_below_the_phase_count(tmp_path, capsys, executor):
+    # unlabelled stored as 0 and the phases as 1, 2, 3: read_labels maps 0 to 255, so the analysis
+    # must not take 0 (pore's index in memory) as its ignore value
+    stored = np.array([0, 85, 170], np.uint8)[np.searchsorted([0, 85, 170], _labels(1))] // 85 + 1
+    stored[:, :3] = 0
+    path = write_tiff(tmp_path / "labels.tif", stored, voxel_size=(0.05, 0.03, 0.03))
+    out = tmp_path / "out"
+    status = main(["analyze", f"input={path}", f"out={out}", "label_values=[1,2,3]", "ignore_value=0",
+                   "split=none", "figures=false", f"executor={executor}"])
+    assert status == 0, capsys.readouterr().err
+    fractions = json.loads((out / "metrics.json").read_text())["volume_fraction"]
+    labelled = stored[stored != 0]
+    for value, phase in ((1, "pore"), (2, "cbd"), (3, "am")):
+        assert fractions[phase] == pytest.approx(np.mean(labelled == value))
+
+
 def test_missing_voxel_size_and_unmapped_values_fail_cleanly(tmp_path, capsys):
     path = tmp_path / "labels.npy"
     np.save(path, _labels(0))

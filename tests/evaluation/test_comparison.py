@@ -83,6 +83,24 @@ def test_compare_command_writes_json_figures_report(tmp_path):
         assert (out / name).stat().st_size > 0, name
 
 
+def test_compare_command_with_stored_values_and_ignore_zero(tmp_path):
+    # phases stored as 1, 2, 3 and unlabelled as 0 in the reference: read_labels maps 0 to 255,
+    # and the comparison must not take 0 (pore's index in memory) as its ignore value
+    tifffile.imwrite(tmp_path / "a.tif", A + 1)
+    tifffile.imwrite(tmp_path / "b.tif", B + 1)
+    reference = A + 1
+    reference[0] = 0
+    tifffile.imwrite(tmp_path / "ref.tif", reference)
+    out = tmp_path / "cmp"
+    status = main(["compare", f"a={tmp_path / 'a.tif'}", f"b={tmp_path / 'b.tif'}", f"reference={tmp_path / 'ref.tif'}",
+                   f"out={out}", "voxel_size=[1.0,1.0]", "depth_axis=0", "blocks_per_axis=2",
+                   "label_values=[1,2,3]", "ignore_value=0", "report=false"])
+    assert status == 0
+    result = json.loads((out / "comparison.json").read_text())
+    _check_hand_values(result)
+    assert result["agreement"]["a vs reference"]["n_voxels"] == 8  # the unlabelled row left out
+
+
 def test_compare_command_mismatched_shapes_is_one_line_error(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "a.tif", A)
     tifffile.imwrite(tmp_path / "b.tif", B[:, :4].copy())

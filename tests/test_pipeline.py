@@ -226,3 +226,21 @@ def test_run_on_hand_labels_stored_with_their_own_values_and_ignore_zero(tmp_pat
     check = json.loads((run / "analysis" / "classical" / "metrics.json").read_text())["uncertainty"]["segmentation_check"]
     assert check["source"].endswith("nmc1cal_labels.tiff")  # the classical route was checked against them
     assert 0.5 < (classical[labelled] == hand[labelled]).mean() <= 1
+
+
+def test_run_refuses_unet3d_on_2d_images_before_any_stage(tmp_path, capsys, shared_data):
+    status = main(["run", f"out={tmp_path / 'run'}", "data=segmentpy", f"data.root={shared_data / 'segmentpy'}",
+                   "data.voxel_size=[0.064,0.064]"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "2-D image" in err and "model=multichannel2d" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_names_the_segmented_scan_when_the_voxel_size_is_missing(tmp_path, capsys, shared_data):
+    status = main(["run", f"out={tmp_path / 'run'}", "data=segmentpy", f"data.root={shared_data / 'segmentpy'}",
+                   "model=multichannel2d", "learned=false"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "segmentpy/470.tif (and 10 other images)" in err
+    assert "data.voxel_size=[y,x]" in err and "Traceback" not in err

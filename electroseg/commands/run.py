@@ -96,6 +96,21 @@ def _cycling(cfg: DictConfig, options: dict) -> Any:
                        tolerance=float(block.get("tolerance", 0.03)), **options)
 
 
+def _check_model_fits_images(cfg: DictConfig) -> None:
+    """One line before any stage when the run would train a 3-D network on 2-D images."""
+    if not cfg.learned or cfg.checkpoint or cfg.model.name != "unet3d" or cfg.get("data") is None:
+        return
+    dataset = _plain(cfg.data)
+    if dataset.get("synthetic") or not dataset.get("root") or not dataset.get("volumes"):
+        return
+    from electroseg.io import read_volume
+
+    first = Path(dataset["root"]) / str(next(iter(dict(dataset["volumes"][0]["images"]).values())))
+    if first.exists() and read_volume(first, lazy=True).ndim_spatial == 2:
+        raise InputError(f"data {dataset.get('name')}: {first} is a 2-D image, and model=unet3d needs "
+                         "volumes; give model=multichannel2d")
+
+
 def run(cfg: DictConfig) -> int:
     """Compose the stage options, run the pipeline, print the path of report.html."""
     from electroseg.config import save_composed
@@ -105,6 +120,7 @@ def run(cfg: DictConfig) -> int:
     if cfg.get("data") is not None:
         _plain(cfg.data)  # an unset ${data_dir:...} fails here, before out exists
     options = _options(cfg)  # composes the train config: a bad train override fails before out exists
+    _check_model_fits_images(cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     save_composed(cfg)  # the report embeds the composed config
     if cfg.get("cycling"):

@@ -196,10 +196,15 @@ def _check_voxel_size(labels: Path, scan: Scan, dataset: Mapping, root: Path) ->
     """InputError, before the long stages, when the analysis will find no voxel size."""
     from electroseg.io import read_volume
 
-    if scan.voxel_size is None and read_volume(labels, lazy=True).voxel_size is None:
+    found = read_volume(labels, lazy=True)
+    if scan.voxel_size is None and found.voxel_size is None:
         images = [str(p) for channels in image_sets(dataset, root).values() for p in channels.values()]
-        raise InputError(f"{images[0] if len(images) == 1 else images}: the analysis needs the voxel size, but "
-                         f"the images have none; give it as data.voxel_size=[z,y,x] in micrometres")
+        target = [str(p) for p in target_scan(dataset, root).images.values()]  # the files, not their copies
+        others = len(set(images) - set(target))
+        named = target[0] if len(target) == 1 else target
+        axes = "[z,y,x]" if found.ndim_spatial == 3 else "[y,x]"
+        raise InputError(f"{named}{f' (and {others} other images)' if others else ''}: the analysis needs the "
+                         f"voxel size, but the images have none; give it as data.voxel_size={axes} in micrometres")
 
 
 def _finish(out: Path, scan: Scan, stages: tuple, segmentations: dict, *, report: bool,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,8 @@ from electroseg import DEFAULT_PHASES
 from electroseg.errors import InputError
 from electroseg.io.readers import read_volume
 from electroseg.io.volume import Volume
+
+logger = logging.getLogger(__name__)
 
 
 def read_labels(
@@ -45,16 +48,26 @@ def read_labels(
     Notes
     -----
     A label file that names its phases (electroseg's label TIFFs and OME-Zarr label images,
-    :func:`recorded_phases`) is read by name when ``label_values`` is not given: the same
-    phases in another order are mapped to the order of ``phases``; other phases are refused.
+    :func:`recorded_phases`) is read by name, with 255 unlabelled: the same phases in another
+    order are mapped to the order of ``phases``, and ``label_values`` / ``ignore_value`` are
+    left for files that do not name their phases (one command often reads both: a segmentation
+    and hand labels stored with other values). A file naming other phases is refused unless
+    ``label_values`` maps its stored values.
     """
     recorded = recorded_phases(path)
-    if recorded is not None and label_values is None and tuple(recorded) != tuple(phases):
-        if sorted(recorded) != sorted(phases):
-            raise InputError(f"{path}: the file names its phases {list(recorded)} (value i = phase i), but "
-                             f"phases={list(phases)} were asked for; give phases={list(recorded)}, or "
-                             "label_values=[...] to map the stored values yourself")
-        label_values = [recorded.index(p) for p in phases]
+    if recorded is not None and sorted(recorded) == sorted(phases):
+        by_name = [recorded.index(p) for p in phases]
+        if (label_values is not None and [int(v) for v in label_values] != by_name) or int(ignore_value) != 255:
+            # one label_values / ignore_value serves several files of a command (a segmentation and
+            # its hand labels): a file that names its phases is read by them, the others by the values
+            logger.info("%s: the file names its phases %s (value i = phase i, 255 unlabelled): read by name; "
+                        "label_values=%s and ignore_value=%s apply to label files that do not name them",
+                        path, list(recorded), None if label_values is None else list(label_values), ignore_value)
+        label_values, ignore_value = by_name, 255
+    elif recorded is not None and label_values is None:
+        raise InputError(f"{path}: the file names its phases {list(recorded)} (value i = phase i), but "
+                         f"phases={list(phases)} were asked for; give phases={list(recorded)}, or "
+                         "label_values=[...] to map the stored values yourself")
     volume = read_volume(path, voxel_size=voxel_size, allow_channels=False)
     labels = to_phase_indices(volume.numpy(), phases=phases, label_values=label_values,
                               ignore_value=ignore_value, name=volume.name)

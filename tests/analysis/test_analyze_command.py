@@ -51,6 +51,26 @@ def test_stored_ignore_value_below_the_phase_count(tmp_path, capsys, executor):
         assert fractions[phase] == pytest.approx(np.mean(labelled == value))
 
 
+def test_segmentation_and_hand_labels_stored_with_other_values(tmp_path, capsys):
+    # electroseg's labels name their phases (value i = phase i); the hand labels store pore = 2,
+    # am = 1, unlabelled = 0 (NREL's scribbles): label_values / ignore_value serve the hand labels,
+    # and the segmentation is still read by its names (it was read as all 'am': pore = 0 = ignore)
+    rng = np.random.default_rng(4)
+    segmentation = (rng.random((6, 20, 20)) < 0.6).astype(np.uint8)  # 0 pore, 1 am
+    seg = write_tiff(tmp_path / "seg.tif", segmentation, voxel_size=(0.4, 0.4, 0.4), phases=("pore", "am"))
+    hand = np.zeros_like(segmentation)
+    hand[2] = np.where(segmentation[2] == 0, 2, 1)
+    hand_path = write_tiff(tmp_path / "hand.tif", hand, voxel_size=(0.4, 0.4, 0.4))
+    out = tmp_path / "out"
+    status = main(["analyze", f"input={seg}", f"out={out}", "phases=[pore,am]", f"hand_labels={hand_path}",
+                   "label_values=[2,1]", "ignore_value=0", "figures=false", "split=none"])
+    assert status == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["volume_fraction"]["pore"] == pytest.approx(np.mean(segmentation == 0))
+    check = metrics["uncertainty"]["segmentation_check"]
+    assert check["source"].endswith("hand.tif")
+
+
 def test_missing_voxel_size_and_unmapped_values_fail_cleanly(tmp_path, capsys):
     path = tmp_path / "labels.npy"
     np.save(path, _labels(0))

@@ -68,8 +68,15 @@ def test_label_files_are_read_by_their_phase_names(tmp_path, labels):
         np.testing.assert_array_equal(got, np.array([0, 2, 1], np.uint8)[labels])
         with pytest.raises(InputError, match=r"names its phases \['pore', 'am', 'cbd'\]"):
             read_labels(path, phases=("pore", "solid"))
-        # label_values given: the user maps the values, the names are not consulted
-        np.testing.assert_array_equal(read_labels(path, phases=PHASES, label_values=[0, 1, 2]).numpy(), labels)
+        # label_values / ignore_value given (a command's one setting for all its label files, e.g.
+        # hand labels stored 2 = pore, 0 = unlabelled): a file naming its phases is still read by name
+        np.testing.assert_array_equal(read_labels(path, phases=PHASES, label_values=[0, 1, 2]).numpy(),
+                                      np.array([0, 2, 1], np.uint8)[labels])
+        np.testing.assert_array_equal(read_labels(path, phases=PHASES, label_values=[2, 1, 3], ignore_value=0).numpy(),
+                                      np.array([0, 2, 1], np.uint8)[labels])
+        # a file naming other phases: label_values maps its stored values (the names are not consulted)
+        np.testing.assert_array_equal(read_labels(path, phases=("pore", "solid", "x"), label_values=[0, 1, 2]).numpy(),
+                                      labels)
 
 
 def test_ome_bigtiff_labels_name_their_phases(tmp_path, labels, monkeypatch):

@@ -40,6 +40,8 @@ def run(cfg: DictConfig) -> int:
     from electroseg.preprocess import preprocess_volume, write_preprocess_qc
 
     volume = read_volume(cfg.input, voxel_size=_plain(cfg.voxel_size))
+    if cfg.analyze:  # before segmenting and writing anything
+        volume.require_voxel_size("the analysis of segment (analyze=true)")
     data, multichannel, channel = volume.numpy(), volume.is_multichannel, int(cfg.channel)
     steps = _registered_on(_plain(cfg.preprocess.steps) or [], volume, channel)
     prepared = preprocess_volume(data, steps=steps, multichannel=multichannel,

@@ -63,6 +63,16 @@ def test_segment_bad_phase_order_is_one_line_error(tmp_path, tiny_sample, capsys
     assert not (tmp_path / "out" / "labels.tif").exists()
 
 
+def test_segment_analyze_without_voxel_size_writes_nothing(tmp_path, tiny_sample, capsys):
+    image_path = tmp_path / "image.tif"
+    tifffile.imwrite(image_path, tiny_sample.images["sem"][0])  # a 2-D image without a voxel size
+    status = main(["segment", f"input={image_path}", f"out={tmp_path / 'out'}", "analyze=true"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "voxel_size=[y,x]" in err and "image.tif" in err
+    assert not (tmp_path / "out").exists()  # refused before segmenting, not after writing the labels
+
+
 def test_segment_missing_input(tmp_path, capsys):
     assert main(["segment", f"input={tmp_path / 'nope.tif'}", f"out={tmp_path / 'o'}"]) == 2
     assert "nope.tif" in capsys.readouterr().err

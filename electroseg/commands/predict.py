@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> int:
         progress=bool(cfg.progress), executor=str(cfg.executor), dask=_plain(cfg.dask),
         slab_size=int(cfg.slab_size), volume_fractions=_plain(cfg.get("volume_fractions")),
         uncertainty=bool(cfg.get("uncertainty", True)), qa_tiling=bool(cfg.get("qa_tiling", False)),
-        hand_labels=cfg.get("hand_labels"), scale=_plain(cfg.get("scale", "auto")),
+        hand_labels=_plain(cfg.get("hand_labels")), scale=_plain(cfg.get("scale", "auto")),
     )
     for failed in (r for r in result.results if r.status == "failed"):
         logger.error("%s", failed.error)

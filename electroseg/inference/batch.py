@@ -106,7 +106,7 @@ class _Options:
     chunked_format: str = "zarr"   # chunked labels: labels.zarr or labels.tif (OME BigTIFF)
     uncertainty: bool = True       # uncertainty.tif + qa.low_confidence (in-memory route)
     qa_tiling: bool = False        # qa.tiling_agreement: the central half predicted again
-    hand_labels: str | None = None  # "{name}"-template of each input's hand labels: qa.hand_labels
+    hand_labels: dict | None = None  # {path: "{name}"-template, label_values, ignore_value}: qa.hand_labels
     scale: float | str = "auto"    # in-memory route: predict_volume's scale (streaming routes: 1)
 
 
@@ -189,13 +189,13 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
     return prediction.labels, volume.voxel_size, list(prediction.intensity), qa
 
 
-def _read_hand_labels(path: str, phases, shape) -> np.ndarray | None:
-    """An input's hand labels (255 = unlabelled), None when it has no hand-label file."""
+def _read_hand_labels(path: str, phases, shape, *, label_values=None, ignore_value: int = 255) -> np.ndarray | None:
+    """An input's hand labels (in memory 255 = unlabelled), None when it has no hand-label file."""
     from electroseg.io import read_labels
 
     if not Path(path).exists():
         return None
-    hand = read_labels(path, phases=phases).numpy()
+    hand = read_labels(path, phases=phases, label_values=label_values, ignore_value=ignore_value).numpy()
     if hand.shape != tuple(shape):
         raise InputError(f"{path}: hand labels of shape {hand.shape}, the input is {tuple(shape)}")
     return hand
@@ -353,8 +353,10 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
         labels, voxel_size, intensity, qa = _predict_item(loaded, item, folder, options)
         hand, hand_path = None, None
         if options.hand_labels:
-            hand_path = options.hand_labels.format(name=item.name)
-            hand = _read_hand_labels(hand_path, loaded.spec.phases, labels.shape)
+            hand_path = options.hand_labels["path"].format(name=item.name)
+            hand = _read_hand_labels(hand_path, loaded.spec.phases, labels.shape,
+                                     label_values=options.hand_labels["label_values"],
+                                     ignore_value=options.hand_labels["ignore_value"])
             qa["hand_labels"] = (None if hand is None else
                                  _hand_label_agreement(labels, hand, hand_path, loaded.spec.phases))
         analysis = []
@@ -420,13 +422,32 @@ def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, ma
     return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
                     int(max_memory_bytes), predict, chunked_format=chunked_format,
                     uncertainty=bool(uncertainty), qa_tiling=bool(qa_tiling),
-                    hand_labels=_check_template(hand_labels), scale=check_scale(scale))
+                    hand_labels=_check_hand_labels(hand_labels), scale=check_scale(scale))
 
 
-def _check_template(template: str | None) -> str | None:
-    """A hand-label path template must name the input (``{name}``) and nothing else."""
-    if template is None:
+def _check_hand_labels(value: Any) -> dict | None:
+    """``hand_labels`` as ``{path, label_values, ignore_value}``: a path template, or a mapping
+    with ``path`` and optionally the stored ``label_values`` and ``ignore_value`` of the files."""
+    if value is None:
         return None
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"path", "label_values", "ignore_value"}
+        if unknown or "path" not in value:
+            raise InputError(f"hand_labels: expected a path with {{name}}, or {{path: ..., label_values: [...], "
+                             f"ignore_value: N}}, got {dict(value)}")
+        values = value.get("label_values")
+        try:
+            values = None if values is None else [int(v) for v in values]
+            ignore = int(value.get("ignore_value", 255))
+        except (TypeError, ValueError):
+            raise InputError(f"hand_labels: label_values must be integers and ignore_value one integer, "
+                             f"got {dict(value)}") from None
+        return {"path": _check_template(value["path"]), "label_values": values, "ignore_value": ignore}
+    return {"path": _check_template(value), "label_values": None, "ignore_value": 255}
+
+
+def _check_template(template: Any) -> str:
+    """A hand-label path template must name the input (``{name}``) and nothing else."""
     text = str(template)
     try:
         text.format(name="x")
@@ -463,7 +484,7 @@ def predict_batch(
     volume_fractions: Mapping[str, float] | None = None,
     uncertainty: bool = True,
     qa_tiling: bool = False,
-    hand_labels: str | None = None,
+    hand_labels: str | Mapping[str, Any] | None = None,
     scale: float | str = "auto",
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
@@ -519,9 +540,11 @@ def predict_batch(
         Predict the central half (in-plane) of each input again on its own and record the share
         of its interior that gets the same labels (``qa.tiling_agreement``); about a quarter
         more prediction time.
-    hand_labels : str, optional
+    hand_labels : str or mapping, optional
         Where each input's hand labels are, as a path with ``{name}`` (the input's name), e.g.
-        ``"labels/{name}_labels.tif"`` (255 = unlabelled). When the file exists, ``qa.hand_labels``
+        ``"labels/{name}_labels.tif"`` (255 = unlabelled, phase i stored as i, or the phases the
+        file names), or ``{"path": ..., "label_values": [...], "ignore_value": N}`` for files
+        stored with other values (NREL's scribbles: ``[2, 1]`` and ``0``). When the file exists, ``qa.hand_labels``
         records the share of its labelled voxels the prediction reproduces, overall and per phase
         (``hand_label_agreement`` in summary.csv).
     scale : "auto" or float in (0, 1]

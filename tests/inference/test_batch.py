@@ -253,6 +253,29 @@ def test_quality_record_scores_each_inputs_hand_labels(tmp_path, scans):
         predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "x", hand_labels="labels.tif")
 
 
+def test_hand_labels_stored_with_other_values(tmp_path, scans):
+    # NREL-style files: phases stored as 3, 1, 2 and unlabelled as 0, named in the mapping form
+    ckpt, folder = scans
+    plain = predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "first", precision="fp32", uncertainty=False)
+    labels = read_volume(tmp_path / "first" / "a" / "labels.tif").numpy()
+    stored = np.zeros(labels.shape, np.uint8)
+    stored[2] = np.array([3, 1, 2], np.uint8)[labels[2]]
+    (tmp_path / "hand").mkdir()
+    write_tiff(tmp_path / "hand" / "a.tif", stored, voxel_size=VOXEL)
+    template = str(tmp_path / "hand" / "{name}.tif")
+    result = predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "out", precision="fp32", uncertainty=False,
+                           hand_labels={"path": template, "label_values": [3, 1, 2], "ignore_value": 0})
+    qa = json.loads((tmp_path / "out" / "a" / "prediction.json").read_text())["qa"]["hand_labels"]
+    assert plain.failed == result.failed == 0
+    assert qa["voxels"] == labels[2].size and qa["agreement"] == pytest.approx(1.0)
+    # the plain template reads them as phase i = i: value 3 is refused with the line naming the file
+    failed = predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "out2", precision="fp32", uncertainty=False,
+                           hand_labels=template)
+    assert failed.failed == 1 and "a.tif" in failed.results[0].error and "label_values" in failed.results[0].error
+    with pytest.raises(InputError, match="hand_labels"):
+        predict_batch(ckpt, [str(folder / "a.tif")], tmp_path / "out3", hand_labels={"path": template, "values": [1]})
+
+
 def test_analysis_measures_the_segmentation_error_on_hand_labels_else_the_checkpoints(tmp_path, scans, kit):
     """analyze=true: an input's own hand-labelled slices correct its metrics; without them, the
     errors its checkpoint measured on held-out slices do; with neither, no segmentation entry."""

@@ -244,3 +244,19 @@ def test_run_names_the_segmented_scan_when_the_voxel_size_is_missing(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "segmentpy/470.tif (and 10 other images)" in err
     assert "data.voxel_size=[y,x]" in err and "Traceback" not in err
+
+
+def test_preprocess_without_steps_keeps_the_files_values_and_dtype(tmp_path):
+    # a model trained on the copy records its storage: a float copy of 16-bit counts made predict
+    # on the original file fall back to the file's own intensity window
+    import numpy as np
+    import tifffile
+
+    from electroseg.io import write_tiff
+    from electroseg.pipeline import preprocess_images
+
+    counts = np.random.default_rng(0).integers(1000, 60000, (4, 16, 16)).astype(np.uint16)
+    write_tiff(tmp_path / "scan.tif", counts, voxel_size=(0.1, 0.1, 0.1))
+    preprocess_images({"xct": tmp_path / "scan.tif"}, tmp_path / "pre", steps=[])
+    copy = tifffile.imread(tmp_path / "pre" / "image.tif")
+    assert copy.dtype == np.uint16 and np.array_equal(copy, counts)

@@ -20,8 +20,15 @@ def run(cfg: DictConfig) -> int:
     model = load_checkpoint(str(cfg.checkpoint))
     image = read_volume(str(cfg.input))
     labelled = [int(z) for z in (_plain(cfg.labelled) or [])]
-    if cfg.get("hand_labels"):
-        labelled += labelled_slices(read_labels(str(cfg.hand_labels), phases=model.spec.phases).numpy())
+    given = _plain(cfg.get("hand_labels"))
+    if given:
+        spec = dict(given) if isinstance(given, dict) else {"path": given}
+        if set(spec) - {"path", "label_values", "ignore_value"} or "path" not in spec:
+            raise InputError(f"hand_labels: expected a file, or {{path: ..., label_values: [...], ignore_value: N}}, "
+                             f"got {given}")
+        hand = read_labels(str(spec["path"]), phases=model.spec.phases, label_values=spec.get("label_values"),
+                           ignore_value=int(spec.get("ignore_value", 255)))
+        labelled += labelled_slices(hand.numpy())
     n_slices = image.spatial_shape[0] if image.ndim_spatial == 3 else 1
     bad = [z for z in labelled if not 0 <= z < n_slices]
     if bad:

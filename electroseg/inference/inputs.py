@@ -129,10 +129,13 @@ def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[S
     source.bounds = [intensity_bounds(source.channel(c), setup.normalization, c) for c in range(len(index))]
     routes = {b.route for b in source.bounds}
     if "own" in routes and setup.normalization.get("method") == "auto" and setup.normalization.get("bounds"):
+        from electroseg.models.normalization import storage
+
+        stored, trained = storage(data.dtype), setup.normalization.get("storage")
         logger.warning("%s: intensities are not in the training data's units (percentile window %s, "
-                       "training %s): normalised by the input's own percentiles instead", where,
-                       [[round(b.lo, 4), round(b.hi, 4)] for b in source.bounds],
-                       setup.normalization.get("bounds"))
+                       "training %s; stored as %s, training data as %s): normalised by the input's own "
+                       "percentiles instead", where, [[round(b.lo, 4), round(b.hi, 4)] for b in source.bounds],
+                       setup.normalization.get("bounds"), stored, trained[0] if trained else "not recorded")
     logger.debug("%s: normalisation bounds %s", where, [b.to_dict() for b in source.bounds])
     return source, two_d
 

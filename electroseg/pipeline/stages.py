@@ -182,6 +182,9 @@ def preprocess_images(images: Mapping[str, Path], out: Path, *, steps: Sequence[
     result = preprocess_volume(stack, steps=list(steps), multichannel=len(volumes) > 1, channel_names=list(images))
     out.mkdir(parents=True, exist_ok=True)
     arrays = list(result.image) if len(volumes) > 1 else [result.image]
+    if not steps:  # nothing changed the values: keep the files' dtype, which a trained model records
+        # (a float copy of 16-bit counts made `predict` on the original file take its own window)
+        arrays = [v.numpy() for v in volumes]
     for name, array in zip(_file_names(list(images)), arrays):
         write_tiff(out / name, array, voxel_size=volumes[0].voxel_size)
     write_json(out / "preprocess.json", result.to_dict())

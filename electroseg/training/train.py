@@ -272,7 +272,8 @@ def train(cfg: DictConfig, *, callbacks: Sequence[L.Callback] = ()) -> dict[str,
                                 channels_last=bool(cfg.get("channels_last", False)))
     loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
     trainer = instantiate(cfg.trainer, callbacks=[*_callbacks(cfg, out, has_val=bool(fit_val)), *callbacks],
-                          logger=loggers, default_root_dir=str(out))
+                          logger=loggers, default_root_dir=str(out),
+                          **_short_budget(cfg, datamodule, has_val=bool(fit_val)))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     seconds = time.perf_counter() - start
@@ -287,6 +288,25 @@ def train(cfg: DictConfig, *, callbacks: Sequence[L.Callback] = ()) -> dict[str,
                 temperature=None if temperature is None else temperature["temperature"],
                 slice_errors=(scores or {}).get("slice_errors"))
     return metrics
+
+
+def _short_budget(cfg: DictConfig, datamodule: Any, *, has_val: bool) -> dict[str, Any]:
+    """``val_check_interval`` when ``trainer.max_steps`` ends training inside the first epoch.
+
+    Validation runs at the end of each epoch; a step budget shorter than one epoch would stop
+    training before any, leaving no best.ckpt, no held-out scores and no per-slice agreement in
+    train_metrics.json. Validating once at the last step gives them.
+    """
+    max_steps = int(cfg.trainer.get("max_steps", -1) or -1)
+    per_epoch = int(datamodule.samples_per_epoch) // int(datamodule.batch_size)  # drop_last batches
+    limit = cfg.trainer.get("limit_train_batches")
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        per_epoch = min(per_epoch, limit)
+    elif isinstance(limit, float):
+        per_epoch = int(per_epoch * limit)
+    if not has_val or max_steps <= 0 or max_steps >= per_epoch or cfg.trainer.get("val_check_interval") is not None:
+        return {}
+    return {"val_check_interval": max_steps}
 
 
 def training_record(dataset: DatasetConfig, metrics: dict[str, Any], *, seed: int) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,8 +131,12 @@ def test_without_a_val_split_labelled_slices_are_held_out_and_every_one_is_score
 
 
 def test_training_stops_on_steps_and_says_so(train_config):
-    metrics = train(train_config("trainer.max_epochs=50", "trainer.max_steps=3", "trainer.limit_train_batches=4"))
+    cfg = train_config("trainer.max_epochs=50", "trainer.max_steps=3", "trainer.limit_train_batches=4")
+    metrics = train(cfg)
     assert metrics["global_step"] == 3 and metrics["stopped_by"] == "max_steps"
+    # a budget inside the first epoch still validates once, at its last step: best.ckpt and the scores
+    assert "val/mean_iou" in metrics and Path(metrics["best_checkpoint"]).name == "best.ckpt"
+    assert (Path(cfg.out) / "checkpoints" / "best.ckpt").is_file()
 
 
 def test_unet3d_on_a_few_labelled_slices_suggests_the_2d_model(train_config, caplog):

@@ -77,8 +77,10 @@ def _method(results: Mapping) -> str:
 
 
 def plot_psd(results: Mapping, path: str | Path, *, phase: str = "am") -> Path:
-    """Number- and volume-weighted particle size distributions, samples overlaid."""
-    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    """Number- and volume-weighted particle size distributions, samples overlaid: what was
+    counted in the title, one legend under both panels (sample, count, clusters, and the share
+    the bins leave out)."""
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 4.4), layout="constrained")
     unit = "µm³"
     for name, result in results.items():
         if phase not in result.histograms:
@@ -86,12 +88,13 @@ def plot_psd(results: Mapping, path: str | Path, *, phase: str = "am") -> Path:
         hist = result.histograms[phase]
         unit = "µm³" if hist.size_name == "volume_um3" else "µm²"
         for ax, values in zip(axes, (hist.number_fraction, hist.volume_fraction)):
-            ax.stairs(np.nan_to_num(values), hist.edges, label=_counted_label(name, result, phase),
-                      lw=1.5)
+            ax.stairs(np.nan_to_num(values), hist.edges, label=_counted_label(name, result, phase), lw=1.5)
     for ax, title in zip(axes, ("number fraction", "volume fraction")):
-        ax.set(xscale="log", xlabel=f"particle size ({unit})", ylabel=title,
-               title=f"{phase} {_WHAT.get(_split(results, phase), 'particles')}: {title}")
-        ax.legend(fontsize=7)
+        ax.set(xscale="log", xlabel=f"particle size ({unit})", ylabel=title, title=title)
+    fig.suptitle(f"{phase} {_WHAT.get(_split(results, phase), 'particles')}", fontsize=11)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", fontsize=8, frameon=False)
     return _save(fig, path)
 
 
@@ -105,13 +108,19 @@ def _split(results: Mapping, phase: str) -> str:
 
 
 def _counted_label(name: str, result, phase: str) -> str:
-    """Legend: sample, what was counted and how many; the clusters beside split particles."""
+    """Legend: sample and how many were counted; the connected clusters beside split particles;
+    the share of particles and of their volume outside every bin, when there is one."""
     table = result.particles[phase]
-    text = f"{name}: n = {table.count} ({_WHAT.get(table.split, table.split)})"
+    text = f"{name}: {table.count} {'particles' if table.split != 'none' else 'clusters'}"
     clusters = getattr(result, "clusters", None)
-    if phase == "am" and clusters is not None and clusters.get("largest_fraction") is not None:
-        text += (f"; {clusters['count']} connected clusters, the largest "
-                 f"{100 * clusters['largest_fraction']:.0f} % of AM")
+    if phase == "am" and table.split != "none" and clusters is not None and clusters.get("largest_fraction") is not None:
+        text += (f" ({clusters['count']} connected clusters, the largest "
+                 f"{100 * clusters['largest_fraction']:.0f} % of AM)")
+    hist = result.histograms.get(phase)
+    outside = hist.outside() if hist is not None else {}
+    if outside.get("number"):
+        text += (f"; outside the bins: {100 * outside['number']:.1f} % of them, "
+                 f"{100 * (outside['volume'] or 0):.1f} % of their {'volume' if hist.size_name == 'volume_um3' else 'area'}")
     return text
 
 

@@ -542,8 +542,10 @@ def _table_from_labels(particle_labels: np.ndarray, *, phase: str, sizes: tuple[
                          touches)
 
 
-DEFAULT_EDGES_UM3: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
-"""Default size-bin edges (µm³, or µm² for 2-D): decades from 1e-3 to 1e3."""
+DEFAULT_EDGES_UM3: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5)
+"""Default size-bin edges (µm³, or µm² for 2-D): decades from 1e-3 to 1e5. The top decades hold
+electrode secondary particles (a 12.4 µm sphere is 1e3 µm³, a 27 µm one 1e4): with 1e3 as the
+last edge, 6 % of TauFactor's NMC particles and 31 % of its AM volume fell outside every bin."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -575,12 +577,19 @@ class SizeHistogram:
     region_number_fraction: np.ndarray
     region_volume_fraction: np.ndarray
 
+    def outside(self) -> dict[str, float | None]:
+        """Share of the particles (``number``) and of their summed size (``volume``) outside every
+        bin: what the bins leave out (0 when the edges span every particle)."""
+        return {name: None if np.isnan(values).all() else round(float(max(0.0, 1.0 - np.nansum(values))), 6)
+                for name, values in (("number", self.number_fraction), ("volume", self.volume_fraction))}
+
     def to_dict(self) -> dict:
         """The ``histogram`` entry of metrics.json."""
         unit = "um3" if self.size_name == "volume_um3" else "um2"
         return {f"edges_{unit}": self.edges.tolist(),
                 "number_fraction": _nan_to_none(self.number_fraction),
-                "volume_fraction": _nan_to_none(self.volume_fraction)}
+                "volume_fraction": _nan_to_none(self.volume_fraction),
+                "outside_bins": self.outside()}
 
     def as_table(self):
         """pandas DataFrame: one row per (region, bin); region "all" is the whole volume."""

@@ -42,7 +42,8 @@ def test_metrics_match_the_individual_functions():
     assert metrics["particles"]["connectivity"] == 1
     assert metrics["particles"]["volume_um3"]["median"] == pytest.approx(np.median(table.size))
     assert set(metrics["particles"]["histogram"]) == {"edges_um3", "number_fraction",
-                                                       "volume_fraction"}
+                                                       "volume_fraction", "outside_bins"}
+    assert metrics["particles"]["histogram"]["outside_bins"] == {"number": 0.0, "volume": 0.0}
     assert metrics["surface"] == {**interface_areas(labels, voxel_size=vs).per_um,
                                   "unit": "per_um"}
     assert metrics["uncertainty"] is None

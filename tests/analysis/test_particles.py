@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from electroseg.analysis.particles import (
+    DEFAULT_EDGES_UM3,
     label_particles,
     particle_table,
     size_histogram,
@@ -118,7 +119,8 @@ def test_no_particles_gives_null_summary(caplog):
     assert table.to_dict()["volume_um3"] == {"mean": None, "median": None}
     assert "no 'am' particles" in caplog.text
     hist = size_histogram(table)
-    assert hist.to_dict()["number_fraction"] == [None] * 6
+    assert hist.to_dict()["number_fraction"] == [None] * (len(DEFAULT_EDGES_UM3) - 1)
+    assert hist.to_dict()["outside_bins"] == {"number": None, "volume": None}
 
 
 def test_histogram_hand_counted():
@@ -180,3 +182,16 @@ def test_watershed_splits_two_touching_balls():
         assert split.voxels.sum() == (a | b).sum()
         assert np.sort(split.centroid_um[:, 2]) == pytest.approx([1.3, 3.0], abs=0.1)
     assert split_touching(a, voxel_size=voxel_size).max() == 1
+
+
+def test_histogram_says_what_its_bins_leave_out():
+    # three particles of 8, 64 and 4096 voxels of 1 µm³: the last is outside edges ending at 1e3
+    labels = np.zeros((20, 40, 40), np.uint8)
+    labels[0:2, 0:2, 0:2] = 2
+    labels[4:8, 4:8, 4:8] = 2
+    labels[4:20, 20:36, 20:36] = 2
+    table = particle_table(labels, voxel_size=(1.0, 1.0, 1.0))
+    assert sorted(table.size.tolist()) == [8.0, 64.0, 4096.0]
+    narrow = size_histogram(table, edges=(1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3))
+    assert narrow.outside() == pytest.approx({"number": 1 / 3, "volume": 4096 / (8 + 64 + 4096)})
+    assert size_histogram(table, edges=DEFAULT_EDGES_UM3).outside() == {"number": 0.0, "volume": 0.0}

@@ -98,12 +98,44 @@ def _lazy_tiff(path: Path) -> Any:
     try:
         import zarr
 
-        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        array = zarr.open(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
         logger.info("%s: compressed or tiled, not memory-mappable: read lazily chunk by chunk", path)
-        return zarr.open(store, mode="r")
+        return LazyTiff(path, array)
     except Exception as err:  # noqa: BLE001 - any failure of the lazy route falls back to a whole read
         logger.info("%s: no lazy view (%s); reading it whole", path, err)
         return None
+
+
+class LazyTiff:
+    """A compressed or tiled TIFF read chunk by chunk through tifffile's Zarr store, that can be
+    sent to other processes (Dask workers): the store holds an open file and its lock, which do
+    not pickle, so a copy carries the path and opens the file again on its first read."""
+
+    def __init__(self, path: Path, array: Any = None) -> None:
+        self.path = Path(path)
+        self._array = array if array is not None else self._open()
+        self.shape, self.dtype = tuple(self._array.shape), np.dtype(self._array.dtype)
+        self.chunks, self.ndim = tuple(self._array.chunks), len(self.shape)
+
+    def _open(self) -> Any:
+        import tifffile
+        import zarr
+
+        return zarr.open(tifffile.imread(self.path, aszarr=True, series=0, level=0), mode="r")
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if self._array is None:
+            self._array = self._open()
+        return self._array[key]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[...], dtype=dtype)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_array": None}
+
+    def __len__(self) -> int:
+        return self.shape[0]
 
 
 def _czyx_axes(shape: tuple, axes: str) -> tuple[list[int], str]:

@@ -44,3 +44,26 @@ def test_dask_executor_with_the_particle_split_says_it_runs_in_memory(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the particle split runs in memory only" in err[0]
     assert "split=none" in err[0] and "Traceback" not in err[0]
+
+
+def test_compressed_tiff_is_sent_to_dask_worker_processes(tmp_path):
+    # tifffile's Zarr store over a compressed TIFF holds an open file and its lock, which do not
+    # pickle: worker processes failed with "cannot pickle '_thread.RLock' object"
+    import pickle
+
+    import tifffile
+
+    from electroseg.io import read_volume
+
+    rng = np.random.default_rng(2)
+    field = ndi.gaussian_filter(rng.random((12, 32, 32)), 2)
+    labels = np.digitize(field, np.quantile(field, [0.45, 0.75])).astype(np.uint8)
+    path = tmp_path / "l.tif"
+    tifffile.imwrite(path, labels, compression="zlib")
+    lazy = read_volume(path, lazy=True).data
+    assert not isinstance(lazy, np.ndarray)  # the chunk-by-chunk route, not a memory map
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(lazy))[2:5], labels[2:5])
+    common = [f"input={path}", "figures=false", "n_blocks=2", "split=none", "voxel_size=[0.05,0.025,0.025]"]
+    assert main(["analyze", *common, f"out={tmp_path / 'local'}"]) == 0
+    assert main(["analyze", *common, f"out={tmp_path / 'dask'}", "executor=dask", "dask.n_workers=1"]) == 0
+    assert _metrics(tmp_path / "dask") == _metrics(tmp_path / "local")

@@ -81,7 +81,9 @@ def test_compressed_tiff_is_read_lazily_page_by_page(tmp_path, labels, layout):
     path = tmp_path / "packed.tif"
     tifffile.imwrite(path, labels, compression="zlib", **layout)
     volume = read_volume(path, lazy=True)
-    assert isinstance(volume.data, zarr.Array) and volume.spatial_shape == labels.shape
+    from electroseg.io._tiff import LazyTiff
+
+    assert isinstance(volume.data, LazyTiff) and volume.spatial_shape == labels.shape  # chunk by chunk, picklable
     np.testing.assert_array_equal(volume.data[1:3], labels[1:3])
     two_channels = tmp_path / "two.tif"
     tifffile.imwrite(two_channels, np.stack([labels, labels + 1]), compression="zlib", metadata={"axes": "CZYX"})

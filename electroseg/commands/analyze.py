@@ -58,9 +58,9 @@ def run(cfg: DictConfig) -> int:
         results = _analyze_on_dask(cfg, samples, images, options)
     elif cfg.executor == "local":
         results = {}
-        hand_arrays = {name: _read(cfg, path, phases).numpy() for name, path in hand.items()}
+        hand_arrays = {name: _read(cfg, path, phases, name).numpy() for name, path in hand.items()}
         for name, path in samples.items():
-            labels = _read(cfg, path, phases)
+            labels = _read(cfg, path, phases, name)
             results[name] = analyze_labels(
                 labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
                 image=images.get(name), source=str(path), hand_labels=hand_arrays.get(name),
@@ -106,17 +106,30 @@ def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, opt
     with dask_client(**_plain(cfg, "dask")) as client:
         for name, path in samples.items():
             results[name] = analyze_blockwise(
-                path, voxel_size=_plain(cfg, "voxel_size"), label_values=_plain(cfg, "label_values"),
+                path, voxel_size=_plain(cfg, "voxel_size"), label_values=_label_values(cfg, name),
                 image=images.get(name), source=str(path), client=client, **options)
             logger.info("%s: analysed %s block-wise on dask", name, path)
     return results
 
 
-def _read(cfg: DictConfig, path: str, phases: tuple[str, ...]):
+def _read(cfg: DictConfig, path: str, phases: tuple[str, ...], name: str):
     from electroseg.io import read_labels
 
-    return read_labels(path, phases=phases, label_values=_plain(cfg, "label_values"),
+    return read_labels(path, phases=phases, label_values=_label_values(cfg, name),
                        ignore_value=int(cfg.ignore_value), voxel_size=_plain(cfg, "voxel_size"))
+
+
+def _label_values(cfg: DictConfig, name: str) -> list[int] | None:
+    """The stored phase values of sample ``name``'s files: ``label_values`` is one list for every
+    file, or ``{sample: list}`` when the samples come from sources that store them differently."""
+    given = _plain(cfg, "label_values")
+    if not isinstance(given, dict):
+        return given
+    samples = set(_named_paths(cfg, "inputs", "input"))
+    unknown = sorted(set(given) - samples)
+    if unknown:
+        raise InputError(f"label_values: names {unknown} are not among the samples {sorted(samples)}")
+    return given.get(name)
 
 
 def _per_sample(cfg: DictConfig, key: str, samples: dict[str, str]) -> dict[str, str]:

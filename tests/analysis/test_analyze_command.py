@@ -71,6 +71,22 @@ def test_segmentation_and_hand_labels_stored_with_other_values(tmp_path, capsys)
     assert check["source"].endswith("hand.tif")
 
 
+def test_label_values_per_sample(tmp_path, capsys):
+    # two sources that store the phases differently: one label_values per sample
+    first = write_tiff(tmp_path / "a.tif", _labels(0), voxel_size=(0.05, 0.03, 0.03))  # 0, 85, 170
+    second_values = _labels(1) // 85  # 0, 1, 2
+    second = write_tiff(tmp_path / "b.tif", second_values.astype(np.uint8), voxel_size=(0.05, 0.03, 0.03))
+    out = tmp_path / "out"
+    common = [f"inputs={{a: {first}, b: {second}}}", "uncertainty=false", "figures=false", "split=none"]
+    status = main(["analyze", *common, f"out={out}", "label_values={a: [0,85,170], b: [0,1,2]}"])
+    assert status == 0, capsys.readouterr().err
+    for name, stored, am in (("a", _labels(0), 170), ("b", second_values, 2)):
+        metrics = json.loads((out / name / "metrics.json").read_text())
+        assert metrics["volume_fraction"]["am"] == pytest.approx(np.mean(stored == am))
+    assert main(["analyze", *common, f"out={tmp_path / 'x'}", "label_values={a: [0,85,170], c: [0,1,2]}"]) == 2
+    assert "label_values: names ['c'] are not among the samples ['a', 'b']" in capsys.readouterr().err
+
+
 def test_missing_voxel_size_and_unmapped_values_fail_cleanly(tmp_path, capsys):
     path = tmp_path / "labels.npy"
     np.save(path, _labels(0))

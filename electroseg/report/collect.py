@@ -204,6 +204,9 @@ def comparison_sections(root: Path) -> list[Section]:
     sections = []
     for path in products(root, "comparison.json"):
         comparison = read_json(path)
+        if "samples" in comparison and "names" not in comparison:  # electroseg analyze inputs=...
+            sections.append(_sample_comparison_section(comparison, path, root))
+            continue
         names = comparison.get("names", ["a", "b"])
         agreements = comparison.get("agreement", {})
         tables = [side_by_side(agreements, "Voxel agreement (IoU, Dice, boundary F1; "
@@ -220,10 +223,36 @@ def comparison_sections(root: Path) -> list[Section]:
                                 "hand-labelled slices: estimate [95 % interval] (as segmented); intervals "
                                 "that do not overlap are a disagreement the labelled slices cannot explain",
                                 ("metric", *names, "overlap"), rows))
-        sections.append(Section(f"Comparison: {' vs '.join(names)} ({label_of(path, root)})",
+        sections.append(Section(f"Comparison: {' vs '.join(names)}{_where(path, root)}",
                                 tables=tuple(t for t in tables if t.rows),
                                 figures=figures_under(root, [path.parent])))
     return sections
+
+
+def _where(path: Path, root: Path) -> str:
+    """`` (folder)`` of a product below the report's root; nothing for one at the root."""
+    where = label_of(path, root)
+    return "" if where in ("", ".") else f" ({where})"
+
+
+def _sample_comparison_section(comparison: dict, path: Path, root: Path) -> Section:
+    """Two samples analysed together (``analyze inputs=``): each metric per sample, the
+    difference with its bootstrap interval over in-plane sub-blocks, and whether it excludes 0."""
+    a, b = comparison["samples"]
+    rows = []
+    for metric, entry in (comparison.get("metrics") or {}).items():
+        rows.append((metric, format_value(entry.get(a)), format_value(entry.get(b)),
+                     _interval_cell({"estimate": entry.get("difference"), "ci_low": entry.get("ci_low"),
+                                     "ci_high": entry.get("ci_high")}),
+                     {True: "yes", False: "no"}.get(entry.get("excludes_zero"), "")))
+    blocks = comparison.get("n_blocks") or {}
+    caption = (f"{comparison.get('difference', f'{b} - {a}')}: estimate [95 % interval] "
+               f"({comparison.get('method', 'bootstrap')}; sub-blocks {blocks.get(a, '?')} and {blocks.get(b, '?')}). "
+               "'beyond the variability' = the interval excludes 0: the samples differ by more than "
+               "either varies across its own volume (the segmentation's own error is not in it)")
+    table = Table(caption, ("metric", a, b, "difference", "beyond the variability"), tuple(rows))
+    return Section(f"Two samples: {b} against {a}{_where(path, root)}",
+                   tables=(table,) if rows else (), figures=figures_under(root, [path.parent]))
 
 
 def _interval_cell(entry: dict | None) -> str:

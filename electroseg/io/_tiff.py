@@ -163,12 +163,25 @@ def _to_czyx(data: Any, axes: str, path: Path) -> Any:
     if len(keep) != len(axes):
         data = data.reshape(tuple(data.shape[i] for i in keep))
     axes = kept
-    if "S" in axes:
-        raise InputError(f"{path}: expected a greyscale image, got colour samples (axes {axes})")
+    if "S" in axes:  # samples per pixel: greyscale stored as RGB(A) is read as grey, as for PNG
+        data, axes = _grey_samples(np.asarray(data), axes, path)
     order = [axes.index(a) for a in "CZYX" if a in axes]
     if len(order) != len(axes):
         raise InputError(f"{path}: unsupported TIFF axes {axes!r}; expected some of C, Z, Y, X")
     return data if order == sorted(order) else np.transpose(np.asarray(data), order)
+
+
+def _grey_samples(data: np.ndarray, axes: str, path: Path) -> tuple[np.ndarray, str]:
+    """One channel of an RGB(A) TIFF whose red, green and blue are equal (a greyscale image
+    exported as colour); InputError for colour pixels."""
+    axis = axes.index("S")
+    if data.shape[axis] not in (3, 4):
+        raise InputError(f"{path}: expected a greyscale image, got {data.shape[axis]} samples per pixel (axes {axes})")
+    red, green, blue = (np.take(data, i, axis=axis) for i in range(3))
+    if not (np.array_equal(red, green) and np.array_equal(green, blue)):
+        raise InputError(f"{path}: expected a greyscale image, got colour (RGB) pixels (axes {axes}); "
+                         "convert it to greyscale first")
+    return np.ascontiguousarray(red), axes.replace("S", "")
 
 
 def _voxel_size(tif: Any, axes: str) -> tuple[float, ...] | None:

@@ -8,6 +8,7 @@ import pytest
 import tifffile
 import zarr
 
+from electroseg.errors import InputError
 from electroseg.io import read_channels, read_labels, read_volume, write_tiff, write_zarr
 
 VOXEL = (0.05, 0.025, 0.025)
@@ -116,6 +117,23 @@ def test_npy_and_png(tmp_path, labels):
 
     iio.imwrite(tmp_path / "a.png", labels[0] * 100)
     np.testing.assert_array_equal(read_volume(tmp_path / "a.png").numpy(), labels[0] * 100)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_greyscale_saved_as_rgb_is_grey_and_colour_is_refused(tmp_path, labels, suffix):
+    # SEM images often come exported as RGB with R = G = B: read as one channel, TIFF as PNG
+    import imageio.v3 as iio
+
+    grey = (labels[0] * 100).astype(np.uint8)
+    rgb, colour = np.stack([grey] * 3, -1), np.stack([grey, grey, 255 - grey], -1)
+    for name, image in (("rgb", rgb), ("colour", colour)):
+        if suffix == ".tif":
+            tifffile.imwrite(tmp_path / f"{name}.tif", image, photometric="rgb")
+        else:
+            iio.imwrite(tmp_path / f"{name}.png", image)
+    np.testing.assert_array_equal(read_volume(tmp_path / f"rgb{suffix}").numpy(), grey)
+    with pytest.raises(InputError, match=r"colour.*expected a greyscale image, got colour \(RGB\) pixels"):
+        read_volume(tmp_path / f"colour{suffix}")
 
 
 def test_slice_folder_in_natural_order(tmp_path, labels):

@@ -230,7 +230,7 @@ def test_run_on_hand_labels_stored_with_their_own_values_and_ignore_zero(tmp_pat
 
 def test_run_refuses_unet3d_on_2d_images_before_any_stage(tmp_path, capsys, shared_data):
     status = main(["run", f"out={tmp_path / 'run'}", "data=segmentpy", f"data.root={shared_data / 'segmentpy'}",
-                   "data.voxel_size=[0.064,0.064]"])
+                   "data.voxel_size=[0.064,0.064]", "model=unet3d"])  # named; model=auto takes the 2-D model
     assert status == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "2-D image" in err and "model=multichannel2d" in err

@@ -13,7 +13,7 @@ from electroseg.training import make_spec, parse_dataset_config
 from electroseg.training.volumes import LabelOptions, load_split
 
 DATA = sorted((builtin_config_dir() / "data").glob("*.yaml"))
-MODELS = sorted((builtin_config_dir() / "model").glob("*.yaml"))
+MODELS = sorted(p for p in (builtin_config_dir() / "model").glob("*.yaml") if p.stem != "auto")  # auto: chosen in train
 NORM = {"method": "percentile", "lower": 0.5, "upper": 99.5}
 OPTIONS = LabelOptions(weights={"dense": 1, "hand": 1, "pseudo": 1})
 
@@ -114,8 +114,8 @@ def test_a_config_dir_file_replaces_the_built_in_of_its_name_and_only_while_give
     (tmp_path / "model" / "unet3d.yaml").write_text((builtin_config_dir() / "model" / "unet3d.yaml").read_text()
                                                      .replace("batch_size: 2 ", "batch_size: 5 "))
     (tmp_path / "segment.yaml").write_text("defaults:\n  - _self_\nmarker: from the user folder\n")
-    assert compose_command("train", ["out=unused"], config_dir=tmp_path).model.batch_size == 5
+    assert compose_command("train", ["out=unused", "model=unet3d"], config_dir=tmp_path).model.batch_size == 5
     assert compose_command("segment", [], config_dir=tmp_path).marker == "from the user folder"
     # the folder is searched only for the call that names it
-    assert compose_command("train", ["out=unused"]).model.batch_size == 2
+    assert compose_command("train", ["out=unused", "model=unet3d"]).model.batch_size == 2
     assert "marker" not in compose_command("segment", [])

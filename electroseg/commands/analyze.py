@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from electroseg.config import plain
 from electroseg.errors import InputError
+from electroseg.io.labels import UNLABELLED
 
 HELP = "metrics of a label volume (fractions, PBA, particles, surfaces)"
 
@@ -18,7 +19,6 @@ _ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "s
                   "surface_method", "n_regions", "collector_connectivity", "uncertainty",
                   "n_blocks", "seed", "merge", "crack_merge", "crack_gap_um", "tortuosity_axes")
 _SPLIT_KEYS = ("merge", "crack_merge", "crack_gap_um")
-UNLABELLED = 255  # unlabelled voxels in memory, whatever value the file stores (ignore_value)
 
 
 def _plain(cfg: DictConfig, key: str):

@@ -22,7 +22,7 @@ def _list(cfg: DictConfig, key: str):
 def run(cfg: DictConfig) -> int:
     """Read the label files, compare, write comparison.json, figures and (optionally) a report."""
     from electroseg.evaluation import compare_segmentations, write_comparison
-    from electroseg.io import read_labels, read_volume
+    from electroseg.io import UNLABELLED, read_labels, read_volume
 
     phases = tuple(_list(cfg, "phases"))
     opts = dict(phases=phases, label_values=_list(cfg, "label_values"),
@@ -37,14 +37,14 @@ def run(cfg: DictConfig) -> int:
     comparison = compare_segmentations(
         a.numpy(), b.numpy(), reference=None if reference is None else reference.numpy(),
         voxel_size=voxel_size, depth_axis=int(cfg.depth_axis), phases=phases,
-        ignore_value=255, names=names, blocks_per_axis=int(cfg.blocks_per_axis))  # read_labels maps ignore_value to 255
+        ignore_value=UNLABELLED, names=names, blocks_per_axis=int(cfg.blocks_per_axis))  # read_labels maps ignore_value to it
     shown = {names[0]: a.numpy(), names[1]: b.numpy()}
     if reference is not None:
         shown["reference"] = reference.numpy()
     image = read_volume(cfg.image, allow_channels=False).numpy() if cfg.image else None
     write_comparison(comparison, cfg.out, segmentations=shown, image=image,
                      depth_step_um=float(voxel_size[int(cfg.depth_axis)]),
-                     ignore_value=255)
+                     ignore_value=UNLABELLED)
     if cfg.report:
         from electroseg.report import build_report
 

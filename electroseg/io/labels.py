@@ -16,6 +16,9 @@ from electroseg.io.volume import Volume
 
 logger = logging.getLogger(__name__)
 
+UNLABELLED = 255
+"""Unlabelled voxels of a label array in memory; `read_labels` maps a file's stored ignore value to it."""
+
 
 def read_labels(
     path: str | os.PathLike,

@@ -16,12 +16,10 @@ from typing import Any
 import numpy as np
 
 from electroseg.errors import InputError
+from electroseg.io.labels import UNLABELLED  # the value of an unlabelled voxel in a hand-label file
 
 __all__ = ["UNLABELLED", "phase_colours", "colour_dict", "to_hand_labels", "to_painted", "labelled_slices",
            "output_kind", "output_layers", "labels_layer_kwargs"]
-
-UNLABELLED = 255
-"""Value of an unlabelled voxel in a hand-label file."""
 
 #: Fixed colours of the usual phases, the same in every viewer session.
 NAMED_COLOURS = {"pore": "#5e3c99", "cbd": "#e08a1e", "am": "#7fb8e6", "solid": "#59a14f",

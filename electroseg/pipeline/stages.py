@@ -22,12 +22,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from electroseg.errors import InputError
-from electroseg.io import read_labels, read_volume, write_json, write_tiff
+from electroseg.io import UNLABELLED, read_labels, read_volume, write_json, write_tiff
 
 logger = logging.getLogger(__name__)
 
-UNLABELLED = 255
-"""Unlabelled voxels in memory (`read_labels` maps a file's stored ignore value to it)."""
 STAGES = ("data", "preprocess", "classical", "train", "predict", "analysis", "compare")
 TrainModel = Callable[[Path, dict], Path]
 """``train_model(folder, dataset) -> checkpoint``: fit on a dataset mapping (configs/data format)."""

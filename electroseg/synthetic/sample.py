@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from electroseg.errors import InputError
+from electroseg.io.labels import UNLABELLED as IGNORE_VALUE
 from electroseg.synthetic._fields import check_shape, check_voxel_size
 from electroseg.synthetic.ct import simulate_ct
 from electroseg.synthetic.fibsem import narrow_pores, random_drift_shifts, simulate_fibsem
@@ -37,7 +38,6 @@ from electroseg.synthetic.microstructure import (
 
 logger = logging.getLogger(__name__)
 
-IGNORE_VALUE = 255
 PRESET_KEYS = frozenset({
     "name", "shape", "voxel_size", "phases", "phase_map", "depth_axis", "sparse_slices", "sparse_pairs",
     "microstructure", "cycling", "modality", "drift_step_px", "detectors", "pt_free_opening_um",

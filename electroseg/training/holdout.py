@@ -29,13 +29,13 @@ from typing import Sequence
 
 import numpy as np
 
+from electroseg.io.labels import UNLABELLED as IGNORE
 from electroseg.training.targets import TrainingTarget
 from electroseg.training.sampling import TrainingVolume
 
 __all__ = ["HeldOut", "hold_out_labels", "labelled_units"]
 
 logger = logging.getLogger(__name__)
-IGNORE = 255
 
 
 @dataclass(frozen=True)

@@ -60,13 +60,13 @@ def read_labels(
     recorded = recorded_phases(path)
     if recorded is not None and sorted(recorded) == sorted(phases):
         by_name = [recorded.index(p) for p in phases]
-        if (label_values is not None and [int(v) for v in label_values] != by_name) or int(ignore_value) != 255:
+        if (label_values is not None and [int(v) for v in label_values] != by_name) or int(ignore_value) != UNLABELLED:
             # one label_values / ignore_value serves several files of a command (a segmentation and
             # its hand labels): a file that names its phases is read by them, the others by the values
             logger.info("%s: the file names its phases %s (value i = phase i, 255 unlabelled): read by name; "
                         "label_values=%s and ignore_value=%s apply to label files that do not name them",
                         path, list(recorded), None if label_values is None else list(label_values), ignore_value)
-        label_values, ignore_value = by_name, 255
+        label_values, ignore_value = by_name, UNLABELLED
     elif recorded is not None and label_values is None:
         raise InputError(f"{path}: the file names its phases {list(recorded)} (value i = phase i), but "
                          f"phases={list(phases)} were asked for; give phases={list(recorded)}, or "

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from electroseg import DEFAULT_PHASES
 from electroseg.errors import InputError
 from electroseg.io.labels import UNLABELLED  # the value of an unlabelled voxel in a hand-label file
 
@@ -128,7 +129,7 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
     """
     import json
 
-    from electroseg.io import read_labels, read_volume, recorded_phases
+    from electroseg.io import read_volume, recorded_phases
 
     path = Path(path)
     if path.is_dir() and (path / "prediction.json").is_file():
@@ -141,8 +142,8 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
         if source is not None:
             image = read_volume(source, allow_channels=True)
             layers.append(_image_layer(image, Path(source).stem))
-        labels = read_labels(labels_file)
         phases = recorded_phases(labels_file) or tuple(record.get("phases") or ())
+        labels = _read_named(labels_file, phases)
         layers.append(_labels_layer(labels.numpy(), phases, labels.voxel_size, f"{path.name} labels"))
         if (path / "probabilities.zarr").is_dir():
             probs = read_volume(path / "probabilities.zarr", allow_channels=True)
@@ -159,9 +160,9 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
     if scan is not None:
         return _run_layers(path, scan)
     if path.is_dir() and (path / "thresholds.json").is_file() and (path / "labels.tif").is_file():
-        labels = read_labels(path / "labels.tif")
-        layers = [_labels_layer(labels.numpy(), recorded_phases(path / "labels.tif") or (), labels.voxel_size,
-                                f"{path.name} labels")]
+        phases = recorded_phases(path / "labels.tif") or ()
+        labels = _read_named(path / "labels.tif", phases)
+        layers = [_labels_layer(labels.numpy(), phases, labels.voxel_size, f"{path.name} labels")]
         if (path / "confidence.tif").is_file():
             confidence = read_volume(path / "confidence.tif")
             layers.append(_map_layer(confidence.numpy(), confidence.voxel_size, f"{path.name} confidence",
@@ -171,7 +172,7 @@ def output_layers(path: str | Path) -> list[tuple[Any, dict, str]] | None:
         phases = recorded_phases(path)
         if not phases:
             return None
-        labels = read_labels(path)
+        labels = _read_named(path, phases)
         data = labels.numpy()
         if (data == UNLABELLED).any():
             return [_labels_layer(to_painted(data), phases, labels.voxel_size, f"{path.stem} hand labels",
@@ -204,12 +205,14 @@ def _run_layers(path: Path, scan: dict) -> list[tuple[Any, dict, str]]:
         if Path(image).is_file():
             volume = read_volume(image)
             layers.append(_image_layer(volume, f"{path.name} {channel}"))
+    stored = {"phases": phases or DEFAULT_PHASES, "label_values": scan.get("label_values"),
+              "ignore_value": int(scan.get("ignore_value", UNLABELLED))}  # the dataset's files
     if scan.get("truth") and Path(scan["truth"]).is_file():
-        truth = read_labels(scan["truth"])
+        truth = read_labels(scan["truth"], **stored)
         kwargs = labels_layer_kwargs(phases, painted=False, name=f"{path.name} truth", voxel_size=truth.voxel_size)
         layers.append((truth.numpy(), {**kwargs, "visible": False}, "labels"))
     if scan.get("hand_labels") and Path(scan["hand_labels"]).is_file():
-        hand = read_labels(scan["hand_labels"])
+        hand = read_labels(scan["hand_labels"], **stored)
         layers.append(_labels_layer(to_painted(hand.numpy()), phases, hand.voxel_size,
                                     f"{path.name} hand labels", painted=True))
     confidence = path / "classical" / "confidence.tif"
@@ -220,10 +223,17 @@ def _run_layers(path: Path, scan: dict) -> list[tuple[Any, dict, str]]:
     learned = (path / "predict" / "labels.tif").is_file()
     for stage, name in (("classical", "classical"), ("predict", "learned")):
         if (path / stage / "labels.tif").is_file():
-            labels = read_labels(path / stage / "labels.tif")
+            labels = _read_named(path / stage / "labels.tif", phases)
             data, kwargs, kind = _labels_layer(labels.numpy(), phases, labels.voxel_size, f"{path.name} {name}")
             layers.append((data, {**kwargs, "visible": stage == "predict" or not learned}, kind))
     return layers
+
+
+def _read_named(path: Path, phases: Sequence[str]):
+    """An electroseg label file, by the phases it records (else ``phases``, else the default three)."""
+    from electroseg.io import read_labels, recorded_phases
+
+    return read_labels(path, phases=recorded_phases(path) or tuple(phases) or DEFAULT_PHASES)
 
 
 def labels_layer_kwargs(phases: Sequence[str], *, painted: bool, name: str,

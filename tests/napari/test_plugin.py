@@ -35,6 +35,33 @@ def test_painted_and_file_conventions_round_trip():
         plugin_layers.to_hand_labels(np.array([4]), PHASES)
 
 
+def test_reader_opens_two_phase_outputs_and_a_run_with_stored_label_values(tmp_path):
+    # every label file was read as pore/cbd/am: a two-phase segment folder, label file or run
+    # (NREL: pore/am, scribbles stored 2 = pore, 1 = am, 0 = unlabelled) failed to open
+    from electroseg.io import write_json, write_tiff
+
+    labels = (np.arange(4 * 6 * 6).reshape(4, 6, 6) % 2).astype(np.uint8)
+    seg = tmp_path / "seg"
+    seg.mkdir()
+    write_tiff(seg / "labels.tif", labels, voxel_size=(1, 1, 1), phases=("pore", "am"))
+    (seg / "thresholds.json").write_text("{}")
+    (layer,) = plugin_layers.output_layers(seg)
+    assert layer[1]["metadata"]["phases"] == ["pore", "am"] and np.array_equal(layer[0], labels)
+    assert plugin_layers.output_layers(seg / "labels.tif")[0][1]["metadata"]["phases"] == ["pore", "am"]
+    run = tmp_path / "run"
+    (run / "classical").mkdir(parents=True)
+    write_tiff(run / "classical" / "labels.tif", labels, voxel_size=(1, 1, 1), phases=("pore", "am"))
+    scribbles = np.zeros_like(labels)
+    scribbles[1] = np.where(labels[1] == 0, 2, 1)
+    write_tiff(tmp_path / "scribbles.tif", scribbles, voxel_size=(1, 1, 1))
+    scan = {"images": {}, "hand_labels": str(tmp_path / "scribbles.tif"), "truth": None, "phases": ["pore", "am"],
+            "voxel_size": None, "depth_axis": 1, "ignore_value": 0, "label_values": [2, 1]}
+    write_json(run / "classical" / "stage.json", {"stage": "classical", "settings": {"scan": scan}})
+    found = {kwargs["name"]: data for data, kwargs, _ in plugin_layers.output_layers(run)}
+    assert np.array_equal(found["run hand labels"][1], labels[1] + 1)  # painted: phase i is i + 1
+    assert not found["run hand labels"][0].any() and np.array_equal(found["run classical"], labels)
+
+
 def test_reader_opens_predict_outputs_with_phase_names_and_colours(viewer, tiny_electrode, tmp_path):
     from electroseg.inference import Predictor
     from electroseg.io import write_tiff

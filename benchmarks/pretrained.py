@@ -21,9 +21,13 @@ from scratch with the same step budget for fine-tuning.
   how much of the zero-shot failure is the scale of the features, against the 10-200 pixels per
   particle the model saw; then two candidate per-image rules from the image's feature size (its
   correlation length) against the pretraining images', scored also on the independent-physics
-  stacks. Nothing applies a factor by default yet.
+  stacks (``scale=auto`` is the rule that shipped).
 
     .venv/bin/python benchmarks/pretrained.py [--only segmentpy samba independent nrel synthetic scale] [--epochs 10]
+        [--candidate electrode-3phase=RUN/checkpoints/best.ckpt]
+
+``--candidate`` scores a newly trained checkpoint in place of the shipped one (zero-shot rows),
+before ``benchmarks/pretrain.py --install`` ships it.
 
 Needs $ELECTROSEG_DATA (default ../shared/data) for the real cases.
 """
@@ -63,8 +67,18 @@ def _classical(image: np.ndarray, phase_order=("pore", "cbd", "am"), plain: bool
     return segment_volume(prepared, phase_order=phase_order).labels
 
 
+def _pretrained(name: str, args):
+    """The shipped model ``name``, or the checkpoint ``--candidate name=PATH`` names (scored before
+    it is installed; it takes the shipped model's training feature size for ``scale=auto``)."""
+    from dataclasses import replace
+
+    shipped = load_checkpoint(f"pretrained:{name}")
+    path = dict(args.candidate).get(name)
+    return shipped if path is None else replace(load_checkpoint(path), feature_length=shipped.feature_length)
+
+
 def segmentpy(args, work: Path) -> list[dict]:
-    model = load_checkpoint("pretrained:electrode-3phase")
+    model = _pretrained("electrode-3phase", args)
     images = {n: tifffile.imread(DATA / "segmentpy" / f"{n}.tif") for n in SEGMENTPY_TEST}
     truth = {n: _segmentpy_truth(n) for n in SEGMENTPY_TEST}
 
@@ -95,7 +109,7 @@ def samba(args, work: Path) -> list[dict]:
     truth = np.full(image.shape, 255, np.uint8)
     for (x, y, w, h), phase in SAMBA_ROIS.items():
         truth[y: y + h, x: x + w] = phase
-    model = load_checkpoint("pretrained:electrode-3phase")
+    model = _pretrained("electrode-3phase", args)
     order = ("cbd", "am", "pore")  # Pt-filled pores brightest: the classical route must be told
     return [{"case": "samba SEM rectangles, zero-shot", "method": m, "score": mean_iou(labels, truth, 3)}
             for m, labels in (("pretrained electrode-3phase", predict_volume(model, image).labels),
@@ -158,7 +172,7 @@ def independent(args, work: Path) -> list[dict]:
     from electroseg.config import builtin_config
 
     steps = builtin_config("preprocess/fibsem.yaml")["steps"]
-    models = {2: load_checkpoint("pretrained:electrode-2phase"), 3: load_checkpoint("pretrained:electrode-3phase")}
+    models = {2: _pretrained("electrode-2phase", args), 3: _pretrained("electrode-3phase", args)}
     scores: dict[str, list] = {}
     for case in cases():
         image, truth = stack(case)
@@ -186,7 +200,7 @@ def scale_rules(args, work: Path) -> list[dict]:
     base = load_preset("nmc_fibsem")
     train = [feature_length(random_sample(seed, shape=(4, 192, 192), base=base)[0][2]) for seed in range(1000, 1016)]
     median = float(np.median(train))
-    models = {2: load_checkpoint("pretrained:electrode-2phase"), 3: load_checkpoint("pretrained:electrode-3phase")}
+    models = {2: _pretrained("electrode-2phase", args), 3: _pretrained("electrode-3phase", args)}
     rules = {"training median": lambda length: min(1.0, median / length),
              "scale=auto (down to the training 90th percentile)": "auto"}
     samples = [(f"segmentpy {n}", tifffile.imread(DATA / "segmentpy" / f"{n}.tif"), _segmentpy_truth(n), 3)
@@ -221,7 +235,7 @@ def scale_rules(args, work: Path) -> list[dict]:
 
 
 def scale(args, work: Path) -> list[dict]:
-    model = load_checkpoint("pretrained:electrode-3phase")
+    model = _pretrained("electrode-3phase", args)
     rows = []
     images = {n: tifffile.imread(DATA / "segmentpy" / f"{n}.tif") for n in SEGMENTPY_TEST}
     truth = {n: _segmentpy_truth(n) for n in SEGMENTPY_TEST}
@@ -254,6 +268,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=PATH",
+                        type=lambda text: tuple(text.split("=", 1)),
+                        help="score this checkpoint in place of the shipped model NAME (zero-shot rows; "
+                             "fine-tuning rows still start from the shipped one)")
     args = parser.parse_args()
     args.override = []
     work = args.work or Path(tempfile.mkdtemp(prefix="pretrained_"))

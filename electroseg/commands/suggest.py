@@ -41,6 +41,9 @@ def run(cfg: DictConfig) -> int:
                           "per_slice": [round(float(s), 4) for s in scores]}, indent=2))
     else:
         print(f"label next ({cfg.input}, {len(scores)} slices; mean normalised entropy, best first):")
+        if n_slices == 1:
+            print("  (a 2-D image is one slice: label regions of it where the model's uncertainty map, from "
+                  "electroseg predict, is high)")
         for row in rows:
             print(f"  slice {row['slice']:>5}   uncertainty {row['uncertainty']:.4f}")
     return 0

@@ -161,7 +161,7 @@ def train_config(dataset: SavedDataset, out: str | Path, *, init: str | None = N
     out = Path(out)
     args = [f"data={dataset.name}", "model=multichannel2d", f"out={_quoted(out)}",
             f"trainer.max_epochs={int(epochs)}", f"seed={int(seed)}", f"cache_dir={_quoted(out / 'cache')}",
-            "trainer.enable_progress_bar=false"]
+            "trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false"]  # the widget logs epochs
     if init:
         args.append(f"init={_quoted(init)}")
     return compose_command("train", [*args, *overrides], config_dir=dataset.config_dir)

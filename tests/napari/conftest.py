@@ -56,12 +56,31 @@ if not os.environ.get("DISPLAY"):
         os.environ["DISPLAY"] = _display
 
 HAS_DISPLAY = bool(os.environ.get("DISPLAY"))
+_GL: list[bool] = []  # whether OpenGL answered, asked once
+
+
+def _gl_answers() -> bool:
+    """Ask napari's cached OpenGL queries once, in a canvas of their own, before any viewer.
+
+    Asked first from a viewer whose canvas context is not yet current, ``glGetString`` returns
+    nothing and napari fails with "'NoneType' object has no attribute 'decode'"; under Xvfb
+    that happened now and then, and every napari test after it failed. Answered here, the
+    answers are cached for every viewer; without an answer the tests use a ViewerModel.
+    """
+    if not _GL:
+        try:
+            from napari._vispy.utils.gl import get_gl_extensions, get_max_texture_sizes
+
+            _GL.append(bool(get_gl_extensions()) and all(get_max_texture_sizes()))
+        except Exception:  # noqa: BLE001 - no usable OpenGL: the ViewerModel route
+            _GL.append(False)
+    return _GL[0]
 
 
 @pytest.fixture
 def viewer(request):
-    """A napari Viewer (real window, offscreen) when a display exists, else a ViewerModel."""
-    if HAS_DISPLAY:
+    """A napari Viewer (real window, offscreen) when a display with OpenGL exists, else a ViewerModel."""
+    if HAS_DISPLAY and _gl_answers():
         return request.getfixturevalue("make_napari_viewer")()
     from napari.components import ViewerModel
     from npe2 import PluginManager

@@ -46,6 +46,10 @@ def help_extra(cfg: DictConfig) -> str:
     lines = ["models (model=NAME):"]
     for path in sorted((builtin_config_dir() / "model").glob("*.yaml")):
         model = OmegaConf.load(path)
+        if model.get("name") == "auto":
+            lines.append("  model=auto (the default): multichannel2d for 2-D images and for labels on a few "
+                         "separate slices only, else unet3d; chosen when the training data is read")
+            continue
         lines.append(f"  model={path.stem}: features {list(model.get('channels', []))}, "
                      f"patch {list(model.get('patch_size', []))}, {model.get('norm', 'instance')} norm, "
                      f"batch {model.get('batch_size', 2)}")

@@ -45,6 +45,7 @@ def test_help_lists_models_without_building_them(capsys):
     text = capsys.readouterr().out
     assert "model=unet3d_tiny: features [4, 8], patch [16, 16, 16]" in text
     assert "model=unet3d:" in text and "model=multichannel2d:" in text
+    assert "model=auto (the default): multichannel2d for 2-D images" in text
     # every command's --help imports neither torch nor Lightning (it took 7-10 s when it built networks)
     code = ("import sys, contextlib, io; from electroseg.cli import main, COMMANDS\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"

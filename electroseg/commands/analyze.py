@@ -15,7 +15,7 @@ HELP = "metrics of a label volume (fractions, PBA, particles, surfaces)"
 
 logger = logging.getLogger(__name__)
 
-_ANALYSIS_KEYS = ("depth_axis", "ignore_value", "pba_method", "connectivity", "split",
+_ANALYSIS_KEYS = ("depth_axis", "pba_method", "connectivity", "split",
                   "surface_method", "n_regions", "collector_connectivity", "uncertainty",
                   "n_blocks", "seed", "merge", "crack_merge", "crack_gap_um", "tortuosity_axes")
 _SPLIT_KEYS = ("merge", "crack_merge", "crack_gap_um")
@@ -65,7 +65,7 @@ def run(cfg: DictConfig) -> int:
                 labels.numpy(), voxel_size=labels.require_voxel_size("the analysis (µm units)"),
                 image=images.get(name), source=str(path), hand_labels=hand_arrays.get(name),
                 hand_labels_source=str(hand.get(name, "hand labels")),
-                **{**options, "ignore_value": UNLABELLED})  # read_labels maps the stored ignore_value to it
+                ignore_value=UNLABELLED, **options)  # read_labels maps the stored ignore_value to it
             logger.info("%s: analysed %s", name, path)
     else:
         raise InputError(f"executor: expected local or dask, got {cfg.executor!r}")
@@ -107,6 +107,7 @@ def _analyze_on_dask(cfg: DictConfig, samples: dict[str, str], images: dict, opt
         for name, path in samples.items():
             results[name] = analyze_blockwise(
                 path, voxel_size=_plain(cfg, "voxel_size"), label_values=_label_values(cfg, name),
+                ignore_value=int(cfg.ignore_value),  # blocks are read as stored and mapped there
                 image=images.get(name), source=str(path), client=client, **options)
             logger.info("%s: analysed %s block-wise on dask", name, path)
     return results

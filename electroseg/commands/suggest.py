@@ -16,18 +16,16 @@ def run(cfg: DictConfig) -> int:
     from electroseg.inference import load_checkpoint
     from electroseg.inference.suggest import slice_uncertainty, suggest_slices
     from electroseg.io import labelled_slices, read_labels, read_volume
+    from electroseg.io.labels import label_file_spec
 
     model = load_checkpoint(str(cfg.checkpoint))
     image = read_volume(str(cfg.input))
     labelled = [int(z) for z in (_plain(cfg.labelled) or [])]
     given = _plain(cfg.get("hand_labels"))
     if given:
-        spec = dict(given) if isinstance(given, dict) else {"path": given}
-        if set(spec) - {"path", "label_values", "ignore_value"} or "path" not in spec:
-            raise InputError(f"hand_labels: expected a file, or {{path: ..., label_values: [...], ignore_value: N}}, "
-                             f"got {given}")
-        hand = read_labels(str(spec["path"]), phases=model.spec.phases, label_values=spec.get("label_values"),
-                           ignore_value=int(spec.get("ignore_value", 255)))
+        spec = label_file_spec(given)
+        hand = read_labels(spec["path"], phases=model.spec.phases, label_values=spec["label_values"],
+                           ignore_value=spec["ignore_value"])
         labelled += labelled_slices(hand.numpy())
     n_slices = image.spatial_shape[0] if image.ndim_spatial == 3 else 1
     bad = [z for z in labelled if not 0 <= z < n_slices]

@@ -430,20 +430,10 @@ def _check_hand_labels(value: Any) -> dict | None:
     with ``path`` and optionally the stored ``label_values`` and ``ignore_value`` of the files."""
     if value is None:
         return None
-    if isinstance(value, Mapping):
-        unknown = set(value) - {"path", "label_values", "ignore_value"}
-        if unknown or "path" not in value:
-            raise InputError(f"hand_labels: expected a path with {{name}}, or {{path: ..., label_values: [...], "
-                             f"ignore_value: N}}, got {dict(value)}")
-        values = value.get("label_values")
-        try:
-            values = None if values is None else [int(v) for v in values]
-            ignore = int(value.get("ignore_value", 255))
-        except (TypeError, ValueError):
-            raise InputError(f"hand_labels: label_values must be integers and ignore_value one integer, "
-                             f"got {dict(value)}") from None
-        return {"path": _check_template(value["path"]), "label_values": values, "ignore_value": ignore}
-    return {"path": _check_template(value), "label_values": None, "ignore_value": 255}
+    from electroseg.io.labels import label_file_spec
+
+    spec = label_file_spec(value)
+    return {**spec, "path": _check_template(spec["path"])}
 
 
 def _check_template(template: Any) -> str:

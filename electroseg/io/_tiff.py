@@ -96,11 +96,9 @@ def _lazy_tiff(path: Path) -> Any:
     except ValueError:
         pass
     try:
-        import zarr
-
-        array = zarr.open(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
+        view = LazyTiff(path)
         logger.info("%s: compressed or tiled, not memory-mappable: read lazily chunk by chunk", path)
-        return LazyTiff(path, array)
+        return view
     except Exception as err:  # noqa: BLE001 - any failure of the lazy route falls back to a whole read
         logger.info("%s: no lazy view (%s); reading it whole", path, err)
         return None
@@ -111,9 +109,9 @@ class LazyTiff:
     sent to other processes (Dask workers): the store holds an open file and its lock, which do
     not pickle, so a copy carries the path and opens the file again on its first read."""
 
-    def __init__(self, path: Path, array: Any = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._array = array if array is not None else self._open()
+        self._array = self._open()
         self.shape, self.dtype = tuple(self._array.shape), np.dtype(self._array.dtype)
         self.chunks, self.ndim = tuple(self._array.chunks), len(self.shape)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,33 @@ logger = logging.getLogger(__name__)
 
 UNLABELLED = 255
 """Unlabelled voxels of a label array in memory; `read_labels` maps a file's stored ignore value to it."""
+
+
+def label_file_spec(value: Any, *, key: str = "hand_labels") -> dict[str, Any]:
+    """``{"path", "label_values", "ignore_value"}`` of a label file given as a path, or as a
+    mapping with ``path`` and, for files stored with other values, ``label_values`` and
+    ``ignore_value`` (NREL's scribbles: ``{path: ..., label_values: [2, 1], ignore_value: 0}``).
+
+    Examples
+    --------
+    >>> label_file_spec("hand.tif")
+    {'path': 'hand.tif', 'label_values': None, 'ignore_value': 255}
+    >>> label_file_spec({"path": "s.tif", "label_values": [2, 1], "ignore_value": 0})["label_values"]
+    [2, 1]
+    """
+    if not isinstance(value, Mapping):
+        return {"path": str(value), "label_values": None, "ignore_value": UNLABELLED}
+    if set(value) - {"path", "label_values", "ignore_value"} or "path" not in value:
+        raise InputError(f"{key}: expected a file, or {{path: ..., label_values: [...], ignore_value: N}}, "
+                         f"got {dict(value)}")
+    values = value.get("label_values")
+    try:
+        values = None if values is None else [int(v) for v in values]
+        ignore = int(value.get("ignore_value", UNLABELLED))
+    except (TypeError, ValueError):
+        raise InputError(f"{key}: label_values must be integers and ignore_value one integer, "
+                         f"got {dict(value)}") from None
+    return {"path": str(value["path"]), "label_values": values, "ignore_value": ignore}
 
 
 def read_labels(

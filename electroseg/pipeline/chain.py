@@ -22,6 +22,7 @@ from electroseg.pipeline.stages import (STAGES, Scan, StageRecord, TrainModel, a
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class RunResult:
     """What `run_pipeline` produced."""

@@ -29,6 +29,7 @@ def run(cfg: DictConfig) -> int:
         slab_size=int(cfg.slab_size), volume_fractions=_plain(cfg.get("volume_fractions")),
         uncertainty=bool(cfg.get("uncertainty", True)), qa_tiling=bool(cfg.get("qa_tiling", False)),
         hand_labels=_plain(cfg.get("hand_labels")), scale=_plain(cfg.get("scale", "auto")),
+        intensity_window=_plain(cfg.get("intensity_window")),
     )
     for failed in (r for r in result.results if r.status == "failed"):
         logger.error("%s", failed.error)

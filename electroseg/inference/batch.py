@@ -25,6 +25,7 @@ import numpy as np
 
 from electroseg.errors import InputError
 from electroseg.inference.checkpoint import load_checkpoint
+from electroseg.inference.inputs import check_intensity_window
 from electroseg.inference.scale import check_scale, scale_factor
 from electroseg.inference.sources import InputItem, resolve_inputs
 from electroseg.io import atomic_output, write_json
@@ -476,6 +477,7 @@ def predict_batch(
     qa_tiling: bool = False,
     hand_labels: str | Mapping[str, Any] | None = None,
     scale: float | str = "auto",
+    intensity_window: Any = None,
 ) -> BatchResult:
     """Segment every input with one checkpoint; resumable, one failed input does not stop the rest.
 
@@ -542,6 +544,10 @@ def predict_batch(
         shrinks an input whose features are larger than a shipped model's training images';
         a checkpoint of your own records none and is never resampled). Streamed inputs are
         predicted as they are; a factor other than 1 is refused for them.
+    intensity_window : [lo, hi] or list of [lo, hi] per channel, optional
+        Fixed intensity window of every input instead of the checkpoint's rule (see
+        :func:`~electroseg.inference.predict_volume`): e.g. a crop predicted with the window its
+        parent's prediction.json records under ``intensity``.
 
     Returns
     -------
@@ -550,8 +556,10 @@ def predict_batch(
     """
     loaded = checkpoint if hasattr(checkpoint, "spec") else load_checkpoint(checkpoint)
     fractions = check_volume_fractions(volume_fractions, list(loaded.spec.phases), "volume_fractions")
+    window = check_intensity_window(intensity_window, max(1, len(loaded.spec.channels)))
     predict = {"overlap": overlap, "batch_size": batch_size, "tta": tta, "device": device,
-               "precision": precision, "progress": progress, "volume_fractions": fractions}
+               "precision": precision, "progress": progress, "volume_fractions": fractions,
+               "intensity_window": window}
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
                        predict=predict, chunked_format=str(chunked_format).lower(),

@@ -65,6 +65,7 @@ def predict_blockwise(
     client: Any = None,
     scheduler_address: str | None = None,
     volume_fractions: Mapping[str, float] | None = None,
+    intensity_window: Any = None,
 ) -> ChunkedPrediction:
     """Segment a (Z, Y, X) volume slab by slab on a Dask cluster; labels go to Zarr.
 
@@ -113,7 +114,7 @@ def predict_blockwise(
     if int(slab_size) < 1:
         raise InputError(f"slab_size: expected a positive integer, got {slab_size}")
     loaded = _model(model)
-    setup = resolve_setup(loaded, patch_size=patch_size)
+    setup = resolve_setup(loaded, patch_size=patch_size, intensity_window=intensity_window)
     lazy = lazy_volume(volume, voxel_size)
     # global normalisation bounds, computed once; preprocess steps would need the whole volume
     source, two_d = make_source(lazy, setup, lazy_only=True)

@@ -110,6 +110,7 @@ def predict_chunked(
     precision: str = "auto",
     progress: bool = False,
     volume_fractions: Mapping[str, float] | None = None,
+    intensity_window: Any = None,
 ) -> ChunkedPrediction:
     """Segment a volume that need not fit in memory; labels go to Zarr or BigTIFF at ``out_path``.
 
@@ -146,7 +147,7 @@ def predict_chunked(
     check_probabilities(probabilities)
     if int(slab_size) < 1:
         raise InputError(f"slab_size: expected a positive integer, got {slab_size}")
-    setup = resolve_setup(model, spec=spec, patch_size=patch_size)
+    setup = resolve_setup(model, spec=spec, patch_size=patch_size, intensity_window=intensity_window)
     plan = plan_windows(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
     lazy = lazy_volume(volume, voxel_size)
     source, two_d = make_source(lazy, setup, lazy_only=True)

@@ -35,9 +35,37 @@ class Setup:
     normalization: Mapping[str, Any]
     preprocess: tuple[Mapping[str, Any], ...] = ()
     temperature: float = 1.0  # probabilities = softmax(logits / temperature); labels unaffected
+    window: tuple[tuple[float, float], ...] | None = None  # fixed intensity window per channel (given by the user)
 
 
-def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | None = None) -> Setup:
+def check_intensity_window(window: Any, n_channels: int) -> tuple[tuple[float, float], ...] | None:
+    """``intensity_window`` as ``((lo, hi), ...)``, one pair per channel, or None.
+
+    Accepts ``[lo, hi]`` for a one-channel model and ``[[lo, hi], ...]`` in the checkpoint's
+    channel order; one InputError naming what arrived for anything else.
+
+    >>> check_intensity_window([0, 255], 1)
+    ((0.0, 255.0),)
+    >>> check_intensity_window(None, 2) is None
+    True
+    """
+    if window is None:
+        return None
+    expected = f"[lo, hi]{' per channel, ' + str(n_channels) + ' channels' if n_channels > 1 else ''} with lo < hi"
+    pairs = window
+    try:
+        if n_channels == 1 and len(window) == 2 and not hasattr(window[0], "__len__"):
+            pairs = [window]
+        out = tuple((float(lo), float(hi)) for lo, hi in pairs)
+    except (TypeError, ValueError):
+        raise InputError(f"intensity_window: expected {expected}, got {window!r}") from None
+    if len(out) != n_channels or not all(np.isfinite(p).all() and p[1] > p[0] for p in out):
+        raise InputError(f"intensity_window: expected {expected}, got {window!r}")
+    return out
+
+
+def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | None = None,
+                  intensity_window: Any = None) -> Setup:
     """Network and spec from a ``LoadedModel`` or an ``nn.Module`` plus ``spec``/``patch_size``.
 
     A bare module without a spec gets no normalisation (the image must already be in [0, 1]),
@@ -53,12 +81,16 @@ def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | N
             raise InputError("patch_size: required when the model comes without a spec")
         patch = tuple(int(p) for p in patch_size)
         kind = "unet3d" if len(patch) == 3 else "multichannel2d"
+        if intensity_window is not None:
+            raise InputError("intensity_window: needs a checkpoint (a model with a spec); a bare module "
+                             "takes images already in [0, 1]")
         return Setup(network, kind, patch, 0, (), (), {"method": "none"})
     patch = tuple(int(p) for p in (patch_size or spec.patch_size))
     setup = Setup(network, spec.name, patch, int(spec.context_slices), tuple(spec.channels),
                   tuple(spec.phases), dict(spec.normalization),
                   tuple(dict(step) for step in getattr(spec, "preprocess", ()) or ()),
-                  float(getattr(spec, "temperature", None) or 1.0))
+                  float(getattr(spec, "temperature", None) or 1.0),
+                  check_intensity_window(intensity_window, max(1, len(spec.channels))))
     if setup.kind not in KINDS:
         raise InputError(f"model: expected a kind in {KINDS}, got {setup.kind!r}")
     if len(patch) != (3 if setup.kind == "unet3d" else 2) or min(patch) < 1:
@@ -126,6 +158,10 @@ def make_source(image: Any, setup: Setup, *, lazy_only: bool = False) -> tuple[S
             list(range(len(index))), True
     source = Source(data, channel_index=index if has_c else None,
                     bounds=[ChannelBounds(None, None)] * len(index))
+    if setup.window is not None:  # the user's window: no rule, no sample of this input
+        source.bounds = [ChannelBounds(lo, hi, "given") for lo, hi in setup.window]
+        logger.debug("%s: normalisation bounds given %s", where, list(setup.window))
+        return source, two_d
     source.bounds = [intensity_bounds(source.channel(c), setup.normalization, c) for c in range(len(index))]
     routes = {b.route for b in source.bounds}
     if "own" in routes and setup.normalization.get("method") == "auto" and setup.normalization.get("bounds"):

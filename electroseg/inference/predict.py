@@ -76,6 +76,7 @@ def predict_volume(
     progress: bool = False,
     volume_fractions: Mapping[str, float] | None = None,
     scale: float | str = "auto",
+    intensity_window: Sequence[float] | Sequence[Sequence[float]] | None = None,
 ) -> Prediction:
     """Segment one image or volume held in memory (or lazily) with a trained network.
 
@@ -116,6 +117,12 @@ def predict_volume(
         (:mod:`electroseg.inference.scale`): shrink only an image whose feature size exceeds
         the model's training images' (``model.feature_length``, recorded by the shipped
         models), else 1 (the default; a checkpoint of your own records none).
+    intensity_window : [lo, hi] or list of [lo, hi] per channel, optional
+        Map each channel's ``[lo, hi]`` to [0, 1] instead of the checkpoint's rule. For a part
+        of an image already predicted: its parent's window (``Prediction.intensity``,
+        ``intensity`` in prediction.json) gives the part the same labels as the whole. An
+        image normalised by its own percentiles (a model trained on images each at their own
+        contrast) otherwise gets the part's own window, which moves with its content.
 
     Returns
     -------
@@ -134,8 +141,9 @@ def predict_volume(
     if factor != 1.0:
         return _rescaled(model, image, factor, spec=spec, patch_size=patch_size, overlap=overlap,
                          batch_size=batch_size, tta=tta, device=device, precision=precision,
-                         probabilities=probabilities, progress=progress, volume_fractions=volume_fractions)
-    setup = resolve_setup(model, spec=spec, patch_size=patch_size)
+                         probabilities=probabilities, progress=progress, volume_fractions=volume_fractions,
+                         intensity_window=intensity_window)
+    setup = resolve_setup(model, spec=spec, patch_size=patch_size, intensity_window=intensity_window)
     plan = plan_windows(setup, overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision)
     source, two_d = make_source(image, setup)
     sink = ArraySink(source.shape[1:], probabilities_dtype=probabilities)

@@ -42,17 +42,21 @@ class Predictor:
         Known fractions of each input (logit offsets fitted per input).
     scale : "auto" or float in (0, 1]
         As :func:`~electroseg.inference.predict_volume` (in-memory predictions).
+    intensity_window : [lo, hi] or list of [lo, hi] per channel, optional
+        A fixed intensity window instead of the checkpoint's rule (as
+        :func:`~electroseg.inference.predict_volume`).
     """
 
     def __init__(self, checkpoint: Any, *, overlap: float = 0.25, batch_size: int | None = None,
                  tta: bool = False, device: Any = None, precision: str = "auto",
-                 volume_fractions: Mapping[str, float] | None = None, scale: float | str = "auto") -> None:
+                 volume_fractions: Mapping[str, float] | None = None, scale: float | str = "auto",
+                 intensity_window: Any = None) -> None:
         from electroseg.inference.checkpoint import load_checkpoint
 
         self.checkpoint = checkpoint
         self.model = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
         self.options = dict(overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision,
-                            volume_fractions=volume_fractions)
+                            volume_fractions=volume_fractions, intensity_window=intensity_window)
         self.scale = scale
 
     @property

@@ -46,3 +46,18 @@ def test_predict_command_exit_status_and_one_line_errors(setup, capsys):
     assert main(["predict", f"checkpoint={bad}", f"inputs={tmp}/scans/a.tif", f"out={out}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "bad.ckpt: not a readable checkpoint" in err and "Traceback" not in err
+
+
+def test_predict_command_takes_a_fixed_intensity_window(setup, capsys):
+    ckpt, tmp = setup
+    out = tmp / "out"
+    assert main(["predict", f"checkpoint={ckpt}", f"inputs={tmp}/scans/a.tif", f"out={out}", "progress=false",
+                 "intensity_window=[1000,50000]", "uncertainty=false"]) == 0
+    record = json.loads((out / "a" / "prediction.json").read_text())
+    assert record["intensity"] == [{"lo": 1000.0, "hi": 50000.0, "route": "given"}]
+    # a reversed window is refused in one line before any input is read
+    status = main(["predict", f"checkpoint={ckpt}", f"inputs={tmp}/scans/b.tif", f"out={tmp / 'out2'}",
+                   "progress=false", "intensity_window=[5,1]"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2 and "intensity_window: expected [lo, hi] with lo < hi, got [5, 1]" in err
+    assert "Traceback" not in err and not (tmp / "out2" / "b").exists()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 import zarr
 
 from electroseg.errors import InputError
@@ -50,3 +51,53 @@ def test_bad_normalisation_is_input_error():
         intensity_bounds(np.zeros((1, 2, 2)), {"method": "zscore"})
     with pytest.raises(InputError, match="lower < upper"):
         intensity_bounds(np.zeros((1, 2, 2)), {"method": "percentile", "lower": 90, "upper": 10})
+
+
+class _NearestLevel(torch.nn.Module):
+    """Pointwise: label k where the normalised x is nearest to level (0.3, 0.5, 0.7)[k]."""
+
+    def forward(self, x):
+        return torch.cat([-(x - level) ** 2 for level in (0.3, 0.5, 0.7)], dim=1)
+
+
+def _nearest_level(x: np.ndarray) -> np.ndarray:
+    return np.digitize(x, [0.4, 0.6]).astype(np.uint8)
+
+
+def test_a_given_intensity_window_replaces_the_rule_and_makes_a_crop_agree(kit):
+    """A pointwise predictor: with the parent's window a crop gets the whole image's labels
+    exactly; with its own percentile window it does not."""
+    from electroseg.inference import predict_volume
+
+    spec = kit.tiny_spec(name="multichannel2d", patch_size=(16, 16))
+    image = kit.grains((1, 40, 40), seed=3)[0].astype(np.float32)
+    image[:, :12] += 30000  # the crop below leaves this bright strip out: its own window moves
+    model = _NearestLevel()
+    whole = predict_volume(model, image, spec=spec, precision="fp32")
+    window = [whole.intensity[0]["lo"], whole.intensity[0]["hi"]]
+    crop = (slice(8, 40), slice(14, 40))
+    given = predict_volume(model, image[crop], spec=spec, precision="fp32", intensity_window=window)
+    own = predict_volume(model, image[crop], spec=spec, precision="fp32")
+    assert given.intensity[0]["route"] == "given" and own.intensity[0]["route"] == "own"
+    assert np.array_equal(given.labels, whole.labels[crop])
+    assert (own.labels != whole.labels[crop]).mean() > 0.05
+    # hand-computed: (x - lo) / (hi - lo) clipped to [0, 1], then the nearest level
+    expected = _nearest_level(np.clip((image - 1000.0) / 49000.0, 0, 1))
+    found = predict_volume(model, image, spec=spec, precision="fp32", intensity_window=[1000, 50000]).labels
+    assert (found != expected).sum() <= 2  # float32 rounding exactly at a level boundary
+
+
+@pytest.mark.parametrize("window, message", [
+    ([3, 1], "expected [lo, hi] with lo < hi, got [3, 1]"),
+    ([[0, 1], [0, 2]], "got [[0, 1], [0, 2]]"),
+    ("dark", "got 'dark'"),
+    ([0, float("nan")], "with lo < hi"),
+])
+def test_a_bad_intensity_window_is_one_input_error(kit, window, message):
+    from electroseg.errors import InputError
+    from electroseg.inference import predict_volume
+
+    spec = kit.tiny_spec(name="multichannel2d", patch_size=(16, 16))
+    with pytest.raises(InputError, match="intensity_window") as err:
+        predict_volume(kit.PlusOne(), np.zeros((20, 20), np.float32), spec=spec, intensity_window=window)
+    assert message in str(err.value)

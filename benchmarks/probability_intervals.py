@@ -14,7 +14,8 @@ volume fractions and PBA:
   the interval is the 2.5-97.5 percentile of the metric over the draws.
 - **from labelled slices** (what electroseg uses): the error measured on the two held-out
   training slices (:func:`electroseg.analysis.segmentation_error.measure_slice_errors`),
-  corrected for and bootstrapped (:func:`~electroseg.analysis.segmentation_error.segmentation_intervals`).
+  corrected for, with the prediction interval of errors measured on other images
+  (:func:`~electroseg.analysis.segmentation_error.segmentation_intervals`, ``transfer=True``).
 
 It prints how often each interval holds the truth of the quadrant, and the mean width.
 """
@@ -117,7 +118,8 @@ def main(argv=None) -> int:
                     hits[f"l={length:g}"] += (lo <= true) & (true <= hi)
                     widths[f"l={length:g}"].append(hi - lo)
                 out = segmentation_intervals(prediction.labels[part], errors, voxel_size=(1.0, 1.0),
-                                             pba_pooled=float(found[3]), n_boot=1000)["segmentation"]
+                                             pba_pooled=float(found[3]), n_boot=1000,
+                                             transfer=True)["segmentation"]  # other images' errors
                 lo = np.array([out[k]["ci_low"] for k in NAMES])
                 hi = np.array([out[k]["ci_high"] for k in NAMES])
                 hits["labelled slices"] += (lo <= true) & (true <= hi)

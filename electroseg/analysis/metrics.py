@@ -481,7 +481,7 @@ def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options,
         labels, errors, voxel_size=options["voxel_size"], sampling=sampling,
         pba_pooled=None if pba is None else pba.pooled, pba_depth_mean=None if pba is None else pba.depth_mean,
         particle_median_um=median, seed=seed, source=hand_source, ignore_value=options["ignore_value"],
-        counts=counts)
+        counts=counts, transfer=hand_labels is None)  # stored errors: measured on other volumes
     if skipped:
         result["labelled"]["sparse_slices_left_out"] = skipped
     return result

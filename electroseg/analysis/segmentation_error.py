@@ -351,6 +351,20 @@ def _resample_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator)
     return weights
 
 
+def _one_position_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Predictive bootstrap as tile multiplicities, shape (n_boot, n_tiles): one position drawn
+    per resample, then its tiles drawn with replacement (as many as it has)."""
+    ids = np.unique(groups)
+    picked = rng.integers(0, len(ids), size=n_boot)
+    weights = np.zeros((n_boot, groups.size), np.int64)
+    for g, gid in enumerate(ids):
+        members = np.flatnonzero(groups == gid)
+        rows = np.flatnonzero(picked == g)
+        weights[np.ix_(rows, members)] = rng.multinomial(members.size, np.full(members.size, 1 / members.size),
+                                                         size=rows.size)
+    return weights
+
+
 def _sums(errors: SliceErrors, weights=None) -> dict:
     """Slice counts summed over all tiles, or per resample (``weights``: tile multiplicities)."""
     def total(array):
@@ -366,7 +380,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                            sampling: Mapping | None = None, particle_median_um: float | None = None,
                            ignore_value: int = 255, confidence: float = 0.95, n_boot: int = 2000,
                            seed: int = 0, source: str = "hand labels",
-                           counts: FacePairCounts | None = None) -> dict:
+                           counts: FacePairCounts | None = None, transfer: bool = False) -> dict:
     """``uncertainty.segmentation`` and ``uncertainty.total`` of metrics.json.
 
     Parameters
@@ -377,6 +391,15 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     errors : SliceErrors
         From :func:`measure_slice_errors` on this segmentation, or stored with a checkpoint
         (measured on held-out slices of other volumes imaged alike).
+    transfer : bool
+        The errors were measured on other volumes or images than ``labels`` (a checkpoint's
+        held-out slices). The interval is then a prediction interval for this one volume: each
+        resample takes the error of **one** labelled position (its tiles resampled) instead of
+        the mean over resampled positions, because this volume's error is a new draw from the
+        spread between positions, not their average. The estimate is still corrected by the mean
+        error. With one labelled position the two are the same. (Same volume, ``transfer`` False:
+        the error of the unlabelled rest is the mean of the labelled positions', and the
+        interval is that mean's.)
     voxel_size : sequence of float
     pba_pooled, pba_depth_mean : float, optional
         The reported values; ``pba_depth_mean`` is moved by the pooled value's correction.
@@ -436,7 +459,8 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
         in_plane = surface[0] + surface[2 - errors.depth]
         volume["pba_weight"] = float(surface[0] / in_plane) if in_plane > 0 else 0.0
     estimate = _corrected(volume, phases, errors.depth, _sums(errors))
-    weights = _resample_weights(errors.groups, int(n_boot), np.random.default_rng(seed))
+    draw = _one_position_weights if transfer else _resample_weights
+    weights = draw(errors.groups, int(n_boot), np.random.default_rng(seed))
     samples = _corrected(volume, phases, errors.depth, _sums(errors, weights))
     reported = {f"volume_fraction_{p}": none_if_nan(float(volume["fractions"][i])) for i, p in enumerate(phases)}
     reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean})
@@ -470,12 +494,14 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                         "the through-slice error equal to the in-slice one, and their intervals also span "
                         "the through-slice value equal to the in-slice one; label two adjacent slices to "
                         "measure it")
-    return {"method": "each metric corrected by its error on hand-labelled slices (bootstrap over their "
-                      "positions, then tiles within them); total: the sub-block sampling half width added "
-                      "in quadrature",
-            "source": source, "confidence": confidence,
+    resampling = ("a prediction interval for this volume, the errors having been measured on other "
+                  "volumes: each resample takes one labelled position's error, its tiles resampled"
+                  if transfer else "bootstrap over their positions, then tiles within them")
+    return {"method": f"each metric corrected by its error on hand-labelled slices ({resampling}); total: "
+                      "the sub-block sampling half width added in quadrature",
+            "source": source, "confidence": confidence, "transfer": bool(transfer),
             "labelled": {"slices": list(errors.planes), "voxels": errors.labelled_voxels,
-                         "tiles": errors.n_tiles},
+                         "tiles": errors.n_tiles, "positions": int(np.unique(errors.groups).size)},
             "through_slice": through_note, "segmentation": segmentation, "total": total}
 
 

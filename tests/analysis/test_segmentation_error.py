@@ -180,3 +180,34 @@ def test_analyze_command_with_hand_labels(tmp_path, capsys, coated_columns):
     err = capsys.readouterr().err
     assert "short.tif" in err and "expected the shape" in err and "Traceback" not in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_errors_from_other_volumes_give_a_prediction_interval():
+    """Six labelled positions whose CBD error is 0, 1/16, ..., 5/16 (the same in every tile):
+    for another volume (transfer) the interval runs from the largest to the smallest single
+    position's correction; for the same volume it is that of the mean error, narrower."""
+    truth = np.full((40, 16, 16), 2, np.uint8)
+    truth[:, 12:] = 0
+    seg = truth.copy()
+    seg[:, :6] = 1                       # unlabelled slices: 6 rows of AM called CBD
+    planes = [2, 8, 14, 20, 26, 32]
+    for rows, z in enumerate(planes):    # labelled slice k: k rows called CBD
+        seg[z] = truth[z]
+        seg[z, :rows] = 1
+    hand = np.full_like(truth, 255)
+    hand[planes] = truth[planes]
+    errors = measure_slice_errors(seg, hand, depth_axis=1)
+    assert np.unique(errors.groups).size == 6
+    reported = float((seg == 1).mean())
+    shifts = np.arange(6) / 16            # the CBD error of each position
+    same = segmentation_intervals(seg, errors, voxel_size=VS, n_boot=4000)
+    other = segmentation_intervals(seg, errors, voxel_size=VS, n_boot=4000, transfer=True)
+    for out in (same, other):
+        entry = out["segmentation"]["volume_fraction_cbd"]
+        assert entry["reported"] == pytest.approx(reported)
+        assert entry["estimate"] == pytest.approx(reported - shifts.mean())
+    found = other["segmentation"]["volume_fraction_cbd"]
+    assert (found["ci_low"], found["ci_high"]) == (pytest.approx(reported - shifts[-1]), pytest.approx(reported))
+    mean_only = same["segmentation"]["volume_fraction_cbd"]
+    assert found["ci_low"] < mean_only["ci_low"] < mean_only["ci_high"] < found["ci_high"]
+    assert other["transfer"] and not same["transfer"] and other["labelled"]["positions"] == 6

@@ -120,7 +120,8 @@ def _segmentation_line(tree: dict, name: str) -> str | None:
     labelled = check.get("labelled") or {}
     return (f"{name}: corrected for the segmentation's error on {len(labelled.get('slices') or [])} labelled "
             f"slices ({check.get('source')}), {kind} 95 % intervals: " + "; ".join(parts) +
-            f". Through-slice error: {check.get('through_slice')}.")
+            f". Through-slice error: {check.get('through_slice')}."
+            + (f" Caution: {check['caution']}." if check.get("caution") else ""))
 
 
 def metrics_section(root: Path) -> Section | None:

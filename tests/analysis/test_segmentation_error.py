@@ -211,3 +211,9 @@ def test_errors_from_other_volumes_give_a_prediction_interval():
     mean_only = same["segmentation"]["volume_fraction_cbd"]
     assert found["ci_low"] < mean_only["ci_low"] < mean_only["ci_high"] < found["ci_high"]
     assert other["transfer"] and not same["transfer"] and other["labelled"]["positions"] == 6
+    assert other["caution"] is None
+    # one labelled pair is one position: the result says the interval cannot show the spread
+    few = segmentation_intervals(seg, measure_slice_errors(seg, np.where(np.isin(np.arange(40), [8, 9])[:, None, None],
+                                                                         truth, 255).astype(np.uint8)),
+                                 voxel_size=VS, n_boot=50)
+    assert few["labelled"]["positions"] == 1 and "1 labelled position(s) only" in few["caution"]

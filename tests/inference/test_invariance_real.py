@@ -65,14 +65,14 @@ def test_segmentpy_slices(shared_data, tmp_path):
     found = _check(model, image, (slice(100, 400), slice(100, 400)))
     _assert_invariant(found, crop=0.975)
     # the crop predicted in its parent's window (intensity_window): the window no longer moves,
-    # and what is left is where the windows fall (measured 99.1 % after 40 epochs)
+    # and what is left is where the windows fall (99.7 % here; 99.1 % after 40 epochs: real_data.py)
     whole = predict_volume(model, image)
     window = [whole.intensity[0]["lo"], whole.intensity[0]["hi"]]
     crop = predict_volume(model, image[100:400, 100:400], intensity_window=window)
     assert [b["route"] for b in crop.intensity] == ["given"]
     given = float((whole.labels[100:400, 100:400][32:-32, 32:-32] == crop.labels[32:-32, 32:-32]).mean())
     print("crop agreement: own window", found["crop"], "parent's window", given)
-    assert given >= 0.985 and given > found["crop"], (given, found)
+    assert given >= 0.99 and given > found["crop"], (given, found)
 
 
 def _samba_config(shared_data: Path, folder: Path) -> Path:

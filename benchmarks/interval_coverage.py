@@ -25,7 +25,7 @@ corrected estimates. Samples:
   ``benchmarks/_fibsem_physics.py``, five shine-through laws none of which is the generator's
   (needs ``$ELECTROSEG_DATA``; skipped without it).
 
-    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent]
+    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent] [--particles]
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def _physics():
 def _truth_values(truth, voxel_size, phases) -> dict:
     tree = analyze_labels(truth, voxel_size=voxel_size, phases=phases, uncertainty=False, **OPTIONS).to_dict()
     values = {f"volume_fraction_{p}": v for p, v in tree["volume_fraction"].items()}
+    if OPTIONS["split"] != "none" and tree.get("particles"):  # --particles: the split's median of the truth
+        values["particle_median_diameter_um"] = tree["particles"]["diameter_um"]["median"]
     values.update({f"surface_{k}_per_um": v for k, v in tree["surface"].items() if k != "unit"})
     if tree["pba"] is not None:
         values["pba_pooled"] = tree["pba"]["pooled"]
@@ -202,7 +204,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--shape", type=int, nargs=3, default=[48, 160, 160])
     parser.add_argument("--only", nargs="*", default=["synthetic", "presets", "independent"])
+    parser.add_argument("--particles", action="store_true",
+                        help="also the particle median diameter (analyze's default split=merged on truth and "
+                             "segmentation: several times slower)")
     args = parser.parse_args()
+    global METRICS
+    if args.particles:
+        OPTIONS["split"] = "merged"
+        METRICS = (*METRICS, "particle_median_diameter_um")
     start = time.perf_counter()
     rows = []
     if "synthetic" in args.only:

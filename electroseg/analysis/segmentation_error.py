@@ -22,18 +22,13 @@ depth), and each metric of the whole volume is corrected by the error seen there
 - **interface areas**: per pair and axis, the area per volume is ``faces of this pair per voxel
   / voxel edge along that axis``; the slices' error in it is added (faces between slices: as
   PBA, measured on adjacent labelled slices, else the two readings).
-- **particle median diameter**: multiplied by ``(φ_am,hand / φ_am,seg)^(1/3)`` over the labelled
-  voxels. A displaced AM boundary scales the particles' volumes as it scales the AM volume, and
-  an equivalent diameter goes with the cube root of a volume. On spheres grown or shrunk by one or
-  two voxels this recovers the true median within 3 % (tests). AM called where there is none, or
-  missed, in whole separate regions, is read as a size change too; whether the particle split
-  divides or joins touching particles as it would on the truth cannot be seen on a slice and is
-  not in the interval.
 
 The segmentation interval is a two-level percentile bootstrap: positions (runs of adjacent
 labelled slices) drawn with replacement, then tiles within each drawn position, because the
 error varies from one position to the next and the tiles of one slice share it. The total
-interval adds the sub-block sampling half width in quadrature.
+interval adds the sub-block sampling half width in quadrature. The particle median
+diameter has no segmentation interval here: particles are 3-D objects, and a slice cannot count
+how a segmentation splits or merges them (its value in ``segmentation`` says so).
 """
 
 from __future__ import annotations
@@ -53,10 +48,8 @@ from electroseg.errors import InputError
 __all__ = ["SliceErrors", "dense_slices", "measure_slice_errors", "segmentation_intervals", "slice_depth",
            "PARTICLE_NOTE", "DENSE_SHARE"]
 
-PARTICLE_NOTE = ("corrected as a displaced AM boundary would move it: times the cube root of the AM "
-                 "volume on the labelled slices, hand labels over segmentation; whether the particle split "
-                 "divides or joins touching particles as on the truth cannot be seen on a slice and is not "
-                 "in the interval")
+PARTICLE_NOTE = ("not measured: particles are 3-D objects and a labelled slice cannot tell how the "
+                 "segmentation splits or merges them")
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,12 +323,6 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, counts: dict) 
         if volume.get("pba_pooled") is not None and volume.get("pba_depth_mean") is not None:
             out["pba_depth_mean"] = tuple(np.clip(volume["pba_depth_mean"] + (r - volume["pba_pooled"]), 0.0, 1.0)
                                           for r in readings)
-    if "am" in phases and volume.get("particle_median") is not None:
-        # a displaced AM boundary scales every particle's volume as it scales the AM volume there
-        i_am = phases.index("am")
-        am_ratio = ratio(_fraction(counts["hand_voxels"])[..., i_am], _fraction(counts["seg_voxels"])[..., i_am])
-        value = volume["particle_median"] * np.cbrt(am_ratio)
-        out["particle_median_diameter_um"] = (value, value)
     # interfaces: i-j faces along an axis per voxel, divided by the voxel edge along it, are that
     # axis's area per volume; the slices' error in that number is added
     labelled = counts["hand_voxels"].sum(axis=-1)[..., None, None, None]
@@ -423,8 +410,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
         ``{metric: (ci_low, ci_high)}`` sub-block intervals; the total interval adds their half
         width in quadrature. Without it, ``total`` is None.
     particle_median_um : float, optional
-        The reported particle median diameter: corrected by the cube root of the AM volume
-        ratio on the labelled slices, hand labels over segmentation (:data:`PARTICLE_NOTE`).
+        The reported particle median diameter, listed with :data:`PARTICLE_NOTE`.
     source : str
         Where the labelled slices came from (written into the result).
     counts : FacePairCounts, optional
@@ -468,7 +454,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     volume = {"fractions": _fraction(voxels), "edge": np.asarray(sizes3),
               "density_by_axis": face_areas(sizes3)[:, None, None] * sym / volume_um3,
               "slicing_axis": labels.ndim == 3 and labels.shape[0] > 1,
-              "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean, "particle_median": particle_median_um}
+              "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean}
     if {"am", "cbd"} <= set(phases):
         i_am, i_cbd = phases.index("am"), phases.index("cbd")
         volume["pba"] = _pba(sym, i_am, i_cbd)             # per axis
@@ -480,8 +466,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     weights = draw(errors.groups, int(n_boot), np.random.default_rng(seed))
     samples = _corrected(volume, phases, errors.depth, _sums(errors, weights))
     reported = {f"volume_fraction_{p}": none_if_nan(float(volume["fractions"][i])) for i, p in enumerate(phases)}
-    reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean,
-                     "particle_median_diameter_um": particle_median_um})
+    reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean})
     total_density = volume["density_by_axis"].sum(axis=0)
     for i, j in combinations(range(len(phases)), 2):
         reported[f"surface_{phases[i]}-{phases[j]}_per_um"] = none_if_nan(float(total_density[i, j]))
@@ -496,11 +481,13 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
             entry["ci_low"], entry["ci_high"] = (min(entry["ci_low"], entry["estimate"]),
                                                  max(entry["ci_high"], entry["estimate"]))
         segmentation[name] = entry
-        if name == "particle_median_diameter_um":
-            entry["note"] = PARTICLE_NOTE
         if total is not None:
-            unbounded = name.startswith("surface_") or name == "particle_median_diameter_um"
-            total[name] = _combine(entry, sampling.get(name), upper=None if unbounded else 1.0)
+            total[name] = _combine(entry, sampling.get(name), upper=None if name.startswith("surface_") else 1.0)
+    if particle_median_um is not None:
+        blank = {"estimate": None, "ci_low": None, "ci_high": None, "note": PARTICLE_NOTE}
+        segmentation["particle_median_diameter_um"] = {**blank, "reported": particle_median_um}
+        if total is not None:
+            total["particle_median_diameter_um"] = dict(blank)
     if not volume["slicing_axis"]:
         through_note = "none: a single slice"
     elif errors.through_pairs:

@@ -53,7 +53,8 @@ def test_a_perfect_segmentation_keeps_its_values(coated_columns):
                          split="none").to_dict()["uncertainty"]
     for name, entry in out["segmentation"].items():
         if name == "particle_median_diameter_um":
-            assert "split" in entry["note"] and entry["reported"] > 0
+            assert entry["estimate"] is None and "3-D" in entry["note"] and entry["reported"] > 0
+            continue
         if entry["reported"] is None:
             continue
         assert entry["estimate"] == pytest.approx(entry["reported"]), name
@@ -216,33 +217,3 @@ def test_errors_from_other_volumes_give_a_prediction_interval():
                                                                          truth, 255).astype(np.uint8)),
                                  voxel_size=VS, n_boot=50)
     assert few["labelled"]["positions"] == 1 and "1 labelled position(s) only" in few["caution"]
-
-
-@pytest.mark.parametrize("grow", [1.0, -1.0])
-def test_particle_median_corrected_for_a_displaced_boundary(grow):
-    """Separate spheres, segmented one voxel too large (or too small) all round: the median
-    equivalent diameter is off by about 13 %; the correction from eight labelled slices brings
-    it within 3 % of the truth's, and its interval holds it."""
-    rng = np.random.default_rng(1)
-    shape = (64, 96, 96)
-    truth, seg = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
-    zz, yy, xx = np.indices(shape)
-    for cz in (12, 32, 52):
-        for cy in (14, 38, 62, 84):
-            for cx in (14, 38, 62, 84):
-                c = np.array([cz, cy, cx]) + rng.integers(-3, 4, 3)
-                r = rng.uniform(5, 8)
-                d2 = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2
-                truth[d2 <= r * r] = 2
-                seg[d2 <= (r + grow) ** 2] = 2
-    hand = np.full_like(truth, 255)
-    hand[[8, 9, 20, 21, 30, 31, 44, 45]] = truth[[8, 9, 20, 21, 30, 31, 44, 45]]
-    size = (0.1, 0.1, 0.1)
-    true = analyze_labels(truth, voxel_size=size, split="none", collector_connectivity=False,
-                          uncertainty=False).to_dict()["particles"]["diameter_um"]["median"]
-    out = analyze_labels(seg, voxel_size=size, hand_labels=hand, split="none",
-                         collector_connectivity=False).to_dict()["uncertainty"]["segmentation"]
-    entry = out["particle_median_diameter_um"]
-    assert abs(entry["reported"] / true - 1) > 0.10
-    assert entry["estimate"] == pytest.approx(true, rel=0.03)
-    assert entry["ci_low"] <= true <= entry["ci_high"]

@@ -25,7 +25,7 @@ corrected estimates. Samples:
   ``benchmarks/_fibsem_physics.py``, five shine-through laws none of which is the generator's
   (needs ``$ELECTROSEG_DATA``; skipped without it).
 
-    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent] [--particles]
+    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent] [--particles] [--learned SEEDS]
 """
 
 from __future__ import annotations
@@ -208,11 +208,67 @@ def drop_table(rows: list[dict], seeds: int) -> None:
                       f"{100 * sampling_hits / n:>15.0f} %{np.mean(true_drops):>+16.3f}{np.mean(widths):>12.3f}")
 
 
+def learned_runs(seeds: int, out: Path) -> None:
+    """``electroseg run experiment=cycling seed=S`` for each seed, with generator seeds 2S and 2S + 1
+    (S = 0: the experiment's own samples; one model per pair, trained on
+    both samples' pseudo-labels and hand-labelled pairs, its errors measured on the slices its
+    training held out): how often the learned and the classical routes' total intervals hold the
+    truth of each sample, and the drop's interval the true drop."""
+    import json
+    import subprocess
+
+    cli = Path(sys.executable).with_name("electroseg")
+    rows, drops = [], []
+    for seed in range(seeds):
+        folder = out / f"seed{seed}"
+        if not (folder / "cycling" / "cycling.json").is_file():
+            samples = f"data.synthetic.samples={{seed0: {2 * seed}, seed1: {2 * seed + 1}}}"  # new particles
+            subprocess.run([str(cli), "run", "experiment=cycling", f"seed={seed}", samples, f"out={folder}"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for sample in ("pristine", "cycled"):
+            trees = {route: json.loads((folder / sample / "analysis" / route / "metrics.json").read_text())
+                     for route in ("classical", "learned", "truth")}
+            truth = {"pba_pooled": trees["truth"]["pba"]["pooled"],
+                     **{f"volume_fraction_{p}": v for p, v in trees["truth"]["volume_fraction"].items()}}
+            for route in ("classical", "learned"):
+                total = (trees[route]["uncertainty"].get("total") or {})
+                for metric in ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am"):
+                    entry = total.get(metric)
+                    if entry and entry.get("ci_low") is not None:
+                        rows.append((route, metric, entry["ci_low"] <= truth[metric] <= entry["ci_high"],
+                                     entry["ci_high"] - entry["ci_low"], abs(entry["estimate"] - truth[metric])))
+        routes = json.loads((folder / "cycling" / "cycling.json").read_text())["routes"]
+        true_drop = routes["truth"]["drop"]
+        for route in ("classical", "learned"):
+            r = routes[route]
+            if r.get("total_low") is not None:
+                drops.append((route, r["total_low"] <= true_drop <= r["total_high"], bool(r["significant"]),
+                              r["total_high"] - r["total_low"]))
+    print(f"\nelectroseg run experiment=cycling, seeds 0-{seeds - 1} (one learned model per pair; "
+          f"learned errors from its held-out slices: prediction intervals)\n")
+    print(f"{'route':<11}{'metric':<22}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
+    for route in ("classical", "learned"):
+        for metric in ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am"):
+            chosen = [r for r in rows if r[0] == route and r[1] == metric]
+            if chosen:
+                print(f"{route:<11}{metric:<22}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
+                      f"{np.mean([r[3] for r in chosen]):>12.3f}{np.mean([r[4] for r in chosen]):>18.3f}")
+        chosen = [d for d in drops if d[0] == route]
+        if chosen:
+            print(f"{route:<11}{'PBA drop':<22}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
+                  f"{np.mean([d[3] for d in chosen]):>12.3f}   significant in {sum(d[2] for d in chosen)} of {len(chosen)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--shape", type=int, nargs=3, default=[48, 160, 160])
     parser.add_argument("--only", nargs="*", default=["synthetic", "presets", "independent"])
+    parser.add_argument("--learned", type=int, default=0, metavar="SEEDS",
+                        help="also run `electroseg run experiment=cycling` for seeds 0..SEEDS-1 (about 45 s each) "
+                             "and score both routes' total intervals and drops")
+    parser.add_argument("--learned-out", type=Path, default=None,
+                        help="keep those runs here (reused when complete); default a temporary folder")
     parser.add_argument("--particles", action="store_true",
                         help="also the particle median diameter's error as segmented (analyze's default "
                              "split=merged on truth and segmentation; no segmentation interval is given for it)")
@@ -234,6 +290,11 @@ def main() -> None:
     coverage_table(rows)
     if "synthetic" in args.only:
         drop_table(rows, args.seeds)
+    if args.learned:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            learned_runs(args.learned, args.learned_out or Path(tmp))
     print("\ntotal = uncertainty.total (segmentation error on the labelled slices + sub-block sampling); "
           "sampling = the sub-block interval alone. Target (issue 23): total covers >= 90 %, PBA width < 0.15.")
 

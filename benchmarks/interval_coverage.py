@@ -217,6 +217,10 @@ def learned_runs(seeds: int, out: Path) -> None:
     import json
     import subprocess
 
+    import tifffile
+
+    from electroseg.analysis.segmentation_error import SliceErrors, segmentation_intervals
+
     cli = Path(sys.executable).with_name("electroseg")
     rows, drops = [], []
     for seed in range(seeds):
@@ -237,6 +241,16 @@ def learned_runs(seeds: int, out: Path) -> None:
                     if entry and entry.get("ci_low") is not None:
                         rows.append((route, metric, entry["ci_low"] <= truth[metric] <= entry["ci_high"],
                                      entry["ci_high"] - entry["ci_low"], abs(entry["estimate"] - truth[metric])))
+            # the same learned intervals as the mean error's bootstrap (transfer=False), for comparison
+            tree = trees["learned"]
+            errors = SliceErrors.from_dict(json.loads((folder / sample / "predict" / "slice_errors.json").read_text()))
+            counts = tree["uncertainty"]["pba_pooled_from_counts"]
+            mean_only = segmentation_intervals(
+                tifffile.imread(folder / sample / "predict" / "labels.tif"), errors, voxel_size=tree["voxel_size_um"],
+                pba_pooled=tree["pba"]["pooled"], pba_depth_mean=tree["pba"]["depth_mean"],
+                sampling={"pba_pooled": (counts["ci_low"], counts["ci_high"])})["total"]["pba_pooled"]
+            rows.append(("learned, mean error", "pba_pooled", mean_only["ci_low"] <= truth["pba_pooled"] <= mean_only["ci_high"],
+                         mean_only["ci_high"] - mean_only["ci_low"], abs(mean_only["estimate"] - truth["pba_pooled"])))
         routes = json.loads((folder / "cycling" / "cycling.json").read_text())["routes"]
         true_drop = routes["truth"]["drop"]
         for route in ("classical", "learned"):
@@ -246,16 +260,16 @@ def learned_runs(seeds: int, out: Path) -> None:
                               r["total_high"] - r["total_low"]))
     print(f"\nelectroseg run experiment=cycling, seeds 0-{seeds - 1} (one learned model per pair; "
           f"learned errors from its held-out slices: prediction intervals)\n")
-    print(f"{'route':<11}{'metric':<22}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
-    for route in ("classical", "learned"):
+    print(f"{'route':<20}{'metric':<22}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
+    for route in ("classical", "learned", "learned, mean error"):
         for metric in ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am"):
             chosen = [r for r in rows if r[0] == route and r[1] == metric]
             if chosen:
-                print(f"{route:<11}{metric:<22}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
+                print(f"{route:<20}{metric:<22}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
                       f"{np.mean([r[3] for r in chosen]):>12.3f}{np.mean([r[4] for r in chosen]):>18.3f}")
         chosen = [d for d in drops if d[0] == route]
         if chosen:
-            print(f"{route:<11}{'PBA drop':<22}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
+            print(f"{route:<20}{'PBA drop':<22}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
                   f"{np.mean([d[3] for d in chosen]):>12.3f}   significant in {sum(d[2] for d in chosen)} of {len(chosen)}")
 
 

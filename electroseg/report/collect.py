@@ -118,8 +118,9 @@ def _segmentation_line(tree: dict, name: str) -> str | None:
             parts.append(f"{label} {format_value(entry['estimate'])} [{format_value(entry['ci_low'])}, "
                          f"{format_value(entry['ci_high'])}] (as segmented {format_value(reported)})")
     labelled = check.get("labelled") or {}
+    other = (", measured on other volumes: prediction intervals for this one" if check.get("transfer") else "")
     return (f"{name}: corrected for the segmentation's error on {len(labelled.get('slices') or [])} labelled "
-            f"slices ({check.get('source')}), {kind} 95 % intervals: " + "; ".join(parts) +
+            f"slices ({check.get('source')}{other}), {kind} 95 % intervals: " + "; ".join(parts) +
             f". Through-slice error: {check.get('through_slice')}."
             + (f" Caution: {check['caution']}." if check.get("caution") else ""))
 

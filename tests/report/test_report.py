@@ -231,3 +231,20 @@ def test_two_sample_analysis_shows_the_differences(tmp_path):
     row = next(line for line in section.splitlines() if line.startswith("| volume_fraction_cbd |"))
     assert row.endswith("| yes |")  # 0.3 -> 0.5 of cbd in 6 x 24 x 24 voxels is beyond the variability
     assert "a vs b" not in markdown and "(.)" not in markdown
+
+
+def test_trust_line_says_prediction_interval_and_caution():
+    from electroseg.report.collect import _segmentation_line
+
+    entry = {"estimate": 0.5, "ci_low": 0.4, "ci_high": 0.6, "reported": 0.55}
+    tree = {"uncertainty": {"segmentation": {"pba_pooled": entry}, "total": {"pba_pooled": entry},
+                            "segmentation_check": {"source": "the checkpoint's held-out slices", "transfer": True,
+                                                   "labelled": {"slices": [3]}, "through_slice": "not measured",
+                                                   "caution": "the error was measured at 1 labelled position(s) only"}}}
+    line = _segmentation_line(tree, "learned")
+    assert "measured on other volumes: prediction intervals" in line
+    assert "PBA 0.5 [0.4, 0.6] (as segmented 0.55)" in line
+    assert line.endswith("Caution: the error was measured at 1 labelled position(s) only.")
+    tree["uncertainty"]["segmentation_check"].update(transfer=False, caution=None)
+    line = _segmentation_line(tree, "classical")
+    assert "prediction" not in line and "Caution" not in line

@@ -111,5 +111,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         spec = self.model.spec
+        window = self.options["intensity_window"]
         return (f"Predictor({spec.name}, phases={list(spec.phases)}, channels={list(spec.channels)}, "
-                f"overlap={self.options['overlap']}, tta={self.options['tta']})")
+                f"overlap={self.options['overlap']}, tta={self.options['tta']}"
+                + ("" if window is None else f", intensity_window={window}") + ")")

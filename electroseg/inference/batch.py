@@ -544,10 +544,10 @@ def predict_batch(
         shrinks an input whose features are larger than a shipped model's training images';
         a checkpoint of your own records none and is never resampled). Streamed inputs are
         predicted as they are; a factor other than 1 is refused for them.
-    intensity_window : [lo, hi] or list of [lo, hi] per channel, optional
+    intensity_window : [lo, hi], list of [lo, hi] per channel, or a prediction.json path, optional
         Fixed intensity window of every input instead of the checkpoint's rule (see
         :func:`~electroseg.inference.predict_volume`): e.g. a crop predicted with the window its
-        parent's prediction.json records under ``intensity``.
+        parent's prediction.json records under ``intensity`` (give that file's path).
 
     Returns
     -------

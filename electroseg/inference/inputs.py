@@ -41,8 +41,10 @@ class Setup:
 def check_intensity_window(window: Any, n_channels: int) -> tuple[tuple[float, float], ...] | None:
     """``intensity_window`` as ``((lo, hi), ...)``, one pair per channel, or None.
 
-    Accepts ``[lo, hi]`` for a one-channel model and ``[[lo, hi], ...]`` in the checkpoint's
-    channel order; one InputError naming what arrived for anything else.
+    Accepts ``[lo, hi]`` for a one-channel model, ``[[lo, hi], ...]`` in the checkpoint's
+    channel order, or the path of a ``prediction.json`` (the window its ``intensity`` entry
+    records: a crop predicted in its parent's window); one InputError naming what arrived for
+    anything else.
 
     >>> check_intensity_window([0, 255], 1)
     ((0.0, 255.0),)
@@ -51,6 +53,8 @@ def check_intensity_window(window: Any, n_channels: int) -> tuple[tuple[float, f
     """
     if window is None:
         return None
+    if isinstance(window, (str, os.PathLike)):
+        window = _recorded_window(window)
     expected = f"[lo, hi]{' per channel, ' + str(n_channels) + ' channels' if n_channels > 1 else ''} with lo < hi"
     pairs = window
     try:
@@ -62,6 +66,24 @@ def check_intensity_window(window: Any, n_channels: int) -> tuple[tuple[float, f
     if len(out) != n_channels or not all(np.isfinite(p).all() and p[1] > p[0] for p in out):
         raise InputError(f"intensity_window: expected {expected}, got {window!r}")
     return out
+
+
+def _recorded_window(path: str | os.PathLike) -> list:
+    """The ``[[lo, hi], ...]`` a prediction.json records under ``intensity``."""
+    import json
+
+    try:
+        record = json.loads(open(path, encoding="utf-8").read())
+        window = [[b["lo"], b["hi"]] for b in record["intensity"]]
+    except OSError as err:
+        raise InputError(f"intensity_window: expected [lo, hi] or a prediction.json, got {str(path)!r}, which "
+                         f"cannot be read: {err.strerror or err}") from None
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"intensity_window: {path}: expected a prediction.json with an 'intensity' list of "
+                         "{lo, hi} per channel") from None
+    if not window or any(v is None for pair in window for v in pair):
+        raise InputError(f"intensity_window: {path} records no intensity window (its model normalised nothing)")
+    return window
 
 
 def resolve_setup(model: Any, *, spec: Any = None, patch_size: Sequence[int] | None = None,

@@ -117,8 +117,9 @@ def predict_volume(
         (:mod:`electroseg.inference.scale`): shrink only an image whose feature size exceeds
         the model's training images' (``model.feature_length``, recorded by the shipped
         models), else 1 (the default; a checkpoint of your own records none).
-    intensity_window : [lo, hi] or list of [lo, hi] per channel, optional
-        Map each channel's ``[lo, hi]`` to [0, 1] instead of the checkpoint's rule. For a part
+    intensity_window : [lo, hi], list of [lo, hi] per channel, or a prediction.json path, optional
+        Map each channel's ``[lo, hi]`` to [0, 1] instead of the checkpoint's rule (a path: the
+        window that prediction.json records under ``intensity``). For a part
         of an image already predicted: its parent's window (``Prediction.intensity``,
         ``intensity`` in prediction.json) gives the part the same labels as the whole. An
         image normalised by its own percentiles (a model trained on images each at their own

@@ -61,3 +61,19 @@ def test_predict_command_takes_a_fixed_intensity_window(setup, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 2 and "intensity_window: expected [lo, hi] with lo < hi, got [5, 1]" in err
     assert "Traceback" not in err and not (tmp / "out2" / "b").exists()
+    # a crop predicted in its parent's window, read from the parent's prediction.json
+    write_tiff(tmp / "crop.tif", np.asarray(_crop(tmp / "scans" / "a.tif")), voxel_size=VOXEL)
+    assert main(["predict", f"checkpoint={ckpt}", f"inputs={tmp}/crop.tif", f"out={tmp / 'out3'}", "progress=false",
+                 f"intensity_window={out / 'a' / 'prediction.json'}", "uncertainty=false"]) == 0
+    record = json.loads((tmp / "out3" / "crop" / "prediction.json").read_text())
+    assert record["intensity"] == [{"lo": 1000.0, "hi": 50000.0, "route": "given"}]
+    status = main(["predict", f"checkpoint={ckpt}", f"inputs={tmp}/crop.tif", f"out={tmp / 'out4'}",
+                   "progress=false", f"intensity_window={tmp / 'nope.json'}"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2 and "intensity_window: expected [lo, hi] or a prediction.json, got" in err and "nope.json" in err
+
+
+def _crop(path):
+    import tifffile
+
+    return tifffile.imread(path)[:, 2:18, 3:16]

@@ -90,7 +90,7 @@ def test_a_given_intensity_window_replaces_the_rule_and_makes_a_crop_agree(kit):
 @pytest.mark.parametrize("window, message", [
     ([3, 1], "expected [lo, hi] with lo < hi, got [3, 1]"),
     ([[0, 1], [0, 2]], "got [[0, 1], [0, 2]]"),
-    ("dark", "got 'dark'"),
+    ("dark", "got 'dark', which cannot be read"),
     ([0, float("nan")], "with lo < hi"),
 ])
 def test_a_bad_intensity_window_is_one_input_error(kit, window, message):
@@ -101,3 +101,20 @@ def test_a_bad_intensity_window_is_one_input_error(kit, window, message):
     with pytest.raises(InputError, match="intensity_window") as err:
         predict_volume(kit.PlusOne(), np.zeros((20, 20), np.float32), spec=spec, intensity_window=window)
     assert message in str(err.value)
+
+
+def test_intensity_window_from_a_prediction_record(tmp_path):
+    from electroseg.inference.inputs import check_intensity_window
+
+    record = tmp_path / "prediction.json"
+    record.write_text('{"intensity": [{"lo": 38.0, "hi": 255.0, "route": "dataset"}]}')
+    assert check_intensity_window(record, 1) == ((38.0, 255.0),)
+    assert check_intensity_window(str(record), 1) == ((38.0, 255.0),)
+    with pytest.raises(InputError, match="expected \\[lo, hi\\] per channel, 2 channels"):
+        check_intensity_window(record, 2)
+    record.write_text('{"shape": [3, 4]}')
+    with pytest.raises(InputError, match="expected a prediction.json with an 'intensity' list"):
+        check_intensity_window(record, 1)
+    record.write_text('{"intensity": [{"lo": null, "hi": null, "route": "none"}]}')
+    with pytest.raises(InputError, match="records no intensity window"):
+        check_intensity_window(record, 1)

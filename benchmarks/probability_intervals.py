@@ -40,16 +40,9 @@ DATA = Path(os.environ.get("ELECTROSEG_DATA") or REPO.parent / "shared" / "data"
 from electroseg.analysis.contacts import pba_profile  # noqa: E402
 from electroseg.analysis.segmentation_error import measure_slice_errors, segmentation_intervals  # noqa: E402
 from electroseg.inference import load_checkpoint, predict_volume  # noqa: E402
+from real_data import SEGMENTPY_TEST as TEST, _segmentpy_truth as _truth, _train  # noqa: E402  (benchmarks/)
 
-TRAIN = (1, 100, 103, 200, 300, 360, 394, 400)
-TEST = (470, 510, 546)
-VALUES = (2, 1, 0)  # stored value of pore, cbd, am
 NAMES = ("volume_fraction_pore", "volume_fraction_cbd", "volume_fraction_am", "pba_pooled")
-
-
-def _truth(n: int) -> np.ndarray:
-    stored = tifffile.imread(DATA / "segmentpy" / f"{n}_label.tif")
-    return np.select([stored == v for v in VALUES], range(3), 255).astype(np.uint8)
 
 
 def _metrics(labels: np.ndarray) -> np.ndarray:
@@ -73,8 +66,6 @@ def _draw(log_p: np.ndarray, length: float, rng: np.random.Generator) -> np.ndar
 def _model(args, work: Path):
     if args.checkpoint:
         return load_checkpoint(args.checkpoint)
-    from real_data import _train  # noqa: E402  (benchmarks/ is the script's folder)
-
     args.override, args.seed = [], 0
     return _train(args, work / "segmentpy", ["data=segmentpy", "model=multichannel2d", "model.context_slices=0",
                                              f"data.root={DATA / 'segmentpy'}"])[0]

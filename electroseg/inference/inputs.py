@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ def _recorded_window(path: str | os.PathLike) -> list:
     import json
 
     try:
-        record = json.loads(open(path, encoding="utf-8").read())
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
         window = [[b["lo"], b["hi"]] for b in record["intensity"]]
     except OSError as err:
         raise InputError(f"intensity_window: expected [lo, hi] or a prediction.json, got {str(path)!r}, which "

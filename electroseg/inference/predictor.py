@@ -42,7 +42,7 @@ class Predictor:
         Known fractions of each input (logit offsets fitted per input).
     scale : "auto" or float in (0, 1]
         As :func:`~electroseg.inference.predict_volume` (in-memory predictions).
-    intensity_window : [lo, hi] or list of [lo, hi] per channel, optional
+    intensity_window : [lo, hi], list of [lo, hi] per channel, or a prediction.json path, optional
         A fixed intensity window instead of the checkpoint's rule (as
         :func:`~electroseg.inference.predict_volume`).
     """

@@ -16,6 +16,10 @@ from scratch with the same step budget for fine-tuning.
   ``init=pretrained:electrode-2phase``: agreement on each scribble slice, solid fraction.
 - ``synthetic``: ``nmc_fibsem`` (tiny shape), fine-tuned against from scratch at the same budget,
   mean IoU against the generator's truth.
+- ``one_slice`` (only with ``--only one_slice``; scikit-learn, ``pip install -e .[bench]``): the
+  control for the one-slice fine-tuning target: the ilastik-style random forest of
+  ``real_data.py`` fitted on each training slice alone against fitted on all 8, scored on the
+  test slices. Does one slice carry what eight do, whatever the starting point?
 - ``scale`` (only with ``--only scale``): zero-shot ``electrode-3phase`` on SegmentPy and SAMBA
   with the image resampled by a fixed factor before prediction (labels resampled back, nearest):
   how much of the zero-shot failure is the scale of the features, against the 10-200 pixels per
@@ -23,7 +27,7 @@ from scratch with the same step budget for fine-tuning.
   correlation length) against the pretraining images', scored also on the independent-physics
   stacks (``scale=auto`` is the rule that shipped).
 
-    .venv/bin/python benchmarks/pretrained.py [--only segmentpy samba independent nrel synthetic scale] [--epochs 10]
+    .venv/bin/python benchmarks/pretrained.py [--only segmentpy samba independent nrel synthetic one_slice scale] [--epochs 10]
         [--candidate electrode-3phase=RUN/checkpoints/best.ckpt]
 
 ``--candidate`` scores a newly trained checkpoint in place of the shipped one (zero-shot rows),
@@ -47,7 +51,8 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from real_data import DATA, SEGMENTPY_TEST, _segmentpy_truth, _train  # noqa: E402
+from real_data import (DATA, SEGMENTPY_TEST, SEGMENTPY_TRAIN, SEGMENTPY_VALUES, _rf_segmentpy,  # noqa: E402
+                       _segmentpy_truth, _train)
 from _training_accuracy import mean_iou  # noqa: E402
 
 from electroseg.classical import segment_volume  # noqa: E402
@@ -101,6 +106,26 @@ def segmentpy(args, work: Path) -> list[dict]:
         rows.append({"case": f"segmentpy test slices, {args.epochs} epochs", "method": name,
                      "score": score(lambda im, m=trained: predict_volume(m, im).labels),
                      "seconds": time.perf_counter() - start})
+    return rows
+
+
+
+def one_slice(args, work: Path) -> list[dict]:
+    """The forest fitted on one training slice at a time, and on all 8, scored on the test slices."""
+    truth = {n: _segmentpy_truth(n) for n in SEGMENTPY_TEST}
+
+    def phases(stored: np.ndarray) -> np.ndarray:
+        return np.select([stored == v for v in SEGMENTPY_VALUES], range(3), 255).astype(np.uint8)
+
+    rows = []
+    for fitted_on in [(n,) for n in SEGMENTPY_TRAIN] + [SEGMENTPY_TRAIN]:
+        start = time.perf_counter()
+        scores = [mean_iou(phases(p), truth[n], 3)
+                  for p, n in zip(_rf_segmentpy(fitted_on, SEGMENTPY_TEST, args.seed), SEGMENTPY_TEST)]
+        name = f"slice {fitted_on[0]} alone" if len(fitted_on) == 1 else "all 8 training slices"
+        rows.append({"case": "segmentpy test slices, random forest", "method": f"fitted on {name}",
+                     "score": float(np.mean(scores)), "seconds": time.perf_counter() - start,
+                     "note": " / ".join(f"{s:.3f}" for s in scores)})
     return rows
 
 
@@ -258,6 +283,7 @@ def scale(args, work: Path) -> list[dict]:
 
 
 CASES = {"segmentpy": segmentpy, "samba": samba, "independent": independent, "nrel": nrel, "synthetic": synthetic,
+         "one_slice": one_slice,
          "scale": scale}
 DEFAULT_CASES = ("segmentpy", "samba", "independent", "nrel", "synthetic")
 

@@ -147,7 +147,7 @@ def nrel(args, work: Path) -> list[dict]:
     scribbles = tifffile.imread(folder / "nmc1cal_labels.tiff")
     rows = []
     for name, extra in (("fine-tuned from electrode-2phase", ["init=pretrained:electrode-2phase"]),
-                        ("from scratch (2.5-D, as shipped)", ["model.context_slices=1", "model.patch_size=[64,64]"])):
+                        ("from scratch (2.5-D, as shipped)", ["model.context_slices=1"])):
         model, _, seconds = _train(args, work / name.split()[0], ["data=nrel_nmc1cal", f"data.root={folder}",
                                                                   "model=multichannel2d", *extra])
         labels = predict_volume(model, tifffile.imread(folder / "nmc1cal.tif")).labels

@@ -17,7 +17,8 @@ no wall-clock limit decides anything) and predicts with the engine ``electroseg 
   same network trained on all 11 slices with the test slices also as the val split, scored on
   the test slices it has seen (0.700 at 40 epochs: docs/learned.md).
 - **nrel** (real micro-CT, ilastik scribbles on slices 0, 33, 74; 33 is held out): the
-  shipped config with the 2.5-D ``multichannel2d`` (64 x 64 patches; ``--nrel-model unet3d``
+  shipped config with the 2.5-D ``multichannel2d`` (what ``model=auto`` picks; its 128 x 128
+  patches cut to the 75 x 75 slices, 72 x 72; ``--nrel-model unet3d``
   for the default 3-D model); agreement with the scribbles of each slice and the solid
   fraction, without and with ``volume_fractions: {am: 0.51}`` (its authors' target).
 
@@ -212,7 +213,7 @@ def nrel(args, work: Path) -> list[dict]:
     rows = []
     for name, extra in ((f"nrel scribbles ({args.nrel_model})", []),
                         (f"nrel + volume_fractions {{am: 0.51}} ({args.nrel_model})", ["+data.volume_fractions={am: 0.51}"])):
-        model_overrides = (["model=multichannel2d", "model.patch_size=[64,64]"] if args.nrel_model == "multichannel2d"
+        model_overrides = (["model=multichannel2d"] if args.nrel_model == "multichannel2d"
                            else ["model=unet3d"])
         model, metrics, seconds = _train(args, work / ("nrel_fixed" if extra else "nrel"),
                                          ["data=nrel_nmc1cal", f"data.root={DATA / 'nrel_expertsegmentation'}",
@@ -249,7 +250,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=40, help="training budget in epochs of 64 steps (default 40)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nrel-model", default="multichannel2d", choices=["multichannel2d", "unet3d"],
-                        help="nrel: the 2.5-D model with 64x64 patches (default) or the default unet3d")
+                        help="nrel: the 2.5-D model (default) or the default unet3d")
     parser.add_argument("--override", nargs="*", default=[], help="extra `electroseg train` overrides for every case")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from electroseg.training.volumes import LabelOptions, load_split
 __all__ = ["train", "make_spec", "MONITOR"]
 
 logger = logging.getLogger(__name__)
+PATCH_SHARE = 7 / 8  # the training patch spans at most this share of the median image, per axis
 MONITOR = "val/score"  # val/mean_iou, ties broken by the held-out loss (module.LOSS_TIE_BREAK)
 MODEL_KEYS = {"name", "channels", "patch_size", "context_slices", "min_size", "norm", "batch_size",
               "samples_per_epoch"}
@@ -91,6 +93,34 @@ def _init_checkpoint(cfg: DictConfig, dataset: DatasetConfig) -> tuple[dict, Mod
     logger.info("init=%s: %s %s, phases %s -> %s; intensity normalisation %s", cfg.init, spec.name,
                 spec.kwargs["channels"], list(spec.phases), list(dataset.phases), dict(spec.normalization))
     return checkpoint, spec
+
+
+
+def fit_patch_to_images(spec: ModelSpec, volumes: Sequence[Any]) -> ModelSpec:
+    """The training patch cut, axis by axis, to 7/8 of the median extent of the training images
+    (nnU-Net keeps its patch within the median image too), rounded down to a multiple of the
+    network's downsampling; the network itself is unchanged. An eighth is left so that the patch
+    still moves over the image. A patch larger than the image is mostly edge padding, which batch
+    norm then learns its statistics from. NREL nmc1cal (75 x 75 slices), held-out slice 33, three
+    seeds: fine-tuning ``electrode-2phase`` with 128 x 128 patches agreed with 93.6-96.1 %, with
+    64 x 64 (the cut) 96.7-98.4 %; from scratch 92.2 % (one seed) against 96.7-98.6 %
+    (docs/learned.md)."""
+    if not volumes:
+        return spec
+    dims = len(spec.patch_size)
+    extent = [float(np.median([v.image.shape[-dims + a] for v in volumes])) for a in range(dims)]
+    strides = spec.kwargs.get("strides") or [[1] * dims]
+    divisor = [math.prod(int(s[a]) for s in strides) for a in range(dims)]
+    limit = [int(PATCH_SHARE * e) // d * d for e, d in zip(extent, divisor)]
+    patch = tuple(p if p <= m or m < d else m for p, m, d in zip(spec.patch_size, limit, divisor))
+    if patch == tuple(spec.patch_size):
+        return spec
+    logger.info("model %s: training patch %s -> %s, to fit the training images (median extent %s; at most "
+                "7/8 of it, multiples of %s)", spec.name, list(spec.patch_size), list(patch),
+                [int(e) for e in extent], divisor)
+    from dataclasses import replace
+
+    return replace(spec, patch_size=patch)
 
 
 def _fine_tune_spec(start: ModelSpec, dataset: DatasetConfig, voxel_size) -> ModelSpec:
@@ -257,6 +287,7 @@ def train(cfg: DictConfig, *, callbacks: Sequence[L.Callback] = ()) -> dict[str,
                      normalization=normalization)
     if start_from is not None:
         spec = _fine_tune_spec(start_from[1], dataset, voxel_size)
+    spec = fit_patch_to_images(spec, train_volumes)
     net = build_model(spec)
     if start_from is not None:
         _load_init_weights(net, start_from, source=str(cfg.init))

@@ -206,3 +206,30 @@ def test_model_auto_keeps_the_3d_model_with_dense_pseudo_labels(train_config, ca
     with caplog.at_level(logging.INFO, logger="electroseg.training.train"):
         metrics = train(train_config("model=auto", "trainer.max_steps=1"))
     assert metrics["model"] == "unet3d" and "model=auto: unet3d (labelled volumes)" in caplog.text
+
+
+def test_training_patch_is_cut_to_fit_the_images():
+    from types import SimpleNamespace
+
+    from electroseg.models import ModelSpec
+    from electroseg.training.train import fit_patch_to_images
+
+    spec = ModelSpec(name="multichannel2d", phases=("pore", "am"), channels=("xct",),
+                     kwargs=dict(in_channels=3, out_channels=2, channels=[4, 8, 16, 32],
+                                 strides=[[1, 1], [2, 2], [2, 2], [2, 2]], kernel_sizes=[[3, 3]] * 4),
+                     voxel_size=None, patch_size=(128, 128), context_slices=1)
+
+    def volumes(*shapes):
+        return [SimpleNamespace(image=np.zeros((1, *shape), np.float32)) for shape in shapes]
+
+    # NREL nmc1cal: 75 x 75 slices; 7/8 of 75 is 65.6, the network halves three times -> 64
+    assert fit_patch_to_images(spec, volumes((75, 75, 75))).patch_size == (64, 64)
+    assert fit_patch_to_images(spec, volumes((75, 75, 75))).kwargs == spec.kwargs   # same network
+    # axis by axis, from the median image: (40, 300) and (90, 100) and (60, 500) -> y 60, x 300
+    assert fit_patch_to_images(spec, volumes((1, 40, 300), (1, 90, 100), (1, 60, 500))).patch_size == (48, 128)
+    # an image barely larger than the patch leaves it no room to move: 130 -> 113.75 -> 112
+    assert fit_patch_to_images(spec, volumes((1, 130, 147))).patch_size == (112, 128)
+    # images at least as large as the patch, or smaller than the network's downsampling: unchanged
+    assert fit_patch_to_images(spec, volumes((1, 500, 572))) is spec
+    assert fit_patch_to_images(spec, volumes((1, 6, 6))) is spec   # 7/8 of 6 is below 8
+    assert fit_patch_to_images(spec, []) is spec

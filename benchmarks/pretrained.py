@@ -51,7 +51,7 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from real_data import (DATA, SEGMENTPY_TEST, SEGMENTPY_TRAIN, SEGMENTPY_VALUES, _rf_segmentpy,  # noqa: E402
+from real_data import (DATA, SEGMENTPY_TEST, SEGMENTPY_TRAIN, _rf_segmentpy, _segmentpy_phases,  # noqa: E402
                        _segmentpy_truth, _train)
 from _training_accuracy import mean_iou  # noqa: E402
 
@@ -113,14 +113,10 @@ def segmentpy(args, work: Path) -> list[dict]:
 def one_slice(args, work: Path) -> list[dict]:
     """The forest fitted on one training slice at a time, and on all 8, scored on the test slices."""
     truth = {n: _segmentpy_truth(n) for n in SEGMENTPY_TEST}
-
-    def phases(stored: np.ndarray) -> np.ndarray:
-        return np.select([stored == v for v in SEGMENTPY_VALUES], range(3), 255).astype(np.uint8)
-
     rows = []
     for fitted_on in [(n,) for n in SEGMENTPY_TRAIN] + [SEGMENTPY_TRAIN]:
         start = time.perf_counter()
-        scores = [mean_iou(phases(p), truth[n], 3)
+        scores = [mean_iou(_segmentpy_phases(p), truth[n], 3)
                   for p, n in zip(_rf_segmentpy(fitted_on, SEGMENTPY_TEST, args.seed), SEGMENTPY_TEST)]
         name = f"slice {fitted_on[0]} alone" if len(fitted_on) == 1 else "all 8 training slices"
         rows.append({"case": "segmentpy test slices, random forest", "method": f"fitted on {name}",

@@ -112,9 +112,14 @@ def _rf_segmentpy(train_ids, test_ids, seed: int) -> list[np.ndarray]:
     return out
 
 
-def _segmentpy_truth(n: int) -> np.ndarray:
-    stored = tifffile.imread(DATA / "segmentpy" / f"{n}_label.tif")
+def _segmentpy_phases(stored: np.ndarray) -> np.ndarray:
+    """SegmentPy's stored label values (a label file, or the forest's predictions) as phase
+    indices pore 0, cbd 1, am 2; anything else 255."""
     return np.select([stored == v for v in SEGMENTPY_VALUES], range(3), 255).astype(np.uint8)
+
+
+def _segmentpy_truth(n: int) -> np.ndarray:
+    return _segmentpy_phases(tifffile.imread(DATA / "segmentpy" / f"{n}_label.tif"))
 
 
 def segmentpy(args, work: Path) -> list[dict]:
@@ -127,9 +132,7 @@ def segmentpy(args, work: Path) -> list[dict]:
         learned += [mean_iou(predict_volume(model, image).labels, _segmentpy_truth(n), 3)]
     forest = []
     for n, labels in zip(SEGMENTPY_TEST, _rf_segmentpy(SEGMENTPY_TRAIN, SEGMENTPY_TEST, args.seed)):
-        stored_to_phase = {v: i for i, v in enumerate(SEGMENTPY_VALUES)}
-        mapped = np.vectorize(stored_to_phase.get)(labels).astype(np.uint8)
-        forest.append(mean_iou(mapped, _segmentpy_truth(n), 3))
+        forest.append(mean_iou(_segmentpy_phases(labels), _segmentpy_truth(n), 3))
     inv = _invariance(model, tifffile.imread(DATA / "segmentpy" / "470.tif"), (slice(100, 400), slice(100, 400)), 32)
     return [{"case": "segmentpy 470/510/546", "learned": float(np.mean(learned)), "peer": float(np.mean(forest)),
              "peer_name": "random forest (filter bank)", "metric": "mean IoU",

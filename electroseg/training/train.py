@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from electroseg.errors import InputError
 from electroseg.io import write_json
 from electroseg.models import ModelSpec, build_model, count_parameters, plan_unet
+from electroseg.models.export import size_divisor
 from electroseg.training.checkpoint import check_compatible, read_checkpoint
 from electroseg.training.dataset_config import DatasetConfig, parse_dataset_config
 from electroseg.training.datamodule import ElectrodeDataModule
@@ -95,7 +95,6 @@ def _init_checkpoint(cfg: DictConfig, dataset: DatasetConfig) -> tuple[dict, Mod
     return checkpoint, spec
 
 
-
 def fit_patch_to_images(spec: ModelSpec, volumes: Sequence[Any]) -> ModelSpec:
     """The training patch cut, axis by axis, to 7/8 of the median extent of the training images
     (nnU-Net keeps its patch within the median image too), rounded down to a multiple of the
@@ -109,15 +108,14 @@ def fit_patch_to_images(spec: ModelSpec, volumes: Sequence[Any]) -> ModelSpec:
         return spec
     dims = len(spec.patch_size)
     extent = [float(np.median([v.image.shape[-dims + a] for v in volumes])) for a in range(dims)]
-    strides = spec.kwargs.get("strides") or [[1] * dims]
-    divisor = [math.prod(int(s[a]) for s in strides) for a in range(dims)]
+    divisor = size_divisor(spec.kwargs, dims)
     limit = [int(PATCH_SHARE * e) // d * d for e, d in zip(extent, divisor)]
     patch = tuple(p if p <= m or m < d else m for p, m, d in zip(spec.patch_size, limit, divisor))
     if patch == tuple(spec.patch_size):
         return spec
     logger.info("model %s: training patch %s -> %s, to fit the training images (median extent %s; at most "
-                "7/8 of it, multiples of %s)", spec.name, list(spec.patch_size), list(patch),
-                [int(e) for e in extent], divisor)
+                "%.3g of it, multiples of %s)", spec.name, list(spec.patch_size), list(patch),
+                [int(e) for e in extent], PATCH_SHARE, divisor)
     from dataclasses import replace
 
     return replace(spec, patch_size=patch)

@@ -97,6 +97,86 @@ def descend_labels(direction, flat_offsets, labels, chunks):
                 out[stack[i]] = label
 
 
+def backward_offsets(offsets: np.ndarray) -> np.ndarray:
+    """The offsets (k, 3) that point to voxels earlier in raster (C) order."""
+    keep = [k for k, (dz, dy, dx) in enumerate(offsets.tolist())
+            if dz < 0 or (dz == 0 and (dy < 0 or (dy == 0 and dx < 0)))]
+    return np.ascontiguousarray(offsets[keep])
+
+
+@njit(cache=True, nogil=True)
+def _find(parent, i):
+    root = i
+    while parent[root] != root:
+        root = parent[root]
+    while parent[i] != root:  # path compression
+        parent[i], i = root, parent[i]
+    return root
+
+
+@njit(cache=True, nogil=True)
+def label_roots(direction, backward, labels):
+    """Connected components of the ROOT voxels of ``direction``, neighbours given by their
+    ``backward`` offsets (:func:`backward_offsets`), numbered 1..n in raster order of each
+    component's first voxel (as ``cc3d.connected_components`` numbers them). ``labels``
+    (uint32 zeros, same shape) is filled in place; returns n.
+
+    One scan of ``direction``, then union-find over the root voxels alone: the roots are a
+    sparse set (about 1 % of the voxels), which cc3d would label in a full pass of its own.
+    """
+    nz, ny, nx = direction.shape
+    parent = np.empty(1024, np.int64)
+    where = np.empty(1024, np.int64)  # flat index of every root voxel, raster order
+    n_roots = 0
+    n = 0
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if direction[z, y, x] != 254:
+                    continue
+                current = 0
+                for k in range(backward.shape[0]):
+                    zz = z + backward[k, 0]
+                    yy = y + backward[k, 1]
+                    xx = x + backward[k, 2]
+                    if zz < 0 or yy < 0 or yy >= ny or xx < 0 or xx >= nx or direction[zz, yy, xx] != 254:
+                        continue
+                    other = _find(parent, np.int64(labels[zz, yy, xx]))
+                    if current == 0:
+                        current = other
+                    elif other != current:  # union: the older (smaller) label is the root
+                        lo, hi = min(current, other), max(current, other)
+                        parent[hi] = lo
+                        current = lo
+                if current == 0:
+                    n += 1
+                    if n == parent.size:
+                        grown = np.empty(2 * parent.size, np.int64)
+                        grown[:n] = parent[:n]
+                        parent = grown
+                    parent[n] = n
+                    current = n
+                labels[z, y, x] = current
+                if n_roots == where.size:
+                    grown = np.empty(2 * where.size, np.int64)
+                    grown[:n_roots] = where[:n_roots]
+                    where = grown
+                where[n_roots] = (z * ny + y) * nx + x
+                n_roots += 1
+    # final ids in order of each set's smallest provisional label, which is its first voxel's
+    final = np.zeros(n + 1, np.int64)
+    count = 0
+    for i in range(1, n + 1):
+        if _find(parent, i) == i:
+            count += 1
+            final[i] = count
+    flat = labels.ravel()
+    for r in range(n_roots):
+        p = where[r]
+        flat[p] = final[_find(parent, np.int64(flat[p]))]
+    return count
+
+
 @njit(cache=True, nogil=True)
 def root_peaks(direction, distance, labels, n_labels):
     """Distance at each label's root (its largest distance), float64 (n_labels + 1,)."""

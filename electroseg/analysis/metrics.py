@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fastremap
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
@@ -326,7 +327,8 @@ def _clusters(labels: np.ndarray, options: dict) -> dict:
     ids = label_particles(labels, phase="am", phases=options["phases"],
                           connectivity=options["connectivity"],
                           ignore_value=options["ignore_value"])
-    voxels = np.bincount(ids.ravel())[1:]
+    found, counts = fastremap.unique(ids, return_counts=True)  # (np.bincount casts to intp first: 10x slower)
+    voxels = counts[found > 0]
     return {"count": int(voxels.size),
             "largest_fraction": float(voxels.max() / voxels.sum()) if voxels.size else None}
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cc3d
+import fastremap
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
@@ -167,7 +168,9 @@ def label_particles(labels: np.ndarray, *, phase: str = "am",
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value)
     index = phase_index(phases, phase)
     neighbours = neighbour_count(connectivity, labels.ndim)
-    return cc3d.connected_components(labels == index, connectivity=neighbours)
+    # the mask as its uint8 view: the same components, cc3d's multi-valued path 1.9-3x faster
+    # than its boolean one on a 300 x 768 x 1024 AM mask (as in connectivity._components)
+    return cc3d.connected_components((labels == index).view(np.uint8), connectivity=neighbours)
 
 
 SPLITS = ("merged", "watershed", "none")
@@ -298,9 +301,8 @@ def _ascent_basins(distance: np.ndarray, sizes, rank: int):
     offsets, inv_length = _basins.neighbour_offsets(rank, sizes)
     direction = np.empty(distance.shape, np.uint8)
     _basins.steepest_ascent(distance, offsets, inv_length, direction)
-    roots, n = cc3d.connected_components(direction == _basins.ROOT,
-                                         connectivity=neighbour_count(rank, 3), return_N=True,
-                                         out_dtype=np.uint32)
+    roots = np.zeros(distance.shape, np.uint32)
+    n = _basins.label_roots(direction, _basins.backward_offsets(offsets), roots)
     strides = np.asarray([distance.shape[1] * distance.shape[2], distance.shape[2], 1])
     _basins.descend_labels(direction, offsets @ strides, roots, 16)
     peak = _basins.root_peaks(direction, distance, roots, n)
@@ -440,9 +442,11 @@ def find_fragments(particle_labels: np.ndarray, *, connectivity: int = 1
     fragments, count = cc3d.connected_components(ids, connectivity=neighbours, return_N=True,
                                                  out_dtype=np.uint32)
     parent = np.zeros(count + 1, np.int64)
-    flat = fragments.ravel()
-    inside = np.flatnonzero(flat)
-    parent[flat[inside]] = ids.ravel()[inside]
+    # {fragment: particle} in one compiled pass (indexing every particle voxel took 5x longer)
+    pairs = fastremap.component_map(fragments, ids)
+    keys = np.fromiter(pairs.keys(), np.int64, len(pairs))
+    parent[keys] = np.fromiter(pairs.values(), np.int64, len(pairs))
+    parent[0] = 0
     return fragments, parent
 
 

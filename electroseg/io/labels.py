@@ -161,20 +161,41 @@ def to_phase_indices(
     values = list(range(len(phases))) if label_values is None else [int(v) for v in label_values]
     if len(values) != len(phases):
         raise InputError(f"{name}: label_values has {len(values)} entries but phases {list(phases)} has {len(phases)}")
-    present = np.unique(array) if array.dtype.itemsize > 1 else np.flatnonzero(np.bincount(array.ravel(), minlength=256))
-    unexpected = sorted(set(present.tolist()) - set(values) - {int(ignore_value)})
-    if unexpected:
-        raise InputError(
-            f"{name}: label values {unexpected[:20]} are not among the phases {list(phases)} "
-            f"(expected values {values}, ignore {ignore_value}); map them with label_values=[...] "
-            "listing the stored value of each phase in order"
-        )
-    if values == list(range(len(phases))) and array.dtype == np.uint8 and int(ignore_value) == 255:
-        return array
+    expected = set(values) | {int(ignore_value)}
+    if array.dtype.itemsize <= 2:
+        # 8- and 16-bit labels: lookup tables over every storable value (one gather per voxel;
+        # np.bincount and np.unique cast or sort the whole volume: 7.6 s for 236 M voxels here)
+        size = 1 << (8 * array.dtype.itemsize)
+        allowed = np.zeros(size, dtype=bool)
+        allowed[[v for v in expected if 0 <= v < size]] = True
+        outside = ~allowed
+        if array.size and not allowed[:int(array.max()) + 1].all() and outside[array].any():
+            _refuse_values(np.unique(array[outside[array]]), phases, values, ignore_value, name)
+        if values == list(range(len(phases))) and array.dtype == np.uint8 and int(ignore_value) == 255:
+            return array
+        lut = np.full(size, 255, dtype=np.uint8)
+        for index, value in enumerate(values):
+            if 0 <= value < size:
+                lut[value] = index
+        if 0 <= int(ignore_value) < size and int(ignore_value) not in values:
+            lut[int(ignore_value)] = 255
+        return lut[array]
+    present = np.unique(array)
+    if set(present.tolist()) - expected:
+        _refuse_values(present, phases, values, ignore_value, name)
     lut_keys = np.array(values + [int(ignore_value)])
     lut_vals = np.array(list(range(len(phases))) + [255], dtype=np.uint8)
     order = np.argsort(lut_keys)
     return lut_vals[order][np.searchsorted(lut_keys[order], array)].astype(np.uint8)
+
+
+def _refuse_values(present: np.ndarray, phases, values, ignore_value, name: str) -> None:
+    unexpected = sorted(set(present.tolist()) - set(values) - {int(ignore_value)})
+    raise InputError(
+        f"{name}: label values {unexpected[:20]} are not among the phases {list(phases)} "
+        f"(expected values {values}, ignore {ignore_value}); map them with label_values=[...] "
+        "listing the stored value of each phase in order"
+    )
 
 
 def _integer_labels(array: np.ndarray, name: str) -> np.ndarray:

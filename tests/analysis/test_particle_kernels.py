@@ -50,3 +50,21 @@ def test_concurrent_splits_equal_serial_ones():
                                                          crack_merge=0.9), range(3)))
     for result in results:
         np.testing.assert_array_equal(result, serial)
+
+
+def test_root_labels_equal_cc3d_components_and_numbering():
+    # the union-find over root voxels must give cc3d's components, numbered as cc3d numbers them
+    # (raster order of each component's first voxel): the split's piece ids depend on it
+    import cc3d
+
+    from electroseg.analysis.particles import neighbour_count
+
+    rng = np.random.default_rng(0)
+    direction = np.where(rng.random((20, 30, 40)) < 0.3, _basins.ROOT, 0).astype(np.uint8)
+    for rank in (1, 2, 3):
+        offsets, _ = _basins.neighbour_offsets(rank, (1, 1, 1))
+        expected, n = cc3d.connected_components((direction == _basins.ROOT).view(np.uint8),
+                                                connectivity=neighbour_count(rank, 3), return_N=True)
+        labels = np.zeros(direction.shape, np.uint32)
+        assert _basins.label_roots(direction, _basins.backward_offsets(offsets), labels) == n
+        np.testing.assert_array_equal(labels, expected)

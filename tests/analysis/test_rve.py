@@ -41,12 +41,12 @@ def test_blocks_add_up_to_the_headline_pba_and_analyze_reports_it(tmp_path):
     rve = result.to_dict()["representative_volume"]
     assert set(rve["metrics"]) == {"volume_fraction_pore", "volume_fraction_cbd", "volume_fraction_am", "pba_pooled"}
     assert rve["imaged_volume_um3"] == pytest.approx(labels.size * 0.1 * 0.05 * 0.05)
-    from electroseg.analysis.rve import _am_pairs, _block_sums
+    from electroseg.analysis.rve import _block_counts
 
     starts = [np.array([0, 16]), np.array([0, 24])]
-    contacts, surface = _am_pairs(labels, 1, [0, 2], starts, 2, 1, 3)
+    voxels, contacts, surface = _block_counts(labels, 1, starts, 3, (2, 1))
     assert contacts.sum() / surface.sum() == pytest.approx(pba_profile(labels, depth_axis=1).pooled)
-    assert _block_sums(labels == 2, 1, starts).sum() == np.count_nonzero(labels == 2)
+    assert voxels[..., 2].sum() == np.count_nonzero(labels == 2)
     from electroseg.analysis import write_analysis
 
     written = [p.name for p in write_analysis(result, tmp_path)]
@@ -56,3 +56,16 @@ def test_blocks_add_up_to_the_headline_pba_and_analyze_reports_it(tmp_path):
 def test_too_small_for_two_grids_gives_none():
     labels = np.zeros((8, 8, 8), np.uint8)
     assert representative_volume(labels, voxel_size=(1, 1, 1)) is None
+
+
+def test_block_counts_by_hand():
+    # depth along axis 0; two blocks of two columns. Row 0: AM-CBD, CBD-AM (both in block 0: a
+    # pair belongs to its lower-index voxel), AM-pore (block 1). Row 1: AM-AM and pairs with an
+    # unlabelled voxel count nothing.
+    from electroseg.analysis.rve import _block_counts
+
+    labels = np.array([[2, 1, 2, 0], [2, 2, 255, 1]], np.uint8)
+    voxels, contacts, surface = _block_counts(labels, 0, [np.array([0, 2])], 3, (2, 1))
+    assert voxels.tolist() == [[0, 1, 3], [1, 1, 1]]
+    assert contacts.tolist() == [2, 0]
+    assert surface.tolist() == [2, 1]  # surface: AM against any other labelled phase, CBD included

@@ -298,12 +298,17 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                                            n_regions=n_regions)
         am_ids = ids if phase == "am" else am_ids
     clusters = fragments = fragment_histogram = None
+    am_clusters = am_ids if split == "none" else None  # the connected AM clusters, when labelled
     if am_ids is not None and split != "none":
-        clusters = _clusters(labels, options)
+        clusters, am_clusters = _clusters(labels, options)
+    face_clusters = am_clusters if connectivity_rank(connectivity, labels.ndim) == 1 else None
+    # the collector connectivity reuses the face-connected AM clusters (one labelling pass fewer)
+    extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
+                               uncertainty, n_blocks, seed, particles.get("am"), face_clusters)
+    del am_clusters, face_clusters
+    if am_ids is not None and split != "none":
         fragments = _fragment_table(am_ids, options)
         fragment_histogram = size_histogram(fragments, edges=histogram_edges, n_regions=n_regions)
-    extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
-                               uncertainty, n_blocks, seed, particles.get("am"))
     if tortuosity_phases:
         extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options, tortuosity_axes)
     extras["segmentation_check"] = _segmentation_check(
@@ -323,14 +328,15 @@ _COUNTED = {
 """What ``particles.count`` counted, by ``split`` (metrics.json ``particles.counted``)."""
 
 
-def _clusters(labels: np.ndarray, options: dict) -> dict:
+def _clusters(labels: np.ndarray, options: dict) -> tuple[dict, np.ndarray]:
+    """The AM clusters' count and largest share, and their labels."""
     ids = label_particles(labels, phase="am", phases=options["phases"],
                           connectivity=options["connectivity"],
                           ignore_value=options["ignore_value"])
     found, counts = fastremap.unique(ids, return_counts=True)  # (np.bincount casts to intp first: 10x slower)
     voxels = counts[found > 0]
     return {"count": int(voxels.size),
-            "largest_fraction": float(voxels.max() / voxels.sum()) if voxels.size else None}
+            "largest_fraction": float(voxels.max() / voxels.sum()) if voxels.size else None}, ids
 
 
 def _fragment_table(am_ids: np.ndarray, options: dict) -> ParticleTable:
@@ -490,8 +496,10 @@ def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options,
 
 
 def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_blocks,
-                      seed, am_particles=None) -> dict:
-    """Results of the colleague modules (connectivity, channel statistics, uncertainty)."""
+                      seed, am_particles=None, face_clusters=None) -> dict:
+    """Results of the colleague modules (connectivity, channel statistics, uncertainty).
+
+    ``face_clusters``: the face-connected AM components, when already labelled."""
     from electroseg.analysis.channel_stats import particle_channel_stats
     from electroseg.analysis.connectivity import electronic_connectivity
 
@@ -499,10 +507,7 @@ def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_
                   ignore_value=options["ignore_value"])
     extras: dict = {"connectivity": None, "channel_stats": None, "uncertainty": None, "representative_volume": None}
     if collector and "am" in options["phases"] and "cbd" in options["phases"]:
-        face_ids = options["split"] == "none" and connectivity_rank(
-            options["connectivity"], labels.ndim) == 1  # the face-connected AM components
-        extras["connectivity"] = electronic_connectivity(
-            labels, particles=am_ids if face_ids else None, **common)
+        extras["connectivity"] = electronic_connectivity(labels, particles=face_clusters, **common)
     if image is not None:
         if am_ids is None:
             raise InputError(f"image: per-particle statistics need an 'am' phase, got phases "

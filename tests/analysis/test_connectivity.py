@@ -144,6 +144,18 @@ def test_ready_made_particle_ids_give_the_same_answer():
     assert electronic_connectivity(PLANE, depth_axis=0, particles=shuffled) == c
 
 
+def test_analyze_gives_the_connectivity_of_the_labels_whatever_the_split():
+    # analyze_labels hands its AM cluster labels to the connectivity (one labelling pass fewer)
+    from electroseg.analysis import analyze_labels
+
+    labels = np.random.default_rng(3).choice(np.array([0, 1, 2], np.uint8), size=(12, 16, 20),
+                                             p=[0.3, 0.3, 0.4])
+    expected = electronic_connectivity(labels, depth_axis=1)
+    for split in ("merged", "none"):
+        result = analyze_labels(labels, voxel_size=(0.1, 0.05, 0.05), split=split, uncertainty=False)
+        assert result.connectivity == expected, split
+
+
 def test_particle_ids_that_do_not_fit_the_labels_are_refused():
     from electroseg.analysis.particles import label_particles
 

@@ -298,17 +298,20 @@ def analyze_labels(labels: np.ndarray, *, voxel_size: Sequence[float] | None,
                                            n_regions=n_regions)
         am_ids = ids if phase == "am" else am_ids
     clusters = fragments = fragment_histogram = None
+    split_am = am_ids is not None and split != "none"
+    if split_am:
+        fragments = _fragment_table(am_ids, options)
+        fragment_histogram = size_histogram(fragments, edges=histogram_edges, n_regions=n_regions)
+        if image is None:  # the particle ids are not needed further: freed before more labelling
+            am_ids = ids = None
     am_clusters = am_ids if split == "none" else None  # the connected AM clusters, when labelled
-    if am_ids is not None and split != "none":
+    if split_am:
         clusters, am_clusters = _clusters(labels, options)
     face_clusters = am_clusters if connectivity_rank(connectivity, labels.ndim) == 1 else None
     # the collector connectivity reuses the face-connected AM clusters (one labelling pass fewer)
     extras = _optional_modules(labels, image, am_ids, options, collector_connectivity,
                                uncertainty, n_blocks, seed, particles.get("am"), face_clusters)
     del am_clusters, face_clusters
-    if am_ids is not None and split != "none":
-        fragments = _fragment_table(am_ids, options)
-        fragment_histogram = size_histogram(fragments, edges=histogram_edges, n_regions=n_regions)
     if tortuosity_phases:
         extras["tortuosity"] = _tortuosity(labels, tortuosity_phases, options, tortuosity_axes)
     extras["segmentation_check"] = _segmentation_check(

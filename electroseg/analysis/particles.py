@@ -329,12 +329,17 @@ def _merge_cracked(pieces: np.ndarray, peak: np.ndarray, touching: np.ndarray,
         closed |= mask
     distance = _edt(closed, sizes)
     del closed
-    grown = pieces.copy()
+    # grown in place: growing writes only unlabelled voxels, so clearing them again gives the
+    # pieces back (a 1-byte mask instead of a 4-byte copy of the labels at the split's peak)
+    labelled = pieces != 0
+    grown = pieces
     offsets, inv_length = _basins.neighbour_offsets(rank, sizes)
     _basins.grow_by_ascent(grown, distance, offsets, inv_length)
     a, b, saddle = _basins.face_saddles(grown, distance, _threads())
     closed_peak = _basins.label_peaks(grown, distance, n)
-    del grown, distance
+    del distance
+    np.multiply(grown, labelled, out=pieces)
+    del labelled
     touching = np.isin(a << 32 | b, touching)
     saddle[touching] = -1.0
     order = np.argsort(-saddle, kind="stable")

@@ -1,4 +1,5 @@
-"""Segmentation networks built from MONAI blocks: a planned 3D U-Net and a multi-channel 2D U-Net."""
+"""Segmentation networks built from MONAI's DynUNet blocks (:mod:`electroseg.models.blocks`): a planned
+3D U-Net and a multi-channel 2D U-Net."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import logging
 from typing import Sequence
 
 import torch
-from monai.networks.blocks import UnetBasicBlock, UnetOutBlock, UnetUpBlock
 from torch import nn
 
 from electroseg.errors import InputError
+from electroseg.models.blocks import BasicBlock, OutBlock, UpBlock
 
 __all__ = ["UNet3D", "MultiChannel2D", "count_parameters", "NORMS"]
 
@@ -30,7 +31,8 @@ NORMS = {"batch": ("BATCH", {"affine": True}), "instance": ("INSTANCE", {"affine
 
 
 class _UNetCore(nn.Module):
-    """Encoder-decoder of MONAI ``UnetBasicBlock`` / ``UnetUpBlock`` (the DynUNet blocks).
+    """Encoder-decoder of the DynUNet blocks (:class:`~electroseg.models.blocks.BasicBlock`,
+    :class:`~electroseg.models.blocks.UpBlock`: MONAI's ``UnetBasicBlock`` / ``UnetUpBlock``).
 
     Unlike DynUNet it allows two levels, which keeps test models tiny.
     """
@@ -52,17 +54,17 @@ class _UNetCore(nn.Module):
         norm_name = NORMS[norm]
         ins = [in_channels, *channels[:-1]]
         self.encoders = nn.ModuleList(
-            UnetBasicBlock(spatial_dims, c_in, c_out, kernel_size=k, stride=s, norm_name=norm_name)
+            BasicBlock(spatial_dims, c_in, c_out, kernel_size=k, stride=s, norm_name=norm_name)
             for c_in, c_out, k, s in zip(ins, channels, kernel_sizes, strides)
         )
         self.decoders = nn.ModuleList(
-            UnetUpBlock(
+            UpBlock(
                 spatial_dims, channels[i], channels[i - 1], kernel_size=kernel_sizes[i - 1],
                 stride=strides[i], upsample_kernel_size=strides[i], norm_name=norm_name,
             )
             for i in range(len(channels) - 1, 0, -1)
         )
-        self.head = UnetOutBlock(spatial_dims, channels[0], out_channels)
+        self.head = OutBlock(spatial_dims, channels[0], out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []

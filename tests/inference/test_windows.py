@@ -64,3 +64,17 @@ def test_default_batch_is_larger_on_cuda_and_an_explicit_one_wins(kind, cpu, cud
     assert engine.plan_windows(setup, batch_size=5, **options).batch_size == 5
     with pytest.raises(InputError, match="batch_size"):
         engine.plan_windows(setup, batch_size=0, **options)
+
+
+def test_importance_map_equals_monai():
+    import pytest
+    import torch
+
+    from electroseg.inference.windows import importance_map
+
+    utils = pytest.importorskip("monai.data.utils")
+    for patch in [(16, 96, 96), (1, 7, 5), (64, 64), (8, 1, 33)]:
+        expected = utils.compute_importance_map(patch, mode="gaussian", sigma_scale=0.125,
+                                                device="cpu", dtype=torch.float32)
+        torch.testing.assert_close(importance_map(patch, device=torch.device("cpu")), expected,
+                                   rtol=0, atol=0)

@@ -45,6 +45,7 @@ VOXEL = (0.05, 0.025, 0.025)
 
 _MODEL = builtin_config("model/unet3d.yaml")  # the default unet3d: channels, patch size, min_size
 CHANNELS, TRAIN_PATCH, MIN_SIZE = list(_MODEL["channels"]), tuple(_MODEL["patch_size"]), int(_MODEL["min_size"])
+NORM = str(_MODEL["norm"])  # batch: the default of new models (instance only for old checkpoints)
 PATCH = TRAIN_PATCH  # inference window of every case but fast_bf16 (--patch)
 OVERLAP = float(builtin_config("predict.yaml")["overlap"])  # the `electroseg predict` default
 CASES = ("monai_fp32", "electroseg_fp32", "electroseg_bf16", "fast_bf16", "chunked_bf16")
@@ -58,7 +59,7 @@ def _spec():
     from electroseg.models import ModelSpec, plan_unet
 
     plan = plan_unet(VOXEL, TRAIN_PATCH, max_levels=len(CHANNELS), min_size=MIN_SIZE)
-    kwargs = dict(in_channels=1, out_channels=3, channels=CHANNELS, **plan.to_dict())
+    kwargs = dict(in_channels=1, out_channels=3, channels=CHANNELS, norm=NORM, **plan.to_dict())
     return ModelSpec(name="unet3d", kwargs=kwargs, phases=("pore", "cbd", "am"), channels=("bse",),
                      voxel_size=VOXEL, patch_size=TRAIN_PATCH)
 

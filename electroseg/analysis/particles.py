@@ -228,7 +228,7 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
     default markers, the pieces are the basins of steepest ascent of ``d`` (every local
     maximum, compiled kernels in ``_basins``); otherwise ``skimage.segmentation.watershed`` of
     ``-d`` from the markers, restricted to the mask. Runs in memory: ``split=merged`` about
-    0.1 µs and 15 bytes per voxel (300 x 768 x 1024: 23 s, 3.5 GB on two cores).
+    0.1 µs and 13 bytes per voxel (300 x 768 x 1024: 23-34 s, 3.0 GB on two cores).
     """
     mask = np.asarray(mask, dtype=bool)
     sizes = check_voxel_size(voxel_size, mask.ndim, what="the watershed split", source="labels")

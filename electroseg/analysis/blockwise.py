@@ -31,6 +31,7 @@ from electroseg.analysis.particles import (
     DEFAULT_EDGES_UM3,
     ParticleTable,
     connectivity_rank,
+    mask_components,
     size_histogram,
 )
 from electroseg.analysis.metrics import AnalysisResult
@@ -368,7 +369,7 @@ def _block_clusters(block: np.ndarray, start: tuple[int, ...], shape: tuple[int,
     if am_index is None or cbd_index is None:
         return None, (np.zeros(first_voxel.size, np.int64), np.zeros(0, bool))
     solid = (block == am_index) | (block == cbd_index)
-    clusters, n = cc3d.connected_components(solid.view(np.uint8), return_N=True, connectivity=2 * block.ndim)
+    clusters, n = mask_components(solid, 2 * block.ndim, return_N=True)
     local = np.unravel_index(first_voxel, shape)
     local = tuple(c - s for c, s in zip(local, start))
     particle_cluster = clusters[local].astype(np.int64) if first_voxel.size else \
@@ -389,8 +390,7 @@ def _block_particles(block: np.ndarray, start: tuple[int, ...], shape: tuple[int
     if am_index is None:
         particles, n = np.zeros(block.shape, np.uint8), 0
     else:
-        particles, n = cc3d.connected_components((block == am_index).view(np.uint8), return_N=True,
-                                                 connectivity=2 * ndim)
+        particles, n = mask_components(block == am_index, 2 * ndim, return_N=True)
     if n == 0:
         empty = np.zeros((0, ndim), np.int64)
         return particles, (np.zeros(0, np.int64), np.zeros((0, ndim)), empty, empty,

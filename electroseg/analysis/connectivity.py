@@ -12,12 +12,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cc3d
 import fastremap
 import numpy as np
 
 from electroseg import DEFAULT_PHASES
 from electroseg.analysis._validate import check_depth_axis, check_labels, phase_index
+from electroseg.analysis.particles import mask_components
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def electronic_connectivity(labels: np.ndarray, *, depth_axis: int = 1,
     am_index, cbd_index = _phase_pair(phases, am_phase, cbd_phase)
     neighbours = 6 if labels.ndim == 3 else 4
     if particles is None:
-        particles = _components(labels == am_index, neighbours)
+        particles = mask_components(labels == am_index, neighbours, out_dtype=np.uint32)
     else:
         particles = _check_particles(particles, labels.shape)
     ids, sizes = fastremap.unique(particles, return_counts=True)
@@ -176,17 +176,7 @@ def _solid_clusters(labels: np.ndarray, am_index: int, cbd_index: int,
     """Face-connected components of AM ∪ CBD, uint32 (the mask is freed on return)."""
     solid = labels == am_index
     np.logical_or(solid, labels == cbd_index, out=solid)
-    return _components(solid, neighbours)
-
-
-def _components(mask: np.ndarray, neighbours: int) -> np.ndarray:
-    """cc3d labels 1..N (uint32) of a boolean mask.
-
-    The mask goes in as its uint8 view: the same components, and cc3d's multi-valued path ran
-    1.3-3x faster than its boolean path on 300 x 768 x 1024 AM and solid masks (cc3d 4.1).
-    """
-    return cc3d.connected_components(mask.view(np.uint8), connectivity=neighbours,
-                                     out_dtype=np.uint32)
+    return mask_components(solid, neighbours, out_dtype=np.uint32)
 
 
 def _cluster_of_particles(particles: np.ndarray, clusters: np.ndarray,

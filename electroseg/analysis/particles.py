@@ -168,9 +168,16 @@ def label_particles(labels: np.ndarray, *, phase: str = "am",
     labels = check_labels(labels, phases=phases, ignore_value=ignore_value)
     index = phase_index(phases, phase)
     neighbours = neighbour_count(connectivity, labels.ndim)
-    # the mask as its uint8 view: the same components, cc3d's multi-valued path 1.9-3x faster
-    # than its boolean one on a 300 x 768 x 1024 AM mask (as in connectivity._components)
-    return cc3d.connected_components((labels == index).view(np.uint8), connectivity=neighbours)
+    return mask_components(labels == index, neighbours)
+
+
+def mask_components(mask: np.ndarray, neighbours: int, **options):
+    """``cc3d.connected_components`` of a boolean mask (``options``: ``return_N``, ``out_dtype``).
+
+    The mask goes in as its uint8 view: the same components, and cc3d's multi-valued path ran
+    1.3-3x faster than its boolean path on 300 x 768 x 1024 AM and solid masks (cc3d 4.1).
+    """
+    return cc3d.connected_components(np.asarray(mask).view(np.uint8), connectivity=neighbours, **options)
 
 
 SPLITS = ("merged", "watershed", "none")
@@ -329,16 +336,15 @@ def _merge_cracked(pieces: np.ndarray, peak: np.ndarray, touching: np.ndarray,
         closed |= mask
     distance = _edt(closed, sizes)
     del closed
-    # grown in place: growing writes only unlabelled voxels, so clearing them again gives the
-    # pieces back (a 1-byte mask instead of a 4-byte copy of the labels at the split's peak)
+    # the pieces grow in place: growing writes only unlabelled voxels, so clearing those again
+    # gives the pieces back (a 1-byte mask instead of a 4-byte copy of the labels at the peak)
     labelled = pieces != 0
-    grown = pieces
     offsets, inv_length = _basins.neighbour_offsets(rank, sizes)
-    _basins.grow_by_ascent(grown, distance, offsets, inv_length)
-    a, b, saddle = _basins.face_saddles(grown, distance, _threads())
-    closed_peak = _basins.label_peaks(grown, distance, n)
+    _basins.grow_by_ascent(pieces, distance, offsets, inv_length)
+    a, b, saddle = _basins.face_saddles(pieces, distance, _threads())
+    closed_peak = _basins.label_peaks(pieces, distance, n)
     del distance
-    np.multiply(grown, labelled, out=pieces)
+    pieces *= labelled
     del labelled
     touching = np.isin(a << 32 | b, touching)
     saddle[touching] = -1.0

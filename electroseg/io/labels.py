@@ -174,11 +174,9 @@ def to_phase_indices(
         if values == list(range(len(phases))) and array.dtype == np.uint8 and int(ignore_value) == 255:
             return array
         lut = np.full(size, 255, dtype=np.uint8)
-        for index, value in enumerate(values):
+        for index, value in enumerate(values):  # everything else (the ignore value) maps to 255
             if 0 <= value < size:
                 lut[value] = index
-        if 0 <= int(ignore_value) < size and int(ignore_value) not in values:
-            lut[int(ignore_value)] = 255
         return lut[array]
     present = np.unique(array)
     if set(present.tolist()) - expected:

@@ -25,4 +25,3 @@ def test_package_exports_every_analysis_module():
                  "tortuosity_factor"):
         assert callable(getattr(analysis, name)), name
     assert set(analysis.__all__) <= set(dir(analysis))
-

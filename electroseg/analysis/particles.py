@@ -235,10 +235,25 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
     default markers, the pieces are the basins of steepest ascent of ``d`` (every local
     maximum, compiled kernels in ``_basins``); otherwise ``skimage.segmentation.watershed`` of
     ``-d`` from the markers, restricted to the mask. Runs in memory: ``split=merged`` about
-    0.1 µs and 13 bytes per voxel (300 x 768 x 1024: 23-34 s, 3.0 GB on two cores).
+    0.1 µs and 11 bytes per voxel (300 x 768 x 1024: 23-45 s, 2.5 GiB for the whole process
+    on two cores, the labels included).
     """
     mask = np.asarray(mask, dtype=bool)
-    sizes = check_voxel_size(voxel_size, mask.ndim, what="the watershed split", source="labels")
+    return _split(lambda: mask, mask.shape, voxel_size=voxel_size, connectivity=connectivity,
+                  markers=markers, h_um=h_um, min_distance_um=min_distance_um, merge=merge,
+                  crack_merge=crack_merge, crack_gap_um=crack_gap_um)
+
+
+def _split(make_mask, shape: tuple[int, ...], *, voxel_size, connectivity, markers, h_um,
+           min_distance_um, merge, crack_merge, crack_gap_um) -> np.ndarray:
+    """`split_touching` of the mask that ``make_mask()`` returns (bool, ``shape``).
+
+    The split asks for the mask when it needs it and drops it in between, so a caller that
+    can make it again (``labels == phase``, as :func:`find_particles` does) does not keep
+    a second full-size mask alive through the split's largest steps.
+    """
+    ndim = len(shape)
+    sizes = check_voxel_size(voxel_size, ndim, what="the watershed split", source="labels")
     for name, value in (("merge", merge), ("crack_merge", crack_merge)):
         if value is not None and not (isinstance(value, (int, float)) and 0 < value <= 1):
             raise InputError(f"{name}: expected a saddle ratio in (0, 1] or null, got {value!r}")
@@ -247,29 +262,32 @@ def split_touching(mask: np.ndarray, *, voxel_size: Sequence[float], connectivit
         gap = DEFAULT_CRACK_GAP * max(sizes) if crack_gap_um is None else float(crack_gap_um)
         if not gap > 0:
             raise InputError(f"crack_gap_um: expected a positive width in µm, got {crack_gap_um!r}")
-    rank = connectivity_rank(connectivity, mask.ndim)
-    if mask.ndim == 2:  # the kernels are 3-D: a plane is a volume one voxel thick
+    rank = connectivity_rank(connectivity, ndim)
+    if ndim == 2:  # the kernels are 3-D: a plane is a volume one voxel thick
         sizes3 = (max(sizes),) + tuple(sizes)
-        return split_touching(mask[None], voxel_size=sizes3, connectivity=rank, markers=markers,
-                              h_um=h_um, min_distance_um=min_distance_um, merge=merge,
-                              crack_merge=crack_merge, crack_gap_um=gap)[0]
+        return _split(lambda: make_mask()[None], (1, *shape), voxel_size=sizes3, connectivity=rank,
+                      markers=markers, h_um=h_um, min_distance_um=min_distance_um, merge=merge,
+                      crack_merge=crack_merge, crack_gap_um=gap)[0]
     with _KERNELS:
-        return _split_3d(mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_merge, gap)
+        return _split_3d(make_mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_merge, gap)
 
 
-def _split_3d(mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_merge, gap) -> np.ndarray:
-    """`split_touching` of a 3-D mask, arguments checked."""
-    distance = _edt(mask, sizes)
+def _split_3d(make_mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_merge, gap) -> np.ndarray:
+    """`split_touching` of the 3-D mask ``make_mask()``, arguments checked."""
+    distance = _edt(make_mask(), sizes)
     if merge is not None and markers == "peaks" and min_distance_um is None:
         # every local maximum: the basins of steepest ascent, then merged by their saddles
+        # (the mask is not needed: the basins cover exactly the voxels with distance > 0)
         pieces, peak = _ascent_basins(distance, sizes, rank)
     else:
         from skimage.segmentation import watershed
 
         if min_distance_um is None and merge is not None:
             min_distance_um = min(sizes)
+        mask = make_mask()
         seeds = _markers(distance, mask, sizes, markers, h_um, min_distance_um)
         pieces = watershed(-distance, seeds, mask=mask, connectivity=rank)
+        del mask
         pieces = pieces.astype(np.uint32, copy=False)
         peak = None
     if merge is None and crack_merge is None:
@@ -292,8 +310,13 @@ def _split_3d(mask, sizes, rank, markers, h_um, min_distance_um, merge, crack_me
     del distance
     if crack_merge is not None:
         touching = np.unique(np.minimum(a, b) << 32 | np.maximum(a, b))
-        pieces = _merge_cracked(pieces, peak, touching, mask, sizes, gap, float(crack_merge),
+        narrow = n <= np.iinfo(np.uint16).max
+        if narrow:  # half the bytes through the crack stage's two full-size float steps
+            pieces = pieces.astype(np.uint16)
+        pieces = _merge_cracked(pieces, peak, touching, make_mask, sizes, gap, float(crack_merge),
                                 rank)
+        if narrow:
+            pieces = pieces.astype(np.uint32)
     return pieces
 
 
@@ -317,7 +340,7 @@ def _ascent_basins(distance: np.ndarray, sizes, rank: int):
 
 
 def _merge_cracked(pieces: np.ndarray, peak: np.ndarray, touching: np.ndarray,
-                   mask: np.ndarray, sizes, gap: float, ratio: float, rank: int) -> np.ndarray:
+                   make_mask, sizes, gap: float, ratio: float, rank: int) -> np.ndarray:
     """Merge pieces facing each other across a thin gap that spans their cross-section.
 
     The mask is closed by ``gap`` (dilation then erosion, both by EDT); the pieces grow into
@@ -329,11 +352,13 @@ def _merge_cracked(pieces: np.ndarray, peak: np.ndarray, touching: np.ndarray,
 
     n = int(peak.size - 1)
     ball = _basins.ball_offsets(gap, sizes)
+    mask = make_mask()
     if ball.shape[0] <= 124:  # a small ball: direct closing, cheaper than two EDTs
         closed = _basins.close_with(mask, ball)
     else:
         closed = _edt(_edt(~mask, sizes) <= gap, sizes) > gap
         closed |= mask
+    del mask
     distance = _edt(closed, sizes)
     del closed
     # the pieces grow in place: growing writes only unlabelled voxels, so clearing those again
@@ -428,13 +453,14 @@ def find_particles(labels: np.ndarray, *, voxel_size: Sequence[float], split: st
         return label_particles(labels, phase=phase, phases=phases, connectivity=connectivity,
                                ignore_value=ignore_value)
     sizes = check_voxel_size(voxel_size, labels.ndim, what="the particle split", source="labels")
-    mask = labels == phase_index(phases, phase)
+    index = phase_index(phases, phase)
+    # the mask is made again where the split needs it (one pass over the labels) instead of
+    # living through the whole split (a full-size bool array at its peak)
+    options = dict(voxel_size=sizes, connectivity=connectivity, markers=markers, h_um=h_um,
+                   min_distance_um=None, crack_gap_um=crack_gap_um)
     if split == "watershed":
-        return split_touching(mask, voxel_size=sizes, connectivity=connectivity,
-                              markers=markers, h_um=h_um)
-    return split_touching(mask, voxel_size=sizes, connectivity=connectivity, markers=markers,
-                          h_um=h_um, merge=merge, crack_merge=crack_merge,
-                          crack_gap_um=crack_gap_um)
+        return _split(lambda: labels == index, labels.shape, merge=None, crack_merge=None, **options)
+    return _split(lambda: labels == index, labels.shape, merge=merge, crack_merge=crack_merge, **options)
 
 
 def find_fragments(particle_labels: np.ndarray, *, connectivity: int = 1

@@ -17,7 +17,8 @@ peak resident memory), in rounds that alternate the cases; the table gives each 
 
     .venv/bin/python benchmarks/commands.py [--quick] [--rounds 3] [--only analyze predict]
 
-Targets (issue 28): analyze >= 5x the plain route, <= 3 GB; predict >= 3x MONAI, <= 4 GB.
+Targets (issue 28): analyze >= 5x the plain route, <= 3 GB (2.79 GiB); predict >= 3x MONAI, <= 4 GB
+(3.73 GiB). The table gives GiB (GNU time's kilobytes / 1024^2).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ ANALYZE_VARIANTS = {  # name: extra overrides (defaults first)
 
 
 def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS in GB) of one process, measured by GNU time."""
+    """(wall seconds, peak RSS in GiB) of one process, measured by GNU time."""
     report = cwd / "time.txt"
     done = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", str(report), *cmd], cwd=cwd,
                           capture_output=True, text=True, check=False)
@@ -113,7 +114,7 @@ def _rounds(cases: dict, work: Path, rounds: int, peer=None) -> list[tuple[str, 
             wall, peak = _timed(cmd, work)
             walls[name].append(wall)
             peaks[name].append(peak)
-            print(f"  round {r + 1}: {name.strip():<48} {wall:7.2f} s {peak:6.2f} GB", flush=True)
+            print(f"  round {r + 1}: {name.strip():<48} {wall:7.2f} s {peak:6.2f} GiB", flush=True)
         if peer is not None:
             result = peer()
             walls["plain MONAI fp32 (network only)"].append(result["seconds"])
@@ -124,7 +125,7 @@ def _rounds(cases: dict, work: Path, rounds: int, peer=None) -> list[tuple[str, 
 
 def _table(title: str, rows, peer_name: str, voxels: int) -> None:
     peer = statistics.median(next(w for n, w, _ in rows if n == peer_name))
-    print(f"\n{title}\n{'case':<52}{'median wall (s)':>16}{'peak RSS (GB)':>15}{'Mvox/s':>9}{'vs peer':>9}")
+    print(f"\n{title}\n{'case':<52}{'median wall (s)':>16}{'peak RSS (GiB)':>15}{'Mvox/s':>9}{'vs peer':>9}")
     for name, walls, peaks in rows:
         wall = statistics.median(walls)
         print(f"{name:<52}{wall:>16.2f}{max(peaks):>15.2f}{voxels / wall / 1e6:>9.1f}{peer / wall:>8.2f}x")

@@ -228,7 +228,7 @@ def nrel(args, work: Path) -> list[dict]:
             agree.append(float(((labels[z] == 1) == (s == 1))[s > 0].mean()))
         inv = _invariance(model, volume, (slice(None), slice(5, 70), slice(5, 70)), 16) if not extra else {}
         rows.append({"case": name, "learned": float((labels == 1).mean()), "metric": "solid fraction",
-                     "peer": None, "peer_name": "scribbles support 0.32-0.37; target 0.51",
+                     "peer": None, "peer_name": "scribbles support 0.315-0.411 (nrel_scribbles.py); target 0.51",
                      "slice_agreement": agree, "held_out": metrics.get("held_out", {}).get("mean_iou"),
                      "steps": metrics["global_step"], "stopped_by": metrics["stopped_by"],
                      "seconds": seconds, **inv})

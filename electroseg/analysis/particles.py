@@ -310,7 +310,7 @@ def _split_3d(make_mask, sizes, rank, markers, h_um, min_distance_um, merge, cra
     del distance
     if crack_merge is not None:
         touching = np.unique(np.minimum(a, b) << 32 | np.maximum(a, b))
-        narrow = n <= np.iinfo(np.uint16).max
+        narrow = n <= _NARROW_PIECES
         if narrow:  # half the bytes through the crack stage's two full-size float steps
             pieces = pieces.astype(np.uint16)
         pieces = _merge_cracked(pieces, peak, touching, make_mask, sizes, gap, float(crack_merge),
@@ -322,6 +322,9 @@ def _split_3d(make_mask, sizes, rank, markers, h_um, min_distance_um, merge, cra
 
 DEFAULT_CRACK_GAP = 1.01
 """Default ``crack_gap_um`` in units of the largest voxel edge."""
+
+_NARROW_PIECES = int(np.iinfo(np.uint16).max)
+"""At most this many merged pieces: the crack merge runs on 16-bit ids (32-bit above)."""
 
 
 def _ascent_basins(distance: np.ndarray, sizes, rank: int):

@@ -52,6 +52,30 @@ def test_concurrent_splits_equal_serial_ones():
         np.testing.assert_array_equal(result, serial)
 
 
+def test_crack_merge_gives_the_same_particles_on_16_and_32_bit_ids(monkeypatch):
+    # the crack merge runs on uint16 piece ids when they fit, else on uint32: same particles
+    from electroseg.analysis import particles
+    from electroseg.synthetic import load_preset, make_labels
+
+    labels, _ = make_labels(load_preset("demo"), seed=3, shape=(24, 64, 64))
+    narrow = particles.find_particles(labels, voxel_size=VOXEL)
+    monkeypatch.setattr(particles, "_NARROW_PIECES", 0)
+    wide = particles.find_particles(labels, voxel_size=VOXEL)
+    assert narrow.dtype == wide.dtype == np.uint32 and narrow.max() > 1
+    np.testing.assert_array_equal(narrow, wide)
+
+
+def test_find_particles_equals_split_touching_of_the_phase_mask():
+    # find_particles hands the split a function that remakes the mask; split_touching a mask
+    from electroseg.analysis.particles import find_particles
+    from electroseg.synthetic import load_preset, make_labels
+
+    labels, _ = make_labels(load_preset("demo"), seed=4, shape=(24, 64, 64))
+    for split, options in (("merged", dict(merge=0.85, crack_merge=0.9)), ("watershed", {})):
+        np.testing.assert_array_equal(find_particles(labels, voxel_size=VOXEL, split=split),
+                                      split_touching(labels == 2, voxel_size=VOXEL, **options))
+
+
 def test_root_labels_equal_cc3d_components_and_numbering():
     # the union-find over root voxels must give cc3d's components, numbered as cc3d numbers them
     # (raster order of each component's first voxel): the split's piece ids depend on it

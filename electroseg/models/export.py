@@ -119,6 +119,11 @@ def format_inspection(info: Mapping[str, Any]) -> str:
             lines.append(f"held-out IoU    mean {held['mean_iou']:.3f}; "
                          + ", ".join(f"{p} {v:.3f}" for p, v in held.get("iou", {}).items()))
         lines.append("versions        " + ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()))
+        machine = record.get("machine")
+        if machine:  # recorded since electroseg trains record it; older checkpoints have none
+            lines.append(f"machine         {machine.get('processor')}, {machine.get('cpu_capability')}, "
+                         f"{machine.get('threads')} threads"
+                         + (f", {machine['gpu']}" if machine.get("gpu") else f", {machine.get('device')}"))
     elif info.get("train_metrics"):
         held = info["train_metrics"].get("held_out") or {}
         lines.append(f"validation      {info['train_metrics'].get('validation')}")

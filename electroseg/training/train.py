@@ -356,10 +356,34 @@ def training_record(dataset: DatasetConfig, metrics: dict[str, Any], *, seed: in
                  "volumes": [{"images": {k: Path(p).name for k, p in v.images.items()}, "split": v.split,
                               "labels": v.labels and Path(v.labels).name,
                               "hand_labels": v.hand_labels and Path(v.hand_labels).name} for v in dataset.volumes]},
-        "seed": seed, "global_step": metrics.get("global_step"), "epochs": metrics.get("epochs"),
+        "seed": seed, "machine": metrics.get("machine"),
+        "global_step": metrics.get("global_step"), "epochs": metrics.get("epochs"),
         "stopped_by": metrics.get("stopped_by"), "validation": metrics.get("validation"),
         "held_out": {k: held[k] for k in ("mean_iou", "iou") if k in held},
     }
+
+
+def machine_record(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """What the arithmetic of a training run depends on besides seed, data and code: the
+    processor, the vector instructions torch's CPU kernels use, the threads, and the GPU.
+
+    The same seed, data and step budget give the same checkpoint on one machine. Two machines
+    sold as the same kind gave different ones (the NREL scribble model: solid 0.382 against
+    0.394, docs/learned.md), so the record names the machine a checkpoint came from.
+    """
+    import platform
+
+    processor = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            processor = next((line.split(":", 1)[1].strip() for line in info
+                              if line.startswith("model name")), processor)
+    except OSError:  # not Linux
+        pass
+    device = torch.device(device)
+    return {"processor": processor, "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+            "threads": int(torch.get_num_threads()), "device": device.type,
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
 
 def _record(out: Path, record: dict[str, Any], *, temperature: float | None = None,
@@ -488,6 +512,7 @@ def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, sec
                        "this checkpoint depends on the machine's speed and load; give a step or epoch "
                        "budget that fits (trainer.max_steps / trainer.max_epochs)", trainer.global_step)
     metrics["validation"] = validation
+    metrics["machine"] = machine_record(trainer.strategy.root_device)
     if calibration is not None:
         metrics["calibration"] = calibration
     if scores is not None:

@@ -42,6 +42,10 @@ def test_checkpoints_follow_the_contract(train_config, tmp_path):
     assert record["versions"]["torch"] == torch.__version__
     assert record["data"]["phases"] == ["pore", "cbd", "am"] and record["data"]["volumes"]
     assert record["global_step"] == 4 and record["seed"] == 0 and record["validation"] == saved["validation"]
+    # and the machine whose arithmetic it is: processor, torch's CPU kernels, threads, device
+    assert record["machine"] == saved["machine"]
+    assert record["machine"]["threads"] == torch.get_num_threads() and record["machine"]["device"] == "cpu"
+    assert record["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 @pytest.mark.slow

@@ -60,13 +60,26 @@ def contradicted(solid: np.ndarray, scribbles: np.ndarray) -> tuple[float, float
     return float(np.mean(~solid[scribbles == NMC])), float(np.mean(solid[scribbles == DARK]))
 
 
+def _threshold_errors(bright: np.ndarray, dark: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate thresholds t (the scribbled values) and how many scribbles "solid = image >= t"
+    contradicts at each."""
+    candidates = np.unique(np.concatenate([bright, dark]))
+    errors = (np.searchsorted(np.sort(bright), candidates)
+              + (dark.size - np.searchsorted(np.sort(dark), candidates)))
+    return candidates, errors
+
+
 def _fewest_errors(image: np.ndarray, scribbles: np.ndarray) -> float:
     """The grey threshold t for which "solid = image >= t" contradicts the fewest scribbles."""
-    candidates = np.unique(image[scribbles > 0])
-    bright = np.sort(image[scribbles == NMC])
-    dark = np.sort(image[scribbles == DARK])
-    errors = np.searchsorted(bright, candidates) + (dark.size - np.searchsorted(dark, candidates))
+    candidates, errors = _threshold_errors(image[scribbles == NMC], image[scribbles == DARK])
     return float(candidates[np.argmin(errors)])
+
+
+def _held_out_threshold(image: np.ndarray, scribbles: np.ndarray, z: int) -> float:
+    """`_fewest_errors` fitted on the scribbles of every slice but ``z``."""
+    others = scribbles.copy()
+    others[z] = 0
+    return _fewest_errors(image, others)
 
 
 def threshold_rows(image: np.ndarray, scribbles: np.ndarray) -> list[tuple[str, np.ndarray, dict | None]]:
@@ -75,9 +88,7 @@ def threshold_rows(image: np.ndarray, scribbles: np.ndarray) -> list[tuple[str, 
     best = _fewest_errors(image, scribbles)
     held = {}
     for z in _scribbled_slices(scribbles):
-        others = scribbles.copy()
-        others[z] = 0
-        t = _fewest_errors(image, others)
+        t = _held_out_threshold(image, scribbles, z)
         marked = scribbles[z] > 0
         held[z] = float(np.mean((image[z][marked] >= t) != (scribbles[z][marked] == NMC)))
     at_target = float(np.quantile(image, 1.0 - TARGET))
@@ -87,11 +98,20 @@ def threshold_rows(image: np.ndarray, scribbles: np.ndarray) -> list[tuple[str, 
 
 def _fewest_error_fraction(sorted_image: np.ndarray, bright: np.ndarray, dark: np.ndarray) -> float:
     """Solid fraction of the volume above the fewest-error threshold of these scribble values."""
-    candidates = np.unique(np.concatenate([bright, dark]))
-    errors = (np.searchsorted(np.sort(bright), candidates)
-              + (dark.size - np.searchsorted(np.sort(dark), candidates)))
+    candidates, errors = _threshold_errors(bright, dark)
     t = np.median(candidates[errors == errors.min()])
     return 1.0 - np.searchsorted(sorted_image, t) / sorted_image.size
+
+
+def _strokes(plane: np.ndarray):
+    """(class value, bool mask) of each stroke of one slice's scribbles: a face-connected run of
+    one class."""
+    from scipy import ndimage
+
+    for value in (NMC, DARK):
+        pieces, count = ndimage.label(plane == value)
+        for k in range(1, count + 1):
+            yield value, pieces == k
 
 
 def stroke_bootstrap(image: np.ndarray, scribbles: np.ndarray, *, draws: int = 2000,
@@ -104,14 +124,8 @@ def stroke_bootstrap(image: np.ndarray, scribbles: np.ndarray, *, draws: int = 2
     narrow. Each draw takes as many strokes as there are, with replacement, and refits the
     threshold.
     """
-    from scipy import ndimage
-
-    strokes = []
-    for z in _scribbled_slices(scribbles):
-        for value in (NMC, DARK):
-            pieces, count = ndimage.label(scribbles[z] == value)
-            for k in range(1, count + 1):
-                strokes.append((value, image[z][pieces == k]))
+    strokes = [(value, image[z][stroke]) for z in _scribbled_slices(scribbles)
+               for value, stroke in _strokes(scribbles[z])]
     sorted_image = np.sort(image, axis=None)
     rng = np.random.default_rng(seed)
     fractions = []
@@ -129,15 +143,8 @@ def agreement_interval(solid: np.ndarray, scribbles: np.ndarray, *, draws: int =
                        seed: int = 0) -> tuple[float, float, int]:
     """95 % interval of a slice's scribble agreement over resamples of its strokes, and the
     number of strokes: how precisely one slice's scribbles measure an agreement."""
-    from scipy import ndimage
-
-    counts = []
-    for value in (NMC, DARK):
-        pieces, count = ndimage.label(scribbles == value)
-        for k in range(1, count + 1):
-            stroke = pieces == k
-            counts.append((int((solid[stroke] == (value == NMC)).sum()), int(stroke.sum())))
-    counts = np.array(counts)
+    counts = np.array([(int((solid[stroke] == (value == NMC)).sum()), int(stroke.sum()))
+                       for value, stroke in _strokes(scribbles)])
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(counts), (draws, len(counts)))
     shares = counts[picks, 0].sum(axis=1) / counts[picks, 1].sum(axis=1)
@@ -146,14 +153,14 @@ def agreement_interval(solid: np.ndarray, scribbles: np.ndarray, *, draws: int =
 
 
 def threshold_profile(image: np.ndarray, scribbles: np.ndarray,
-                      fractions=np.arange(0.30, 0.5251, 0.025)) -> list[tuple[float, int, int]]:
+                      fractions=np.arange(0.30, 0.5251, 0.025)) -> list[tuple[float, float, int, int]]:
     """For each solid fraction, the global threshold giving it and how many NMC / dark scribbles
     that threshold contradicts."""
     bright, dark = image[scribbles == NMC], image[scribbles == DARK]
     rows = []
     for fraction in fractions:
-        t = np.quantile(image, 1.0 - fraction)
-        rows.append((float(fraction), int((bright < t).sum()), int((dark >= t).sum())))
+        t = float(np.quantile(image, 1.0 - fraction))
+        rows.append((float(fraction), t, int((bright < t).sum()), int((dark >= t).sum())))
     return rows
 
 
@@ -217,9 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWhat the scribbles support: over 2000 resamples of the {strokes} scribbled strokes, the "
           f"fewest-error global threshold gives {low:.3f}-{high:.3f} solid (95 %).")
     for z in slices:
-        others = scribbles.copy()
-        others[z] = 0
-        solid_z = image[z] >= _fewest_errors(image, others)
+        solid_z = image[z] >= _held_out_threshold(image, scribbles, z)
         marked = scribbles[z] > 0
         share = float(np.mean(solid_z[marked] == (scribbles[z][marked] == NMC)))
         low_z, high_z, count = agreement_interval(solid_z, scribbles[z])
@@ -227,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{share:.1%} of its scribbles, 95 % interval over stroke resamples {low_z:.1%}-{high_z:.1%}.")
     print("\n| solid fraction | global threshold | NMC scribbles called dark | dark scribbles called solid | contradicted |")
     print("|---|---|---|---|---|")
-    for fraction, missed, extra in threshold_profile(image, scribbles):
-        t = np.quantile(image, 1.0 - fraction)
+    for fraction, t, missed, extra in threshold_profile(image, scribbles):
         print(f"| {fraction:.3f} | {t:.0f} | {missed} | {extra} | {missed + extra} of {int((scribbles > 0).sum())} |")
     print(f"\n{time.perf_counter() - start:.0f} s")
     return 0

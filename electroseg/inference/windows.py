@@ -64,7 +64,7 @@ def importance_map(patch_size: Sequence[int], *, device: torch.device) -> torch.
         x = torch.exp(x ** 2 / (-2 * (size * 0.125) ** 2))
         weights = x if weights is None else weights.unsqueeze(-1) * x[(None,) * i]
     floor = max(torch.min(weights).item(), 1e-3)
-    return torch.clamp_(weights.to(torch.float), min=floor).to(torch.float32)
+    return torch.clamp_(weights, min=floor)  # float32 throughout, as built
 
 
 def choose_device(device: str | torch.device | None = None) -> torch.device:

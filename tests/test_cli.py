@@ -50,7 +50,7 @@ def test_help_shows_each_option_comment_from_the_config_file(capsys):
     assert main(["predict", "--help"]) == 0
     out = capsys.readouterr().out.splitlines()
     line = next(x for x in out if x.strip().startswith("precision:"))
-    assert line.split("#", 1)[1].strip() == "auto (bf16 on CPU, fp32 on CUDA) | bf16 | fp16 (CUDA) | fp32"
+    assert line.split("#", 1)[1].strip() == "auto (bf16 on a CPU with bf16 instructions, else fp32) | bf16 | fp16 (CUDA) | fp32"
     nested = next(x for x in out if x.strip().startswith("memory_limit:"))  # dask.memory_limit
     assert nested.startswith("    ") and nested.endswith("# per worker")
     assert not any("#" in x for x in out if x.strip().startswith(("checkpoint:", "n_workers:")))

@@ -102,7 +102,8 @@ def predict_volume(
     device : str or torch.device, optional
         Default CUDA when present, else CPU.
     precision : {"auto", "bf16", "fp16", "fp32"}
-        ``auto`` = bf16 autocast on the CPU, float32 on CUDA (fp16 only on CUDA).
+        ``auto`` = bf16 autocast on a CPU with bf16 instructions, otherwise float32; float32 on
+        CUDA (fp16 only on CUDA). See :func:`electroseg.inference.windows.resolve_precision`.
     probabilities : {None, "float16", "uint8"}
         Also return softmax probabilities in this dtype (uint8 = ``round(255 p)``).
     progress : bool

@@ -81,19 +81,30 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     return chosen
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX) that torch's kernels use.
+
+    Without them torch emulates bf16 arithmetic, and autocast costs more than it saves.
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for ``precision`` on ``device``; ``None`` means plain float32.
 
-    ``auto`` is bf16 on the CPU: on an AVX-512-BF16 CPU the default unet3d runs about 2.5-3x
-    faster than in float32 (benchmarks/inference.py), and bf16 keeps float32's range. On CUDA
-    it is float32 (cuDNN's default TF32 convolutions): the default unet3d's narrow layers gain
-    nothing from bf16 autocast there, whose casts cost more than they save. On an H100, 4116
-    16x96x96 windows, network alone: 1.1 s float32 against 1.6-1.7 s bf16; a whole
-    256x1024x1024 volume, 32 windows per batch: 155 against 114 Mvoxel/s.
+    ``auto`` is bf16 on a CPU with bfloat16 instructions (:func:`cpu_has_bf16`): there the
+    default unet3d runs about 2.5-3x faster than in float32 (benchmarks/inference.py), and bf16
+    keeps float32's range. On a CPU without them (e.g. an Ice Lake Xeon, AVX-512 but no
+    AVX512-BF16) it is float32: 128x512x512, network alone, 2 threads, 29.6 s float32 against
+    58.3 s bf16. On CUDA it is float32 (cuDNN's default TF32 convolutions): the default
+    unet3d's narrow layers gain nothing from bf16 autocast there, whose casts cost more than
+    they save. On an H100, 4116 16x96x96 windows, network alone: 1.1 s float32 against
+    1.6-1.7 s bf16; a whole 256x1024x1024 volume, 32 windows per batch: 155 against 114 Mvoxel/s.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-    if precision == "fp32" or (precision == "auto" and device.type == "cuda"):
+    if precision == "fp32" or (precision == "auto" and (device.type == "cuda" or not cpu_has_bf16())):
         return None
     if precision == "fp16":
         if device.type != "cuda":

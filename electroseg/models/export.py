@@ -121,9 +121,11 @@ def format_inspection(info: Mapping[str, Any]) -> str:
         lines.append("versions        " + ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()))
         machine = record.get("machine")
         if machine:  # recorded since electroseg trains record it; older checkpoints have none
-            lines.append(f"machine         {machine.get('processor')}, {machine.get('cpu_capability')}, "
+            bf16 = {True: ", bf16 instructions", False: ", no bf16 instructions"}.get(machine.get("bf16_instructions"), "")
+            lines.append(f"machine         {machine.get('processor')}, {machine.get('cpu_capability')}{bf16}, "
                          f"{machine.get('threads')} threads"
-                         + (f", {machine['gpu']}" if machine.get("gpu") else f", {machine.get('device')}"))
+                         + (f", {machine['gpu']}" if machine.get("gpu") else f", {machine.get('device')}")
+                         + (f"; trained in {record['precision']}" if record.get("precision") else ""))
     elif info.get("train_metrics"):
         held = info["train_metrics"].get("held_out") or {}
         lines.append(f"validation      {info['train_metrics'].get('validation')}")

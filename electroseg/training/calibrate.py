@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from electroseg.inference.windows import resolve_precision
 from electroseg.models import ModelSpec, network_from_checkpoint, read_checkpoint, stack_context
 from electroseg.models.logit_bias import LogitSample, fit_logit_bias, fractions_of
 
@@ -33,9 +34,11 @@ def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray,
                    overlap: float = 0.25) -> torch.Tensor:
     """Float32 logits (K, Z, Y, X) of a normalised (C, Z, Y, X) image.
 
-    MONAI Gaussian-blended sliding windows of ``spec.patch_size`` under bf16 autocast (on CUDA
-    when present, the logits come back on the CPU); slice by slice with ``spec.context_slices``
-    neighbours for ``multichannel2d``.
+    MONAI Gaussian-blended sliding windows of ``spec.patch_size`` in the precision that
+    ``electroseg predict`` picks by default (:func:`~electroseg.inference.windows.resolve_precision`:
+    bf16 autocast on a CPU with bf16 instructions, else float32; on CUDA when present, the
+    logits come back on the CPU); slice by slice with ``spec.context_slices`` neighbours for
+    ``multichannel2d``.
     """
     from monai.inferers import sliding_window_inference
 
@@ -45,7 +48,9 @@ def predict_logits(network: torch.nn.Module, spec: ModelSpec, image: np.ndarray,
         batch, windows = image[None], 2
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     network = network.eval().to(device)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+    autocast = resolve_precision("auto", device)  # the precision `electroseg predict` uses by default
+    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast or torch.bfloat16,
+                                                 enabled=autocast is not None):
         logits = sliding_window_inference(torch.from_numpy(np.ascontiguousarray(batch)), spec.patch_size,
                                           windows, network, overlap=overlap, mode="gaussian",
                                           sw_device=device, device="cpu").float()

@@ -40,7 +40,7 @@ def test_device_and_precision_choice():
             choose_device("cuda")
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
-    assert resolve_precision("auto", cpu) is torch.bfloat16
+    assert resolve_precision("bf16", cpu) is torch.bfloat16
     assert resolve_precision("auto", torch.device("cuda")) is None  # float32: faster there (docstring)
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", cpu)
@@ -78,3 +78,22 @@ def test_importance_map_equals_monai():
                                                 device="cpu", dtype=torch.float32)
         torch.testing.assert_close(importance_map(patch, device=torch.device("cpu")), expected,
                                    rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_on_a_cpu_with_bf16_instructions(monkeypatch, native):
+    import electroseg.inference.windows as windows
+    from electroseg.training.train import trainer_precision
+
+    monkeypatch.setattr(windows, "cpu_has_bf16", lambda: native)
+    # without the instructions torch emulates bf16: twice as slow as float32 (docstring)
+    assert resolve_precision("auto", torch.device("cpu")) is (torch.bfloat16 if native else None)
+    assert trainer_precision("auto", "cpu") == ("bf16-mixed" if native else "32-true")
+    assert trainer_precision("16-mixed", "cpu") == "16-mixed"  # anything else is Lightning's
+    assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16  # asked for: given
+
+
+def test_cpu_bf16_probe_agrees_with_torch():
+    from electroseg.inference.windows import cpu_has_bf16
+
+    assert cpu_has_bf16() == (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())

@@ -39,8 +39,8 @@ RECORD = {"versions": {"electroseg": "0.1.0", "torch": "2.13.0"}, "seed": 0, "gl
           "stopped_by": "max_epochs", "validation": "held-out labels: a.tif slice 8",
           "data": {"name": "my_cathode", "volumes": [{"split": "train"}, {"split": "train"}, {"split": "val"}]},
           "held_out": {"mean_iou": 0.81, "iou": {"pore": 0.9, "cbd": 0.6, "am": 0.93}},
-          "machine": {"processor": "Some CPU @ 2.8GHz", "cpu_capability": "AVX512", "threads": 2,
-                      "device": "cpu", "gpu": None}}
+          "machine": {"processor": "Some CPU @ 2.8GHz", "cpu_capability": "AVX512", "bf16_instructions": False,
+                      "threads": 2, "device": "cpu", "gpu": None}, "precision": "32-true"}
 
 
 def test_inspect_prints_network_phases_data_scores_and_versions(tmp_path, capsys):
@@ -49,7 +49,7 @@ def test_inspect_prints_network_phases_data_scores_and_versions(tmp_path, capsys
     out = capsys.readouterr().out
     for text in ("unet3d", "0 = pore, 1 = cbd, 2 = am", "bse", "[0.05, 0.02, 0.02] um", "my_cathode: 2 train, 1 val",
                  "held-out IoU    mean 0.810", "torch 2.13.0", "with optimizer state",
-                 "machine         Some CPU @ 2.8GHz, AVX512, 2 threads, cpu"):
+                 "machine         Some CPU @ 2.8GHz, AVX512, no bf16 instructions, 2 threads, cpu; trained in 32-true"):
         assert text in out, text
     assert main(["inspect", str(path), "json=true"]) == 0
     assert json.loads(capsys.readouterr().out)["record"]["data"]["name"] == "my_cathode"

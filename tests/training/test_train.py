@@ -46,6 +46,11 @@ def test_checkpoints_follow_the_contract(train_config, tmp_path):
     assert record["machine"] == saved["machine"]
     assert record["machine"]["threads"] == torch.get_num_threads() and record["machine"]["device"] == "cpu"
     assert record["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    # and the precision it trained in, chosen for the machine by trainer.precision=auto
+    from electroseg.inference.windows import cpu_has_bf16
+
+    assert record["machine"]["bf16_instructions"] == cpu_has_bf16()
+    assert record["precision"] == saved["precision"]
 
 
 @pytest.mark.slow

@@ -160,7 +160,7 @@ def _inside(value, low, high) -> bool:
 
 def coverage_table(rows: list[dict]) -> None:
     print(f"{'group':<12}{'protocol':<18}{'metric':<24}{'n':>4}{'total covers':>14}{'sampling covers':>17}"
-          f"{'total width':>13}{'|reported-truth|':>18}{'|estimate-truth|':>18}")
+          f"{'total width':>13}{'sampling width':>16}{'|reported-truth|':>18}{'|estimate-truth|':>18}")
     keys = sorted({(r["group"], r["protocol"], r["metric"]) for r in rows},
                   key=lambda k: (k[0], list(PROTOCOLS).index(k[1]), METRICS.index(k[2])))
     for group, protocol, metric in keys:
@@ -168,14 +168,16 @@ def coverage_table(rows: list[dict]) -> None:
         n = len(chosen)
         reported = np.mean([abs(r["reported"] - r["truth"]) for r in chosen if r["reported"] is not None])
         if all(r["low"] is None for r in chosen):  # no interval given (the particle median)
-            print(f"{group:<12}{protocol:<18}{metric:<24}{n:>4}{'-':>14}{'-':>17}{'-':>13}{reported:>18.3f}{'-':>18}")
+            print(f"{group:<12}{protocol:<18}{metric:<24}{n:>4}{'-':>14}{'-':>17}{'-':>13}{'-':>16}{reported:>18.3f}"
+                  f"{'-':>18}")
             continue
         total = sum(_inside(r["truth"], r["low"], r["high"]) for r in chosen)
         sampling = sum(_inside(r["truth"], r["s_low"], r["s_high"]) for r in chosen)
         width = np.mean([r["high"] - r["low"] for r in chosen])
+        s_width = np.mean([r["s_high"] - r["s_low"] for r in chosen if None not in (r["s_low"], r["s_high"])])
         corrected = np.mean([abs(r["estimate"] - r["truth"]) for r in chosen])
         print(f"{group:<12}{protocol:<18}{metric:<24}{n:>4}{100 * total / n:>12.0f} %{100 * sampling / n:>15.0f} %"
-              f"{width:>13.3f}{reported:>18.3f}{corrected:>18.3f}")
+              f"{width:>13.3f}{s_width:>16.3f}{reported:>18.3f}{corrected:>18.3f}")
 
 
 def drop_table(rows: list[dict], seeds: int) -> None:

@@ -109,6 +109,7 @@ class _Options:
     qa_tiling: bool = False        # qa.tiling_agreement: the central half predicted again
     hand_labels: dict | None = None  # {path: "{name}"-template, label_values, ignore_value}: qa.hand_labels
     scale: float | str = "auto"    # in-memory route: predict_volume's scale (streaming routes: 1)
+    arithmetic: dict | None = None  # {"device", "precision"} the network runs in (prediction.json)
 
 
 def _summary_values(labels: np.ndarray, phases: Sequence[str], depth_axis: int):
@@ -377,7 +378,7 @@ def _run_item(loaded, item: InputItem, out_dir: Path, options: _Options, overwri
     files = _written(folder, options, qa, analysis)
     _remove_stale(folder, earlier, files)
     write_json(marker, {**result.to_dict(), "outputs": _outputs_key(options), "intensity": intensity,
-                        "files": files})
+                        "arithmetic": options.arithmetic, "files": files})
     logger.info("%s: done in %.1f s", item.name, result.seconds)
     return result
 
@@ -406,7 +407,7 @@ def _write_summary(out_dir: Path, results: list[InputResult], phases) -> Path:
 
 def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, max_memory_bytes,
              predict, chunked_format="zarr", uncertainty=True, qa_tiling=False, hand_labels=None,
-             scale="auto") -> _Options:
+             scale="auto", arithmetic=None) -> _Options:
     chunked = str(chunked).lower()
     if chunked not in CHUNKED_CHOICES:
         raise InputError(f"chunked: expected one of {CHUNKED_CHOICES}, got {chunked!r}")
@@ -423,7 +424,7 @@ def _options(*, analyze, save_probabilities, chunked, voxel_size, depth_axis, ma
     return _Options(bool(analyze), probabilities, chunked, voxel_size, int(depth_axis),
                     int(max_memory_bytes), predict, chunked_format=chunked_format,
                     uncertainty=bool(uncertainty), qa_tiling=bool(qa_tiling),
-                    hand_labels=_check_hand_labels(hand_labels), scale=check_scale(scale))
+                    hand_labels=_check_hand_labels(hand_labels), scale=check_scale(scale), arithmetic=arithmetic)
 
 
 def _check_hand_labels(value: Any) -> dict | None:
@@ -554,16 +555,25 @@ def predict_batch(
     BatchResult
         ``failed`` counts failed inputs; the command exits non-zero when it is not 0.
     """
+    from electroseg.inference.engine import arithmetic_record, check_window_options
+
+    # a bad overlap, batch size, device or precision stops the call before any input is read
+    arithmetic = arithmetic_record(*check_window_options(overlap=overlap, batch_size=batch_size, device=device,
+                                                         precision=precision))
     loaded = checkpoint if hasattr(checkpoint, "spec") else load_checkpoint(checkpoint)
     fractions = check_volume_fractions(volume_fractions, list(loaded.spec.phases), "volume_fractions")
     window = check_intensity_window(intensity_window, max(1, len(loaded.spec.channels)))
     predict = {"overlap": overlap, "batch_size": batch_size, "tta": tta, "device": device,
                "precision": precision, "progress": progress, "volume_fractions": fractions,
                "intensity_window": window}
+    logger.info("the network runs in %s on %s%s", arithmetic["precision"], arithmetic["device"],
+                (" (precision=auto: this CPU has no bf16 instructions)" if precision == "auto"
+                 and arithmetic["device"] == "cpu" and arithmetic["precision"] == "fp32" else ""))
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
                        predict=predict, chunked_format=str(chunked_format).lower(),
-                       uncertainty=uncertainty, qa_tiling=qa_tiling, hand_labels=hand_labels, scale=scale)
+                       uncertainty=uncertainty, qa_tiling=qa_tiling, hand_labels=hand_labels, scale=scale,
+                       arithmetic=arithmetic)
     items = resolve_inputs(inputs, channels=loaded.spec.channels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -399,21 +399,36 @@ DEFAULT_BATCH = {"unet3d": 2, "multichannel2d": 8}
 DEFAULT_BATCH_CUDA = {"unet3d": 32, "multichannel2d": 128}
 
 
+def check_window_options(*, overlap: float, batch_size: int | None, device: Any,
+                         precision: str) -> tuple[torch.device, torch.dtype | None]:
+    """The device and autocast dtype these options give; one InputError for a bad overlap,
+    batch size, device or precision (``predict_batch`` checks them before any input)."""
+    if not 0 <= float(overlap) < 1:
+        raise InputError(f"overlap: expected a fraction in [0, 1), got {overlap}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise InputError(f"batch_size: expected a positive integer, got {batch_size}")
+    try:
+        chosen = choose_device(device)
+        return chosen, resolve_precision(precision, chosen)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
+def arithmetic_record(device: torch.device, autocast: torch.dtype | None) -> dict[str, str]:
+    """``{"device", "precision"}`` as prediction.json records them: the precision the network
+    ran in (``bf16``, ``fp16`` or ``fp32``), which ``precision=auto`` picks per machine."""
+    names = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}
+    return {"device": str(device), "precision": names[autocast]}
+
+
 def plan_windows(setup: Any, *, overlap: float, batch_size: int | None, tta: bool, device: Any,
                  precision: str) -> WindowPlan:
     """The window plan of one prediction (``setup``: an ``inputs.Setup``): overlap, batch per
     device and model kind, TTA, device, autocast precision; one InputError for a bad value."""
-    if not 0 <= float(overlap) < 1:
-        raise InputError(f"overlap: expected a fraction in [0, 1), got {overlap}")
-    try:
-        chosen = choose_device(device)
-        autocast = resolve_precision(precision, chosen)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+    chosen, autocast = check_window_options(overlap=overlap, batch_size=batch_size, device=device,
+                                            precision=precision)
     defaults = DEFAULT_BATCH_CUDA if chosen.type == "cuda" else DEFAULT_BATCH
     batch = defaults[setup.kind] if batch_size is None else int(batch_size)
-    if batch < 1:
-        raise InputError(f"batch_size: expected a positive integer, got {batch_size}")
     return WindowPlan(setup.patch_size, float(overlap), batch, bool(tta), chosen, autocast)
 
 

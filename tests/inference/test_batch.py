@@ -118,6 +118,26 @@ def test_batch_level_errors(tmp_path, scans):
         predict_batch(ckpt, [str(folder / "a.tif"), str(folder / "a.tif")], tmp_path / "out")
     with pytest.raises(InputError, match="chunked: expected one of"):
         predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "out", chunked="maybe")
+    # window options are checked once, before any input is read or any folder made
+    for bad, message in ((dict(precision="fp8"), "precision: expected one of"),
+                         (dict(overlap=1.0), r"overlap: expected a fraction in \[0, 1\)"),
+                         (dict(batch_size=0), "batch_size: expected a positive integer")):
+        with pytest.raises(InputError, match=message):
+            predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "early", **bad)
+        assert not (tmp_path / "early").exists()
+
+
+def test_prediction_json_records_the_arithmetic_the_network_ran_in(tmp_path, scans, monkeypatch):
+    import electroseg.inference.windows as windows
+
+    ckpt, folder = scans
+    for native, expected in ((False, "fp32"), (True, "bf16")):
+        monkeypatch.setattr(windows, "cpu_has_bf16", lambda: native)
+        predict_batch(ckpt, str(folder / "a.tif"), tmp_path / expected, device="cpu", uncertainty=False)
+        record = json.loads((tmp_path / expected / "a" / "prediction.json").read_text())
+        assert record["arithmetic"] == {"device": "cpu", "precision": expected}
+    predict_batch(ckpt, str(folder / "a.tif"), tmp_path / "asked", device="cpu", precision="fp32", uncertainty=False)
+    assert json.loads((tmp_path / "asked" / "a" / "prediction.json").read_text())["arithmetic"]["precision"] == "fp32"
 
 
 def test_rerun_asking_for_more_outputs_redoes_the_input(tmp_path, scans):

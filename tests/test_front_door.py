@@ -55,3 +55,7 @@ def test_predictor_predicts_as_the_functions_do(tmp_path):
     np.testing.assert_array_equal(es.io.read_volume(tmp_path / "out" / "scan" / "labels.tif").numpy(), expected)
     assert predictor.phases == ("pore", "cbd", "am") and "unet3d" in repr(predictor)
     assert result.failed == 0 and [r.status for r in result.results] == ["ok"]
+    from electroseg.errors import InputError
+
+    with pytest.raises(InputError, match="precision: expected one of"):  # at once, not at .predict
+        es.inference.Predictor(tmp_path / "m.ckpt", precision="fp8")

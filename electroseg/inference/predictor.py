@@ -25,6 +25,9 @@ __all__ = ["Predictor"]
 class Predictor:
     """A checkpoint loaded once, with the settings every prediction uses.
 
+    A bad ``overlap``, ``batch_size``, ``device`` or ``precision`` raises ``InputError`` here,
+    not at the first prediction.
+
     Parameters
     ----------
     checkpoint : path or LoadedModel
@@ -52,7 +55,9 @@ class Predictor:
                  volume_fractions: Mapping[str, float] | None = None, scale: float | str = "auto",
                  intensity_window: Any = None) -> None:
         from electroseg.inference.checkpoint import load_checkpoint
+        from electroseg.inference.engine import check_window_options
 
+        check_window_options(overlap=overlap, batch_size=batch_size, device=device, precision=precision)
         self.checkpoint = checkpoint
         self.model = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
         self.options = dict(overlap=overlap, batch_size=batch_size, tta=tta, device=device, precision=precision,

@@ -171,6 +171,15 @@ def test_train_override_hydra_cannot_compose_fails_before_any_work(tmp_path, cap
     assert not (tmp_path / "run").exists()
 
 
+def test_bad_predict_precision_fails_before_any_work(tmp_path, capsys):
+    # the predict stage comes after training: its options are checked before the first stage
+    status = main(["run", f"out={tmp_path / 'run'}", "preset=tiny", "predict.precision=fp8"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "precision: expected one of" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_preprocess_images_registers_every_channel_on_the_named_detector(tmp_path):
     import numpy as np
     from scipy import ndimage as ndi

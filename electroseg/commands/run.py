@@ -121,6 +121,12 @@ def run(cfg: DictConfig) -> int:
         _plain(cfg.data)  # an unset ${data_dir:...} fails here, before out exists
     options = _options(cfg)  # composes the train config: a bad train override fails before out exists
     _check_model_fits_images(cfg)
+    if cfg.learned:  # a bad predict.precision (device, overlap, batch size) stops here, not after training
+        from electroseg.inference.engine import check_window_options
+
+        predict = options["predict_options"]
+        check_window_options(overlap=predict.get("overlap", 0.25), batch_size=predict.get("batch_size"),
+                             device=predict.get("device"), precision=predict.get("precision", "auto"))
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     save_composed(cfg)  # the report embeds the composed config
     if cfg.get("cycling"):

@@ -150,8 +150,11 @@ def main() -> None:
             _table(f"electroseg analyze on {labels_shape} labels, whole processes, median of {args.rounds}",
                    rows, "plain route (tifffile + NumPy + scipy + skimage)", int(np.prod(labels_shape)))
         if "predict" in args.only:
+            from electroseg.inference.windows import cpu_has_bf16
+
             rows = _predict_cases(work, scan_shape, args.rounds)
-            _table(f"electroseg predict (unet3d) on {scan_shape}, median of {args.rounds}",
+            arithmetic = "bf16 (this CPU has bf16 instructions)" if cpu_has_bf16() else "fp32 (no bf16 instructions)"
+            _table(f"electroseg predict (unet3d) on {scan_shape}, precision=auto: {arithmetic}, median of {args.rounds}",
                    rows, "plain MONAI fp32 (network only)", int(np.prod(scan_shape)))
     print(f"\n({time.perf_counter() - start:.0f} s in all)")
 

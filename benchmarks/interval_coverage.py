@@ -7,6 +7,8 @@ the "hand labels" under two labelling protocols:
 
 - **3 slices**: Z/4, Z/2, 3Z/4 (the through-slice error is then not measured);
 - **3 adjacent pairs**: the same and the slice after each (measured);
+- **3 pairs, random**: three pairs of adjacent slices at random positions, new ones for every
+  sample (does the interval hold when the labelled slices are not evenly spread?);
 - **6 adjacent pairs**: six positions evenly spread (how the width falls with labelling effort).
 
 For each metric it counts how often the truth of the imaged volume lies inside the **total**
@@ -52,8 +54,22 @@ def _pairs(count: int):
     return lambda z: sorted({p for i in range(count) for p in ((i + 1) * z // (count + 1), (i + 1) * z // (count + 1) + 1)})
 
 
+_RANDOM = np.random.default_rng(2026)  # one stream: each sample gets its own positions, the same every run
+
+
+def _random_pairs(count: int):
+    """``count`` pairs of adjacent slices at random positions, at least 3 slices apart (so that
+    each pair stays its own position); new positions for every sample."""
+    def planes(z):
+        while True:
+            starts = np.sort(_RANDOM.choice(z - 1, size=count, replace=False))
+            if np.all(np.diff(starts) >= 3):
+                return sorted({int(p) for s in starts for p in (s, s + 1)})
+    return planes
+
+
 PROTOCOLS = {"3 slices": lambda z: [z // 4, z // 2, 3 * z // 4], "3 adjacent pairs": _pairs(3),
-             "6 adjacent pairs": _pairs(6)}
+             "3 pairs, random": _random_pairs(3), "6 adjacent pairs": _pairs(6)}
 METRICS = ("pba_pooled", "volume_fraction_pore", "volume_fraction_cbd", "volume_fraction_am",
            "surface_cbd-am_per_um", "surface_pore-am_per_um")
 OPTIONS = dict(collector_connectivity=False, split="none")

@@ -555,20 +555,26 @@ def predict_batch(
     BatchResult
         ``failed`` counts failed inputs; the command exits non-zero when it is not 0.
     """
-    from electroseg.inference.engine import arithmetic_record, check_window_options
+    from electroseg.inference.engine import arithmetic_record, check_window_options, check_window_values
 
-    # a bad overlap, batch size, device or precision stops the call before any input is read
-    arithmetic = arithmetic_record(*check_window_options(overlap=overlap, batch_size=batch_size, device=device,
-                                                         precision=precision))
+    # a bad overlap, batch size, device or precision stops the call before any input is read;
+    # on Dask the workers choose their device and precision, so only the values are checked here
+    arithmetic = None
+    if executor == "dask":
+        check_window_values(overlap=overlap, batch_size=batch_size, precision=precision)
+    else:
+        arithmetic = arithmetic_record(*check_window_options(overlap=overlap, batch_size=batch_size, device=device,
+                                                             precision=precision))
     loaded = checkpoint if hasattr(checkpoint, "spec") else load_checkpoint(checkpoint)
     fractions = check_volume_fractions(volume_fractions, list(loaded.spec.phases), "volume_fractions")
     window = check_intensity_window(intensity_window, max(1, len(loaded.spec.channels)))
     predict = {"overlap": overlap, "batch_size": batch_size, "tta": tta, "device": device,
                "precision": precision, "progress": progress, "volume_fractions": fractions,
                "intensity_window": window}
-    logger.info("the network runs in %s on %s%s", arithmetic["precision"], arithmetic["device"],
-                (" (precision=auto: this CPU has no bf16 instructions)" if precision == "auto"
-                 and arithmetic["device"] == "cpu" and arithmetic["precision"] == "fp32" else ""))
+    if arithmetic is not None:
+        logger.info("the network runs in %s on %s%s", arithmetic["precision"], arithmetic["device"],
+                    (" (precision=auto: this CPU has no bf16 instructions)" if precision == "auto"
+                     and arithmetic["device"] == "cpu" and arithmetic["precision"] == "fp32" else ""))
     options = _options(analyze=analyze, save_probabilities=save_probabilities, chunked=chunked,
                        voxel_size=voxel_size, depth_axis=depth_axis, max_memory_bytes=max_memory_bytes,
                        predict=predict, chunked_format=str(chunked_format).lower(),

@@ -29,7 +29,7 @@ from torch import nn
 
 from electroseg.errors import InputError
 from electroseg.inference.normalize import ChannelBounds
-from electroseg.inference.windows import choose_device, importance_map, resolve_precision, window_starts
+from electroseg.inference.windows import PRECISIONS, choose_device, importance_map, resolve_precision, window_starts
 from electroseg.models import channels_last_network
 
 logger = logging.getLogger(__name__)
@@ -399,14 +399,21 @@ DEFAULT_BATCH = {"unet3d": 2, "multichannel2d": 8}
 DEFAULT_BATCH_CUDA = {"unet3d": 32, "multichannel2d": 128}
 
 
-def check_window_options(*, overlap: float, batch_size: int | None, device: Any,
-                         precision: str) -> tuple[torch.device, torch.dtype | None]:
-    """The device and autocast dtype these options give; one InputError for a bad overlap,
-    batch size, device or precision (``predict_batch`` checks them before any input)."""
+def check_window_values(*, overlap: float, batch_size: int | None, precision: str) -> None:
+    """One InputError for a bad overlap, batch size or precision name (whatever the device)."""
     if not 0 <= float(overlap) < 1:
         raise InputError(f"overlap: expected a fraction in [0, 1), got {overlap}")
     if batch_size is not None and int(batch_size) < 1:
         raise InputError(f"batch_size: expected a positive integer, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+
+
+def check_window_options(*, overlap: float, batch_size: int | None, device: Any,
+                         precision: str) -> tuple[torch.device, torch.dtype | None]:
+    """The device and autocast dtype these options give on this machine; one InputError for a
+    bad overlap, batch size, device or precision (``predict_batch`` checks them before any input)."""
+    check_window_values(overlap=overlap, batch_size=batch_size, precision=precision)
     try:
         chosen = choose_device(device)
         return chosen, resolve_precision(precision, chosen)

@@ -301,10 +301,14 @@ def train(cfg: DictConfig, *, callbacks: Sequence[L.Callback] = ()) -> dict[str,
                                 dice_weight=float(cfg.loss.dice_weight),
                                 channels_last=bool(cfg.get("channels_last", False)))
     loggers = [CSVLogger(out / "logs", name="csv"), TensorBoardLogger(out / "logs", name="tensorboard")]
+    asked = cfg.trainer.get("precision", "auto")
+    precision = trainer_precision(asked, cfg.trainer.get("accelerator", "auto"))
+    if str(asked) == "auto":
+        logger.info("trainer.precision=auto: training in %s%s", precision,
+                    " (this CPU has no bf16 instructions)" if precision == "32-true" and not torch.cuda.is_available()
+                    else "")
     trainer = instantiate(cfg.trainer, callbacks=[*_callbacks(cfg, out, has_val=bool(fit_val)), *callbacks],
-                          logger=loggers, default_root_dir=str(out),
-                          precision=trainer_precision(cfg.trainer.get("precision", "auto"),
-                                                      cfg.trainer.get("accelerator", "auto")),
+                          logger=loggers, default_root_dir=str(out), precision=precision,
                           **_short_budget(cfg, datamodule, has_val=bool(fit_val)))
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)

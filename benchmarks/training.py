@@ -7,7 +7,8 @@ Part 1 (always): time of one optimisation step (forward + backward + AdamW) of t
 models on CPU (or ``--device cuda``), fp32 and bf16 autocast
 (``torch.autocast(device, dtype=torch.bfloat16)``), each channels-first and channels-last; the
 peer is fp32, ratio = fp32 time / bf16 time. On the CPU the header says whether it has bf16
-instructions: without them torch emulates bf16, and ``trainer.precision: auto`` trains in fp32. On a GPU, fp32 convolutions run as PyTorch leaves them by default (TF32 through cuDNN).
+instructions: without them torch emulates bf16, and ``trainer.precision: auto`` trains in fp32.
+On a GPU, fp32 convolutions run as PyTorch leaves them by default (TF32 through cuDNN).
 Part 2 (``--accuracy nmc_fibsem kintsugi_2ch segmentpy nrel_nmc1cal nrel_nmc1cal_fixed``; all names
 in ``_training_accuracy.RUNS``): train with the real
 ``electroseg train`` config for at most ``--epochs`` epochs (early stopping may end it sooner; no

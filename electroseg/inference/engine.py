@@ -29,7 +29,8 @@ from torch import nn
 
 from electroseg.errors import InputError
 from electroseg.inference.normalize import ChannelBounds
-from electroseg.inference.windows import PRECISIONS, choose_device, importance_map, resolve_precision, window_starts
+from electroseg.inference.windows import (check_precision, choose_device, importance_map, resolve_precision,
+                                         window_starts)
 from electroseg.models import channels_last_network
 
 logger = logging.getLogger(__name__)
@@ -405,8 +406,10 @@ def check_window_values(*, overlap: float, batch_size: int | None, precision: st
         raise InputError(f"overlap: expected a fraction in [0, 1), got {overlap}")
     if batch_size is not None and int(batch_size) < 1:
         raise InputError(f"batch_size: expected a positive integer, got {batch_size}")
-    if precision not in PRECISIONS:
-        raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    try:
+        check_precision(precision)
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def check_window_options(*, overlap: float, batch_size: int | None, device: Any,

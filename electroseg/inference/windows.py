@@ -90,6 +90,12 @@ def cpu_has_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
+def check_precision(precision: str) -> None:
+    """ValueError unless ``precision`` is one of :data:`PRECISIONS` (whatever the device)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for ``precision`` on ``device``; ``None`` means plain float32.
 
@@ -102,8 +108,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     they save. On an H100, 4116 16x96x96 windows, network alone: 1.1 s float32 against
     1.6-1.7 s bf16; a whole 256x1024x1024 volume, 32 windows per batch: 155 against 114 Mvoxel/s.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     if precision == "fp32" or (precision == "auto" and (device.type == "cuda" or not cpu_has_bf16())):
         return None
     if precision == "fp16":

@@ -400,6 +400,8 @@ def machine_record(device: torch.device | str = "cpu") -> dict[str, Any]:
     """
     import platform
 
+    from electroseg.inference.windows import cpu_has_bf16
+
     processor = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -408,8 +410,6 @@ def machine_record(device: torch.device | str = "cpu") -> dict[str, Any]:
     except OSError:  # not Linux
         pass
     device = torch.device(device)
-    from electroseg.inference.windows import cpu_has_bf16
-
     return {"processor": processor, "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
             "bf16_instructions": cpu_has_bf16(), "threads": int(torch.get_num_threads()), "device": device.type,
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}

@@ -1,6 +1,6 @@
 """Can a learned model's own probabilities say how wrong its metrics are? A control on real data.
 
-    .venv/bin/python benchmarks/probability_intervals.py [--checkpoint CKPT] [--epochs 40] [--samples 20]
+    .venv/bin/python benchmarks/probability_intervals.py [--checkpoint CKPT | --keep DIR] [--epochs 40] [--samples 20]
 
 Real synchrotron nano-CT (SegmentPy, dense labels). A ``multichannel2d`` model is trained with
 the defaults on the 8 train slices (as ``benchmarks/real_data.py`` does; or ``--checkpoint``),
@@ -76,14 +76,18 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", help="a SegmentPy checkpoint (default: train one as real_data.py does)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--keep", help="train into this folder and keep it (default: a temporary one)")
     parser.add_argument("--lengths", type=float, nargs="*", default=[4, 8, 16])
     parser.add_argument("--held-out", type=int, nargs="*", default=[103, 394],
                         help="slices the model did not train on, where the labelled-slice error is measured")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = _model(args, Path(tmp))
+    if args.keep:  # train into a folder that stays (its checkpoints/best.ckpt serves --checkpoint later)
+        model = _model(args, Path(args.keep))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = _model(args, Path(tmp))
     errors = None
     for n in args.held_out:
         image = tifffile.imread(DATA / "segmentpy" / f"{n}.tif")

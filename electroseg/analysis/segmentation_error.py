@@ -3,25 +3,34 @@
 Sub-block intervals (``uncertainty``) say how much a metric varies across the specimen; they
 say nothing about how wrong the segmentation is. This module measures that error where it can
 be measured: on slices someone labelled by hand (or a dense truth), which the segmentation did
-not learn from. On each labelled slice the same counts are made on the hand labels and on the
-segmentation, in tiles (strips across the non-depth in-plane axis, each spanning the whole
-depth), and each metric of the whole volume is corrected by the error seen there:
+not learn from. On each labelled slice every voxel, and every face between two neighbouring
+voxels, is counted by what the segmentation called it and what the hand labels say it is, in
+tiles (strips across the non-depth in-plane axis, each spanning the whole depth). That gives
+``P(hand class | segmentation class)``: of the voxels the segmentation called CBD, how many are
+CBD; of the faces it called AM|pore, how many are AM|CBD, AM|pore, pore|pore... Each count of the
+whole segmentation is then shared out over the hand classes with those shares (what looks alike
+to the segmentation is alike, wherever it lies), and the metrics are computed from the shared-out
+counts:
 
-- **volume fractions**: ``φ_seg(volume) − (φ_seg − φ_hand)(labelled voxels)``; the error in a
-  labelled area is the error anywhere else the images look alike.
-- **PBA** (pooled, face method over the two in-plane axes): corrected axis by axis. Along the
-  slice's own in-plane axis across the depth: ``PBA_seg,x(volume) − (PBA_seg,x −
-  PBA_hand,x)(slices)``. Along the slicing axis (between slices: FIB-SEM's coarse, milled
-  direction, where shine-through acts), a single labelled slice holds no faces: the error there
-  is measured only where two **adjacent** slices are labelled. Without such a pair it is not
-  measured: the estimate takes the through-slice error equal to the in-slice error, and the
-  interval also spans a second reading, the through-slice contact fraction equal to the
-  corrected in-slice one (the electrode's plane has no preferred direction). The two
-  axes are pooled with the segmentation's AM surface along each. ``pba_depth_mean`` moves by the
-  pooled correction.
-- **interface areas**: per pair and axis, the area per volume is ``faces of this pair per voxel
-  / voxel edge along that axis``; the slices' error in it is added (faces between slices: as
-  PBA, measured on adjacent labelled slices, else the two readings).
+- **volume fractions**: the voxels of each phase as segmented, shared out by ``P(hand phase |
+  segmented phase)``.
+- **PBA** (pooled, face method over the two in-plane axes): the faces along the slice's own
+  in-plane axis across the depth are shared out by the labelled slices' faces along that axis.
+  Along the slicing axis (between slices: FIB-SEM's coarse, milled direction, where
+  shine-through acts) a single labelled slice holds no faces: the shares there are measured only
+  where two **adjacent** slices are labelled. Without such a pair the estimate shares the
+  through-slice faces out as the in-slice ones, and the interval also spans a second reading,
+  the through-slice contact fraction equal to the corrected in-slice one (the electrode's plane
+  has no preferred direction). The AM-CBD and AM-other faces of both axes are then pooled.
+  ``pba_depth_mean`` moves by the pooled correction.
+- **interface areas**: per pair and axis, the shared-out faces times the face area, per volume
+  (faces between slices: as PBA, measured on adjacent labelled slices, else the two readings).
+
+Sharing out counts (a conditional, or calibration, estimator) rather than subtracting the
+slices' error in each metric (a difference estimator) narrows the PBA correction's spread from
+one labelled pair of slices to the next by a fifth on the generator's stacks and by a third
+on real microstructures imaged with other physics (``docs/reference-metrics.md``): the shares
+depend on how the images look; a metric's value on a slice also on which few particles it cuts.
 
 The segmentation interval is a two-level percentile bootstrap: positions (runs of adjacent
 labelled slices) drawn with replacement, then tiles within each drawn position, because the
@@ -41,20 +50,36 @@ import numpy as np
 
 from electroseg.analysis._bootstrap import check_bootstrap, none_if_nan, percentile_interval, ratio
 from electroseg.analysis._validate import check_depth_axis, check_labels
-from electroseg.analysis.contacts import FacePairCounts, am_contacts, face_pair_counts, unordered
+from electroseg.analysis.contacts import FacePairCounts, am_contacts, face_pair_counts
 from electroseg.analysis.surfaces import face_areas
 from electroseg.errors import InputError
 
-__all__ = ["SliceErrors", "dense_slices", "measure_slice_errors", "segmentation_intervals", "slice_depth",
+__all__ = ["SliceErrors", "dense_slices", "measure_slice_errors", "pair_codes", "segmentation_intervals", "slice_depth",
            "PARTICLE_NOTE", "DENSE_SHARE"]
 
 PARTICLE_NOTE = ("not measured: particles are 3-D objects and a labelled slice cannot tell how the "
                  "segmentation splits or merges them")
 
 
+def pair_codes(n: int) -> np.ndarray:
+    """Index of each unordered phase pair, shape (n, n), symmetric: pairs ``(i, j)`` with
+    ``i <= j`` numbered row by row (``n (n + 1) / 2`` codes, same-phase pairs included).
+
+    Examples
+    --------
+    >>> pair_codes(3).tolist()
+    [[0, 1, 2], [1, 3, 4], [2, 4, 5]]
+    """
+    rows, cols = np.triu_indices(n)
+    codes = np.empty((n, n), np.int64)
+    codes[rows, cols] = codes[cols, rows] = np.arange(rows.size)
+    return codes
+
+
 @dataclass(frozen=True, eq=False)
 class SliceErrors:
-    """Counts on the hand labels and on the segmentation, per tile of the labelled slices.
+    """What the segmentation called each labelled voxel and face, against the hand labels, per
+    tile of the labelled slices.
 
     Attributes
     ----------
@@ -62,12 +87,13 @@ class SliceErrors:
     depth : int
         Which of a slice's two axes is the electrode depth (0: the volume's axis 1, as for
         ``(Z, Y, X)`` volumes with ``depth_axis=1``; 1: the volume's axis 2).
-    voxels : ndarray, shape (2, n_tiles, n_phases), int64
-        Labelled voxels per phase: ``[0]`` hand labels, ``[1]`` segmentation (the same voxels).
-    faces : ndarray, shape (2, n_tiles, 2, n_phases, n_phases), int64
-        Unordered face-pair counts along each slice axis (pairs with both voxels labelled).
-    through : ndarray, shape (2, n_tiles, n_phases, n_phases), int64
-        Unordered face pairs between the tile's slice and the next one where both are labelled
+    voxel_joint : ndarray, shape (n_tiles, n_phases, n_phases), int64
+        Labelled voxels per ``[segmentation phase, hand phase]``.
+    face_joint : ndarray, shape (n_tiles, 2, n_pairs, n_pairs), int64
+        Faces along each slice axis per ``[segmentation pair, hand pair]`` (unordered phase
+        pairs numbered by :func:`pair_codes`, same-phase pairs included), both voxels labelled.
+    through_joint : ndarray, shape (n_tiles, n_pairs, n_pairs), int64
+        The same for the faces between the tile's slice and the next one where both are labelled
         (zero where the next slice is not).
     planes : tuple of int
         Indices of the labelled slices along the slicing axis (axis 0).
@@ -78,37 +104,54 @@ class SliceErrors:
 
     phases: tuple[str, ...]
     depth: int
-    voxels: np.ndarray
-    faces: np.ndarray
-    through: np.ndarray
+    voxel_joint: np.ndarray
+    face_joint: np.ndarray
+    through_joint: np.ndarray
     planes: tuple[int, ...]
     groups: np.ndarray
 
     @property
     def n_tiles(self) -> int:
-        return int(self.voxels.shape[1])
+        return int(self.voxel_joint.shape[0])
 
     @property
     def labelled_voxels(self) -> int:
-        return int(self.voxels[0].sum())
+        return int(self.voxel_joint.sum())
 
-    def to_dict(self) -> dict:
-        """JSON-able form (stored in checkpoints)."""
-        return {"phases": list(self.phases), "depth": self.depth, "voxels": self.voxels.tolist(),
-                "faces": self.faces.tolist(), "through": self.through.tolist(), "planes": list(self.planes),
-                "groups": self.groups.tolist()}
+    @property
+    def voxels(self) -> np.ndarray:
+        """Labelled voxels per phase, shape (2, n_tiles, n_phases): ``[0]`` hand labels, ``[1]``
+        segmentation (the same voxels)."""
+        return np.stack([self.voxel_joint.sum(axis=1), self.voxel_joint.sum(axis=2)])
+
+    @property
+    def faces(self) -> np.ndarray:
+        """Unordered face-pair counts along each slice axis, shape (2, n_tiles, 2, n, n): ``[0]``
+        hand labels, ``[1]`` segmentation (as :meth:`FacePairCounts.symmetric`)."""
+        codes = pair_codes(len(self.phases))
+        return np.stack([self.face_joint.sum(axis=-2)[..., codes], self.face_joint.sum(axis=-1)[..., codes]])
 
     @property
     def through_pairs(self) -> int:
         """Through-slice face pairs counted (between adjacent labelled slices)."""
-        return int(self.through[0].sum())
+        return int(self.through_joint.sum())
+
+    def to_dict(self) -> dict:
+        """JSON-able form (stored in checkpoints)."""
+        return {"phases": list(self.phases), "depth": self.depth, "voxel_joint": self.voxel_joint.tolist(),
+                "face_joint": self.face_joint.tolist(), "through_joint": self.through_joint.tolist(),
+                "planes": list(self.planes), "groups": self.groups.tolist()}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SliceErrors:
         """Inverse of :meth:`to_dict`."""
+        if isinstance(data, Mapping) and "voxel_joint" not in data and "voxels" in data:
+            raise InputError("slice errors: stored by an earlier electroseg, which kept the hand labels' and the "
+                             "segmentation's counts apart; the correction needs them voxel by voxel: measure the "
+                             "errors again (retrain, or give hand_labels=)")
         try:
-            return cls(tuple(data["phases"]), int(data["depth"]), np.asarray(data["voxels"], np.int64),
-                       np.asarray(data["faces"], np.int64), np.asarray(data["through"], np.int64),
+            return cls(tuple(data["phases"]), int(data["depth"]), np.asarray(data["voxel_joint"], np.int64),
+                       np.asarray(data["face_joint"], np.int64), np.asarray(data["through_joint"], np.int64),
                        tuple(int(p) for p in data["planes"]), np.asarray(data["groups"], np.int64))
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"slice errors: expected a dict as written by SliceErrors.to_dict, got {err!r}") from None
@@ -118,9 +161,9 @@ class SliceErrors:
         if other.phases != self.phases or other.depth != self.depth:
             raise InputError(f"slice errors: cannot pool phases {list(other.phases)} (depth {other.depth}) "
                              f"with {list(self.phases)} (depth {self.depth})")
-        return SliceErrors(self.phases, self.depth, np.concatenate([self.voxels, other.voxels], axis=1),
-                           np.concatenate([self.faces, other.faces], axis=1),
-                           np.concatenate([self.through, other.through], axis=1), self.planes + other.planes,
+        return SliceErrors(self.phases, self.depth, np.concatenate([self.voxel_joint, other.voxel_joint]),
+                           np.concatenate([self.face_joint, other.face_joint]),
+                           np.concatenate([self.through_joint, other.through_joint]), self.planes + other.planes,
                            np.concatenate([self.groups, other.groups + int(self.groups.max()) + 1]))
 
 
@@ -221,6 +264,7 @@ def measure_slice_errors(labels: np.ndarray, hand_labels: np.ndarray, *, depth_a
     depth = axis - 1                     # in a slice's own axes
     across = 1 - depth
     n = len(phases)
+    codes = pair_codes(n)
     labelled = (hand != ignore_value) & (labels != ignore_value)
     width = labels.shape[1 + across]
     edges = np.linspace(0, width, min(int(tiles_per_slice), width) + 1).round().astype(int)
@@ -235,110 +279,113 @@ def measure_slice_errors(labels: np.ndarray, hand_labels: np.ndarray, *, depth_a
             continue
         group = (groups[-1][0] if planes[-1] == z - 1 else groups[-1][0] + 1) if planes else 0
         planes.append(z)
+        seg, own = labels[z], hand[z]
+        counts_v = _joint_counts(seg[both], own[both], tile[both], n_tiles, n)
+        along = []
+        for axis in (0, 1):  # a face belongs to the tile of its upper voxel: none is lost at a tile edge
+            lower = [slice(None), slice(None)]
+            upper = [slice(None), slice(None)]
+            lower[axis], upper[axis] = slice(0, -1), slice(1, None)
+            lower, upper = tuple(lower), tuple(upper)
+            keep = both[lower] & both[upper]
+            along.append(_joint_counts(codes[seg[lower][keep], seg[upper][keep]],
+                                       codes[own[lower][keep], own[upper][keep]],
+                                       tile[upper][keep], n_tiles, codes.max() + 1))
         nxt = labelled[z + 1] & both if z + 1 < labels.shape[0] else None
-        per_source = []
-        for source_labels in (hand, labels):
-            plane = source_labels[z]
-            counts_v = _tile_counts(plane[both], None, tile[both], n_tiles, n)
-            along = []
-            for axis in (0, 1):  # a face belongs to the tile of its upper voxel: none is lost at a tile edge
-                lower = [slice(None), slice(None)]
-                upper = [slice(None), slice(None)]
-                lower[axis], upper[axis] = slice(0, -1), slice(1, None)
-                keep = both[tuple(lower)] & both[tuple(upper)]
-                along.append(_tile_counts(plane[tuple(lower)][keep], plane[tuple(upper)][keep],
-                                          tile[tuple(upper)][keep], n_tiles, n))
-            between = (np.zeros((n_tiles, n, n), np.int64) if nxt is None or not nxt.any() else
-                       _tile_counts(plane[nxt], source_labels[z + 1][nxt], tile[nxt], n_tiles, n))
-            per_source.append((counts_v, np.stack(along, axis=1), between))
-        present = per_source[0][0].sum(axis=1) > 0            # tiles holding labelled voxels
-        voxels.append(np.stack([c[0][present] for c in per_source]))
-        faces.append(np.stack([c[1][present] for c in per_source]))
-        through.append(np.stack([c[2][present] for c in per_source]))
+        between = (np.zeros((n_tiles, codes.max() + 1, codes.max() + 1), np.int64) if nxt is None or not nxt.any()
+                   else _joint_counts(codes[seg[nxt], labels[z + 1][nxt]], codes[own[nxt], hand[z + 1][nxt]],
+                                      tile[nxt], n_tiles, codes.max() + 1))
+        present = counts_v.sum(axis=(1, 2)) > 0              # tiles holding labelled voxels
+        voxels.append(counts_v[present])
+        faces.append(np.stack(along, axis=1)[present])
+        through.append(between[present])
         groups.append(np.full(int(present.sum()), group, np.int64))
     if not voxels:
         return None
-    return SliceErrors(phases, depth, np.concatenate(voxels, axis=1), np.concatenate(faces, axis=1),
-                       np.concatenate(through, axis=1), tuple(planes), np.concatenate(groups))
+    return SliceErrors(phases, depth, np.concatenate(voxels), np.concatenate(faces), np.concatenate(through),
+                       tuple(planes), np.concatenate(groups))
 
 
-def _tile_counts(first: np.ndarray, second: np.ndarray | None, tiles: np.ndarray, n_tiles: int,
-                 n: int) -> np.ndarray:
-    """Per tile: voxel counts per phase (``second`` None), shape (n_tiles, n); or unordered pair
-    counts of ``first``/``second`` (same length), shape (n_tiles, n, n), ``M + Mᵀ`` off the
-    diagonal as :meth:`FacePairCounts.symmetric`."""
-    tiles = tiles.astype(np.int64)
-    if second is None:
-        return np.bincount(tiles * n + first, minlength=n_tiles * n).reshape(n_tiles, n)
-    code = (tiles * n + first.astype(np.int64)) * n + second.astype(np.int64)
-    return unordered(np.bincount(code, minlength=n_tiles * n * n).reshape(n_tiles, n, n))
+def _joint_counts(seg: np.ndarray, hand: np.ndarray, tiles: np.ndarray, n_tiles: int, k: int) -> np.ndarray:
+    """Per tile, how often each ``[segmentation class, hand class]`` occurs (classes ``0..k-1``),
+    shape (n_tiles, k, k)."""
+    code = (tiles.astype(np.int64) * k + seg.astype(np.int64)) * k + hand.astype(np.int64)
+    return np.bincount(code, minlength=n_tiles * k * k).reshape(n_tiles, k, k)
 
 
 # ---- the corrected metrics --------------------------------------------------------------------
-
-def _pba(sym: np.ndarray, i_am: int, i_cbd: int) -> np.ndarray:
-    """Face PBA from unordered counts ``sym`` (..., n, n); NaN without AM surface."""
-    return ratio(*am_contacts(sym, i_am, i_cbd))
-
 
 def _fraction(voxels: np.ndarray) -> np.ndarray:
     return ratio(voxels, voxels.sum(axis=-1, keepdims=True))
 
 
-def _pair_share(sym: np.ndarray) -> np.ndarray:
-    """Share of the counted voxel pairs that are each unordered phase pair, ``(..., n, n)`` (the
-    faces between two slices per voxel position where both are labelled)."""
-    upper = np.triu(np.ones(sym.shape[-2:], bool))
-    return ratio(sym, np.where(upper, sym, 0).sum(axis=(-2, -1))[..., None, None])
+def _conditional(joint: np.ndarray) -> np.ndarray:
+    """``P(hand class | segmentation class)`` from joint counts ``(..., k, k)`` (rows: the
+    segmentation's class); a class the labelled slices never show keeps its own (identity row)."""
+    rows = joint.sum(axis=-1, keepdims=True)
+    return np.where(rows > 0, joint / np.where(rows > 0, rows, 1), np.eye(joint.shape[-1]))
 
 
-def _corrected(volume: dict, phases: tuple[str, ...], depth: int, counts: dict) -> dict[str, tuple]:
+def _reassigned(counts: np.ndarray, joint: np.ndarray) -> np.ndarray:
+    """The volume's counts per segmentation class ``(k,)`` shared out over the hand classes as on
+    the labelled slices, ``(..., k)`` (one per resample of ``joint``)."""
+    return np.einsum("k,...kl->...l", counts, _conditional(joint))
+
+
+def _corrected(volume: dict, phases: tuple[str, ...], depth: int, sums: dict) -> dict[str, tuple]:
     """Corrected metrics from slice counts summed over a set of tiles (leading axes: resamples),
-    each as ``(estimate, other reading)``: equal where the through-slice error was measured, else
-    (through-slice error = in-slice error, through-slice value = corrected in-slice value).
-    ``volume`` holds the whole segmentation's counts (axis 0 = slicing, axes 1, 2 = slice axes)."""
+    each as a tuple of readings, the first the estimate. Where the through-slice error was
+    measured there is one; else the through-slice faces are read three ways (shared out as the
+    in-slice ones; the in-slice error per voxel added to them; the through-slice value equal to
+    the corrected in-slice one), and the estimate is their median. ``volume`` holds the whole
+    segmentation's counts (axis 0 = slicing, axes 1, 2 = slice axes)."""
     out: dict[str, tuple] = {}
-    shift = _fraction(counts["seg_voxels"]) - _fraction(counts["hand_voxels"])
+    codes = pair_codes(len(phases))
+    fractions = _reassigned(volume["fractions"], sums["voxels"])
     for i, p in enumerate(phases):
-        value = np.clip(volume["fractions"][i] - shift[..., i], 0.0, 1.0)
-        out[f"volume_fraction_{p}"] = (value, value)
+        out[f"volume_fraction_{p}"] = (fractions[..., i],)
     across = 1 - depth
-    hand_in, seg_in = counts["hand_faces"][..., across, :, :], counts["seg_faces"][..., across, :, :]
-    measured = volume["slicing_axis"] and counts["measured"]
+    pairs = volume["pairs"]                                   # (3, n_pairs): per axis, the segmentation's faces
+    in_slice = [_reassigned(pairs[1 + k], sums["faces"][..., k, :, :])[..., codes] for k in (0, 1)]
+    if not volume["slicing_axis"]:
+        through = []                                          # a single slice: no faces between slices
+    elif sums["measured"]:
+        through = [_reassigned(pairs[0], sums["through"])[..., codes]]
+    else:                                                     # not measured: two readings from the counts ...
+        shared = _reassigned(pairs[0], sums["faces"][..., across, :, :])[..., codes]
+        joint = sums["faces"][..., across, :, :]
+        error = (joint.sum(axis=-2) - joint.sum(axis=-1))[..., codes]     # hand minus segmentation
+        labelled = sums["voxels"].sum(axis=(-2, -1))[..., None, None]
+        added = np.maximum(pairs[0][codes] + error / labelled * volume["voxels"], 0.0)
+        through = [shared, added, None]                       # ... and None: the value equal to the in-slice one
+
+    def readings(value, in_plane_value) -> tuple:
+        found = [in_plane_value if t is None else value(t) for t in through] or [in_plane_value]
+        return (found[0],) if len(found) == 1 else (np.median(np.stack(found), axis=0), *found)
+
     if {"am", "cbd"} <= set(phases):
         i_am, i_cbd = phases.index("am"), phases.index("cbd")
-        bias = _pba(seg_in, i_am, i_cbd) - _pba(hand_in, i_am, i_cbd)
-        in_slice = np.clip(volume["pba"][1 + across] - bias, 0.0, 1.0)
-        if not volume["slicing_axis"] or volume["pba_weight"] == 0:  # no AM surface across the slices
-            readings = (in_slice, in_slice)
-        else:
-            if measured:
-                through_bias = _pba(counts["seg_through"], i_am, i_cbd) - _pba(counts["hand_through"], i_am, i_cbd)
-                through = (np.clip(volume["pba"][0] - through_bias, 0.0, 1.0),) * 2
-            else:
-                through = (np.clip(volume["pba"][0] - bias, 0.0, 1.0), in_slice)
-            w = volume["pba_weight"]                       # share of the AM surface across the slices
-            readings = tuple((1 - w) * in_slice + w * t for t in through)
-        out["pba_pooled"] = readings
+        contacts, surface = am_contacts(in_slice[across], i_am, i_cbd)
+
+        def pooled(t):
+            z_contacts, z_surface = am_contacts(t, i_am, i_cbd)
+            return ratio(contacts + z_contacts, surface + z_surface)
+
+        found = readings(pooled, ratio(contacts, surface))
+        out["pba_pooled"] = found
         if volume.get("pba_pooled") is not None and volume.get("pba_depth_mean") is not None:
             out["pba_depth_mean"] = tuple(np.clip(volume["pba_depth_mean"] + (r - volume["pba_pooled"]), 0.0, 1.0)
-                                          for r in readings)
-    # interfaces: i-j faces along an axis per voxel, divided by the voxel edge along it, are that
-    # axis's area per volume; the slices' error in that number is added
-    labelled = counts["hand_voxels"].sum(axis=-1)[..., None, None, None]
-    error = ratio(counts["hand_faces"] - counts["seg_faces"], labelled)                   # (..., 2, n, n)
-    error_through = _pair_share(counts["hand_through"]) - _pair_share(counts["seg_through"])
-    density, edge = volume["density_by_axis"], volume["edge"]                            # per µm, (3, n, n); µm
+                                          for r in found)
+    # interfaces: faces along an axis times the face area, per volume, summed over the axes
+    area, size = volume["face_area"], volume["volume_um3"]
+    density = [area[1 + k] * in_slice[k] / size for k in (0, 1)]
     for i, j in combinations(range(len(phases)), 2):
-        in_plane = sum(density[1 + k, i, j] + error[..., k, i, j] / edge[1 + k] for k in (0, 1))
-        if not volume["slicing_axis"]:
-            readings = (in_plane, in_plane)
-        elif measured:
-            readings = (in_plane + density[0, i, j] + error_through[..., i, j] / edge[0],) * 2
-        else:
-            readings = (in_plane + density[0, i, j] + error[..., across, i, j] / edge[0],
-                        in_plane + density[1 + across, i, j] + error[..., across, i, j] / edge[1 + across])
-        out[f"surface_{phases[i]}-{phases[j]}_per_um"] = tuple(np.maximum(r, 0.0) for r in readings)
+        in_plane = density[0][..., i, j] + density[1][..., i, j]
+        if not through:
+            out[f"surface_{phases[i]}-{phases[j]}_per_um"] = (in_plane,)
+            continue
+        out[f"surface_{phases[i]}-{phases[j]}_per_um"] = readings(
+            lambda t, i=i, j=j: in_plane + area[0] * t[..., i, j] / size, in_plane + density[across][..., i, j])
     return out
 
 
@@ -372,10 +419,8 @@ def _sums(errors: SliceErrors, weights=None) -> dict:
     """Slice counts summed over all tiles, or per resample (``weights``: tile multiplicities)."""
     def total(array):
         return array.sum(0) if weights is None else np.tensordot(weights, array, axes=(1, 0))
-    return {"hand_voxels": total(errors.voxels[0]), "seg_voxels": total(errors.voxels[1]),
-            "hand_faces": total(errors.faces[0]), "seg_faces": total(errors.faces[1]),
-            "hand_through": total(errors.through[0]), "seg_through": total(errors.through[1]),
-            "measured": errors.through_pairs > 0}
+    return {"voxels": total(errors.voxel_joint), "faces": total(errors.face_joint),
+            "through": total(errors.through_joint), "measured": errors.through_pairs > 0}
 
 
 def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_size: Sequence[float],
@@ -451,28 +496,23 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
         sym = np.concatenate([np.zeros_like(sym[:1]), sym])
     voxels = counts.voxels.sum(axis=0)
     volume_um3 = float(voxels.sum()) * float(np.prod(sizes3))
-    volume = {"fractions": _fraction(voxels), "edge": np.asarray(sizes3),
-              "density_by_axis": face_areas(sizes3)[:, None, None] * sym / volume_um3,
+    upper = np.triu_indices(len(phases))
+    volume = {"fractions": _fraction(voxels), "pairs": sym[:, upper[0], upper[1]].astype(np.float64),
+              "face_area": face_areas(sizes3), "volume_um3": volume_um3, "voxels": float(voxels.sum()),
               "slicing_axis": labels.ndim == 3 and labels.shape[0] > 1,
               "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean}
-    if {"am", "cbd"} <= set(phases):
-        i_am, i_cbd = phases.index("am"), phases.index("cbd")
-        volume["pba"] = _pba(sym, i_am, i_cbd)             # per axis
-        surface = am_contacts(sym, i_am, i_cbd)[1]
-        in_plane = surface[0] + surface[2 - errors.depth]
-        volume["pba_weight"] = float(surface[0] / in_plane) if in_plane > 0 else 0.0
     estimate = _corrected(volume, phases, errors.depth, _sums(errors))
     draw = _one_position_weights if transfer else _resample_weights
     weights = draw(errors.groups, int(n_boot), np.random.default_rng(seed))
     samples = _corrected(volume, phases, errors.depth, _sums(errors, weights))
     reported = {f"volume_fraction_{p}": none_if_nan(float(volume["fractions"][i])) for i, p in enumerate(phases)}
     reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean})
-    total_density = volume["density_by_axis"].sum(axis=0)
+    total_density = (face_areas(sizes3)[:, None, None] * sym).sum(axis=0) / volume_um3
     for i, j in combinations(range(len(phases)), 2):
         reported[f"surface_{phases[i]}-{phases[j]}_per_um"] = none_if_nan(float(total_density[i, j]))
     segmentation: dict = {}
     total: dict | None = {} if sampling is not None else None
-    for name, (a, b) in estimate.items():
+    for name, (a, *_) in estimate.items():
         lows, highs = zip(*(percentile_interval(r, confidence) for r in samples[name]))
         lows, highs = [v for v in lows if np.isfinite(v)], [v for v in highs if np.isfinite(v)]
         entry = {"estimate": none_if_nan(float(a)), "ci_low": min(lows) if lows else None,
@@ -493,10 +533,10 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     elif errors.through_pairs:
         through_note = f"measured on {errors.through_pairs} face pairs between adjacent labelled slices"
     else:
-        through_note = ("not measured (no two adjacent slices labelled): the PBA and interface estimates take "
-                        "the through-slice error equal to the in-slice one, and their intervals also span "
-                        "the through-slice value equal to the in-slice one; label two adjacent slices to "
-                        "measure it")
+        through_note = ("not measured (no two adjacent slices labelled): the PBA and interface estimates read the "
+                        "through-slice faces three ways (shared out as the in-slice faces, the in-slice error per "
+                        "voxel added, the through-slice value equal to the in-slice one), take the median and "
+                        "span all three; label two adjacent slices to measure it")
     resampling = ("a prediction interval for this volume, the errors having been measured on other "
                   "volumes: each resample takes one labelled position's error, its tiles resampled"
                   if transfer else "bootstrap over their positions, then tiles within them")
@@ -507,8 +547,9 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                    "how much it varies from one position to the next (on SegmentPy's real images, two held-out "
                    "slices gave intervals that held the true PBA in 7 of 12 cases); label more slices, spread "
                    "through the stack")
-    return {"method": f"each metric corrected by its error on hand-labelled slices ({resampling}); total: "
-                      "the sub-block sampling half width added in quadrature",
+    return {"method": f"the segmentation's voxel and face counts shared out over the hand-labelled classes as on "
+                      f"the labelled slices ({resampling}); total: the sub-block sampling half width added in "
+                      "quadrature",
             "source": source, "confidence": confidence, "transfer": bool(transfer), "caution": caution,
             "labelled": {"slices": list(errors.planes), "voxels": errors.labelled_voxels,
                          "tiles": errors.n_tiles, "positions": positions},

@@ -295,8 +295,14 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "check
     file name) is quoted in errors. The model comes back in eval mode.
     """
     spec = spec_from_checkpoint(checkpoint, source=source)
+    errors = checkpoint.get("electroseg_slice_errors")
+    if errors is not None and "voxel_joint" not in errors:
+        logger.warning("%s: its held-out slice errors were stored by an earlier electroseg (the hand labels' and "
+                       "the segmentation's counts apart, not voxel by voxel): they are not used; retrain to "
+                       "measure them again, or give hand_labels=", source)
+        errors = None
     return LoadedModel(network=with_logit_bias(network_from_checkpoint(checkpoint, spec, source=source), spec),
-                       spec=spec, slice_errors=checkpoint.get("electroseg_slice_errors"))
+                       spec=spec, slice_errors=errors)
 
 
 def with_logit_bias(network: nn.Module, spec: ModelSpec) -> nn.Module:

@@ -549,8 +549,8 @@ def _report(trainer: L.Trainer, out: Path, spec: ModelSpec, parameters: int, sec
         metrics.update({k: v for k, v in scores.items() if k != "slice_errors"})
         errors = scores.get("slice_errors")  # the counts themselves go into best.ckpt
         metrics["slice_errors"] = None if errors is None else {
-            "held_out_slices": len(errors["planes"]), "tiles": len(errors["voxels"][0]),
-            "voxels": int(np.sum(errors["voxels"][0]))}
+            "held_out_slices": len(errors["planes"]), "tiles": len(errors["voxel_joint"]),
+            "voxels": int(np.sum(errors["voxel_joint"]))}
     if out.is_dir() and trainer.is_global_zero:
         write_json(out / "train_metrics.json", metrics)
     return metrics

@@ -77,6 +77,10 @@ def test_hand_counted_slice_errors():
     assert errors.through_pairs == 0
     again = SliceErrors.from_dict(json.loads(json.dumps(errors.to_dict())))
     assert np.array_equal(again.faces, errors.faces) and again.planes == errors.planes
+    # what the segmentation called the 4 CBD voxels: AM, voxel by voxel
+    assert errors.voxel_joint.sum(axis=0)[2].tolist() == [0, 4, 12]
+    with pytest.raises(InputError, match="earlier electroseg"):  # counts kept apart: cannot be shared out
+        SliceErrors.from_dict({"phases": ["pore", "cbd", "am"], "depth": 0, "voxels": [], "faces": []})
     out = segmentation_intervals(seg, errors, voxel_size=(1, 1, 1), n_boot=100)
     assert out["segmentation"]["volume_fraction_cbd"]["estimate"] == pytest.approx(4 / 32)
     assert out["segmentation"]["volume_fraction_am"]["estimate"] == pytest.approx(0.5 - 4 / 32)
@@ -183,31 +187,31 @@ def test_analyze_command_with_hand_labels(tmp_path, capsys, coated_columns):
 
 
 def test_errors_from_other_volumes_give_a_prediction_interval():
-    """Six labelled positions whose CBD error is 0, 1/16, ..., 5/16 (the same in every tile):
-    for another volume (transfer) the interval runs from the largest to the smallest single
-    position's correction; for the same volume it is that of the mean error, narrower."""
+    """Six labelled positions where 0, 1, ..., 5 of the 6 rows the segmentation calls CBD are CBD
+    (the same in every tile): for another volume (transfer) the interval runs from the smallest
+    to the largest single position's correction; for the same volume it is that of the pooled
+    counts, narrower."""
     truth = np.full((40, 16, 16), 2, np.uint8)
     truth[:, 12:] = 0
     seg = truth.copy()
-    seg[:, :6] = 1                       # unlabelled slices: 6 rows of AM called CBD
+    seg[:, :6] = 1                       # everywhere: 6 rows called CBD
     planes = [2, 8, 14, 20, 26, 32]
-    for rows, z in enumerate(planes):    # labelled slice k: k rows called CBD
-        seg[z] = truth[z]
-        seg[z, :rows] = 1
+    for rows, z in enumerate(planes):    # labelled slice k: k of them are CBD
+        truth[z, :rows] = 1
     hand = np.full_like(truth, 255)
     hand[planes] = truth[planes]
     errors = measure_slice_errors(seg, hand, depth_axis=1)
     assert np.unique(errors.groups).size == 6
     reported = float((seg == 1).mean())
-    shifts = np.arange(6) / 16            # the CBD error of each position
+    shares = np.arange(6) / 6             # P(CBD | called CBD) at each position
     same = segmentation_intervals(seg, errors, voxel_size=VS, n_boot=4000)
     other = segmentation_intervals(seg, errors, voxel_size=VS, n_boot=4000, transfer=True)
     for out in (same, other):
         entry = out["segmentation"]["volume_fraction_cbd"]
         assert entry["reported"] == pytest.approx(reported)
-        assert entry["estimate"] == pytest.approx(reported - shifts.mean())
+        assert entry["estimate"] == pytest.approx(reported * shares.mean())
     found = other["segmentation"]["volume_fraction_cbd"]
-    assert (found["ci_low"], found["ci_high"]) == (pytest.approx(reported - shifts[-1]), pytest.approx(reported))
+    assert (found["ci_low"], found["ci_high"]) == (pytest.approx(0.0), pytest.approx(reported * shares[-1]))
     mean_only = same["segmentation"]["volume_fraction_cbd"]
     assert found["ci_low"] < mean_only["ci_low"] < mean_only["ci_high"] < found["ci_high"]
     assert other["transfer"] and not same["transfer"] and other["labelled"]["positions"] == 6
@@ -217,3 +221,26 @@ def test_errors_from_other_volumes_give_a_prediction_interval():
                                                                          truth, 255).astype(np.uint8)),
                                  voxel_size=VS, n_boot=50)
     assert few["labelled"]["positions"] == 1 and "1 labelled position(s) only" in few["caution"]
+
+
+def test_without_an_adjacent_pair_the_through_slice_faces_are_read_three_ways():
+    """A perfect segmentation of an AM block capped by pore along Z and coated by CBD along X,
+    labelled on one isolated slice: two readings of the Z faces (shared out as the X faces; the
+    X error per voxel added) are exact, the third (Z PBA equal to X PBA) is not. The estimate is
+    their median, the truth; the interval reaches the third."""
+    truth = np.zeros((8, 12, 16), np.uint8)
+    truth[2:6, 2:10, 2:6] = 2
+    truth[2:6, 2:10, 6] = 1                  # the CBD coat: contacts along X only
+    hand = np.full_like(truth, 255)
+    hand[3] = truth[3]
+    out = analyze_labels(truth, voxel_size=VS, hand_labels=hand, collector_connectivity=False,
+                         split="none").to_dict()["uncertainty"]
+    pba = out["segmentation"]["pba_pooled"]
+    true = pba_profile(truth, depth_axis=1).pooled
+    # hand-counted: along X, per labelled row one AM|pore and one AM|CBD face (8 rows, 4 slices);
+    # along Z, 2 caps of 8 x 4 AM|pore faces
+    assert true == pytest.approx(32 / (64 + 64))
+    x_only = 0.5
+    assert pba["estimate"] == pytest.approx(true)
+    assert pba["ci_low"] <= true and pba["ci_high"] == pytest.approx(x_only)
+    assert "three ways" in out["segmentation_check"]["through_slice"]

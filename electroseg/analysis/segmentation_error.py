@@ -545,7 +545,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     if positions < FEW_POSITIONS:
         caution = (f"the error was measured at {positions} labelled position(s) only: the interval cannot show "
                    "how much it varies from one position to the next (on SegmentPy's real images, two held-out "
-                   "slices gave intervals that held the true PBA in 7 of 12 cases); label more slices, spread "
+                   "slices gave intervals that held the true PBA in 6 of 12 cases); label more slices, spread "
                    "through the stack")
     return {"method": f"the segmentation's voxel and face counts shared out over the hand-labelled classes as on "
                       f"the labelled slices ({resampling}); total: the sub-block sampling half width added in "

@@ -52,9 +52,10 @@ def _pba(sym):
     return contacts / surface if surface > 0 else np.nan
 
 
-def difference_estimate(seg, errors) -> float:
-    """The segmentation's pooled PBA minus its error on the labelled slices, axis by axis."""
-    sym = face_pair_counts(seg, depth_axis=1, phases=PHASES).symmetric().sum(axis=0)   # (3, n, n)
+def difference_estimate(counts, errors) -> float:
+    """The segmentation's pooled PBA (``counts``: its face pairs) minus its error on the labelled
+    slices, axis by axis."""
+    sym = counts.symmetric().sum(axis=0)                                                # (3, n, n)
     codes = pair_codes(len(PHASES))
     hand_x, seg_x = errors.faces[0].sum(axis=0)[1], errors.faces[1].sum(axis=0)[1]     # across the depth (X)
     through = errors.through_joint.sum(axis=0)
@@ -70,14 +71,16 @@ def difference_estimate(seg, errors) -> float:
 def per_position(seg, truth, positions: int) -> dict[str, np.ndarray]:
     values: dict[str, list] = {"shared out": [], "difference": [], "pair alone": []}
     reported = pba_profile(seg, depth_axis=1).pooled
+    counts = face_pair_counts(seg, depth_axis=1, phases=PHASES)   # the volume's, the same for every position
     for k in range(positions):
         z = (k + 1) * seg.shape[0] // (positions + 1)
         hand = np.full_like(truth, 255)
         hand[z:z + 2] = truth[z:z + 2]
         errors = measure_slice_errors(seg, hand, depth_axis=1)
-        out = segmentation_intervals(seg, errors, voxel_size=(1, 1, 1), pba_pooled=reported, n_boot=10)
+        out = segmentation_intervals(seg, errors, voxel_size=(1, 1, 1), pba_pooled=reported, n_boot=10,
+                                     counts=counts)
         values["shared out"].append(out["segmentation"]["pba_pooled"]["estimate"])
-        values["difference"].append(difference_estimate(seg, errors))
+        values["difference"].append(difference_estimate(counts, errors))
         values["pair alone"].append(pba_profile(truth[z:z + 2], depth_axis=1).pooled)
     return {k: np.asarray(v, float) for k, v in values.items()}
 

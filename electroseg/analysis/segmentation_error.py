@@ -18,13 +18,14 @@ counts:
   in-plane axis across the depth are shared out by the labelled slices' faces along that axis.
   Along the slicing axis (between slices: FIB-SEM's coarse, milled direction, where
   shine-through acts) a single labelled slice holds no faces: the shares there are measured only
-  where two **adjacent** slices are labelled. Without such a pair the estimate shares the
-  through-slice faces out as the in-slice ones, and the interval also spans a second reading,
+  where two **adjacent** slices are labelled. Without such a pair the through-slice faces are
+  read three ways: shared out as the in-slice ones; the in-slice error per voxel added to them;
   the through-slice contact fraction equal to the corrected in-slice one (the electrode's plane
-  has no preferred direction). The AM-CBD and AM-other faces of both axes are then pooled.
+  has no preferred direction). The estimate is their median and the interval spans all three.
+  The AM-CBD and AM-other faces of both axes are then pooled.
   ``pba_depth_mean`` moves by the pooled correction.
 - **interface areas**: per pair and axis, the shared-out faces times the face area, per volume
-  (faces between slices: as PBA, measured on adjacent labelled slices, else the two readings).
+  (faces between slices: as PBA, measured on adjacent labelled slices, else the three readings).
 
 Sharing out counts (a conditional, or calibration, estimator) rather than subtracting the
 slices' error in each metric (a difference estimator) narrows the PBA correction's spread from
@@ -265,6 +266,7 @@ def measure_slice_errors(labels: np.ndarray, hand_labels: np.ndarray, *, depth_a
     across = 1 - depth
     n = len(phases)
     codes = pair_codes(n)
+    n_pairs = int(codes.max()) + 1
     labelled = (hand != ignore_value) & (labels != ignore_value)
     width = labels.shape[1 + across]
     edges = np.linspace(0, width, min(int(tiles_per_slice), width) + 1).round().astype(int)
@@ -290,11 +292,11 @@ def measure_slice_errors(labels: np.ndarray, hand_labels: np.ndarray, *, depth_a
             keep = both[lower] & both[upper]
             along.append(_joint_counts(codes[seg[lower][keep], seg[upper][keep]],
                                        codes[own[lower][keep], own[upper][keep]],
-                                       tile[upper][keep], n_tiles, codes.max() + 1))
+                                       tile[upper][keep], n_tiles, n_pairs))
         nxt = labelled[z + 1] & both if z + 1 < labels.shape[0] else None
-        between = (np.zeros((n_tiles, codes.max() + 1, codes.max() + 1), np.int64) if nxt is None or not nxt.any()
+        between = (np.zeros((n_tiles, n_pairs, n_pairs), np.int64) if nxt is None or not nxt.any()
                    else _joint_counts(codes[seg[nxt], labels[z + 1][nxt]], codes[own[nxt], hand[z + 1][nxt]],
-                                      tile[nxt], n_tiles, codes.max() + 1))
+                                      tile[nxt], n_tiles, n_pairs))
         present = counts_v.sum(axis=(1, 2)) > 0              # tiles holding labelled voxels
         voxels.append(counts_v[present])
         faces.append(np.stack(along, axis=1)[present])
@@ -352,8 +354,8 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, sums: dict) ->
     elif sums["measured"]:
         through = [_reassigned(pairs[0], sums["through"])[..., codes]]
     else:                                                     # not measured: two readings from the counts ...
-        shared = _reassigned(pairs[0], sums["faces"][..., across, :, :])[..., codes]
         joint = sums["faces"][..., across, :, :]
+        shared = _reassigned(pairs[0], joint)[..., codes]
         error = (joint.sum(axis=-2) - joint.sum(axis=-1))[..., codes]     # hand minus segmentation
         labelled = sums["voxels"].sum(axis=(-2, -1))[..., None, None]
         added = np.maximum(pairs[0][codes] + error / labelled * volume["voxels"], 0.0)
@@ -381,9 +383,6 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, sums: dict) ->
     density = [area[1 + k] * in_slice[k] / size for k in (0, 1)]
     for i, j in combinations(range(len(phases)), 2):
         in_plane = density[0][..., i, j] + density[1][..., i, j]
-        if not through:
-            out[f"surface_{phases[i]}-{phases[j]}_per_um"] = (in_plane,)
-            continue
         out[f"surface_{phases[i]}-{phases[j]}_per_um"] = readings(
             lambda t, i=i, j=j: in_plane + area[0] * t[..., i, j] / size, in_plane + density[across][..., i, j])
     return out

@@ -87,6 +87,7 @@ def _truth_values(truth, voxel_size, phases) -> dict:
     values = {f"volume_fraction_{p}": v for p, v in tree["volume_fraction"].items()}
     if OPTIONS["split"] != "none" and tree.get("particles"):  # --particles: the split's median of the truth
         values["particle_median_diameter_um"] = tree["particles"]["diameter_um"]["median"]
+        values["particle_volume_weighted_median_um"] = tree["particles"]["diameter_um"]["volume_weighted_median"]
     values.update({f"surface_{k}_per_um": v for k, v in tree["surface"].items() if k != "unit"})
     if tree["pba"] is not None:
         values["pba_pooled"] = tree["pba"]["pooled"]
@@ -106,6 +107,9 @@ def evaluate(group: str, name: str, seg, truth, voxel_size, phases=("pore", "cbd
         sampling = {m: (e["ci_low"], e["ci_high"]) for m, e in unc["metrics"].items()}
         if unc.get("pba_pooled_from_counts"):
             sampling["pba_pooled"] = (unc["pba_pooled_from_counts"]["ci_low"], unc["pba_pooled_from_counts"]["ci_high"])
+        weighted = unc.get("particle_volume_weighted_median_from_particles")
+        if weighted:
+            sampling["particle_volume_weighted_median_um"] = (weighted["ci_low"], weighted["ci_high"])
         for metric in METRICS:
             total = (unc.get("total") or {}).get(metric)
             if metric == "particle_median_diameter_um" and true.get(metric) is not None and total is not None:
@@ -302,13 +306,14 @@ def main() -> None:
     parser.add_argument("--learned-out", type=Path, default=None,
                         help="keep those runs here (reused when complete); default a temporary folder")
     parser.add_argument("--particles", action="store_true",
-                        help="also the particle median diameter's error as segmented (analyze's default "
-                             "split=merged on truth and segmentation; no segmentation interval is given for it)")
+                        help="also the particles (analyze's default split=merged on truth and segmentation): "
+                             "the number median's error as segmented (no segmentation interval is given for it) "
+                             "and the coverage of the volume-weighted median's (D50 by volume) intervals")
     args = parser.parse_args()
     global METRICS
     if args.particles:
         OPTIONS["split"] = "merged"
-        METRICS = (*METRICS, "particle_median_diameter_um")
+        METRICS = (*METRICS, "particle_median_diameter_um", "particle_volume_weighted_median_um")
     start = time.perf_counter()
     rows = []
     if "synthetic" in args.only:

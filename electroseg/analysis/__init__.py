@@ -33,6 +33,7 @@ from electroseg.analysis.particles import (
     particle_table,
     size_histogram,
     split_touching,
+    volume_weighted_median,
 )
 from electroseg.analysis.metrics import AnalysisResult, analyze_labels, write_analysis
 from electroseg.analysis.surfaces import (
@@ -82,5 +83,6 @@ __all__ = [
     "tortuosity_factor",
     "volume_fraction_profile",
     "volume_fractions",
+    "volume_weighted_median",
     "write_analysis",
 ]

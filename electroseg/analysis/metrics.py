@@ -40,6 +40,7 @@ from electroseg.analysis.particles import (
     label_particles,
     particle_table,
     size_histogram,
+    volume_weighted_median,
 )
 from electroseg.analysis.surfaces import InterfaceAreas, interface_areas, interface_areas_from_pairs
 from electroseg.analysis.tortuosity import check_tortuosity_phases
@@ -351,18 +352,11 @@ def _fragment_table(am_ids: np.ndarray, options: dict) -> ParticleTable:
 
 def _diameters(table: ParticleTable) -> dict:
     """Median and volume-weighted median equivalent diameter, all and whole particles."""
-    def weighted(d: np.ndarray):
-        if d.size == 0:
-            return None
-        order = np.argsort(d)
-        cumulative = np.cumsum(d[order] ** 3)
-        return float(d[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
-
     whole = table.diameter_um[~table.touches_border]
     return {"median": float(np.median(table.diameter_um)) if table.count else None,
-            "volume_weighted_median": weighted(table.diameter_um),
+            "volume_weighted_median": volume_weighted_median(table.diameter_um),
             "whole_count": int(whole.size),
-            "whole_volume_weighted_median": weighted(whole)}
+            "whole_volume_weighted_median": volume_weighted_median(whole)}
 
 
 def _none_list(values: np.ndarray) -> list:
@@ -486,12 +480,18 @@ def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options,
                     for m, lo, hi in zip(uncertainty.names, uncertainty.ci_low, uncertainty.ci_high)}
         if uncertainty.pba_pooled is not None:
             sampling["pba_pooled"] = tuple(none_if_nan(v) for v in uncertainty.pba_pooled[1:])
-    median = (float(np.median(am_particles.diameter_um)) if am_particles is not None and am_particles.count
-              else None)
+        if uncertainty.particle_weighted_median is not None:
+            estimate, low, high = (none_if_nan(v) for v in uncertainty.particle_weighted_median)
+            sampling["particle_volume_weighted_median_um"] = (low, high, estimate)  # skewed: sides apart
+    counted = am_particles is not None and am_particles.count
+    median = float(np.median(am_particles.diameter_um)) if counted else None
+    counted = counted and options["split"] != "none"  # clusters: no particle sampling interval
     result = segmentation_intervals(
         labels, errors, voxel_size=options["voxel_size"], sampling=sampling,
         pba_pooled=None if pba is None else pba.pooled, pba_depth_mean=None if pba is None else pba.depth_mean,
-        particle_median_um=median, seed=seed, source=hand_source, ignore_value=options["ignore_value"],
+        particle_median_um=median,
+        particle_weighted_median_um=volume_weighted_median(am_particles.diameter_um) if counted else None,
+        seed=seed, source=hand_source, ignore_value=options["ignore_value"],
         counts=counts, transfer=hand_labels is None)  # stored errors: measured on other volumes
     if skipped:
         result["labelled"]["sparse_slices_left_out"] = skipped
@@ -526,9 +526,10 @@ def _optional_modules(labels, image, am_ids, options, collector, uncertainty, n_
             n_blocks = tuple(min(2, n) for a, n in enumerate(labels.shape)
                              if a != options["depth_axis"])
         # the sub-blocks' particle sizes are those of the particles counted (by centroid)
+        counted = am_particles if options["split"] != "none" else None
         blocks = subblock_metrics(labels, voxel_size=options["voxel_size"], n_blocks=n_blocks,
-                                  particles=am_particles if options["split"] != "none" else None, **common)
-        extras["uncertainty"] = summarize_uncertainty(blocks, seed=seed)
+                                  particles=counted, **common)
+        extras["uncertainty"] = summarize_uncertainty(blocks, seed=seed, particles=counted)
         from electroseg.analysis.rve import representative_volume
 
         extras["representative_volume"] = representative_volume(labels, voxel_size=options["voxel_size"], **common)

@@ -36,9 +36,12 @@ depend on how the images look; a metric's value on a slice also on which few par
 The segmentation interval is a two-level percentile bootstrap: positions (runs of adjacent
 labelled slices) drawn with replacement, then tiles within each drawn position, because the
 error varies from one position to the next and the tiles of one slice share it. The total
-interval adds the sub-block sampling half width in quadrature. The particle median
+interval adds the sub-block sampling half width in quadrature. The particle (number) median
 diameter has no segmentation interval here: particles are 3-D objects, and a slice cannot count
-how a segmentation splits or merges them (its value in ``segmentation`` says so).
+how a segmentation splits or merges them (its value in ``segmentation`` says so). The
+volume-weighted median (D50 by volume), which the small fragments of a noisy split hardly move,
+is corrected for the AM boundary's displacement (the cube root of the AM fraction's ratio,
+shared out over reported) and its total interval adds the sampling of the particles by block.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ __all__ = ["SliceErrors", "dense_slices", "measure_slice_errors", "pair_codes", 
            "PARTICLE_NOTE", "DENSE_SHARE"]
 
 PARTICLE_NOTE = ("not measured: particles are 3-D objects and a labelled slice cannot tell how the "
-                 "segmentation splits or merges them")
+                 "segmentation splits or merges them, which moves the number median most; "
+                 "particle_volume_weighted_median_um (D50 by volume) has an interval")
 
 
 def pair_codes(n: int) -> np.ndarray:
@@ -378,6 +382,13 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, sums: dict) ->
         if volume.get("pba_pooled") is not None and volume.get("pba_depth_mean") is not None:
             out["pba_depth_mean"] = tuple(np.clip(volume["pba_depth_mean"] + (r - volume["pba_pooled"]), 0.0, 1.0)
                                           for r in found)
+    if volume.get("particle_weighted_median") is not None and "am" in phases:
+        # a displaced AM boundary scales every particle alike: diameters by the cube root of
+        # the AM volume's ratio (spheres grown or shrunk by a voxel come back within 3 %)
+        i_am = phases.index("am")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.cbrt(fractions[..., i_am] / volume["fractions"][i_am])
+        out["particle_volume_weighted_median_um"] = (volume["particle_weighted_median"] * scale,)
     # interfaces: faces along an axis times the face area, per volume, summed over the axes
     area, size = volume["face_area"], volume["volume_um3"]
     density = [area[1 + k] * in_slice[k] / size for k in (0, 1)]
@@ -425,7 +436,7 @@ def _sums(errors: SliceErrors, weights=None) -> dict:
 def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_size: Sequence[float],
                            pba_pooled: float | None = None, pba_depth_mean: float | None = None,
                            sampling: Mapping | None = None, particle_median_um: float | None = None,
-                           ignore_value: int = 255, confidence: float = 0.95, n_boot: int = 2000,
+                           particle_weighted_median_um: float | None = None, ignore_value: int = 255, confidence: float = 0.95, n_boot: int = 2000,
                            seed: int = 0, source: str = "hand labels",
                            counts: FacePairCounts | None = None, transfer: bool = False) -> dict:
     """``uncertainty.segmentation`` and ``uncertainty.total`` of metrics.json.
@@ -452,9 +463,14 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
         The reported values; ``pba_depth_mean`` is moved by the pooled value's correction.
     sampling : mapping, optional
         ``{metric: (ci_low, ci_high)}`` sub-block intervals; the total interval adds their half
-        width in quadrature. Without it, ``total`` is None.
+        width in quadrature. ``(ci_low, ci_high, estimate)``: each side of the estimate added to
+        the same side (a skewed interval). Without it, ``total`` is None.
     particle_median_um : float, optional
         The reported particle median diameter, listed with :data:`PARTICLE_NOTE`.
+    particle_weighted_median_um : float, optional
+        The reported volume-weighted median diameter (D50 by volume), corrected for the AM
+        boundary's displacement: times the cube root of the AM fraction shared out over the
+        reported one (``particle_volume_weighted_median_um``).
     source : str
         Where the labelled slices came from (written into the result).
     counts : FacePairCounts, optional
@@ -499,13 +515,15 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     volume = {"fractions": _fraction(voxels), "pairs": sym[:, upper[0], upper[1]].astype(np.float64),
               "face_area": face_areas(sizes3), "volume_um3": volume_um3, "voxels": float(voxels.sum()),
               "slicing_axis": labels.ndim == 3 and labels.shape[0] > 1,
-              "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean}
+              "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean,
+              "particle_weighted_median": particle_weighted_median_um}
     estimate = _corrected(volume, phases, errors.depth, _sums(errors))
     draw = _one_position_weights if transfer else _resample_weights
     weights = draw(errors.groups, int(n_boot), np.random.default_rng(seed))
     samples = _corrected(volume, phases, errors.depth, _sums(errors, weights))
     reported = {f"volume_fraction_{p}": none_if_nan(float(volume["fractions"][i])) for i, p in enumerate(phases)}
-    reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean})
+    reported.update({"pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean,
+                     "particle_volume_weighted_median_um": particle_weighted_median_um})
     total_density = (face_areas(sizes3)[:, None, None] * sym).sum(axis=0) / volume_um3
     for i, j in combinations(range(len(phases)), 2):
         reported[f"surface_{phases[i]}-{phases[j]}_per_um"] = none_if_nan(float(total_density[i, j]))
@@ -521,7 +539,8 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
                                                  max(entry["ci_high"], entry["estimate"]))
         segmentation[name] = entry
         if total is not None:
-            total[name] = _combine(entry, sampling.get(name), upper=None if name.startswith("surface_") else 1.0)
+            unbounded = name.startswith("surface_") or name == "particle_volume_weighted_median_um"
+            total[name] = _combine(entry, sampling.get(name), upper=None if unbounded else 1.0)
     if particle_median_um is not None:
         blank = {"estimate": None, "ci_low": None, "ci_high": None, "note": PARTICLE_NOTE}
         segmentation["particle_median_diameter_um"] = {**blank, "reported": particle_median_um}
@@ -557,14 +576,21 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
 
 def _combine(entry: Mapping, interval, *, upper: float | None = 1.0) -> dict:
     """Estimate ± the segmentation's and the sampling's half widths added in quadrature, kept
-    within [0, ``upper``] (fractions and PBA; surfaces have no upper bound)."""
+    within [0, ``upper``] (fractions and PBA; surfaces have no upper bound).
+
+    ``interval`` is ``(ci_low, ci_high)`` (half its width on either side: intervals of means,
+    near symmetric) or ``(ci_low, ci_high, estimate)``, whose sides are added separately (the
+    volume-weighted median's bootstrap is skewed: a few large particles hold half the volume)."""
     value, low, high = entry["estimate"], entry["ci_low"], entry["ci_high"]
     if value is None or low is None or high is None:
         return {"estimate": value, "ci_low": None, "ci_high": None}
-    half = 0.0
+    down = up = 0.0
     if interval is not None and None not in tuple(interval):
-        half = (float(interval[1]) - float(interval[0])) / 2
-    below = float(np.hypot(max(value - low, 0.0), half))
-    above = float(np.hypot(max(high - value, 0.0), half))
+        if len(interval) == 3:
+            down, up = max(float(interval[2]) - float(interval[0]), 0.0), max(float(interval[1]) - float(interval[2]), 0.0)
+        else:
+            down = up = (float(interval[1]) - float(interval[0])) / 2
+    below = float(np.hypot(max(value - low, 0.0), down))
+    above = float(np.hypot(max(high - value, 0.0), up))
     high = value + above if upper is None else min(value + above, upper)
     return {"estimate": value, "ci_low": max(value - below, 0.0), "ci_high": high}

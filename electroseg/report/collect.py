@@ -112,7 +112,8 @@ def _segmentation_line(tree: dict, name: str) -> str | None:
     kind = "total" if unc.get("total") else "segmentation"
     parts = []
     for metric, label in (("pba_pooled", "PBA"), ("volume_fraction_cbd", "CBD fraction"),
-                          ("volume_fraction_am", "AM fraction")):
+                          ("volume_fraction_am", "AM fraction"),
+                          ("particle_volume_weighted_median_um", "particle D50 by volume (µm)")):
         entry, reported = chosen.get(metric) or {}, (unc["segmentation"].get(metric) or {}).get("reported")
         if entry.get("estimate") is not None and entry.get("ci_low") is not None:
             parts.append(f"{label} {format_value(entry['estimate'])} [{format_value(entry['ci_low'])}, "

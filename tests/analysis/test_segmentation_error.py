@@ -244,3 +244,47 @@ def test_without_an_adjacent_pair_the_through_slice_faces_are_read_three_ways():
     assert pba["estimate"] == pytest.approx(true)
     assert pba["ci_low"] <= true and pba["ci_high"] == pytest.approx(x_only)
     assert "three ways" in out["segmentation_check"]["through_slice"]
+
+
+@pytest.mark.parametrize("move", ["grown", "shrunk"])
+def test_the_volume_weighted_median_of_spheres_moved_by_one_voxel_comes_back(move):
+    """Separate spheres (r 5-9 voxels, D50 by volume known by counting) segmented one voxel too
+    large or too small: the reported D50 is off by about 10 %; six labelled pairs measure the AM
+    boundary's displacement, and the corrected D50 comes back within 3 % with its interval."""
+    from scipy import ndimage as ndi
+
+    from electroseg.analysis import particle_table, volume_weighted_median
+
+    rng = np.random.default_rng(4)
+    shape = (40, 72, 72)
+    truth = np.zeros(shape, np.uint8)
+    zz, yy, xx = np.indices(shape)
+    spheres = []
+    while len(spheres) < 14:
+        r = rng.uniform(5, 9)
+        c = rng.uniform([r + 1] * 3, np.array(shape) - r - 1)
+        if all(np.linalg.norm(c - c2) > r + r2 + 3 for c2, r2 in spheres):
+            spheres.append((c, r))
+            truth[(zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r] = 2
+    counted = particle_table(truth, voxel_size=(1, 1, 1), depth_axis=1)
+    assert counted.count == 14
+    true_d50 = volume_weighted_median(counted.diameter_um)
+    seg = truth.copy()
+    if move == "grown":
+        seg[ndi.binary_dilation(truth == 2)] = 2
+    else:
+        seg[(truth == 2) & ~ndi.binary_erosion(truth == 2)] = 0
+    hand = np.full_like(truth, 255)
+    planes = [z for k in range(1, 7) for z in (k * 40 // 7, k * 40 // 7 + 1)]
+    hand[planes] = truth[planes]
+    out = analyze_labels(seg, voxel_size=(1, 1, 1), depth_axis=1, hand_labels=hand,
+                         collector_connectivity=False).to_dict()["uncertainty"]
+    entry = out["segmentation"]["particle_volume_weighted_median_um"]
+    assert abs(entry["reported"] / true_d50 - 1) > 0.08
+    assert abs(entry["estimate"] / true_d50 - 1) < 0.03
+    assert entry["ci_low"] <= true_d50 <= entry["ci_high"]
+    total = out["total"]["particle_volume_weighted_median_um"]
+    assert total["ci_low"] <= entry["ci_low"] and total["ci_high"] >= entry["ci_high"]
+    # the number median keeps no interval, and says where to look
+    assert out["segmentation"]["particle_median_diameter_um"]["estimate"] is None
+    assert "particle_volume_weighted_median_um" in out["segmentation"]["particle_median_diameter_um"]["note"]

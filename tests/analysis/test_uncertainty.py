@@ -190,3 +190,33 @@ def test_subblock_particle_sizes_are_the_whole_volumes_particles_by_centroid():
     assert own.column("particle_volume_um3_mean").tolist() == [(27.0 + 2.0) / 2, 3.0]  # the cut bar
     result = analyze_labels(labels, voxel_size=(1, 1, 1), depth_axis=1, n_blocks=(1, 2))
     assert result.uncertainty is not None
+
+
+def test_pooled_volume_weighted_median_by_centroid_hand_counted():
+    """Particles put in the block of their centroid, drawn blocks pooled with multiplicity: the
+    cube (27 voxels, d³ ∝ 27) left, the bar (5 voxels) right. Pooled, half the d³ lies in the
+    cube, so D50 by volume is the cube's diameter; only a resample drawing the right block
+    twice gives the bar's (probability 1/4: inside a 95 % interval)."""
+    from electroseg.analysis import particle_table
+
+    labels = np.zeros((3, 4, 12), np.uint8)
+    labels[0:3, 0:3, 0:3] = 2
+    labels[1, 3, 4:9] = 2
+    table = particle_table(labels, voxel_size=(1, 1, 1), depth_axis=1)
+    cube, bar = sorted(table.diameter_um, reverse=True)
+    blocks = subblock_metrics(labels, voxel_size=(1, 1, 1), depth_axis=1, n_blocks=(1, 2),
+                              metrics=["particles"], particles=table)
+    u = summarize_uncertainty(blocks, n_boot=400, seed=3, particles=table)
+    assert u.particle_weighted_median.tolist() == pytest.approx([cube, bar, cube])
+    entry = u.to_dict()["particle_volume_weighted_median_from_particles"]
+    assert entry == pytest.approx({"estimate": cube, "ci_low": bar, "ci_high": cube})
+    # identical blocks: every resample pools the same particles, the interval collapses
+    twin = np.concatenate([labels, labels], axis=2)  # the same two particles in each half
+    table = particle_table(twin, voxel_size=(1, 1, 1), depth_axis=1)
+    blocks = subblock_metrics(twin, voxel_size=(1, 1, 1), depth_axis=1, n_blocks=(1, 2),
+                              metrics=["particles"], particles=table)
+    assert table.count == 4
+    u = summarize_uncertainty(blocks, n_boot=200, particles=table)
+    assert u.particle_weighted_median.tolist() == pytest.approx([cube] * 3)
+    # without a particle table (split="none" in analyze_labels) there is none
+    assert summarize_uncertainty(blocks, n_boot=10).to_dict()["particle_volume_weighted_median_from_particles"] is None

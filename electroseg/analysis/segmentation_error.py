@@ -384,10 +384,11 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, sums: dict) ->
                                           for r in found)
     if volume.get("particle_weighted_median") is not None and "am" in phases:
         # a displaced AM boundary scales every particle alike: diameters by the cube root of
-        # the AM volume's ratio (spheres grown or shrunk by a voxel come back within 3 %)
+        # the AM volume's ratio (square root of the area's in 2-D; spheres grown or shrunk by a
+        # voxel come back within 3 %)
         i_am = phases.index("am")
         with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.cbrt(fractions[..., i_am] / volume["fractions"][i_am])
+            scale = (fractions[..., i_am] / volume["fractions"][i_am]) ** (1.0 / volume.get("ndim", 3))
         out["particle_volume_weighted_median_um"] = (volume["particle_weighted_median"] * scale,)
     # interfaces: faces along an axis times the face area, per volume, summed over the axes
     area, size = volume["face_area"], volume["volume_um3"]
@@ -470,7 +471,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
     particle_weighted_median_um : float, optional
         The reported volume-weighted median diameter (D50 by volume), corrected for the AM
         boundary's displacement: times the cube root of the AM fraction shared out over the
-        reported one (``particle_volume_weighted_median_um``).
+        reported one, the square root in 2-D (``particle_volume_weighted_median_um``).
     source : str
         Where the labelled slices came from (written into the result).
     counts : FacePairCounts, optional
@@ -516,7 +517,7 @@ def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_siz
               "face_area": face_areas(sizes3), "volume_um3": volume_um3, "voxels": float(voxels.sum()),
               "slicing_axis": labels.ndim == 3 and labels.shape[0] > 1,
               "pba_pooled": pba_pooled, "pba_depth_mean": pba_depth_mean,
-              "particle_weighted_median": particle_weighted_median_um}
+              "particle_weighted_median": particle_weighted_median_um, "ndim": labels.ndim}
     estimate = _corrected(volume, phases, errors.depth, _sums(errors))
     draw = _one_position_weights if transfer else _resample_weights
     weights = draw(errors.groups, int(n_boot), np.random.default_rng(seed))

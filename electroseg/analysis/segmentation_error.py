@@ -437,7 +437,8 @@ def _sums(errors: SliceErrors, weights=None) -> dict:
 def segmentation_intervals(labels: np.ndarray, errors: SliceErrors, *, voxel_size: Sequence[float],
                            pba_pooled: float | None = None, pba_depth_mean: float | None = None,
                            sampling: Mapping | None = None, particle_median_um: float | None = None,
-                           particle_weighted_median_um: float | None = None, ignore_value: int = 255, confidence: float = 0.95, n_boot: int = 2000,
+                           particle_weighted_median_um: float | None = None, ignore_value: int = 255,
+                           confidence: float = 0.95, n_boot: int = 2000,
                            seed: int = 0, source: str = "hand labels",
                            counts: FacePairCounts | None = None, transfer: bool = False) -> dict:
     """``uncertainty.segmentation`` and ``uncertainty.total`` of metrics.json.
@@ -588,7 +589,8 @@ def _combine(entry: Mapping, interval, *, upper: float | None = 1.0) -> dict:
     down = up = 0.0
     if interval is not None and None not in tuple(interval):
         if len(interval) == 3:
-            down, up = max(float(interval[2]) - float(interval[0]), 0.0), max(float(interval[1]) - float(interval[2]), 0.0)
+            low_s, high_s, centre = (float(v) for v in interval)
+            down, up = max(centre - low_s, 0.0), max(high_s - centre, 0.0)
         else:
             down = up = (float(interval[1]) - float(interval[0])) / 2
     below = float(np.hypot(max(value - low, 0.0), down))

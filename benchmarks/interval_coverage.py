@@ -230,6 +230,9 @@ def drop_table(rows: list[dict], seeds: int) -> None:
                       f"{100 * sampling_hits / n:>15.0f} %{np.mean(true_drops):>+16.3f}{np.mean(widths):>12.3f}")
 
 
+LEARNED_METRICS = ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am", "particle_volume_weighted_median_um")
+
+
 def learned_runs(seeds: int, out: Path) -> None:
     """``electroseg run experiment=cycling seed=S`` for each seed, with generator seeds 2S and 2S + 1
     (S = 0: the experiment's own samples; one model per pair, trained on
@@ -256,11 +259,13 @@ def learned_runs(seeds: int, out: Path) -> None:
                      for route in ("classical", "learned", "truth")}
             truth = {"pba_pooled": trees["truth"]["pba"]["pooled"],
                      **{f"volume_fraction_{p}": v for p, v in trees["truth"]["volume_fraction"].items()}}
+            if (trees["truth"].get("particles") or {}).get("diameter_um"):  # the split's D50 by volume
+                truth["particle_volume_weighted_median_um"] = trees["truth"]["particles"]["diameter_um"]["volume_weighted_median"]
             for route in ("classical", "learned"):
                 total = (trees[route]["uncertainty"].get("total") or {})
-                for metric in ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am"):
+                for metric in LEARNED_METRICS:
                     entry = total.get(metric)
-                    if entry and entry.get("ci_low") is not None:
+                    if entry and entry.get("ci_low") is not None and truth.get(metric) is not None:
                         rows.append((route, metric, entry["ci_low"] <= truth[metric] <= entry["ci_high"],
                                      entry["ci_high"] - entry["ci_low"], abs(entry["estimate"] - truth[metric])))
             # the same learned intervals as the mean error's bootstrap (transfer=False), for comparison
@@ -282,16 +287,16 @@ def learned_runs(seeds: int, out: Path) -> None:
                               r["total_high"] - r["total_low"]))
     print(f"\nelectroseg run experiment=cycling, seeds 0-{seeds - 1} (one learned model per pair; "
           f"learned errors from its held-out slices: prediction intervals)\n")
-    print(f"{'route':<20}{'metric':<22}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
+    print(f"{'route':<20}{'metric':<36}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
     for route in ("classical", "learned", "learned, mean error"):
-        for metric in ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am"):
+        for metric in LEARNED_METRICS:
             chosen = [r for r in rows if r[0] == route and r[1] == metric]
             if chosen:
-                print(f"{route:<20}{metric:<22}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
+                print(f"{route:<20}{metric:<36}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
                       f"{np.mean([r[3] for r in chosen]):>12.3f}{np.mean([r[4] for r in chosen]):>18.3f}")
         chosen = [d for d in drops if d[0] == route]
         if chosen:
-            print(f"{route:<20}{'PBA drop':<22}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
+            print(f"{route:<20}{'PBA drop':<36}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
                   f"{np.mean([d[3] for d in chosen]):>12.3f}   significant in {sum(d[2] for d in chosen)} of {len(chosen)}")
 
 

@@ -249,6 +249,7 @@ def learned_runs(seeds: int, out: Path) -> None:
 
     cli = Path(sys.executable).with_name("electroseg")
     rows, drops = [], []
+
     def capped(folder: Path) -> bool:
         """The training stopped at the experiment's wall-clock safety cap: the machine was too
         busy for its epoch budget, so the model depends on the load."""
@@ -257,7 +258,7 @@ def learned_runs(seeds: int, out: Path) -> None:
 
     for seed in range(seeds):
         folder = out / f"seed{seed}"
-        for attempt in range(2):
+        for _ in range(2):
             if (folder / "cycling" / "cycling.json").is_file() and not capped(folder):
                 break
             if folder.exists():  # unfinished, or load-dependent: train it again

@@ -485,12 +485,12 @@ def _segmentation_check(labels, hand_labels, slice_errors, hand_source, options,
             sampling["particle_volume_weighted_median_um"] = (low, high, estimate)  # skewed: sides apart
     counted = am_particles is not None and am_particles.count
     median = float(np.median(am_particles.diameter_um)) if counted else None
-    counted = counted and options["split"] != "none"  # clusters: no particle sampling interval
+    split = counted and options["split"] != "none"  # clusters (split none): no particle sampling interval
     result = segmentation_intervals(
         labels, errors, voxel_size=options["voxel_size"], sampling=sampling,
         pba_pooled=None if pba is None else pba.pooled, pba_depth_mean=None if pba is None else pba.depth_mean,
         particle_median_um=median,
-        particle_weighted_median_um=volume_weighted_median(am_particles.diameter_um) if counted else None,
+        particle_weighted_median_um=volume_weighted_median(am_particles.diameter_um) if split else None,
         seed=seed, source=hand_source, ignore_value=options["ignore_value"],
         counts=counts, transfer=hand_labels is None)  # stored errors: measured on other volumes
     if skipped:

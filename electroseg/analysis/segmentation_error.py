@@ -41,7 +41,8 @@ diameter has no segmentation interval here: particles are 3-D objects, and a sli
 how a segmentation splits or merges them (its value in ``segmentation`` says so). The
 volume-weighted median (D50 by volume), which the small fragments of a noisy split hardly move,
 is corrected for the AM boundary's displacement (the cube root of the AM fraction's ratio,
-shared out over reported) and its total interval adds the sampling of the particles by block.
+shared out over reported; the square root in 2-D) and its total interval adds the sampling of
+the particles by block.
 """
 
 from __future__ import annotations
@@ -388,7 +389,7 @@ def _corrected(volume: dict, phases: tuple[str, ...], depth: int, sums: dict) ->
         # voxel come back within 3 %)
         i_am = phases.index("am")
         with np.errstate(invalid="ignore", divide="ignore"):
-            scale = (fractions[..., i_am] / volume["fractions"][i_am]) ** (1.0 / volume.get("ndim", 3))
+            scale = (fractions[..., i_am] / volume["fractions"][i_am]) ** (1.0 / volume["ndim"])
         out["particle_volume_weighted_median_um"] = (volume["particle_weighted_median"] * scale,)
     # interfaces: faces along an axis times the face area, per volume, summed over the axes
     area, size = volume["face_area"], volume["volume_um3"]

@@ -368,8 +368,7 @@ def _pooled_weighted_median(particles: Any, blocks: BlockMetrics, index: np.ndar
     block holding their centroid (as ``_particles_by_centroid``), the blocks of every resample
     pooled with their multiplicity. NaN where no particle lies in a block."""
     centre = np.asarray(particles.centroid_voxel, np.float64)
-    inside = np.all((centre[:, None, :] >= blocks.start[None] - 0.5)
-                    & (centre[:, None, :] < blocks.stop[None] - 0.5), axis=2)   # (particles, blocks)
+    inside = _centroid_in(centre[:, None, :], blocks.start[None], blocks.stop[None])   # (particles, blocks)
     found = inside.any(axis=1)
     if not found.any():
         return np.full(3, np.nan)
@@ -452,10 +451,16 @@ def _particles(block, *, voxel_size, depth_axis, phases, ignore_value, **_) -> d
 def _particles_by_centroid(block, *, table, lo, hi, **_) -> dict:
     """Mean size of the whole-volume particles whose centroid lies in [lo, hi) (NaN if none)."""
     centre = np.asarray(table.centroid_voxel, np.float64)
-    inside = np.all((centre >= np.asarray(lo) - 0.5) & (centre < np.asarray(hi) - 0.5), axis=1) \
-        if centre.size else np.zeros(0, bool)
+    inside = _centroid_in(centre, np.asarray(lo), np.asarray(hi)) if centre.size else np.zeros(0, bool)
     sizes = np.asarray(table.size)[inside]
     return {f"particle_{table.size_name}_mean": float(sizes.mean()) if sizes.size else None}
+
+
+def _centroid_in(centre: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Whether each centroid (voxel centres at integer indices) lies in the block [lo, hi):
+    a voxel ``i`` spans ``[i - 0.5, i + 0.5)``. Broadcasts over leading axes (the last is the
+    axis of coordinates)."""
+    return np.all((centre >= lo - 0.5) & (centre < hi - 0.5), axis=-1)
 
 
 def _surface(block, *, voxel_size, phases, ignore_value, **_) -> dict:

@@ -246,34 +246,46 @@ def test_without_an_adjacent_pair_the_through_slice_faces_are_read_three_ways():
     assert "three ways" in out["segmentation_check"]["through_slice"]
 
 
-@pytest.mark.parametrize("move", ["grown", "shrunk"])
-def test_the_volume_weighted_median_of_spheres_moved_by_one_voxel_comes_back(move):
-    """Separate spheres (r 5-9 voxels, D50 by volume known by counting) segmented one voxel too
-    large or too small: the reported D50 is off by about 10 %; six labelled pairs measure the AM
-    boundary's displacement, and the corrected D50 comes back within 3 % with its interval."""
+def _separate_balls(shape, count, radii, *, seed):
+    """AM (2) balls (spheres or discs) of radius drawn in ``radii``, at least 3 voxels apart, in
+    pore (0)."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros(shape, np.uint8)
+    grid = np.indices(shape)
+    balls = []
+    while len(balls) < count:
+        r = rng.uniform(*radii)
+        c = rng.uniform([r + 1] * len(shape), np.array(shape) - r - 1)
+        if all(np.linalg.norm(c - c2) > r + r2 + 3 for c2, r2 in balls):
+            balls.append((c, r))
+            truth[sum((g - ck) ** 2 for g, ck in zip(grid, c)) <= r * r] = 2
+    return truth
+
+
+def _am_moved_by_one(truth, move):
+    """The AM boundary moved out ("grown": dilated) or in ("shrunk": its surface voxels to pore)."""
     from scipy import ndimage as ndi
 
-    from electroseg.analysis import particle_table, volume_weighted_median
-
-    rng = np.random.default_rng(4)
-    shape = (40, 72, 72)
-    truth = np.zeros(shape, np.uint8)
-    zz, yy, xx = np.indices(shape)
-    spheres = []
-    while len(spheres) < 14:
-        r = rng.uniform(5, 9)
-        c = rng.uniform([r + 1] * 3, np.array(shape) - r - 1)
-        if all(np.linalg.norm(c - c2) > r + r2 + 3 for c2, r2 in spheres):
-            spheres.append((c, r))
-            truth[(zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r] = 2
-    counted = particle_table(truth, voxel_size=(1, 1, 1), depth_axis=1)
-    assert counted.count == 14
-    true_d50 = volume_weighted_median(counted.diameter_um)
     seg = truth.copy()
     if move == "grown":
         seg[ndi.binary_dilation(truth == 2)] = 2
     else:
         seg[(truth == 2) & ~ndi.binary_erosion(truth == 2)] = 0
+    return seg
+
+
+@pytest.mark.parametrize("move", ["grown", "shrunk"])
+def test_the_volume_weighted_median_of_spheres_moved_by_one_voxel_comes_back(move):
+    """Separate spheres (r 5-9 voxels, D50 by volume known by counting) segmented one voxel too
+    large or too small: the reported D50 is off by about 10 %; six labelled pairs measure the AM
+    boundary's displacement, and the corrected D50 comes back within 3 % with its interval."""
+    from electroseg.analysis import particle_table, volume_weighted_median
+
+    truth = _separate_balls((40, 72, 72), 14, (5, 9), seed=4)
+    counted = particle_table(truth, voxel_size=(1, 1, 1), depth_axis=1)
+    assert counted.count == 14
+    true_d50 = volume_weighted_median(counted.diameter_um)
+    seg = _am_moved_by_one(truth, move)
     hand = np.full_like(truth, 255)
     planes = [z for k in range(1, 7) for z in (k * 40 // 7, k * 40 // 7 + 1)]
     hand[planes] = truth[planes]
@@ -293,27 +305,11 @@ def test_the_volume_weighted_median_of_spheres_moved_by_one_voxel_comes_back(mov
 @pytest.mark.parametrize("move", ["grown", "shrunk"])
 def test_the_volume_weighted_median_of_discs_moved_by_one_pixel_comes_back(move):
     """The 2-D case: the AM area's ratio gives the diameters' by its square root."""
-    from scipy import ndimage as ndi
-
     from electroseg.analysis import particle_table, volume_weighted_median
 
-    rng = np.random.default_rng(0)
-    shape = (96, 128)
-    truth = np.zeros(shape, np.uint8)
-    yy, xx = np.indices(shape)
-    discs = []
-    while len(discs) < 12:
-        r = rng.uniform(5, 10)
-        c = rng.uniform([r + 1] * 2, np.array(shape) - r - 1)
-        if all(np.linalg.norm(c - c2) > r + r2 + 3 for c2, r2 in discs):
-            discs.append((c, r))
-            truth[(yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= r * r] = 2
+    truth = _separate_balls((96, 128), 12, (5, 10), seed=0)
     true_d50 = volume_weighted_median(particle_table(truth, voxel_size=(1, 1), depth_axis=0).diameter_um)
-    seg = truth.copy()
-    if move == "grown":
-        seg[ndi.binary_dilation(truth == 2)] = 2
-    else:
-        seg[(truth == 2) & ~ndi.binary_erosion(truth == 2)] = 0
+    seg = _am_moved_by_one(truth, move)
     out = analyze_labels(seg, voxel_size=(1, 1), depth_axis=0, hand_labels=truth,
                          collector_connectivity=False).to_dict()["uncertainty"]
     entry = out["segmentation"]["particle_volume_weighted_median_um"]

@@ -233,22 +233,28 @@ def drop_table(rows: list[dict], seeds: int) -> None:
 LEARNED_METRICS = ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am", "particle_volume_weighted_median_um")
 
 
-def learned_runs(seeds: int, out: Path) -> None:
+def learned_runs(seeds: int, out: Path, shape=None) -> None:
     """``electroseg run experiment=cycling seed=S`` for each seed, with generator seeds 2S and 2S + 1
     (S = 0: the experiment's own samples; one model per pair, trained on
     both samples' pseudo-labels and hand-labelled pairs, its errors measured on the slices its
     training held out): how often the learned and the classical routes' total intervals hold the
-    truth of each sample, and the drop's interval the true drop."""
+    truth of each sample, and the drop's interval the true drop. ``shape``: ``cycling.shape``
+    (default the experiment's own). Two more learned rows recompute the same runs' intervals
+    from their stored slice errors: with the mean error's bootstrap (``transfer=False``), and
+    with the errors pooled over both specimens' held-out volumes (before 2026-12-07, each sample
+    was corrected with those)."""
     import json
     import shutil
     import subprocess
 
     import tifffile
+    import yaml
 
     from electroseg.analysis.segmentation_error import SliceErrors, segmentation_intervals
+    from electroseg.pipeline.stages import own_slice_errors, volume_names
 
     cli = Path(sys.executable).with_name("electroseg")
-    rows, drops = [], []
+    rows, drops, estimates, true_drops = [], [], {}, {}
 
     def capped(folder: Path) -> bool:
         """The training stopped at the experiment's wall-clock safety cap: the machine was too
@@ -266,7 +272,8 @@ def learned_runs(seeds: int, out: Path) -> None:
                     print(f"seed {seed}: its training stopped at the safety cap (max_time): trained again")
                 shutil.rmtree(folder)
             samples = f"data.synthetic.samples={{seed0: {2 * seed}, seed1: {2 * seed + 1}}}"  # new particles
-            subprocess.run([str(cli), "run", "experiment=cycling", f"seed={seed}", samples, f"out={folder}"],
+            size = [] if shape is None else [f"cycling.shape=[{','.join(str(n) for n in shape)}]"]
+            subprocess.run([str(cli), "run", "experiment=cycling", f"seed={seed}", samples, *size, f"out={folder}"],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if capped(folder):
             print(f"seed {seed}: the training stopped at the safety cap twice (a busy machine); left out")
@@ -285,18 +292,27 @@ def learned_runs(seeds: int, out: Path) -> None:
                     if entry and entry.get("ci_low") is not None and truth.get(metric) is not None:
                         rows.append((route, metric, entry["ci_low"] <= truth[metric] <= entry["ci_high"],
                                      entry["ci_high"] - entry["ci_low"], abs(entry["estimate"] - truth[metric])))
-            # the same learned intervals as the mean error's bootstrap (transfer=False), for comparison
+            # the same learned intervals recomputed: the mean error's bootstrap (transfer=False), and
+            # the errors pooled over both specimens (the rule before 2026-12-07), for comparison
             tree = trees["learned"]
-            errors = SliceErrors.from_dict(json.loads((folder / sample / "predict" / "slice_errors.json").read_text()))
+            stored = json.loads((folder / sample / "predict" / "slice_errors.json").read_text())
+            dataset = yaml.safe_load((folder / "train" / "train_config.yaml").read_text())["data"]
+            own = [name for name in volume_names(dataset) if f"/{sample}/" in name]
+            labels = tifffile.imread(folder / sample / "predict" / "labels.tif")
             counts = tree["uncertainty"]["pba_pooled_from_counts"]
-            mean_only = segmentation_intervals(
-                tifffile.imread(folder / sample / "predict" / "labels.tif"), errors, voxel_size=tree["voxel_size_um"],
-                pba_pooled=tree["pba"]["pooled"], pba_depth_mean=tree["pba"]["depth_mean"],
-                sampling={"pba_pooled": (counts["ci_low"], counts["ci_high"])})["total"]["pba_pooled"]
-            rows.append(("learned, mean error", "pba_pooled", mean_only["ci_low"] <= truth["pba_pooled"] <= mean_only["ci_high"],
-                         mean_only["ci_high"] - mean_only["ci_low"], abs(mean_only["estimate"] - truth["pba_pooled"])))
+            for label, errors, transfer in (("learned, mean error", own_slice_errors(stored, own)[0], False),
+                                            ("learned, pooled errors", own_slice_errors(stored, ())[0], True)):
+                found = segmentation_intervals(
+                    labels, SliceErrors.from_dict(errors), voxel_size=tree["voxel_size_um"],
+                    pba_pooled=tree["pba"]["pooled"], pba_depth_mean=tree["pba"]["depth_mean"], transfer=transfer,
+                    sampling={"pba_pooled": (counts["ci_low"], counts["ci_high"])})["total"]["pba_pooled"]
+                rows.append((label, "pba_pooled", found["ci_low"] <= truth["pba_pooled"] <= found["ci_high"],
+                             found["ci_high"] - found["ci_low"], abs(found["estimate"] - truth["pba_pooled"])))
+                estimates.setdefault((seed, label), {})[sample] = found["estimate"]
         routes = json.loads((folder / "cycling" / "cycling.json").read_text())["routes"]
-        true_drop = routes["truth"]["drop"]
+        true_drop = true_drops[seed] = routes["truth"]["drop"]
+        for route in ("classical", "learned"):
+            estimates[(seed, route)] = {"drop": routes[route].get("corrected_drop", routes[route]["drop"])}
         for route in ("classical", "learned"):
             r = routes[route]
             if r.get("total_low") is not None:
@@ -305,7 +321,7 @@ def learned_runs(seeds: int, out: Path) -> None:
     print(f"\nelectroseg run experiment=cycling, seeds 0-{seeds - 1} (one learned model per pair; "
           f"learned errors from its held-out slices: prediction intervals)\n")
     print(f"{'route':<20}{'metric':<36}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
-    for route in ("classical", "learned", "learned, mean error"):
+    for route in ("classical", "learned", "learned, mean error", "learned, pooled errors"):
         for metric in LEARNED_METRICS:
             chosen = [r for r in rows if r[0] == route and r[1] == metric]
             if chosen:
@@ -315,6 +331,16 @@ def learned_runs(seeds: int, out: Path) -> None:
         if chosen:
             print(f"{route:<20}{'PBA drop':<36}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
                   f"{np.mean([d[3] for d in chosen]):>12.3f}   significant in {sum(d[2] for d in chosen)} of {len(chosen)}")
+    print(f"\n{'route':<24}{'|drop - true drop|':>20}{'drop / true drop':>18}   (mean over pairs)")
+    for route in ("classical", "learned", "learned, mean error", "learned, pooled errors"):
+        found = []
+        for seed, true_drop in true_drops.items():
+            e = estimates.get((seed, route), {})
+            drop = e.get("drop", e["cycled"] - e["pristine"] if {"cycled", "pristine"} <= set(e) else None)
+            if drop is not None:
+                found.append((abs(drop - true_drop), drop / true_drop))
+        if found:
+            print(f"{route:<24}{np.mean([f[0] for f in found]):>20.3f}{np.mean([f[1] for f in found]):>18.2f}")
 
 
 def main() -> None:
@@ -327,6 +353,8 @@ def main() -> None:
                              "and score both routes' total intervals and drops")
     parser.add_argument("--learned-out", type=Path, default=None,
                         help="keep those runs here (reused when complete); default a temporary folder")
+    parser.add_argument("--learned-shape", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
+                        help="the cycling runs' stack shape (cycling.shape; default the experiment's 32 160 160)")
     parser.add_argument("--particles", action="store_true",
                         help="also the particles (analyze's default split=merged on truth and segmentation): "
                              "the number median's error as segmented (no segmentation interval is given for it) "
@@ -353,7 +381,7 @@ def main() -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            learned_runs(args.learned, args.learned_out or Path(tmp))
+            learned_runs(args.learned, args.learned_out or Path(tmp), args.learned_shape)
     print("\ntotal = uncertainty.total (segmentation error on the labelled slices + sub-block sampling); "
           "sampling = the sub-block interval alone. Target (issue 23): total covers >= 90 %, PBA width < 0.15.")
 

@@ -313,13 +313,46 @@ def _load_labels(path: Path, scan: Scan):
     return read_labels(path, phases=scan.phases, voxel_size=scan.voxel_size)
 
 
+def volume_names(dataset: Mapping) -> list[str]:
+    """The names training gives the volumes of a (preprocessed, absolute-path) dataset mapping:
+    their image paths, resolved and joined as `electroseg.training.volumes.load_split` does."""
+    return [", ".join(str(Path(p).resolve()) for p in dict(v["images"]).values()) for v in dataset["volumes"]]
+
+
+def own_slice_errors(errors: Mapping, own_volumes: Sequence[str]) -> tuple[dict, str]:
+    """The checkpoint's held-out slice errors to correct a scan with, and where they come from.
+
+    A checkpoint trained on several specimens (the cycling study's pristine and cycled samples)
+    keeps each held-out volume's errors apart (``by_volume``). The scan is then corrected with
+    the errors of the held-out volumes of its own dataset (the same specimen, imaged alike)
+    when some, not all, of them are, and with all of them otherwise: the error depends on the
+    specimen (on the generator's pristine/cycled pairs, the pooled errors pulled the learned drop
+    to a quarter of the true one; the specimen's own restored it).
+    """
+    from electroseg.analysis.segmentation_error import SliceErrors
+
+    by_volume = errors.get("by_volume") or {}
+    own = [name for name in own_volumes if name in by_volume]
+    pooled = {k: v for k, v in errors.items() if k != "by_volume"}
+    if not own or len(own) == len(by_volume):
+        return pooled, "the checkpoint's held-out slices"
+    found = SliceErrors.from_dict(by_volume[own[0]])
+    for name in own[1:]:
+        found = found.pooled(SliceErrors.from_dict(by_volume[name]))
+    return found.to_dict(), (f"the checkpoint's held-out slices of this scan's own dataset ({len(own)} of its "
+                             f"{len(by_volume)} held-out volumes)")
+
+
 def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
-            options: Mapping[str, Any]) -> None:
+            options: Mapping[str, Any], own_volumes: Sequence[str] = ()) -> None:
     """metrics.json, tables and overlay figures of every segmentation into ``out/<name>/``.
 
     The segmentation's own error (``uncertainty.segmentation`` / ``total``) is measured for the
     classical route on the scan's hand-labelled slices, and for the learned route on the slices
-    its training held out (stored in the checkpoint: the scan's hand labels may have taught it).
+    its training held out (stored in the checkpoint: the scan's hand labels may have taught it);
+    of those, on the held-out volumes among ``own_volumes`` (this run's dataset, by
+    :func:`volume_names`) when the checkpoint also held out other specimens' volumes
+    (:func:`own_slice_errors`).
     """
     from electroseg.analysis.segmentation_error import slice_depth
     from electroseg.analysis.metrics import analyze_labels, write_analysis
@@ -333,9 +366,9 @@ def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
             check = {"hand_labels": hand, "hand_labels_source": str(scan.hand_labels)}
         stored = Path(path).parent / "slice_errors.json"
         if name == "learned" and stored.is_file():
-            errors = json.loads(stored.read_text())
+            errors, source = own_slice_errors(json.loads(stored.read_text()), own_volumes)
             if errors.get("depth") == slice_depth(labels.ndim_spatial, scan.depth_axis):
-                check = {"slice_errors": errors, "hand_labels_source": "the checkpoint's held-out slices"}
+                check = {"slice_errors": errors, "hand_labels_source": source}
         results[name] = analyze_labels(
             labels.numpy(), voxel_size=labels.require_voxel_size(f"analysis of {name}"),
             depth_axis=scan.depth_axis, phases=scan.phases, ignore_value=UNLABELLED,

@@ -115,7 +115,9 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     ``depth_axis`` 1 or 2, ``slice_errors`` holds the metric errors on the held-out slices at
     least half labelled (:func:`electroseg.analysis.segmentation_error.measure_slice_errors`;
     None when there is none), which predictions with this checkpoint turn into
-    ``uncertainty.segmentation`` / ``total``.
+    ``uncertainty.segmentation`` / ``total``: pooled over the volumes, and with more than one
+    such volume, each volume's own under ``"by_volume"`` (keyed by the volume's name, its image
+    paths), so that a run can correct a scan with the held-out slices of its own specimen.
     """
     from electroseg.analysis.segmentation_error import dense_slices, measure_slice_errors
     from electroseg.models import model_from_checkpoint, read_checkpoint
@@ -126,7 +128,7 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     confusion = np.zeros((k, k), np.int64)
     rows = []
     held_p, held_truth = [], []
-    errors = None
+    errors, by_volume = None, {}
     for volume, held in volumes:
         slices = [z for _, z in labelled_units([volume])]
         probabilities: dict = {}
@@ -158,6 +160,8 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
                                          source=f"{volume.name} held-out slices")
             if found is not None:
                 errors = found if errors is None else errors.pooled(found)
+                own = by_volume.get(volume.name)
+                by_volume[volume.name] = found if own is None else own.pooled(found)
     typical = float(np.median([r["agreement"] for r in rows])) if rows else 0.0
     for row in rows:
         if row["agreement"] < typical - WARN_BELOW:
@@ -170,5 +174,8 @@ def labelled_slice_scores(checkpoint: Path, volumes: Sequence[tuple[TrainingVolu
     held_out = {"voxels": int(confusion.sum()), "iou": iou,
                 "mean_iou": round(float(np.mean(list(iou.values()))), 4) if iou else None}
     temperature = fit_temperature(np.concatenate(held_p, axis=1), np.concatenate(held_truth)) if held_truth else None
+    stored = None if errors is None else errors.to_dict()
+    if stored is not None and len(by_volume) > 1:  # a run corrects a scan with its own specimen's slices
+        stored["by_volume"] = {name: found.to_dict() for name, found in by_volume.items()}
     return {"held_out": held_out, "labelled_slices": rows, "checkpoint": Path(checkpoint).name,
-            "temperature": temperature, "slice_errors": None if errors is None else errors.to_dict()}
+            "temperature": temperature, "slice_errors": stored}

@@ -242,3 +242,38 @@ def test_training_patch_is_cut_to_fit_the_images():
     assert fit_patch_to_images(spec, volumes((1, 500, 572))) is spec
     assert fit_patch_to_images(spec, volumes((1, 6, 6))) is spec   # 7/8 of 6 is below 8
     assert fit_patch_to_images(spec, []) is spec
+
+
+def test_held_out_volumes_keep_their_own_slice_errors_beside_the_pooled_ones(train_config, tmp_path):
+    """Two held-out specimens: best.ckpt stores the pooled errors and each volume's own
+    (``by_volume``); a run picks its own dataset's, and without a match uses the pooled ones."""
+    import shutil
+
+    from omegaconf import open_dict
+
+    from electroseg.analysis.segmentation_error import SliceErrors
+    from electroseg.pipeline.stages import own_slice_errors
+
+    cfg = train_config("trainer.max_epochs=1")
+    with open_dict(cfg):
+        val = next(v for v in cfg.data.volumes if v.split == "val")
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        twin = {"split": "val", "images": {}, "hand_labels": None}
+        for channel, image in val.images.items():
+            twin["images"][channel] = str(shutil.copy(Path(cfg.data.root or ".") / image, copy / "image.tif"))
+        twin["hand_labels"] = str(shutil.copy(Path(cfg.data.root or ".") / val.hand_labels, copy / "hand.tif"))
+        cfg.data.volumes = [*cfg.data.volumes, twin]
+    train(cfg)
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    stored = best["electroseg_slice_errors"]
+    by_volume = {name: SliceErrors.from_dict(e) for name, e in stored["by_volume"].items()}
+    assert len(by_volume) == 2 and any(name.startswith(str(copy)) for name in by_volume)
+    pooled = SliceErrors.from_dict(stored)
+    assert pooled.n_tiles == sum(e.n_tiles for e in by_volume.values())
+    own_name = next(name for name in by_volume if name.startswith(str(copy)))
+    own, source = own_slice_errors(stored, [own_name, "/elsewhere/image.tif"])
+    assert own == by_volume[own_name].to_dict() and "1 of its 2 held-out volumes" in source
+    for names in ((), ["/elsewhere/image.tif"], list(by_volume)):  # no match, or all of them: pooled
+        found, source = own_slice_errors(stored, names)
+        assert "by_volume" not in found and found == pooled.to_dict() and source == "the checkpoint's held-out slices"

@@ -320,16 +320,16 @@ def learned_runs(seeds: int, out: Path, shape=None) -> None:
                               r["total_high"] - r["total_low"]))
     print(f"\nelectroseg run experiment=cycling, seeds 0-{seeds - 1} (one learned model per pair; "
           f"learned errors from its held-out slices: prediction intervals)\n")
-    print(f"{'route':<20}{'metric':<36}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
+    print(f"{'route':<24}{'metric':<36}{'n':>4}{'total covers':>14}{'mean width':>12}{'|estimate-truth|':>18}")
     for route in ("classical", "learned", "learned, mean error", "learned, pooled errors"):
         for metric in LEARNED_METRICS:
             chosen = [r for r in rows if r[0] == route and r[1] == metric]
             if chosen:
-                print(f"{route:<20}{metric:<36}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
+                print(f"{route:<24}{metric:<36}{len(chosen):>4}{100 * np.mean([r[2] for r in chosen]):>12.0f} %"
                       f"{np.mean([r[3] for r in chosen]):>12.3f}{np.mean([r[4] for r in chosen]):>18.3f}")
         chosen = [d for d in drops if d[0] == route]
         if chosen:
-            print(f"{route:<20}{'PBA drop':<36}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
+            print(f"{route:<24}{'PBA drop':<36}{len(chosen):>4}{100 * np.mean([d[1] for d in chosen]):>12.0f} %"
                   f"{np.mean([d[3] for d in chosen]):>12.3f}   significant in {sum(d[2] for d in chosen)} of {len(chosen)}")
     print(f"\n{'route':<24}{'|drop - true drop|':>20}{'drop / true drop':>18}   (mean over pairs)")
     for route in ("classical", "learned", "learned, mean error", "learned, pooled errors"):
@@ -349,12 +349,12 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs=3, default=[48, 160, 160])
     parser.add_argument("--only", nargs="*", default=["synthetic", "presets", "independent"])
     parser.add_argument("--learned", type=int, default=0, metavar="SEEDS",
-                        help="also run `electroseg run experiment=cycling` for seeds 0..SEEDS-1 (about 45 s each) "
+                        help="also run `electroseg run experiment=cycling` for seeds 0..SEEDS-1 (about 3 min each) "
                              "and score both routes' total intervals and drops")
     parser.add_argument("--learned-out", type=Path, default=None,
                         help="keep those runs here (reused when complete); default a temporary folder")
     parser.add_argument("--learned-shape", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
-                        help="the cycling runs' stack shape (cycling.shape; default the experiment's 32 160 160)")
+                        help="the cycling runs' stack shape (cycling.shape; default the experiment's 64 384 384)")
     parser.add_argument("--particles", action="store_true",
                         help="also the particles (analyze's default split=merged on truth and segmentation): "
                              "the number median's error as segmented (no segmentation interval is given for it) "

@@ -42,6 +42,7 @@ class RouteDrop:
     corrected_drop: float | None = None
     total_low: float | None = None
     total_high: float | None = None
+    corrected_error_vs_truth: float | None = None
 
     @property
     def significant(self) -> bool | None:
@@ -88,8 +89,11 @@ class CyclingStudy:
                 text += "; segmentation error not measured (no hand-labelled slices): significance not stated"
             if r.error_vs_truth is not None and r.route != "truth":
                 verdict = "within" if abs(r.error_vs_truth) <= self.tolerance else "outside"
-                text += (f"; differs from the true drop by {r.error_vs_truth:+.3f} "
-                         f"({verdict} ±{self.tolerance})")
+                text += (f"; {'as segmented, ' if r.corrected_error_vs_truth is not None else ''}differs "
+                         f"from the true drop by {r.error_vs_truth:+.3f} ({verdict} ±{self.tolerance})")
+                if r.corrected_error_vs_truth is not None:
+                    verdict = "within" if abs(r.corrected_error_vs_truth) <= self.tolerance else "outside"
+                    text += f"; corrected, by {r.corrected_error_vs_truth:+.3f} ({verdict} ±{self.tolerance})"
             out.append(text)
         return out
 
@@ -180,7 +184,9 @@ def cycling_study(runs: Mapping[str, str | Path], *,
         raise InputError(f"runs {dict(runs)}: no analysis/<route>/metrics.json with PBA in both")
     truth = next((r.drop for r in found if r.route == "truth"), None)
     found = [r if truth is None or r.drop is None else
-             replace(r, error_vs_truth=r.drop - truth) for r in found]
+             replace(r, error_vs_truth=r.drop - truth,
+                     corrected_error_vs_truth=None if r.corrected_drop is None else r.corrected_drop - truth)
+             for r in found]
     return CyclingStudy(tuple(found), float(tolerance), per_depth)
 
 

@@ -268,7 +268,7 @@ def _interval_cell(entry: dict | None) -> str:
 
 
 _CYCLING_COLUMNS = ("pristine", "cycled", "drop", "ci_low", "ci_high", "corrected_drop", "total_low",
-                    "total_high", "significant", "error_vs_truth")
+                    "total_high", "significant", "error_vs_truth", "corrected_error_vs_truth")
 
 
 def cycling_section(root: Path) -> Section | None:
@@ -290,7 +290,7 @@ def cycling_section(root: Path) -> Section | None:
                           "hand-labelled slices) with its total interval, significant when that excludes 0",
                   columns=("segmentation", "PBA pristine", "PBA cycled", "drop", "95 % low", "95 % high",
                            "corrected drop", "total low", "total high", "significant",
-                           "drop − true drop", f"{within} of the true drop"),
+                           "drop − true drop", "corrected drop − true drop", f"as segmented, {within} of the true drop"),
                   rows=rows)
     return Section("Cycling study", paragraphs=lines, tables=(table,) if rows else (),
                    figures=figures_under(root, [paths[0].parent]))

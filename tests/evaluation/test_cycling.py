@@ -34,6 +34,25 @@ def test_drops_and_errors_against_truth(tmp_path):
     assert study.recovers_truth("classical") is False
     assert drops["learned"].ci_low is None  # no sub-block uncertainty recorded
     assert any("within ±0.03" in line for line in study.lines())
+    assert drops["learned"].corrected_error_vs_truth is None  # no total interval: nothing corrected
+
+
+def test_the_corrected_drop_is_scored_against_the_true_drop_too(tmp_path):
+    runs = {"pristine": tmp_path / "p", "cycled": tmp_path / "c"}
+    for run, pooled, estimate in ((runs["pristine"], 0.60, 0.55), (runs["cycled"], 0.57, 0.46)):
+        _write_metrics(run, "classical", pooled, uncertainty={"total": {"pba_pooled": {
+            "estimate": estimate, "ci_low": estimate - 0.03, "ci_high": estimate + 0.04}}})
+    _write_metrics(runs["pristine"], "truth", 0.55)
+    _write_metrics(runs["cycled"], "truth", 0.45)
+    route = next(r for r in cycling_study(runs).routes if r.route == "classical")
+    assert route.error_vs_truth == pytest.approx(0.07)                 # -0.03 - (-0.10)
+    assert route.corrected_drop == pytest.approx(-0.09)                # 0.46 - 0.55
+    assert route.corrected_error_vs_truth == pytest.approx(0.01)
+    assert route.total_low == pytest.approx(-0.09 - 0.05)   # cycled 0.03 down, pristine 0.04 up: 3-4-5
+    assert route.significant is True
+    line = next(line for line in cycling_study(runs).lines() if line.startswith("PBA classical"))
+    assert "as segmented, differs from the true drop by +0.070 (outside ±0.03)" in line
+    assert "corrected, by +0.010 (within ±0.03)" in line
 
 
 def test_interval_from_sub_blocks_brackets_the_drop(tmp_path):

@@ -126,7 +126,7 @@ def test_cycling_section_and_summary(tmp_path):
     sections = {s.title: s for s in collect_report(tmp_path).sections}
     assert sections["Cycling study"].figures == (folder / "pba_depth_cycling.png",)
     (table,) = sections["Cycling study"].tables
-    assert table.columns[-1] == "within ±0.03 of the true drop"
+    assert table.columns[-1] == "as segmented, within ±0.03 of the true drop"
     assert [row[0] for row in table.rows] == ["learned", "truth"]
     assert table.rows[0][3] == "-0.08" and table.rows[0][-1] == "yes" and table.rows[1][-1] == ""
 

@@ -233,13 +233,14 @@ def drop_table(rows: list[dict], seeds: int) -> None:
 LEARNED_METRICS = ("pba_pooled", "volume_fraction_cbd", "volume_fraction_am", "particle_volume_weighted_median_um")
 
 
-def learned_runs(seeds: int, out: Path, shape=None) -> None:
+def learned_runs(seeds: int, out: Path, shape=None, preset: str | None = None) -> None:
     """``electroseg run experiment=cycling seed=S`` for each seed, with generator seeds 2S and 2S + 1
     (S = 0: the experiment's own samples; one model per pair, trained on
     both samples' pseudo-labels and hand-labelled pairs, its errors measured on the slices its
     training held out): how often the learned and the classical routes' total intervals hold the
     truth of each sample, and the drop's interval the true drop. ``shape``: ``cycling.shape``
-    (default the experiment's own). Two more learned rows recompute the same runs' intervals
+    (default the experiment's own). ``preset``: both samples from that preset instead of
+    ``nmc_fibsem`` (its cycled sample with ``nmc_fibsem_cycled``'s CBD detachment). Two more learned rows recompute the same runs' intervals
     from their stored slice errors: with the mean error's bootstrap (``transfer=False``), and
     with the errors pooled over both specimens' held-out volumes (before 2026-12-07, each sample
     was corrected with those)."""
@@ -273,6 +274,10 @@ def learned_runs(seeds: int, out: Path, shape=None) -> None:
                 shutil.rmtree(folder)
             samples = f"data.synthetic.samples={{seed0: {2 * seed}, seed1: {2 * seed + 1}}}"  # new particles
             size = [] if shape is None else [f"cycling.shape=[{','.join(str(n) for n in shape)}]"]
+            if preset is not None:
+                detach = ", ".join(f"{k}: {v}" for k, v in load_preset("nmc_fibsem_cycled")["cycling"].items())
+                size += [f"cycling.pristine={preset}", f"cycling.cycled={preset}",
+                         f"cycling.preset_changes={{cycled: {{cycling: {{{detach}}}}}}}"]
             subprocess.run([str(cli), "run", "experiment=cycling", f"seed={seed}", samples, *size, f"out={folder}"],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if capped(folder):
@@ -355,6 +360,9 @@ def main() -> None:
                         help="keep those runs here (reused when complete); default a temporary folder")
     parser.add_argument("--learned-shape", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
                         help="the cycling runs' stack shape (cycling.shape; default the experiment's 64 384 384)")
+    parser.add_argument("--learned-preset", default=None, metavar="PRESET",
+                        help="the cycling runs' samples from this synthetic preset (e.g. he_nmc_fibsem; the cycled "
+                             "one with nmc_fibsem_cycled's CBD detachment); default nmc_fibsem")
     parser.add_argument("--particles", action="store_true",
                         help="also the particles (analyze's default split=merged on truth and segmentation): "
                              "the number median's error as segmented (no segmentation interval is given for it) "
@@ -381,7 +389,7 @@ def main() -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            learned_runs(args.learned, args.learned_out or Path(tmp), args.learned_shape)
+            learned_runs(args.learned, args.learned_out or Path(tmp), args.learned_shape, args.learned_preset)
     print("\ntotal = uncertainty.total (segmentation error on the labelled slices + sub-block sampling); "
           "sampling = the sub-block interval alone. Target (issue 23): total covers >= 90 %, PBA width < 0.15.")
 

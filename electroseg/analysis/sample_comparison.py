@@ -3,12 +3,16 @@
 Seed paper 000 reports PBA falling from about 0.54 to 0.43 after 50 cycles. Whether such a
 difference exceeds the variation within one volume is judged here: the sub-blocks of each sample
 are resampled independently and the difference of the means (b − a) gets a bootstrap interval.
+Where both samples' segmentation error was measured (``uncertainty.total``), the difference of the
+corrected estimates gets an interval holding both samples' sampling and segmentation errors
+(`difference_interval`, `total_differences`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +32,7 @@ from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SampleComparison", "compare_samples"]
+__all__ = ["SampleComparison", "compare_samples", "difference_interval", "total_differences"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,3 +192,49 @@ def _pooled_difference(blocks_a: BlockMetrics, blocks_b: BlockMetrics, index_a: 
         for blocks, index in ((blocks_a, index_a), (blocks_b, index_b)))
     low, high = percentile_interval(boot_b - boot_a, confidence)
     return np.array([pooled_a, pooled_b, pooled_b - pooled_a, low, high], dtype=np.float64)
+
+
+def difference_interval(a: Mapping | None, b: Mapping | None) -> tuple[float, float, float] | None:
+    """``(difference, low, high)`` of ``b − a`` from two ``{estimate, ci_low, ci_high}`` entries
+    (e.g. ``uncertainty.total.pba_pooled`` of two samples): the two samples' half widths added
+    in quadrature on each side (independent errors). None when either is incomplete.
+
+    Examples
+    --------
+    >>> difference_interval({"estimate": 0.5, "ci_low": 0.47, "ci_high": 0.54},
+    ...                     {"estimate": 0.4, "ci_low": 0.37, "ci_high": 0.44})
+    (-0.1, -0.15, -0.05)
+    """
+    values = [None if e is None else (e.get("estimate"), e.get("ci_low"), e.get("ci_high")) for e in (a, b)]
+    if any(v is None or None in v for v in values):
+        return None
+    (p, p_low, p_high), (c, c_low, c_high) = values
+    difference = c - p
+    low = difference - math.hypot(c - c_low, p_high - p)
+    high = difference + math.hypot(c_high - c, p - p_low)
+    return round(difference, 12), round(low, 12), round(high, 12)
+
+
+def total_differences(a: Mapping | None, b: Mapping | None) -> dict | None:
+    """``{metric: {difference, ci_low, ci_high, excludes_zero}}`` of ``b − a`` for every metric
+    with a complete total interval in both ``uncertainty.total`` dicts (`difference_interval`);
+    None when either sample has none (its segmentation error was not measured).
+
+    Examples
+    --------
+    >>> a = {"pba_pooled": {"estimate": 0.5, "ci_low": 0.47, "ci_high": 0.54}}
+    >>> b = {"pba_pooled": {"estimate": 0.4, "ci_low": 0.37, "ci_high": 0.44},
+    ...      "particle_median_diameter_um": {"estimate": None, "ci_low": None, "ci_high": None}}
+    >>> total_differences(a, b)
+    {'pba_pooled': {'difference': -0.1, 'ci_low': -0.15, 'ci_high': -0.05, 'excludes_zero': True}}
+    """
+    if not a or not b:
+        return None
+    out = {}
+    for metric in a:
+        found = difference_interval(a[metric], b.get(metric))
+        if found is not None:
+            difference, low, high = found
+            out[metric] = {"difference": difference, "ci_low": low, "ci_high": high,
+                           "excludes_zero": bool(low > 0 or high < 0)}
+    return out

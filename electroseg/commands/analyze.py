@@ -162,6 +162,7 @@ def _images(cfg: DictConfig, samples: dict[str, str]) -> dict:
 def _write_comparisons(results: dict, out: Path, *, seed: int) -> list[Path]:
     """comparison.json (two samples) or comparison_<name>.json (each sample vs the first)."""
     from electroseg.analysis import compare_samples
+    from electroseg.analysis.sample_comparison import total_differences
     from electroseg.io import write_json
 
     names = list(results)
@@ -173,6 +174,14 @@ def _write_comparisons(results: dict, out: Path, *, seed: int) -> list[Path]:
     for name in names[1:]:
         comparison = compare_samples(first.uncertainty, results[name].uncertainty,
                                      names=(names[0], name), seed=seed)
+        # with hand labels for both: the difference of the corrected estimates, sampling and
+        # segmentation errors together (null when either sample's error was not measured)
+        total = total_differences(*((results[n].segmentation_check or {}).get("total") for n in (names[0], name)))
         target = "comparison.json" if len(names) == 2 else f"comparison_{name}.json"
-        written.append(write_json(out / target, comparison.to_dict()))
+        written.append(write_json(out / target, {**comparison.to_dict(), "total": total}))
+        if total and total.get("pba_pooled"):
+            found = total["pba_pooled"]
+            logger.info("%s - %s, pooled PBA corrected for the segmentation's error: %+.4f (total 95 %% interval "
+                        "%+.4f to %+.4f: %s)", name, names[0], found["difference"], found["ci_low"], found["ci_high"],
+                        "significant" if found["excludes_zero"] else "not significant")
     return written

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from electroseg.analysis.sample_comparison import difference_interval as drop_interval
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -113,27 +114,6 @@ class CyclingStudy:
 def _metrics(run: Path, route: str) -> dict | None:
     path = Path(run) / "analysis" / route / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def drop_interval(pristine: Mapping | None, cycled: Mapping | None) -> tuple[float, float, float] | None:
-    """``(drop, low, high)`` of ``cycled − pristine`` from two ``{estimate, ci_low, ci_high}``
-    entries (e.g. ``uncertainty.total.pba_pooled``): the two samples' half widths added in
-    quadrature on each side (independent errors). None when either is incomplete.
-
-    Examples
-    --------
-    >>> drop_interval({"estimate": 0.5, "ci_low": 0.47, "ci_high": 0.54},
-    ...               {"estimate": 0.4, "ci_low": 0.37, "ci_high": 0.44})
-    (-0.1, -0.15, -0.05)
-    """
-    values = [None if e is None else (e.get("estimate"), e.get("ci_low"), e.get("ci_high")) for e in (pristine, cycled)]
-    if any(v is None or None in v for v in values):
-        return None
-    (p, p_low, p_high), (c, c_low, c_high) = values
-    drop = c - p
-    low = drop - math.hypot(c - c_low, p_high - p)
-    high = drop + math.hypot(c_high - c, p - p_low)
-    return round(drop, 12), round(low, 12), round(high, 12)
 
 
 def _route_drop(route: str, pristine: dict, cycled: dict, n_boot: int, seed: int) -> RouteDrop:

@@ -113,5 +113,37 @@ def test_two_named_inputs_overlay_and_compare(tmp_path, capsys):
     assert (out / "psd.png").exists()
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["samples"] == ["pristine", "cycled"]
+    assert comparison["total"] is None  # no hand labels: the segmentation's error is not measured
     metrics = json.loads((out / "cycled" / "metrics.json").read_text())
     assert metrics["uncertainty"]["n_blocks"] == 4
+
+
+def test_two_samples_with_hand_labels_compare_their_corrected_estimates(tmp_path, capsys):
+    """comparison.json's ``total``: b − a of each sample's corrected estimate, the two total
+    intervals' half widths added in quadrature on each side."""
+    paths = {}
+    for name, seed in (("pristine", 1), ("cycled", 2)):
+        labels = _labels(seed)
+        hand = np.full_like(labels, 255)           # unlabelled: the default ignore_value
+        hand[3:5] = labels[3:5]                    # an adjacent pair of slices, labelled as segmented
+        hand[3, :, :3] = 85                        # but the hand says CBD along one edge
+        paths[name] = (write_tiff(tmp_path / f"{name}.tif", labels, voxel_size=(0.05, 0.03, 0.03)),
+                       write_tiff(tmp_path / f"{name}_hand.tif", hand, voxel_size=(0.05, 0.03, 0.03)))
+    out = tmp_path / "out"
+    status = main(["analyze", f"inputs={{pristine: {paths['pristine'][0]}, cycled: {paths['cycled'][0]}}}",
+                   f"hand_labels={{pristine: {paths['pristine'][1]}, cycled: {paths['cycled'][1]}}}",
+                   f"out={out}", "label_values={pristine: [0,85,170], cycled: [0,85,170]}", "n_blocks=2",
+                   "figures=false", "split=none"])
+    assert status == 0, capsys.readouterr().err
+    comparison = json.loads((out / "comparison.json").read_text())
+    totals = [json.loads((out / n / "metrics.json").read_text())["uncertainty"]["total"] for n in ("pristine", "cycled")]
+    (a, b) = (t["pba_pooled"] for t in totals)
+    found = comparison["total"]["pba_pooled"]
+    assert found["difference"] == pytest.approx(b["estimate"] - a["estimate"])
+    assert found["ci_low"] == pytest.approx(found["difference"] - np.hypot(b["estimate"] - b["ci_low"],
+                                                                           a["ci_high"] - a["estimate"]))
+    assert found["ci_high"] == pytest.approx(found["difference"] + np.hypot(b["ci_high"] - b["estimate"],
+                                                                            a["estimate"] - a["ci_low"]))
+    assert found["excludes_zero"] == (found["ci_low"] > 0 or found["ci_high"] < 0)
+    assert set(comparison["total"]) >= {"volume_fraction_cbd", "volume_fraction_am"}
+

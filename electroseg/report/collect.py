@@ -57,7 +57,16 @@ def trust_section(root: Path) -> Section | None:
                        else f"the imaged volume is too small for: {', '.join(short)}" if short else "")
             lines.append(f"{name}: " + "; ".join(parts + ([verdict] if verdict else [])) + ".")
     for path in products(root, "comparison.json"):
-        agreement = read_json(path).get("agreement") or {}
+        found = read_json(path)
+        pba = (found.get("total") or {}).get("pba_pooled")
+        if pba and found.get("samples"):  # analyze inputs= with both samples' hand labels
+            a, b = found["samples"]
+            lines.append(f"{b} − {a}, pooled PBA corrected for both segmentations' errors: "
+                         f"{format_value(pba['difference'])} [{format_value(pba['ci_low'])}, "
+                         f"{format_value(pba['ci_high'])}]: "
+                         f"{'significant' if pba.get('excludes_zero') else 'not significant'} "
+                         "(the interval holds both samples' sampling and segmentation errors).")
+        agreement = found.get("agreement") or {}
         judged = [f"{pair}: mean IoU {format_value(a.get('mean_iou'))}" for pair, a in agreement.items()
                   if pair.endswith((" vs truth", " vs hand labels", " vs reference"))]
         if judged:
@@ -254,8 +263,19 @@ def _sample_comparison_section(comparison: dict, path: Path, root: Path) -> Sect
                "'beyond the variability' = the interval excludes 0: the samples differ by more than "
                "either varies across its own volume (the segmentation's own error is not in it)")
     table = Table(caption, ("metric", a, b, "difference", "beyond the variability"), tuple(rows))
+    tables = (table,) if rows else ()
+    total = comparison.get("total") or {}
+    if total:  # both samples' segmentation error measured on their hand-labelled slices
+        corrected = tuple((metric, _interval_cell({"estimate": e.get("difference"), "ci_low": e.get("ci_low"),
+                                                   "ci_high": e.get("ci_high")}),
+                           {True: "yes", False: "no"}.get(e.get("excludes_zero"), ""))
+                          for metric, e in total.items())
+        tables += (Table(f"{b} - {a} of the estimates corrected for each segmentation's error on its hand-labelled "
+                         "slices: difference [95 % interval holding both samples' sampling and segmentation "
+                         "errors]; 'significant' = the interval excludes 0",
+                         ("metric", "corrected difference", "significant"), corrected),)
     return Section(f"Two samples: {b} against {a}{_where(path, root)}",
-                   tables=(table,) if rows else (), figures=figures_under(root, [path.parent]))
+                   tables=tables, figures=figures_under(root, [path.parent]))
 
 
 def _interval_cell(entry: dict | None) -> str:

@@ -231,6 +231,24 @@ def test_two_sample_analysis_shows_the_differences(tmp_path):
     row = next(line for line in section.splitlines() if line.startswith("| volume_fraction_cbd |"))
     assert row.endswith("| yes |")  # 0.3 -> 0.5 of cbd in 6 x 24 x 24 voxels is beyond the variability
     assert "a vs b" not in markdown and "(.)" not in markdown
+    assert "corrected difference" not in markdown  # no hand labels: no corrected table
+
+
+def test_two_sample_report_shows_the_corrected_difference(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "comparison.json").write_text(json.dumps(
+        {"samples": ["pristine", "cycled"], "difference": "cycled - pristine", "n_blocks": {"pristine": 4, "cycled": 4},
+         "metrics": {"pba_pooled": {"pristine": 0.55, "cycled": 0.45, "difference": -0.1, "ci_low": -0.12,
+                                    "ci_high": -0.08, "excludes_zero": True}},
+         "total": {"pba_pooled": {"difference": -0.09, "ci_low": -0.14, "ci_high": -0.04, "excludes_zero": True}}}))
+    build_report(folder)
+    section = (folder / "report.md").read_text().split("## Two samples: cycled against pristine\n", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith("| pba_pooled |") and "-0.09" in line)
+    assert "-0.09 [-0.14, -0.04]" in row and row.endswith("| yes |")
+    text = (folder / "report.md").read_text()
+    assert text.index("## How far to trust this") < text.index(
+        "cycled − pristine, pooled PBA corrected for both segmentations' errors: -0.09 [-0.14, -0.04]: significant")
 
 
 def test_trust_line_says_prediction_interval_and_caution():

@@ -27,7 +27,12 @@ corrected estimates. Samples:
   ``benchmarks/_fibsem_physics.py``, five shine-through laws none of which is the generator's
   (needs ``$ELECTROSEG_DATA``; skipped without it).
 
-    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent] [--particles] [--learned SEEDS]
+With ``--learned SEEDS``, ``electroseg run experiment=cycling`` for that many pairs (one learned
+model each, its errors from its own specimen's held-out volume): both routes' total intervals
+against each sample's truth, the drop's, and the corrected drop against the true drop
+(``--learned-shape``, ``--learned-preset``: another stack size or preset).
+
+    .venv/bin/python benchmarks/interval_coverage.py [--seeds 10] [--shape 48 160 160] [--only synthetic presets independent] [--particles] [--learned SEEDS] [--learned-shape Z Y X] [--learned-preset NAME]
 """
 
 from __future__ import annotations

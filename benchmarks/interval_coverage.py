@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO))
 from electroseg.analysis import analyze_labels  # noqa: E402
 from electroseg.classical import segment_volume  # noqa: E402
 from electroseg.config import builtin_config  # noqa: E402
-from electroseg.evaluation.cycling import drop_interval  # noqa: E402
+from electroseg.analysis.sample_comparison import difference_interval  # noqa: E402
 from electroseg.preprocess import preprocess_volume  # noqa: E402
 from electroseg.synthetic import load_preset, make_sample  # noqa: E402
 
@@ -221,7 +221,7 @@ def drop_table(rows: list[dict], seeds: int) -> None:
                 p, c = pick["nmc_fibsem"], pick["nmc_fibsem_cycled"]
                 n += 1
                 true_drop = c["truth"] - p["truth"]
-                _, low, high = drop_interval(*({"estimate": r["estimate"], "ci_low": r["low"], "ci_high": r["high"]}
+                _, low, high = difference_interval(*({"estimate": r["estimate"], "ci_low": r["low"], "ci_high": r["high"]}
                                                for r in (p, c)))  # what cycling.json reports
                 hits += low <= true_drop <= high
                 significant += high < 0 or low > 0

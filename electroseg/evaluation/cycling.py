@@ -9,8 +9,8 @@ and a route recovers the truth when its drop is within ``tolerance`` of the trut
 Where both analyses measured the segmentation's own error (``uncertainty.total`` of
 metrics.json: hand-labelled slices, or the checkpoint's held-out slices), the drop is also given
 between the corrected estimates, with an interval holding both the sampling and the
-segmentation's error (`drop_interval`); the drop is **significant** when that interval excludes
-zero. Without it the significance is not stated: a sampling-only interval ignores the error of
+segmentation's error (`electroseg.analysis.sample_comparison.difference_interval`); the drop is
+**significant** when that interval excludes zero. Without it the significance is not stated: a sampling-only interval ignores the error of
 the segmentation, which on FIB-SEM is often larger than the drop itself.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from electroseg.analysis.sample_comparison import difference_interval as drop_interval
+from electroseg.analysis.sample_comparison import difference_interval
 from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def _route_drop(route: str, pristine: dict, cycled: dict, n_boot: int, seed: int
             low, high = float(result.pba_pooled[3]), float(result.pba_pooled[4])
     if a is None or b is None:
         return RouteDrop(route, a, b, None, None, None, None)
-    total = drop_interval(*(((m.get("uncertainty") or {}).get("total") or {}).get("pba_pooled")
+    total = difference_interval(*(((m.get("uncertainty") or {}).get("total") or {}).get("pba_pooled")
                             for m in (pristine, cycled)))
     corrected = {} if total is None else dict(zip(("corrected_drop", "total_low", "total_high"), total))
     return RouteDrop(route, a, b, float(b - a), low, high, None, **corrected)

@@ -18,8 +18,7 @@ from electroseg.io import write_json
 from electroseg.pipeline.stages import (STAGES, Scan, StageRecord, TrainModel, analyse, best_checkpoint,
                                         check_label_shapes, compare, dataset_root, image_sets,
                                         predict_learned, preprocess_images, preprocessed_dataset,
-                                        run_stage, segment_classical, synthesize, target_scan,
-                                        volume_names)
+                                        run_stage, segment_classical, synthesize, target_scan)
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +182,7 @@ def run_pipeline(out: str | Path, *, dataset: Mapping[str, Any], preset: Mapping
         segmentations["truth"] = scan.truth
     made = [s.fingerprint for s in stages if s.name in ("classical", "predict")]
     stages.append(run_stage("analysis", out / "analysis", lambda f: analyse(
-        segmentations, scan, f, options=analysis_options, own_volumes=volume_names(prepared)),
+        segmentations, scan, f, options=analysis_options, dataset=prepared),
         settings={"upstream": made, "options": dict(analysis_options)},
         force="analysis" in redo))
     stages.append(run_stage("compare", out / "compare", lambda f: compare(

@@ -314,9 +314,11 @@ def _load_labels(path: Path, scan: Scan):
 
 
 def volume_names(dataset: Mapping) -> list[str]:
-    """The names training gives the volumes of a (preprocessed, absolute-path) dataset mapping:
-    their image paths, resolved and joined as `electroseg.training.volumes.load_split` does."""
-    return [", ".join(str(Path(p).resolve()) for p in dict(v["images"]).values()) for v in dataset["volumes"]]
+    """The names training gives the volumes of a (preprocessed, absolute-path) dataset mapping
+    (`electroseg.training.dataset_config.VolumeEntry.name`)."""
+    from electroseg.training.dataset_config import parse_dataset_config
+
+    return [entry.name for entry in parse_dataset_config(dataset, root=Path.cwd()).volumes]
 
 
 def own_slice_errors(errors: Mapping, own_volumes: Sequence[str]) -> tuple[dict, str]:
@@ -344,15 +346,14 @@ def own_slice_errors(errors: Mapping, own_volumes: Sequence[str]) -> tuple[dict,
 
 
 def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
-            options: Mapping[str, Any], own_volumes: Sequence[str] = ()) -> None:
+            options: Mapping[str, Any], dataset: Mapping | None = None) -> None:
     """metrics.json, tables and overlay figures of every segmentation into ``out/<name>/``.
 
     The segmentation's own error (``uncertainty.segmentation`` / ``total``) is measured for the
     classical route on the scan's hand-labelled slices, and for the learned route on the slices
     its training held out (stored in the checkpoint: the scan's hand labels may have taught it);
-    of those, on the held-out volumes among ``own_volumes`` (this run's dataset, by
-    :func:`volume_names`) when the checkpoint also held out other specimens' volumes
-    (:func:`own_slice_errors`).
+    of those, on the held-out volumes of ``dataset`` (this run's, preprocessed) when the
+    checkpoint also held out other specimens' volumes (:func:`own_slice_errors`).
     """
     from electroseg.analysis.segmentation_error import slice_depth
     from electroseg.analysis.metrics import analyze_labels, write_analysis
@@ -366,7 +367,9 @@ def analyse(segmentations: Mapping[str, Path], scan: Scan, out: Path, *,
             check = {"hand_labels": hand, "hand_labels_source": str(scan.hand_labels)}
         stored = Path(path).parent / "slice_errors.json"
         if name == "learned" and stored.is_file():
-            errors, source = own_slice_errors(json.loads(stored.read_text()), own_volumes)
+            errors = json.loads(stored.read_text())
+            own = volume_names(dataset) if errors.get("by_volume") and dataset is not None else ()
+            errors, source = own_slice_errors(errors, own)
             if errors.get("depth") == slice_depth(labels.ndim_spatial, scan.depth_axis):
                 check = {"slice_errors": errors, "hand_labels_source": source}
         results[name] = analyze_labels(

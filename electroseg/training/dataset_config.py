@@ -40,6 +40,12 @@ class VolumeEntry:
     hand_labels: Path | None = None
     labels: Path | None = None
 
+    @property
+    def name(self) -> str:
+        """The volume's name in training logs, scores and a checkpoint's held-out errors
+        (``by_volume``): its image paths, joined."""
+        return ", ".join(str(p) for p in self.images.values())
+
 
 @dataclass(frozen=True)
 class DatasetConfig:

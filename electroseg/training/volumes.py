@@ -115,7 +115,7 @@ def load_split(
             confidence=pseudo[1], weights=label_options.weights,
             min_confidence=label_options.min_confidence, boundary_ignore=label_options.boundary_ignore,
         )
-        name = ", ".join(str(p) for p in entry.images.values())
-        logger.info("%s split: %s %s, %.1f %% of voxels labelled", split, name, raw.shape, 100 * target.labelled_fraction)
-        volumes.append(TrainingVolume(image, target, name))
+        logger.info("%s split: %s %s, %.1f %% of voxels labelled", split, entry.name, raw.shape,
+                    100 * target.labelled_fraction)
+        volumes.append(TrainingVolume(image, target, entry.name))
     return volumes, voxel_size, normalization

@@ -15,8 +15,14 @@ Reproduces ``electroseg/models/pretrained/NAME.ckpt`` and its entry in ``models.
     .venv/bin/python benchmarks/pretrain.py --model electrode-3phase [--epochs 60] [--volumes 48] [--install]
     .venv/bin/python benchmarks/pretrain.py --model electrode-2phase --install
 
-On 2 CPU cores the default budget takes about half an hour per model; ``--device cuda`` on a GPU
-minutes. ``benchmarks/pretrained.py`` scores the installed models on real data.
+``--blur-px LOW HIGH`` draws the image blur (Gaussian sigma, pixels) from that range for every
+acquisition instead of the randomiser's 0.3-1.5 (CT) and 0.3-1.8 (FIB-SEM); the shipped models
+use the default (docs/pretrained.md has what 0.3-5 gave). On a CPU the precision is ``auto``:
+bf16-mixed where the CPU has bf16 instructions (how the shipped models were trained), else float32.
+
+On 2 CPU cores the shipped 3-phase budget (120 epochs) takes 23 minutes on an Ice Lake Xeon
+without bf16 instructions; ``--device cuda`` on a GPU minutes. ``benchmarks/pretrained.py``
+scores the installed models on real data (``--candidate`` a new checkpoint before it ships).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ def train_overrides(args, data_dir: Path, run: Path) -> list[str]:
         "train", "--config-dir", str(data_dir), f"data={name}", "model=multichannel2d",
         "model.context_slices=0", f"model.channels={args.channels}", "model.patch_size=[128,128]",
         "normalization.method=percentile", f"trainer.max_epochs={args.epochs}", "trainer.max_time=null",
-        f"trainer.precision={'bf16-mixed' if args.device == 'cpu' else '16-mixed'}",
+        f"trainer.precision={'auto' if args.device == 'cpu' else '16-mixed'}",
         f"trainer.accelerator={'cpu' if args.device == 'cpu' else 'gpu'}",
         "trainer.enable_progress_bar=false", "loader.samples_per_epoch=256", "loader.val_patches=16",
         "augment.prob=0.5", "augment.noise_std=0.08", "augment.blur_sigma=1.5", "augment.contrast_gamma=[0.5,2.0]",
@@ -66,6 +72,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--channels", default="[16,32,64,128]")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blur-px", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="image blur range in pixels for every acquisition (default: the randomiser's, "
+                             "0.3-1.5 CT, 0.3-1.8 FIB-SEM)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "pretrain")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
@@ -80,10 +89,11 @@ def main() -> None:
     from electroseg.synthetic.randomize import VERSION, make_pretraining_set
 
     spec = MODELS[args.model]
-    data_dir = args.cache / f"{args.model}-v{VERSION}-seed{args.seed}-{args.volumes}x{'x'.join(map(str, args.shape))}"
+    blur = "" if args.blur_px is None else f"-blur{args.blur_px[0]:g}-{args.blur_px[1]:g}"
+    data_dir = args.cache / f"{args.model}-v{VERSION}{blur}-seed{args.seed}-{args.volumes}x{'x'.join(map(str, args.shape))}"
     start = time.perf_counter()
     make_pretraining_set(data_dir, n_volumes=args.volumes, shape=tuple(args.shape), seed=args.seed,
-                         two_phase=spec["two_phase"])
+                         two_phase=spec["two_phase"], blur_px=None if args.blur_px is None else tuple(args.blur_px))
     generated = time.perf_counter() - start
     run = data_dir / f"run-{args.epochs}ep"
     if args.reuse:
@@ -128,7 +138,8 @@ def main() -> None:
         "feature_length_px": round(float(np.percentile(lengths, 90)), 1) if lengths else None,
         "recipe": {"command": " ".join(["benchmarks/pretrain.py", "--model", args.model, "--volumes", str(args.volumes),
                                         "--shape", *map(str, args.shape), "--epochs", str(args.epochs),
-                                        "--channels", args.channels, "--seed", str(args.seed)]),
+                                        "--channels", args.channels, "--seed", str(args.seed),
+                                        *([] if args.blur_px is None else ["--blur-px", *map(str, args.blur_px)])]),
                    "steps": metrics["global_step"], "val_mean_iou": metrics.get("val/mean_iou"),
                    "randomization_version": VERSION,
                    "device": args.device}}

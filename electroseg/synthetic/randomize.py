@@ -13,9 +13,9 @@ geometry of the phases:
   - FIB-SEM (`simulate_fibsem`) with random grey levels for the three phases: pores darkest
     (60 %), Pt-filled pores brightest with the binder darkest (30 %) or any order (10 %);
     shine-through strength 0-1 and length 0.05-0.6 µm,
-    curtaining, shading, flicker, blur, photon noise 30-2000 and read noise, edge contrast,
+    curtaining, shading, flicker, blur 0.3-1.8 px, photon noise 30-2000 and read noise, edge contrast,
     texture and primary grains;
-  - X-ray CT (`simulate_ct`) with random levels, blur, cupping, rings and noise;
+  - X-ray CT (`simulate_ct`) with random levels, blur 0.3-1.5 px, cupping, rings and noise;
   - an SEM cross-section: FIB-SEM without shine-through or flicker;
 - then a random tone curve (gamma 0.5-2), inverted one time in ten.
 
@@ -42,7 +42,7 @@ from electroseg.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["random_preset", "random_sample", "make_pretraining_set", "VERSION"]
+__all__ = ["random_preset", "random_sample", "make_pretraining_set", "VERSION", "BLUR_PX", "ORDERS"]
 
 #: Changes whenever the same seed would draw other volumes (cached sets are keyed by it).
 VERSION = 2
@@ -60,6 +60,11 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 #: darkest (FIB-SEM backscatter, SEM, CT); pores filled with a heavy metal brightest (Pt "kintsugi"
 #: infiltration) with the carbon binder darkest; any order at all.
 ORDERS = {"unfilled": 0.6, "filled": 0.3, "any": 0.1}
+
+#: Blur of the rendered image, Gaussian sigma in pixels (log-uniform), by acquisition (a section
+#: is rendered as FIB-SEM). ``blur_px=(low, high)`` widens it for every acquisition (opt-in:
+#: docs/pretrained.md has what 0.3-5 did at the shipped budget).
+BLUR_PX = {"ct": (0.3, 1.5), "fibsem": (0.3, 1.8)}
 
 
 def _levels(rng: np.random.Generator, n: int) -> list[float]:
@@ -79,9 +84,12 @@ def _levels(rng: np.random.Generator, n: int) -> list[float]:
     return [round(float(v), 3) for v in ordered]
 
 
-def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any]) -> dict[str, Any]:
+def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any],
+                  blur_px: tuple[float, float] | None = None) -> dict[str, Any]:
     """A preset with randomised microstructure and acquisition (module docstring), from ``base``
-    (a FIB-SEM preset such as ``nmc_fibsem``: its keys and detector options are the template)."""
+    (a FIB-SEM preset such as ``nmc_fibsem``: its keys and detector options are the template).
+    ``blur_px``: the blur range in pixels for every acquisition instead of `BLUR_PX`'s (the same
+    draws otherwise: only the blur changes)."""
     preset = copy.deepcopy(dict(base))
     pixel = _log_uniform(rng, 0.03, 0.12)
     preset["voxel_size"] = [round(pixel * _uniform(rng, 1.0, 3.0), 4), round(pixel, 4), round(pixel, 4)]
@@ -100,7 +108,7 @@ def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any]) -> dict[
     if kind == "ct":
         preset["modality"] = "ct"
         preset["detectors"] = {"image": {
-            "levels": _levels(rng, 3), "blur_sigma_um": _log_uniform(rng, 0.3, 1.5) * pixel,
+            "levels": _levels(rng, 3), "blur_sigma_um": _log_uniform(rng, *(blur_px or BLUR_PX["ct"])) * pixel,
             "cupping": _uniform(rng, 0.0, 0.2), "rings": _uniform(rng, 0.0, 0.04),
             "noise_sigma": _log_uniform(rng, 0.01, 0.12)}}
     else:
@@ -114,7 +122,7 @@ def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any]) -> dict[
             shine_through=0.0 if section else _uniform(rng, 0.0, 1.0),
             shine_through_um=_uniform(rng, 0.05, 0.6),
             curtaining=_uniform(rng, 0.0, 0.1), edge_contrast=_uniform(rng, 0.0, 0.15),
-            blur_sigma_um=_log_uniform(rng, 0.3, 1.8) * pixel, shading=_uniform(rng, 0.0, 0.2),
+            blur_sigma_um=_log_uniform(rng, *(blur_px or BLUR_PX["fibsem"])) * pixel, shading=_uniform(rng, 0.0, 0.2),
             flicker=0.0 if section else _uniform(rng, 0.0, 0.04),
             photons=_log_uniform(rng, 30.0, 2000.0), read_noise=_log_uniform(rng, 0.005, 0.06))
         preset["detectors"] = {"image": template}
@@ -122,13 +130,13 @@ def random_preset(rng: np.random.Generator, *, base: Mapping[str, Any]) -> dict[
     return preset
 
 
-def random_sample(seed: int, *, shape, base: Mapping[str, Any], two_phase: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, dict]:
+def random_sample(seed: int, *, shape, base: Mapping[str, Any], two_phase: bool = False,
+                  blur_px: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """One randomised volume: (image float32 (Z, Y, X), labels uint8, preset used)."""
     from electroseg.synthetic.sample import make_images, make_labels_and_particles
 
     rng = np.random.default_rng(seed)
-    preset = random_preset(rng, base=base)
+    preset = random_preset(rng, base=base, blur_px=blur_px)
     labels, _, _ = make_labels_and_particles(preset, seed=seed, shape=list(shape))
     images, _ = make_images(labels, preset, seed=seed)
     image = np.asarray(next(iter(images.values())), np.float32)
@@ -144,10 +152,11 @@ def random_sample(seed: int, *, shape, base: Mapping[str, Any], two_phase: bool 
 
 def make_pretraining_set(out: str | Path, *, n_volumes: int, shape=(16, 160, 160), seed: int = 0,
                          two_phase: bool = False, base_preset: str = "nmc_fibsem",
-                         val_volumes: int = 2) -> dict[str, Any]:
+                         val_volumes: int = 2, blur_px: tuple[float, float] | None = None) -> dict[str, Any]:
     """Write ``n_volumes`` randomised volumes (``vNNN/image.tif``, ``vNNN/labels.tif``) and
     ``data.yaml``, a dataset config (the last ``val_volumes`` volumes are the validation split);
-    existing files of the same seed are kept. Returns the dataset config."""
+    existing files of the same seed are kept (keep other settings in another folder). ``blur_px``:
+    see `random_preset`. Returns the dataset config."""
     import yaml
 
     from electroseg.io import write_tiff
@@ -161,7 +170,8 @@ def make_pretraining_set(out: str | Path, *, n_volumes: int, shape=(16, 160, 160
     for i in range(n_volumes):
         folder = out / f"v{i:03d}"
         if not (folder / "labels.tif").is_file():
-            image, labels, preset = random_sample(seed * 100_000 + i, shape=shape, base=base, two_phase=two_phase)
+            image, labels, preset = random_sample(seed * 100_000 + i, shape=shape, base=base, two_phase=two_phase,
+                                                   blur_px=blur_px)
             write_tiff(folder / "image.tif", image, voxel_size=tuple(preset["voxel_size"]))
             write_tiff(folder / "labels.tif", labels, voxel_size=tuple(preset["voxel_size"]))
             logger.info("pretraining volume %d/%d: %s", i + 1, n_volumes, preset["name"])

@@ -278,12 +278,12 @@ def learned_runs(seeds: int, out: Path, shape=None, preset: str | None = None) -
                     print(f"seed {seed}: its training stopped at the safety cap (max_time): trained again")
                 shutil.rmtree(folder)
             samples = f"data.synthetic.samples={{seed0: {2 * seed}, seed1: {2 * seed + 1}}}"  # new particles
-            size = [] if shape is None else [f"cycling.shape=[{','.join(str(n) for n in shape)}]"]
+            overrides = [] if shape is None else [f"cycling.shape=[{','.join(str(n) for n in shape)}]"]
             if preset is not None:
                 detach = ", ".join(f"{k}: {v}" for k, v in load_preset("nmc_fibsem_cycled")["cycling"].items())
-                size += [f"cycling.pristine={preset}", f"cycling.cycled={preset}",
-                         f"cycling.preset_changes={{cycled: {{cycling: {{{detach}}}}}}}"]
-            subprocess.run([str(cli), "run", "experiment=cycling", f"seed={seed}", samples, *size, f"out={folder}"],
+                overrides += [f"cycling.pristine={preset}", f"cycling.cycled={preset}",
+                              f"cycling.preset_changes={{cycled: {{cycling: {{{detach}}}}}}}"]
+            subprocess.run([str(cli), "run", "experiment=cycling", f"seed={seed}", samples, *overrides, f"out={folder}"],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if capped(folder):
             print(f"seed {seed}: the training stopped at the safety cap twice (a busy machine); left out")

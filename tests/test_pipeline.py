@@ -200,10 +200,8 @@ def test_preprocess_images_registers_every_channel_on_the_named_detector(tmp_pat
     np.testing.assert_allclose(moved[0], base, atol=1e-6)
 
 
-def test_run_without_a_voxel_size_stops_before_training_and_names_the_key(tmp_path, capsys):
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel_expertsegmentation"
-    if not shared.is_dir():
-        pytest.skip("needs ../shared/data/nrel_expertsegmentation")
+def test_run_without_a_voxel_size_stops_before_training_and_names_the_key(tmp_path, capsys, shared_data):
+    shared = shared_data / "nrel_expertsegmentation"
     # the NREL micro-CT records no voxel size: the run must say so before it trains
     status = main(["run", f"out={tmp_path / 'run'}", "data=nrel_nmc1cal", f"data.root={shared}"])
     assert status == 2

@@ -11,6 +11,11 @@ Reproduces ``electroseg/models/pretrained/NAME.ckpt`` and its entry in ``models.
 3. with ``--install``, the best checkpoint without optimizer state is copied into the package and
    ``models.json`` gets its sha256, size, phases, recipe and the training images' feature size
    (90th percentile of their autocorrelation lengths: ``predict scale=auto`` shrinks larger ones).
+   A new model has no low-confidence warning level until ``benchmarks/confidence_flag.py
+   --record`` measures it.
+
+``--val-volumes N`` (default 2, as shipped) makes the last N volumes the validation split that
+picks ``best.ckpt`` and fits its probability temperature.
 
     .venv/bin/python benchmarks/pretrain.py --model electrode-3phase [--epochs 60] [--volumes 48] [--install]
     .venv/bin/python benchmarks/pretrain.py --model electrode-2phase --install
@@ -49,6 +54,16 @@ MODELS = {
 }
 
 
+def training_feature_length(data_dir: Path) -> float | None:
+    """90th percentile of the autocorrelation lengths of the training images in ``data_dir``
+    (``vNNN/image.tif``): what ``predict scale=auto`` shrinks larger images to. None without images."""
+    from electroseg.inference.scale import feature_length
+    from electroseg.io import read_volume
+
+    lengths = [feature_length(read_volume(path).numpy()) for path in sorted(Path(data_dir).glob("v*/image.tif"))]
+    return round(float(np.percentile(lengths, 90)), 1) if lengths else None
+
+
 def train_overrides(args, data_dir: Path, run: Path) -> list[str]:
     name = f"pretrain_{'2phase' if MODELS[args.model]['two_phase'] else '3phase'}"
     return [
@@ -75,6 +90,9 @@ def main() -> None:
     parser.add_argument("--blur-px", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                         help="image blur range in pixels for every acquisition (default: the randomiser's, "
                              "0.3-1.5 CT, 0.3-1.8 FIB-SEM)")
+    parser.add_argument("--val-volumes", type=int, default=2,
+                        help="the last N volumes are the validation split, which picks best.ckpt and fits its "
+                             "probability temperature (default 2, as the shipped models)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "pretrain")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
@@ -90,10 +108,13 @@ def main() -> None:
 
     spec = MODELS[args.model]
     blur = "" if args.blur_px is None else f"-blur{args.blur_px[0]:g}-{args.blur_px[1]:g}"
-    data_dir = args.cache / f"{args.model}-v{VERSION}{blur}-seed{args.seed}-{args.volumes}x{'x'.join(map(str, args.shape))}"
+    val = "" if args.val_volumes == 2 else f"-val{args.val_volumes}"
+    data_dir = args.cache / (f"{args.model}-v{VERSION}{blur}{val}-seed{args.seed}-"
+                             f"{args.volumes}x{'x'.join(map(str, args.shape))}")
     start = time.perf_counter()
     make_pretraining_set(data_dir, n_volumes=args.volumes, shape=tuple(args.shape), seed=args.seed,
-                         two_phase=spec["two_phase"], blur_px=None if args.blur_px is None else tuple(args.blur_px))
+                         two_phase=spec["two_phase"], blur_px=None if args.blur_px is None else tuple(args.blur_px),
+                         val_volumes=args.val_volumes)
     generated = time.perf_counter() - start
     run = data_dir / f"run-{args.epochs}ep"
     if args.reuse:
@@ -124,10 +145,6 @@ def main() -> None:
     shipped["electroseg"]["voxel_size"] = None  # trained on 0.03-0.12 µm pixels: no one voxel size
     torch.save(shipped, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    from electroseg.inference.scale import feature_length
-    from electroseg.io import read_volume
-
-    lengths = [feature_length(read_volume(path).numpy()) for path in sorted(data_dir.glob("v*/image.tif"))]
     registry_path = FOLDER / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {"models": {}}
     registry["models"][args.model] = {
@@ -135,16 +152,18 @@ def main() -> None:
         "network": f"multichannel2d {args.channels}, 2-D", "summary": spec["summary"],
         "sha256": digest, "size_bytes": target.stat().st_size,
         # the training images' feature size, 90th percentile: predict scale=auto shrinks larger ones
-        "feature_length_px": round(float(np.percentile(lengths, 90)), 1) if lengths else None,
+        "feature_length_px": training_feature_length(data_dir),
         "recipe": {"command": " ".join(["benchmarks/pretrain.py", "--model", args.model, "--volumes", str(args.volumes),
                                         "--shape", *map(str, args.shape), "--epochs", str(args.epochs),
                                         "--channels", args.channels, "--seed", str(args.seed),
-                                        *([] if args.blur_px is None else ["--blur-px", *map(str, args.blur_px)])]),
+                                        *([] if args.blur_px is None else ["--blur-px", *map(str, args.blur_px)]),
+                                        *([] if args.val_volumes == 2 else ["--val-volumes", str(args.val_volumes)])]),
                    "steps": metrics["global_step"], "val_mean_iou": metrics.get("val/mean_iou"),
                    "randomization_version": VERSION,
                    "device": args.device}}
     registry_path.write_text(json.dumps(registry, indent=2) + "\n")
-    print(f"installed {target} ({target.stat().st_size / 1e6:.2f} MB, sha256 {digest})")
+    print(f"installed {target} ({target.stat().st_size / 1e6:.2f} MB, sha256 {digest}); its low-confidence "
+          "warning level is unmeasured: run benchmarks/confidence_flag.py --record")
 
 
 if __name__ == "__main__":

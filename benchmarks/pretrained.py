@@ -79,12 +79,21 @@ def _classical(image: np.ndarray, phase_order=("pore", "cbd", "am"), plain: bool
 
 def _pretrained(name: str, args):
     """The shipped model ``name``, or the checkpoint ``--candidate name=PATH`` names (scored before
-    it is installed; it takes the shipped model's training feature size for ``scale=auto``)."""
+    it is installed). A candidate takes for ``scale=auto`` the feature size of the images it was
+    trained on (``benchmarks/pretrain.py`` keeps them two folders above ``checkpoints/``), as
+    ``--install`` would record it; the shipped model's where they are not there."""
     from dataclasses import replace
+
+    from pretrain import training_feature_length
 
     shipped = load_checkpoint(f"pretrained:{name}")
     path = dict(args.candidate).get(name)
-    return shipped if path is None else replace(load_checkpoint(path), feature_length=shipped.feature_length)
+    if path is None:
+        return shipped
+    length = training_feature_length(Path(path).resolve().parents[2])
+    print(f"--candidate {name}: training feature size {length or shipped.feature_length} px"
+          f"{'' if length else ' (the shipped model’s: no training images beside the checkpoint)'}")
+    return replace(load_checkpoint(path), feature_length=length or shipped.feature_length)
 
 
 def segmentpy(args, work: Path) -> list[dict]:

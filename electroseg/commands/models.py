@@ -27,6 +27,9 @@ def run(cfg: DictConfig) -> int:
         if entry.get("feature_length_px") is not None:
             print(f"  training feature size {entry['feature_length_px']} px: scale=auto shrinks inputs with larger "
                   f"features before predicting")
+        if entry.get("low_confidence_warning") is not None:
+            print(f"  predict warns from {100 * entry['low_confidence_warning']:.0f} % low-confidence voxels: "
+                  "where its predictions were mostly poor on images with truth")
         print(f"  model card: {card_path(name)}")
     print("zero-shot:  electroseg predict checkpoint=pretrained:NAME inputs=IMAGE out=DIR")
     print("fine-tune:  electroseg train data=MY_DATA init=pretrained:NAME out=DIR")

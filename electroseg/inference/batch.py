@@ -186,9 +186,25 @@ def _predict_item(loaded, item: InputItem, folder: Path, options: _Options) -> t
         qa["uncertainty_map"] = "uncertainty.tif"
         qa["low_confidence"] = low_confidence(prediction.labels, entropy, phases)
         del entropy
+        _warn_if_unsure(loaded, item.name, qa["low_confidence"])
     if options.qa_tiling:
         qa["tiling_agreement"] = _tiling_agreement(loaded, volume, prediction.labels, options, factor)
     return prediction.labels, volume.voxel_size, list(prediction.intensity), qa
+
+
+def _warn_if_unsure(loaded, name: str, record: dict) -> None:
+    """Warn (and record ``warning_from`` in ``record``) when the share of low-confidence voxels
+    reaches the level the model's card names: where, on images with truth, its predictions were
+    mostly poor. Only the shipped models carry such a level."""
+    level, share = getattr(loaded, "low_confidence_warning", None), record.get("all")
+    if level is None or share is None:
+        return
+    record["warning_from"] = level
+    if share >= level:
+        logger.warning("%s: %.0f %% of the voxels are low-confidence, at or above the %.0f %% from which this "
+                       "model's predictions were mostly poor on images with truth; check the labels against a "
+                       "few hand-labelled slices (hand_labels=...) or fine-tune (electroseg train init=...)",
+                       name, 100 * share, 100 * level)
 
 
 def _read_hand_labels(path: str, phases, shape, *, label_values=None, ignore_value: int = 255) -> np.ndarray | None:

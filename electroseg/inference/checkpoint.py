@@ -45,6 +45,8 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
         card = available().get(str(path)[len(PREFIX):], {})
         if card.get("feature_length_px") is not None:
             loaded = replace(loaded, feature_length=float(card["feature_length_px"]))
+        if card.get("low_confidence_warning") is not None:
+            loaded = replace(loaded, low_confidence_warning=float(card["low_confidence_warning"]))
     logger.info("loaded %s: model %s, phases %s, channels %s%s", path, loaded.spec.name,
                 list(loaded.spec.phases), list(loaded.spec.channels),
                 "" if loaded.spec.logit_bias is None else f", volume-fraction logit offsets {list(loaded.spec.logit_bias)}")

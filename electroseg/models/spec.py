@@ -286,6 +286,10 @@ class LoadedModel:
     feature_length: float | None = None
     """Largest usual feature size of the training images (pixels; the shipped models record it
     in models.json): ``predict_volume(scale="auto")`` shrinks an image whose features are larger."""
+    low_confidence_warning: float | None = None
+    """Share of low-confidence voxels from which ``electroseg predict`` warns that the
+    prediction is likely poor (measured per shipped model on images with truth,
+    ``benchmarks/confidence_flag.py``; recorded in models.json). None: no warning."""
 
 
 def model_from_checkpoint(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> LoadedModel:

@@ -209,6 +209,11 @@ def test_report_opens_with_how_far_to_trust_it(tmp_path):
                      "not the segmentation's own error"):
         assert fragment in text, fragment
     assert "learned vs classical: mean IoU" not in text[first:text.index("## ", first + 3)]
+    assert "mostly poor" not in text  # no warning level recorded
+    (run / "predict" / "scan" / "prediction.json").write_text(json.dumps(
+        {"qa": {"low_confidence": {"threshold": 0.6, "all": 0.3, "warning_from": 0.25}}}))
+    assert ("30 % of the voxels are low-confidence (normalised entropy ≥ 0.6), at or above the 25 % from which "
+            "this model's predictions were mostly poor") in build_report(run).markdown.read_text()
 
 
 def test_two_sample_analysis_shows_the_differences(tmp_path):

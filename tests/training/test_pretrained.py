@@ -107,3 +107,27 @@ def test_whole_chain_with_a_pretrained_model_and_no_training(tmp_path, capsys):
     record = json.loads((out / "predict" / "predict.json").read_text())
     assert record["checkpoint"].endswith("electrode-3phase.ckpt")
     assert (out / "analysis" / "learned" / "metrics.json").is_file()
+
+
+def test_a_shipped_model_warns_from_the_low_confidence_share_its_card_records(caplog):
+    """models.json's ``low_confidence_warning`` reaches the loaded model; a share at or above it
+    is logged as a warning naming the input, and the level is recorded beside the share."""
+    from types import SimpleNamespace
+
+    from electroseg.inference import load_checkpoint
+    from electroseg.inference.batch import _warn_if_unsure
+
+    for name in SHIPPED:
+        level = pretrained.available()[name].get("low_confidence_warning")
+        assert load_checkpoint(f"pretrained:{name}").low_confidence_warning == level
+    model = SimpleNamespace(low_confidence_warning=0.25)
+    with caplog.at_level("WARNING"):
+        below, at = {"all": 0.249}, {"all": 0.25}
+        _warn_if_unsure(model, "quiet", below)
+        _warn_if_unsure(model, "unsure", at)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and warned[0].startswith("unsure: 25 % of the voxels are low-confidence")
+    assert below["warning_from"] == at["warning_from"] == 0.25
+    unmeasured = {"all": 0.9}  # a checkpoint of one's own: no level, nothing recorded or logged
+    _warn_if_unsure(SimpleNamespace(low_confidence_warning=None), "own", unmeasured)
+    assert unmeasured == {"all": 0.9} and len([r for r in caplog.records if r.levelname == "WARNING"]) == 1

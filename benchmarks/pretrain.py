@@ -140,6 +140,7 @@ def main() -> None:
     import torch
 
     target = FOLDER / f"{args.model}.ckpt"
+    best_step = int(torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)["global_step"])
     slim_checkpoint(str(run / "checkpoints" / "best.ckpt"), target)
     shipped = torch.load(target, map_location="cpu", weights_only=True)
     shipped["electroseg"]["voxel_size"] = None  # trained on 0.03-0.12 µm pixels: no one voxel size
@@ -159,6 +160,8 @@ def main() -> None:
                                         *([] if args.blur_px is None else ["--blur-px", *map(str, args.blur_px)]),
                                         *([] if args.val_volumes == 2 else ["--val-volumes", str(args.val_volumes)])]),
                    "steps": metrics["global_step"], "val_mean_iou": metrics.get("val/mean_iou"),
+                   # what ships: best.ckpt, the step the validation split picked and its score there
+                   "shipped_step": best_step, "shipped_val_score": metrics.get("best_score"),
                    "randomization_version": VERSION,
                    "device": args.device}}
     registry_path.write_text(json.dumps(registry, indent=2) + "\n")

@@ -101,7 +101,7 @@ def fit_patch_to_images(spec: ModelSpec, volumes: Sequence[Any]) -> ModelSpec:
     network's downsampling; the network itself is unchanged. An eighth is left so that the patch
     still moves over the image. A patch larger than the image is mostly edge padding, which batch
     norm then learns its statistics from. NREL nmc1cal (75 x 75 slices), held-out slice 33, three
-    seeds: fine-tuning ``electrode-2phase`` with 128 x 128 patches agreed with 93.6-96.1 %, with
+    seeds: fine-tuning the earlier ``electrode-2phase`` with 128 x 128 patches agreed with 93.6-96.1 %, with
     64 x 64 (the cut) 96.7-98.4 %; from scratch 92.2 % (one seed) against 96.7-98.6 %
     (docs/learned.md)."""
     if not volumes:

@@ -38,7 +38,7 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pretrained import SAMBA_ROIS  # noqa: E402
+from pretrained import blurred_ct, samba_rectangles  # noqa: E402
 from real_data import DATA, SEGMENTPY_TEST, _segmentpy_truth  # noqa: E402
 from _training_accuracy import mean_iou  # noqa: E402
 
@@ -62,10 +62,7 @@ def segmentpy(models):
 
 
 def samba(models):
-    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
-    truth = np.full(image.shape, 255, np.uint8)
-    for (x, y, w, h), phase in SAMBA_ROIS.items():
-        truth[y: y + h, x: x + w] = phase
+    image, truth = samba_rectangles()
     for scale in ("auto", 1.0):
         yield "samba", scale, *_score(models[3], image, truth, 3, scale), 3
 
@@ -80,20 +77,9 @@ def independent(models):
 
 
 def blur(models):
-    from electroseg.synthetic import load_preset, make_images, make_labels_and_particles
-    from electroseg.synthetic.randomize import random_preset
-
-    base = load_preset("nmc_fibsem")
     for sigma_px in (0.8, 2.0, 4.0):
         for seed in range(4):
-            rng = np.random.default_rng(1000 + seed)
-            preset = random_preset(rng, base=base)
-            while preset["modality"] != "ct":
-                preset = random_preset(rng, base=base)
-            preset["detectors"]["image"].update(blur_sigma_um=sigma_px * preset["voxel_size"][1],
-                                                levels=[0.2, 0.45, 0.85])
-            truth, _, _ = make_labels_and_particles(preset, seed=seed, shape=[4, 256, 256])
-            image = np.asarray(next(iter(make_images(truth, preset, seed=seed)[0].values())), np.float32)
+            image, truth = blurred_ct(sigma_px, seed)
             yield f"generator CT blur {sigma_px:g} px, seed {seed}", "auto", *_score(models[3], image, truth, 3, "auto"), 3
 
 

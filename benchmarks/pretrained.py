@@ -69,6 +69,34 @@ DENOISE = [{"step": "denoise"}]
 SAMBA_ROIS = {(241, 199, 102, 174): 2, (710, 346, 207, 200): 0, (4, 460, 145, 52): 1, (344, 524, 24, 44): 0}
 
 
+def samba_rectangles() -> tuple[np.ndarray, np.ndarray]:
+    """The samba_kintsugi SEM image and its truth: the four hand-drawn rectangles (`SAMBA_ROIS`),
+    255 elsewhere."""
+    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
+    truth = np.full(image.shape, 255, np.uint8)
+    for (x, y, w, h), phase in SAMBA_ROIS.items():
+        truth[y: y + h, x: x + w] = phase
+    return image, truth
+
+
+def blurred_ct(sigma_px: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A randomised CT microstructure (4 x 256 x 256; the first CT draw of seed 1000 + ``seed``)
+    rendered with a blur of ``sigma_px`` pixels and grey levels fixed at pore 0.2, CBD 0.45,
+    AM 0.85, so that only the blur varies: (image, truth)."""
+    from electroseg.synthetic import load_preset, make_images, make_labels_and_particles
+    from electroseg.synthetic.randomize import random_preset
+
+    base = load_preset("nmc_fibsem")
+    rng = np.random.default_rng(1000 + seed)
+    preset = random_preset(rng, base=base)
+    while preset["modality"] != "ct":
+        preset = random_preset(rng, base=base)
+    preset["detectors"]["image"].update(blur_sigma_um=sigma_px * preset["voxel_size"][1], levels=[0.2, 0.45, 0.85])
+    truth, _, _ = make_labels_and_particles(preset, seed=seed, shape=[4, 256, 256])
+    image = np.asarray(next(iter(make_images(truth, preset, seed=seed)[0].values())), np.float32)
+    return image, truth
+
+
 def _classical(image: np.ndarray, phase_order=("pore", "cbd", "am"), plain: bool = False) -> np.ndarray:
     if plain:
         return segment_volume(image.astype(np.float32), phase_order=phase_order, smooth=None, gradient=None,
@@ -140,10 +168,7 @@ def one_slice(args, work: Path) -> list[dict]:
 
 
 def samba(args, work: Path) -> list[dict]:
-    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
-    truth = np.full(image.shape, 255, np.uint8)
-    for (x, y, w, h), phase in SAMBA_ROIS.items():
-        truth[y: y + h, x: x + w] = phase
+    image, truth = samba_rectangles()
     model = _pretrained("electrode-3phase", args)
     order = ("cbd", "am", "pore")  # Pt-filled pores brightest: the classical route must be told
     return [{"case": "samba SEM rectangles, zero-shot", "method": m, "score": mean_iou(labels, truth, 3)}
@@ -240,11 +265,7 @@ def scale_rules(args, work: Path) -> list[dict]:
              "scale=auto (down to the training 90th percentile)": "auto"}
     samples = [(f"segmentpy {n}", tifffile.imread(DATA / "segmentpy" / f"{n}.tif"), _segmentpy_truth(n), 3)
                for n in SEGMENTPY_TEST]
-    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
-    samba_truth = np.full(image.shape, 255, np.uint8)
-    for (x, y, w, h), phase in SAMBA_ROIS.items():
-        samba_truth[y: y + h, x: x + w] = phase
-    samples.append(("samba", image, samba_truth, 3))
+    samples.append(("samba", *samba_rectangles(), 3))
     for i, case in enumerate(cases()):
         volume, truth = stack(case)
         samples.append((f"independent {i}", volume, truth, 2 if case.two_phase else 3))
@@ -279,10 +300,7 @@ def scale(args, work: Path) -> list[dict]:
                                for n in SEGMENTPY_TEST]))
         rows.append({"case": "segmentpy test slices, zero-shot", "method": f"electrode-3phase at scale {factor}",
                      "score": score})
-    image = tifffile.imread(DATA / "samba_kintsugi" / "4_phase.tif")
-    samba_truth = np.full(image.shape, 255, np.uint8)
-    for (x, y, w, h), phase in SAMBA_ROIS.items():
-        samba_truth[y: y + h, x: x + w] = phase
+    image, samba_truth = samba_rectangles()
     for factor in (1.0, 0.5, 0.25, 0.125):
         labels = predict_volume(model, image, scale=factor).labels
         recall = [float((labels[samba_truth == k] == k).mean()) for k in range(3)]
@@ -297,23 +315,12 @@ def blur(args, work: Path) -> list[dict]:
     training range: where does the model put the blurred rim of a particle? Four randomised CT
     microstructures (4 x 256 x 256, seeds 1000-1003), grey levels fixed at pore 0.2, CBD 0.45,
     AM 0.85 so that only the blur varies; AM and CBD fractions, predicted against true."""
-    from electroseg.synthetic import load_preset, make_images, make_labels_and_particles
-    from electroseg.synthetic.randomize import random_preset
-
     model = _pretrained("electrode-3phase", args)
-    base = load_preset("nmc_fibsem")
     rows = []
     for sigma_px in (0.8, 2.0, 4.0):
         found = []
         for seed in range(4):
-            rng = np.random.default_rng(1000 + seed)
-            preset = random_preset(rng, base=base)
-            while preset["modality"] != "ct":
-                preset = random_preset(rng, base=base)
-            detector = preset["detectors"]["image"]
-            detector.update(blur_sigma_um=sigma_px * preset["voxel_size"][1], levels=[0.2, 0.45, 0.85])
-            truth, _, _ = make_labels_and_particles(preset, seed=seed, shape=[4, 256, 256])
-            image = np.asarray(next(iter(make_images(truth, preset, seed=seed)[0].values())), np.float32)
+            image, truth = blurred_ct(sigma_px, seed)
             labels = predict_volume(model, image).labels
             found.append((mean_iou(labels, truth, 3), *(np.mean(a == k) for k in (2, 1) for a in (truth, labels))))
         m = np.mean(found, axis=0)

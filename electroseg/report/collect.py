@@ -73,14 +73,15 @@ def trust_section(root: Path) -> Section | None:
             lines.append("Against labels a person or the generator made: " + "; ".join(judged) + ".")
     for path in products(root, "prediction.json"):
         qa = read_json(path).get("qa") or {}
-        low = (qa.get("low_confidence") or {}).get("all")
+        uncertain = qa.get("low_confidence") or {}
+        low = uncertain.get("all")
         hand = (qa.get("hand_labels") or {}).get("agreement")
         if low is not None or hand is not None:
             tiling = qa.get("tiling_agreement")
-            warning_from = (qa.get("low_confidence") or {}).get("warning_from")
+            warning_from = uncertain.get("warning_from")
             parts = [] if low is None else [
                 f"{format_value(100 * low)} % of the voxels are low-confidence (normalised entropy ≥ "
-                f"{format_value((qa.get('low_confidence') or {}).get('threshold'))})"
+                f"{format_value(uncertain.get('threshold'))})"
                 + ("" if warning_from is None or low < warning_from else
                    f", at or above the {format_value(100 * warning_from)} % from which this model's "
                    "predictions were mostly poor on images with truth: check them against hand labels")]

@@ -18,7 +18,9 @@ Reproduces ``electroseg/models/pretrained/NAME.ckpt`` and its entry in ``models.
 picks ``best.ckpt`` and fits its probability temperature.
 
     .venv/bin/python benchmarks/pretrain.py --model electrode-3phase [--epochs 60] [--volumes 48] [--install]
-    .venv/bin/python benchmarks/pretrain.py --model electrode-2phase --install
+    .venv/bin/python benchmarks/pretrain.py --model electrode-2phase --volumes 40 --val-volumes 8 --epochs 120 --install
+
+(``models.json`` records each shipped model's exact command under ``recipe``.)
 
 ``--blur-px LOW HIGH`` draws the image blur (Gaussian sigma, pixels) from that range for every
 acquisition instead of the randomiser's 0.3-1.5 (CT) and 0.3-1.8 (FIB-SEM); the shipped models
